@@ -1,0 +1,391 @@
+import type { ActivationFn, Backend, BackendBuffer, BinaryOp, ReduceOp, UnaryOp } from '../../engine/backend.js';
+import { allocArray, type TypedArray } from '../../engine/dtype.js';
+import { broadcastStrides, type Shape, sizeOf, stridesOf } from '../../engine/shape.js';
+import {
+  geluDerivative,
+  sigmoidDerivative,
+  siluDerivative,
+  softplusDerivative,
+  tanhDerivative,
+} from './special.js';
+
+/**
+ * The reference backend: plain TypeScript loops over typed arrays, written to be obviously
+ * correct rather than fast. Values are computed in float64 and rounded on store, so float64
+ * tensors give the float64 oracle every other backend is checked against.
+ */
+class RefBuffer {
+  constructor(public data: TypedArray) {}
+}
+
+const arr = (b: BackendBuffer): TypedArray => (b as RefBuffer).data;
+const wrap = (data: TypedArray): RefBuffer => new RefBuffer(data);
+
+/** Splits a shape around `axis` into (outer, n, inner) for axis-wise kernels. */
+function around(shape: Shape, axis: number): [number, number, number] {
+  return [sizeOf(shape.slice(0, axis)), shape[axis]!, sizeOf(shape.slice(axis + 1))];
+}
+
+/**
+ * Visits every index of `shape` in row-major order, tracking one running offset per stride
+ * list; calls `visit(outIndex, offsets)`. Offsets are updated incrementally (an odometer).
+ */
+function odometer(shape: Shape, strides: readonly (readonly number[])[], visit: (i: number, offsets: number[]) => void) {
+  const rank = shape.length;
+  const size = sizeOf(shape);
+  const offsets = strides.map(() => 0);
+  const index = new Array<number>(rank).fill(0);
+  for (let i = 0; i < size; i++) {
+    visit(i, offsets);
+    for (let ax = rank - 1; ax >= 0; ax--) {
+      index[ax]!++;
+      for (let s = 0; s < strides.length; s++) offsets[s]! += strides[s]![ax]!;
+      if (index[ax]! < shape[ax]!) break;
+      for (let s = 0; s < strides.length; s++) offsets[s]! -= strides[s]![ax]! * shape[ax]!;
+      index[ax] = 0;
+    }
+  }
+}
+
+function unaryFn(op: UnaryOp): (x: number) => number {
+  switch (op) {
+    case 'neg':
+      return (x) => -x;
+    case 'exp':
+      return Math.exp;
+    case 'log':
+      return Math.log;
+    case 'log1p':
+      return Math.log1p;
+    case 'sqrt':
+      return Math.sqrt;
+    case 'rsqrt':
+      return (x) => 1 / Math.sqrt(x);
+    case 'abs':
+      return Math.abs;
+    case 'sign':
+      return (x) => (x > 0 ? 1 : x < 0 ? -1 : 0);
+    case 'reciprocal':
+      return (x) => 1 / x;
+    case 'square':
+      return (x) => x * x;
+  }
+}
+
+function activationFn(fn: ActivationFn): (x: number, n: number) => number {
+  switch (fn) {
+    case 'sigmoid':
+      return sigmoidDerivative;
+    case 'tanh':
+      return tanhDerivative;
+    case 'silu':
+      return siluDerivative;
+    case 'gelu':
+      return geluDerivative;
+    case 'softplus':
+      return softplusDerivative;
+  }
+}
+
+function binaryFn(op: BinaryOp): (a: number, b: number) => number {
+  switch (op) {
+    case 'add':
+      return (a, b) => a + b;
+    case 'sub':
+      return (a, b) => a - b;
+    case 'mul':
+      return (a, b) => a * b;
+    case 'div':
+      return (a, b) => a / b;
+    case 'pow':
+      return Math.pow;
+    case 'maximum':
+      return (a, b) => (a >= b || Number.isNaN(a) ? a : b);
+    case 'minimum':
+      return (a, b) => (a <= b || Number.isNaN(a) ? a : b);
+    case 'greater':
+      return (a, b) => (a > b ? 1 : 0);
+    case 'greaterEqual':
+      return (a, b) => (a >= b ? 1 : 0);
+    case 'less':
+      return (a, b) => (a < b ? 1 : 0);
+    case 'lessEqual':
+      return (a, b) => (a <= b ? 1 : 0);
+    case 'equal':
+      return (a, b) => (a === b ? 1 : 0);
+    case 'notEqual':
+      return (a, b) => (a !== b ? 1 : 0);
+  }
+}
+
+export const referenceBackend: Backend = {
+  name: 'reference',
+  floatDTypes: ['float32', 'float64'],
+
+  upload(data, dtype) {
+    const out = allocArray(dtype, data.length);
+    out.set(data);
+    return wrap(out);
+  },
+  fill(size, value, dtype) {
+    return wrap(allocArray(dtype, size).fill(value));
+  },
+  read(buffer, dtype) {
+    return Promise.resolve(referenceBackend.readSync!(buffer, dtype));
+  },
+  readSync(buffer) {
+    return arr(buffer).slice();
+  },
+  release(buffer) {
+    (buffer as RefBuffer).data = new Float64Array(0);
+  },
+  byteLength(buffer) {
+    return arr(buffer).byteLength;
+  },
+
+  cast(x, size, _from, to) {
+    const src = arr(x);
+    const out = allocArray(to, size);
+    if (to === 'int32') for (let i = 0; i < size; i++) out[i] = Math.trunc(src[i]!);
+    else out.set(src);
+    return wrap(out);
+  },
+
+  unary(op, x, size, dtype) {
+    const f = unaryFn(op);
+    const src = arr(x);
+    const out = allocArray(dtype, size);
+    for (let i = 0; i < size; i++) out[i] = f(src[i]!);
+    return wrap(out);
+  },
+
+  activation(fn, order, x, size, dtype) {
+    const f = activationFn(fn);
+    const src = arr(x);
+    const out = allocArray(dtype, size);
+    for (let i = 0; i < size; i++) out[i] = f(src[i]!, order);
+    return wrap(out);
+  },
+
+  binary(op, a, aShape, b, bShape, outShape, dtype) {
+    const f = binaryFn(op);
+    const x = arr(a);
+    const y = arr(b);
+    const size = sizeOf(outShape);
+    const out = allocArray(dtype, size);
+    if (x.length === size && y.length === size) {
+      for (let i = 0; i < size; i++) out[i] = f(x[i]!, y[i]!);
+    } else if (y.length === 1 && x.length === size) {
+      const v = y[0]!;
+      for (let i = 0; i < size; i++) out[i] = f(x[i]!, v);
+    } else if (x.length === 1 && y.length === size) {
+      const v = x[0]!;
+      for (let i = 0; i < size; i++) out[i] = f(v, y[i]!);
+    } else {
+      const strides = [broadcastStrides(aShape, outShape), broadcastStrides(bShape, outShape)];
+      odometer(outShape, strides, (i, o) => {
+        out[i] = f(x[o[0]!]!, y[o[1]!]!);
+      });
+    }
+    return wrap(out);
+  },
+
+  where(cond, condShape, a, aShape, b, bShape, outShape, dtype) {
+    const c = arr(cond);
+    const x = arr(a);
+    const y = arr(b);
+    const out = allocArray(dtype, sizeOf(outShape));
+    const strides = [
+      broadcastStrides(condShape, outShape),
+      broadcastStrides(aShape, outShape),
+      broadcastStrides(bShape, outShape),
+    ];
+    odometer(outShape, strides, (i, o) => {
+      out[i] = c[o[0]!] !== 0 ? x[o[1]!]! : y[o[2]!]!;
+    });
+    return wrap(out);
+  },
+
+  reduce(op: ReduceOp, x, shape, axes, dtype) {
+    const src = arr(x);
+    const outShape = shape.map((d, i) => (axes.includes(i) ? 1 : d));
+    const outSize = sizeOf(outShape);
+    const acc = new Float64Array(outSize).fill(op === 'sum' ? 0 : op === 'max' ? -Infinity : Infinity);
+    const outStrides = stridesOf(outShape).map((s, i) => (axes.includes(i) ? 0 : s));
+    odometer(shape, [outStrides], (i, o) => {
+      const v = src[i]!;
+      const j = o[0]!;
+      if (op === 'sum') acc[j]! += v;
+      else if (op === 'max') acc[j] = v > acc[j]! || Number.isNaN(v) ? v : acc[j]!;
+      else acc[j] = v < acc[j]! || Number.isNaN(v) ? v : acc[j]!;
+    });
+    const out = allocArray(dtype, outSize);
+    out.set(acc);
+    return wrap(out);
+  },
+
+  argMax(x, shape, axis) {
+    const src = arr(x);
+    const [outer, n, inner] = around(shape, axis);
+    const out = new Int32Array(outer * inner);
+    for (let o = 0; o < outer; o++) {
+      for (let j = 0; j < inner; j++) {
+        let best = 0;
+        let bestValue = src[o * n * inner + j]!;
+        for (let t = 1; t < n; t++) {
+          const v = src[(o * n + t) * inner + j]!;
+          if (v > bestValue) {
+            bestValue = v;
+            best = t;
+          }
+        }
+        out[o * inner + j] = best;
+      }
+    }
+    return wrap(out);
+  },
+
+  matmul(a, aShape, b, bShape, transposeA, transposeB, outShape, dtype) {
+    const x = arr(a);
+    const y = arr(b);
+    const rank = outShape.length;
+    const m = outShape[rank - 2]!;
+    const n = outShape[rank - 1]!;
+    const [ar, ac] = [aShape[aShape.length - 2]!, aShape[aShape.length - 1]!];
+    const [br, bc] = [bShape[bShape.length - 2]!, bShape[bShape.length - 1]!];
+    const k = transposeA ? ar : ac;
+    const batchShape = outShape.slice(0, -2);
+    const aBatch = broadcastStrides(aShape.slice(0, -2), batchShape).map((s) => s * ar * ac);
+    const bBatch = broadcastStrides(bShape.slice(0, -2), batchShape).map((s) => s * br * bc);
+    const out = allocArray(dtype, sizeOf(outShape));
+    const row = new Float64Array(n);
+    // A[i, p] = x[aOff + (transposeA ? p·ac + i : i·ac + p)], B[p, j] likewise with bc.
+    const [aRowStride, aColStride] = transposeA ? [1, ac] : [ac, 1];
+    const [bRowStride, bColStride] = transposeB ? [1, bc] : [bc, 1];
+    odometer(batchShape, [aBatch, bBatch], (batch, o) => {
+      const aOff = o[0]!;
+      const bOff = o[1]!;
+      const cOff = batch * m * n;
+      for (let i = 0; i < m; i++) {
+        row.fill(0);
+        for (let p = 0; p < k; p++) {
+          const av = x[aOff + i * aRowStride + p * aColStride]!;
+          const bRow = bOff + p * bRowStride;
+          for (let j = 0; j < n; j++) row[j]! += av * y[bRow + j * bColStride]!;
+        }
+        for (let j = 0; j < n; j++) out[cOff + i * n + j] = row[j]!;
+      }
+    });
+    return wrap(out);
+  },
+
+  transpose(x, shape, perm, dtype) {
+    const src = arr(x);
+    const inStrides = stridesOf(shape);
+    const outShape = perm.map((p) => shape[p]!);
+    const out = allocArray(dtype, src.length);
+    odometer(outShape, [perm.map((p) => inStrides[p]!)], (i, o) => {
+      out[i] = src[o[0]!]!;
+    });
+    return wrap(out);
+  },
+
+  broadcastTo(x, shape, outShape, dtype) {
+    const src = arr(x);
+    const out = allocArray(dtype, sizeOf(outShape));
+    odometer(outShape, [broadcastStrides(shape, outShape)], (i, o) => {
+      out[i] = src[o[0]!]!;
+    });
+    return wrap(out);
+  },
+
+  slice(x, shape, begin, size, dtype) {
+    const src = arr(x);
+    const strides = stridesOf(shape);
+    const start = begin.reduce((s, b, i) => s + b * strides[i]!, 0);
+    const out = allocArray(dtype, sizeOf(size));
+    odometer(size, [strides], (i, o) => {
+      out[i] = src[start + o[0]!]!;
+    });
+    return wrap(out);
+  },
+
+  pad(x, shape, padding, value, dtype) {
+    const src = arr(x);
+    const outShape = shape.map((d, i) => d + padding[i]![0] + padding[i]![1]);
+    const outStrides = stridesOf(outShape);
+    const out = allocArray(dtype, sizeOf(outShape)).fill(value);
+    const start = padding.reduce((s, [before], i) => s + before * outStrides[i]!, 0);
+    odometer(shape, [outStrides], (i, o) => {
+      out[start + o[0]!] = src[i]!;
+    });
+    return wrap(out);
+  },
+
+  concat(xs, shapes, axis, dtype) {
+    const [outer, , inner] = around(shapes[0]!, axis);
+    const total = shapes.reduce((s, sh) => s + sh[axis]!, 0);
+    const out = allocArray(dtype, outer * total * inner);
+    let offset = 0;
+    xs.forEach((xb, k) => {
+      const src = arr(xb);
+      const n = shapes[k]![axis]!;
+      for (let o = 0; o < outer; o++) {
+        out.set(src.subarray(o * n * inner, (o + 1) * n * inner), (o * total + offset) * inner);
+      }
+      offset += n;
+    });
+    return wrap(out);
+  },
+
+  gather(x, shape, indices, indexSize, axis, dtype) {
+    const src = arr(x);
+    const idx = arr(indices);
+    const [outer, n, inner] = around(shape, axis);
+    const out = allocArray(dtype, outer * indexSize * inner);
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < indexSize; i++) {
+        const from = (o * n + idx[i]!) * inner;
+        out.set(src.subarray(from, from + inner), (o * indexSize + i) * inner);
+      }
+    }
+    return wrap(out);
+  },
+
+  scatterAdd(g, indices, indexSize, outShape, axis, dtype) {
+    const src = arr(g);
+    const idx = arr(indices);
+    const [outer, n, inner] = around(outShape, axis);
+    const acc = new Float64Array(sizeOf(outShape));
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < indexSize; i++) {
+        const to = (o * n + idx[i]!) * inner;
+        const from = (o * indexSize + i) * inner;
+        for (let j = 0; j < inner; j++) acc[to + j]! += src[from + j]!;
+      }
+    }
+    const out = allocArray(dtype, acc.length);
+    out.set(acc);
+    return wrap(out);
+  },
+
+  linearScan(a, b, shape, axis, reverse, dtype) {
+    const ga = arr(a);
+    const gb = arr(b);
+    const [outer, n, inner] = around(shape, axis);
+    const out = allocArray(dtype, ga.length);
+    for (let o = 0; o < outer; o++) {
+      for (let j = 0; j < inner; j++) {
+        let h = 0;
+        for (let s = 0; s < n; s++) {
+          const t = reverse ? n - 1 - s : s;
+          const i = (o * n + t) * inner + j;
+          h = ga[i]! * h + gb[i]!;
+          out[i] = h;
+        }
+      }
+    }
+    return wrap(out);
+  },
+};
+

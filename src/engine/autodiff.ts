@@ -1,0 +1,112 @@
+import { isFloat } from './dtype.js';
+import { onesLike, zerosLike } from './ops/create.js';
+import { add } from './ops/elementwise.js';
+import { formatShape, shapesEqual } from './shape.js';
+import { backpropagate, Tape, withTape } from './tape.js';
+import { Tensor, tensorLeaves, tidy } from './tensor.js';
+
+/** Replaces every tensor leaf of a nested record/array through `fn`; other leaves become null. */
+function mapTree(value: unknown, fn: (t: Tensor) => Tensor | null): unknown {
+  if (value instanceof Tensor) return fn(value);
+  if (Array.isArray(value)) return value.map((v) => mapTree(v, fn));
+  if (value !== null && typeof value === 'object' && !ArrayBuffer.isView(value)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mapTree(v, fn)]));
+  }
+  return null;
+}
+
+/** Runs `f` on a fresh tape watching the float leaves of `params`; returns the outputs and the tape. */
+function traced<P, R>(f: () => R, params: P): { out: R; tape: Tape; leaves: Tensor[] } {
+  const tape = new Tape();
+  const leaves = tensorLeaves(params).filter((t) => isFloat(t.dtype));
+  for (const leaf of leaves) tape.watch(leaf);
+  const out = withTape(tape, f);
+  return { out, tape, leaves };
+}
+
+function gradTree<P>(params: P, leaves: Tensor[], grads: Map<number, Tensor>): P {
+  const byId = new Map(leaves.map((l) => [l.id, grads.get(l.id) ?? zerosLike(l)]));
+  return mapTree(params, (t) => byId.get(t.id) ?? null) as P;
+}
+
+/**
+ * Turns `f(params, ...rest) → scalar` into a function returning the value and the gradient with
+ * respect to every float tensor in `params` (a tensor, or a nested record/array of tensors; the
+ * gradient has the same structure). `rest` is passed through undifferentiated. Intermediates are
+ * released before it returns. Nesting works: `grad(p => grad(f)(p) …)` is a second derivative.
+ *
+ * @example
+ * const step = valueAndGrad((p: { w: Tensor }, x: Tensor, y: Tensor) => mean(square(sub(matmul(x, p.w), y))));
+ * const { value, grads } = step({ w }, x, y); // grads.w has w's shape
+ */
+export function valueAndGrad<P, Rest extends unknown[]>(
+  f: (params: P, ...rest: Rest) => Tensor,
+): (params: P, ...rest: Rest) => { value: Tensor; grads: P } {
+  return (params, ...rest) =>
+    tidy(() => {
+      const result = vjp((p: P) => f(p, ...rest), params);
+      if (result.value.size !== 1) {
+        result.release();
+        throw new RangeError(
+          `valueAndGrad: the function must return a scalar, got shape ${formatShape(result.value.shape)}; use vjp for non-scalar outputs`,
+        );
+      }
+      const grads = result.backward(onesLike(result.value));
+      return { value: result.value, grads };
+    });
+}
+
+/**
+ * Like valueAndGrad but returns only the gradient.
+ * @example const g = grad((x: Tensor) => sum(silu(x)))(x); // silu'(x)
+ */
+export function grad<P, Rest extends unknown[]>(f: (params: P, ...rest: Rest) => Tensor): (params: P, ...rest: Rest) => P {
+  const vg = valueAndGrad(f);
+  return (params, ...rest) => {
+    const { value, grads } = vg(params, ...rest);
+    value.dispose();
+    return grads;
+  };
+}
+
+/**
+ * Vector–Jacobian product: evaluates `f(params)` and returns a `backward(cotangent)` that gives
+ * Σ cotangent ⊙ ∂f/∂params, with the structure of `params`. `backward` may be called once; call
+ * `release()` instead if it is not needed. Intermediates of the forward pass are freed by
+ * `backward`/`release` (run inside `tidy` to free them as well).
+ *
+ * @example
+ * const { value: y, backward } = vjp((p: Tensor[]) => matmul(p[0], p[1]), [a, b]);
+ * const [ga, gb] = backward(onesLike(y));
+ */
+export function vjp<P>(
+  f: (params: P) => Tensor,
+  params: P,
+): { value: Tensor; backward: (cotangent: Tensor) => P; release: () => void } {
+  const { out, tape, leaves } = traced(() => f(params), params);
+  if (!(out instanceof Tensor)) {
+    tape.release();
+    throw new TypeError('vjp/valueAndGrad: the function must return a Tensor');
+  }
+  let used = false;
+  const release = (): void => {
+    used = true;
+    tape.release();
+  };
+  const backward = (cotangent: Tensor): P => {
+    if (used) throw new Error('vjp: backward was already called (or released)');
+    if (!shapesEqual(cotangent.shape, out.shape) || cotangent.dtype !== out.dtype) {
+      release();
+      throw new RangeError(
+        `vjp: cotangent ${cotangent.dtype}${formatShape(cotangent.shape)} does not match output ${out.dtype}${formatShape(out.shape)}`,
+      );
+    }
+    try {
+      const grads = backpropagate(tape, [out], [cotangent], add);
+      return gradTree(params, leaves, grads);
+    } finally {
+      release();
+    }
+  };
+  return { value: out, backward, release };
+}

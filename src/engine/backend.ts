@@ -1,0 +1,153 @@
+import type { DType, TypedArray } from './dtype.js';
+import type { Shape } from './shape.js';
+
+/**
+ * A backend owns buffers and runs kernels on them. Every kernel reads dense row-major inputs and
+ * returns a NEW buffer; nothing is updated in place, so the autodiff tape may keep any input.
+ * Shapes travel beside the buffers (a buffer is just memory). The engine (ops/*) validates shapes
+ * and dtypes before calling a kernel, so a backend may assume its arguments are consistent.
+ *
+ * To plug in a backend: implement this interface and call `registerBackend(backend)`; the ops,
+ * autodiff, optimisers and models then run on it unchanged, and the test suite can be pointed at
+ * it (see test/helpers/backends.ts).
+ */
+export interface Backend {
+  readonly name: string;
+  /** Float dtypes this backend computes in; `reference` supports both. */
+  readonly floatDTypes: readonly DType[];
+
+  // ---- buffers ------------------------------------------------------------------------------
+  /** Copies `data` into a new buffer. */
+  upload(data: TypedArray, dtype: DType): BackendBuffer;
+  /** A buffer of `size` elements all equal to `value`. */
+  fill(size: number, value: number, dtype: DType): BackendBuffer;
+  /** Asynchronous read-back; every backend supports it (GPU backends only this one). */
+  read(buffer: BackendBuffer, dtype: DType): Promise<TypedArray>;
+  /** Synchronous read-back where the backend allows it (CPU backends). */
+  readSync?(buffer: BackendBuffer, dtype: DType): TypedArray;
+  /** Frees the buffer. The engine calls this exactly once, when the last tensor using it is disposed. */
+  release(buffer: BackendBuffer): void;
+  /** Bytes held by a buffer (for memory accounting). */
+  byteLength(buffer: BackendBuffer): number;
+
+  // ---- kernels ------------------------------------------------------------------------------
+  cast(x: BackendBuffer, size: number, from: DType, to: DType): BackendBuffer;
+  unary(op: UnaryOp, x: BackendBuffer, size: number, dtype: DType): BackendBuffer;
+  /** The `order`-th derivative (0 = the function itself) of a smooth activation, elementwise. */
+  activation(fn: ActivationFn, order: number, x: BackendBuffer, size: number, dtype: DType): BackendBuffer;
+  /** Broadcasting binary op; `outDType` is float for arithmetic, same float dtype for comparisons (0/1). */
+  binary(
+    op: BinaryOp,
+    a: BackendBuffer,
+    aShape: Shape,
+    b: BackendBuffer,
+    bShape: Shape,
+    outShape: Shape,
+    dtype: DType,
+  ): BackendBuffer;
+  /** out = cond != 0 ? a : b, all three broadcast to outShape. */
+  where(
+    cond: BackendBuffer,
+    condShape: Shape,
+    a: BackendBuffer,
+    aShape: Shape,
+    b: BackendBuffer,
+    bShape: Shape,
+    outShape: Shape,
+    dtype: DType,
+  ): BackendBuffer;
+  /** Reduces the given sorted axes; output shape keeps them as size 1. */
+  reduce(op: ReduceOp, x: BackendBuffer, shape: Shape, axes: readonly number[], dtype: DType): BackendBuffer;
+  /** Index of the maximum along one axis (first on ties), as int32; output keeps the axis as size 1. */
+  argMax(x: BackendBuffer, shape: Shape, axis: number, dtype: DType): BackendBuffer;
+  /**
+   * Batched matrix product with broadcasting over leading axes. a is (..., m, k) or, transposed,
+   * (..., k, m); b is (..., k, n) or (..., n, k); out is (outBatch..., m, n).
+   */
+  matmul(
+    a: BackendBuffer,
+    aShape: Shape,
+    b: BackendBuffer,
+    bShape: Shape,
+    transposeA: boolean,
+    transposeB: boolean,
+    outShape: Shape,
+    dtype: DType,
+  ): BackendBuffer;
+  transpose(x: BackendBuffer, shape: Shape, perm: readonly number[], dtype: DType): BackendBuffer;
+  /** Copies x (shape) broadcast to outShape. */
+  broadcastTo(x: BackendBuffer, shape: Shape, outShape: Shape, dtype: DType): BackendBuffer;
+  /** Contiguous box: begin[i] … begin[i]+size[i]−1 on every axis. */
+  slice(x: BackendBuffer, shape: Shape, begin: readonly number[], size: readonly number[], dtype: DType): BackendBuffer;
+  /** Pads with `value`; padding[i] = [before, after]. */
+  pad(
+    x: BackendBuffer,
+    shape: Shape,
+    padding: readonly (readonly [number, number])[],
+    value: number,
+    dtype: DType,
+  ): BackendBuffer;
+  concat(xs: readonly BackendBuffer[], shapes: readonly Shape[], axis: number, dtype: DType): BackendBuffer;
+  /**
+   * Gathers rows along `axis` of x with int32 indices: out shape = shape[:axis] + indexShape + shape[axis+1:].
+   * Out-of-range indices are an error the engine checks before calling.
+   */
+  gather(
+    x: BackendBuffer,
+    shape: Shape,
+    indices: BackendBuffer,
+    indexSize: number,
+    axis: number,
+    dtype: DType,
+  ): BackendBuffer;
+  /** The adjoint of gather: out (shape) = 0, then out[.., idx[i], ..] += g[.., i, ..]. */
+  scatterAdd(
+    g: BackendBuffer,
+    indices: BackendBuffer,
+    indexSize: number,
+    outShape: Shape,
+    axis: number,
+    dtype: DType,
+  ): BackendBuffer;
+  /**
+   * First-order linear recurrence along `axis`: h_t = a_t · h_{t−1} + b_t, h_{−1} = 0
+   * (or, with reverse, from the end: h_t = a_t · h_{t+1} + b_t). a and b share `shape`.
+   * Cumulative sums, cumulative products and gate products are all this scan; it needs no
+   * logarithms or divisions, so gates of exactly 0 or 1 are exact.
+   */
+  linearScan(
+    a: BackendBuffer,
+    b: BackendBuffer,
+    shape: Shape,
+    axis: number,
+    reverse: boolean,
+    dtype: DType,
+  ): BackendBuffer;
+}
+
+/** A backend's buffer; opaque to everything but its backend. */
+export type BackendBuffer = object;
+
+export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'abs' | 'sign' | 'reciprocal' | 'square' | 'log1p';
+
+export type ActivationFn = 'sigmoid' | 'tanh' | 'silu' | 'gelu' | 'softplus';
+
+/** Highest derivative order a backend must provide for `activation` (the backward of order 3 needs 4). */
+export const MAX_ACTIVATION_ORDER = 4;
+
+export type BinaryOp =
+  | 'add'
+  | 'sub'
+  | 'mul'
+  | 'div'
+  | 'pow'
+  | 'maximum'
+  | 'minimum'
+  | 'greater'
+  | 'greaterEqual'
+  | 'less'
+  | 'lessEqual'
+  | 'equal'
+  | 'notEqual';
+
+export type ReduceOp = 'sum' | 'max' | 'min';

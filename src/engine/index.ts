@@ -1,0 +1,27 @@
+/** The tensor engine: tensors, ops, autodiff, random numbers and the backend interface. */
+export { grad, valueAndGrad, vjp } from './autodiff.js';
+export type { ActivationFn, Backend, BackendBuffer, BinaryOp, ReduceOp, UnaryOp } from './backend.js';
+export type { DType, FloatDType, TypedArray } from './dtype.js';
+export * from './ops/create.js';
+export * from './ops/elementwise.js';
+export * from './ops/matmul.js';
+export * from './ops/nn.js';
+export * from './ops/reduce.js';
+export * from './ops/scan.js';
+export * from './ops/shape.js';
+export { Rng } from './random.js';
+export type { Shape } from './shape.js';
+export { noGrad } from './tape.js';
+export {
+  dispose,
+  getBackend,
+  keep,
+  listBackends,
+  memory,
+  registerBackend,
+  setBackend,
+  Tensor,
+  tensorLeaves,
+  tidy,
+  withBackend,
+} from './tensor.js';

@@ -1,0 +1,94 @@
+import { allocArray, type DType, dtypeOfArray, isFloat, type TypedArray } from '../dtype.js';
+import { assertValidShape, formatShape, type Shape, sizeOf } from '../shape.js';
+import { record } from '../tape.js';
+import { getBackend, Tensor, wrapBuffer } from '../tensor.js';
+
+/** Where and how to create a tensor. */
+export interface CreateOptions {
+  dtype?: DType;
+  /** Backend name; the default backend when omitted. */
+  backend?: string;
+}
+
+/**
+ * A tensor from a typed array or (nested) number array. The shape defaults to the array's
+ * length (1-D); the dtype to the typed array's own (plain numbers: float32).
+ *
+ * @example
+ * const w = tensor(new Float64Array([1, 2, 3, 4, 5, 6]), [2, 3]);
+ * const i = tensor(new Int32Array([0, 2]), [2]);
+ */
+export function tensor(data: TypedArray | readonly number[], shape?: Shape, options: CreateOptions = {}): Tensor {
+  const dtype = options.dtype ?? (ArrayBuffer.isView(data) ? dtypeOfArray(data as TypedArray) : 'float32');
+  const finalShape = shape ?? [data.length];
+  assertValidShape(finalShape);
+  if (sizeOf(finalShape) !== data.length) {
+    throw new RangeError(`tensor: ${data.length} values do not fill shape ${formatShape(finalShape)}`);
+  }
+  const array = allocArray(dtype, data.length);
+  for (let i = 0; i < data.length; i++) array[i] = data[i]!;
+  if (dtype === 'int32') {
+    for (let i = 0; i < data.length; i++) {
+      if (array[i] !== data[i]) throw new RangeError(`tensor: value ${data[i]} at index ${i} is not an int32`);
+    }
+  }
+  const backend = getBackend(options.backend);
+  return wrapBuffer(backend, backend.upload(array, dtype), finalShape, dtype);
+}
+
+/** A rank-0 tensor. */
+export function scalar(value: number, options: CreateOptions = {}): Tensor {
+  return full([], value, options);
+}
+
+/** A tensor of `shape` filled with `value` (dtype float32 unless given). */
+export function full(shape: Shape, value: number, options: CreateOptions = {}): Tensor {
+  assertValidShape(shape);
+  const dtype = options.dtype ?? 'float32';
+  const backend = getBackend(options.backend);
+  return wrapBuffer(backend, backend.fill(sizeOf(shape), value, dtype), shape, dtype);
+}
+
+export function zeros(shape: Shape, options: CreateOptions = {}): Tensor {
+  return full(shape, 0, options);
+}
+
+export function ones(shape: Shape, options: CreateOptions = {}): Tensor {
+  return full(shape, 1, options);
+}
+
+/** A tensor like `t` (shape, dtype, backend) filled with `value`. */
+export function fullLike(t: Tensor, value: number): Tensor {
+  return wrapBuffer(t.backend, t.backend.fill(t.size, value, t.dtype), t.shape, t.dtype);
+}
+
+export function zerosLike(t: Tensor): Tensor {
+  return fullLike(t, 0);
+}
+
+export function onesLike(t: Tensor): Tensor {
+  return fullLike(t, 1);
+}
+
+/** A scalar on `like`'s backend with `like`'s dtype (how plain numbers enter binary ops). */
+export function scalarLike(value: number, like: Tensor): Tensor {
+  return wrapBuffer(like.backend, like.backend.fill(1, value, like.dtype), [], like.dtype);
+}
+
+/** 0, 1, …, n−1. */
+export function arange(n: number, options: CreateOptions = {}): Tensor {
+  const dtype = options.dtype ?? 'float32';
+  const data = allocArray(dtype, n);
+  for (let i = 0; i < n; i++) data[i] = i;
+  return tensor(data, [n], { ...options, dtype });
+}
+
+/** Converts to another dtype (a copy; float → int32 truncates toward zero). Differentiable between floats. */
+export function cast(x: Tensor, dtype: DType): Tensor {
+  if (x.dtype === dtype) return x;
+  const out = wrapBuffer(x.backend, x.backend.cast(x.buffer, x.size, x.dtype, dtype), x.shape, dtype);
+  if (isFloat(x.dtype) && isFloat(dtype)) record('cast', [x], out, (g) => [cast(g, x.dtype)]);
+  return out;
+}
+
+export { Tensor };

@@ -1,0 +1,86 @@
+import { formatShape } from '../shape.js';
+import type { Tensor } from '../tensor.js';
+import { arange, cast } from './create.js';
+import { add, div, equal, exp, mul, neg, rsqrt, sub } from './elementwise.js';
+import { logSumExp, max, mean, sum } from './reduce.js';
+import { expandDims, stopGradient } from './shape.js';
+
+/** softmax along `axis` (default last), stable for large logits. */
+export function softmax(x: Tensor, axis = -1): Tensor {
+  const shifted = sub(x, stopGradient(max(x, axis, true)));
+  const e = exp(shifted);
+  return div(e, sum(e, axis, true));
+}
+
+/** log softmax along `axis` (default last). */
+export function logSoftmax(x: Tensor, axis = -1): Tensor {
+  return sub(x, logSumExp(x, axis, true));
+}
+
+/** One-hot rows (…, n) of int32 indices (…), in a float dtype. No gradient. */
+export function oneHot(indices: Tensor, n: number, dtype: 'float32' | 'float64' = 'float32'): Tensor {
+  if (indices.dtype !== 'int32') throw new TypeError(`oneHot: indices must be int32, got ${indices.dtype}`);
+  const classes = arange(n, { dtype, backend: indices.backend.name });
+  return equal(expandDims(cast(indices, dtype), -1), classes);
+}
+
+export interface CrossEntropyOptions {
+  /** Targets equal to this value contribute nothing (and are left out of the mean). */
+  ignoreIndex?: number;
+  /** 'mean' (default) over counted targets, 'sum', or 'none' (per position). */
+  reduction?: 'mean' | 'sum' | 'none';
+}
+
+/**
+ * Softmax cross-entropy of logits (…, V) against int32 targets (…).
+ * @example crossEntropy(logits, targets) // (B, T, V), (B, T) → scalar mean loss in nats
+ */
+export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntropyOptions = {}): Tensor {
+  const v = logits.shape[logits.rank - 1]!;
+  if (targets.dtype !== 'int32') throw new TypeError(`crossEntropy: targets must be int32, got ${targets.dtype}`);
+  if (targets.rank !== logits.rank - 1 || targets.shape.some((d, i) => d !== logits.shape[i])) {
+    throw new RangeError(
+      `crossEntropy: targets ${formatShape(targets.shape)} do not match logits ${formatShape(logits.shape)} without the class axis`,
+    );
+  }
+  const t = targets.dataSync();
+  for (let i = 0; i < t.length; i++) {
+    if ((t[i]! < 0 || t[i]! >= v) && t[i] !== options.ignoreIndex) {
+      throw new RangeError(`crossEntropy: target ${t[i]} at position ${i} is outside [0, ${v})`);
+    }
+  }
+  const dtype = logits.dtype as 'float32' | 'float64';
+  const logp = logSoftmax(logits, -1);
+  const picked = sum(mul(logp, oneHot(targets, v, dtype)), -1); // (…)
+  let losses = neg(picked);
+  let count = targets.size;
+  if (options.ignoreIndex !== undefined) {
+    const keepMask = sub(1, equal(cast(targets, dtype), options.ignoreIndex));
+    losses = mul(losses, keepMask);
+    count = 0;
+    for (let i = 0; i < t.length; i++) if (t[i] !== options.ignoreIndex) count++;
+  }
+  switch (options.reduction ?? 'mean') {
+    case 'none':
+      return losses;
+    case 'sum':
+      return sum(losses);
+    case 'mean':
+      return div(sum(losses), Math.max(count, 1));
+  }
+}
+
+/**
+ * RMSNorm over the last axis with a learned scale: x / √(mean(x²) + ε) ⊙ scale.
+ * @example rmsNorm(x, g) // (B, T, d), (d) → (B, T, d)
+ */
+export function rmsNorm(x: Tensor, scale: Tensor | null, eps = 1e-6): Tensor {
+  const normed = mul(x, rsqrt(add(mean(mul(x, x), -1, true), eps)));
+  return scale ? mul(normed, scale) : normed;
+}
+
+/** Normalises vectors along `axis` to unit L2 norm: z / √(Σ z² + ε) (SPEC §2, ε = 1e−6). */
+export function l2Normalize(x: Tensor, axis = -1, eps = 1e-6): Tensor {
+  return mul(x, rsqrt(add(sum(mul(x, x), axis, true), eps)));
+}
+

@@ -1,0 +1,266 @@
+import type { Backend, BackendBuffer } from './backend.js';
+import type { DType, TypedArray } from './dtype.js';
+import { formatShape, type Shape, sizeOf } from './shape.js';
+
+/**
+ * The engine's runtime: the backend registry, the live-tensor accounting and the scopes that
+ * release intermediate buffers deterministically (`tidy`). The autodiff tape lives in tape.ts.
+ */
+
+/** A buffer shared by a tensor and its views (reshape); released when its last tensor is disposed. */
+interface Storage {
+  readonly backend: Backend;
+  buffer: BackendBuffer | null;
+  refs: number;
+  readonly bytes: number;
+}
+
+let nextTensorId = 1;
+const backends = new Map<string, Backend>();
+let defaultBackend: Backend | null = null;
+const live = { tensors: 0, bytes: 0, buffers: 0 };
+
+/** Tensors created inside the innermost `tidy` (null entries are kept/disposed slots). */
+const scopeStack: Set<Tensor>[] = [];
+
+/**
+ * An n-dimensional array on a backend. Immutable: every op returns a new tensor.
+ *
+ * @example
+ * const t = tensor(new Float64Array([1, 2, 3, 4]), [2, 2]);
+ * console.log(t.shape, await t.data()); // [2, 2] Float64Array [1, 2, 3, 4]
+ */
+export class Tensor {
+  readonly id: number;
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  readonly size: number;
+  /** @internal */ storage: Storage;
+  /** @internal number of live autodiff tapes that saved this tensor for their backward pass */
+  savedBy = 0;
+  /** @internal dispose requested while saved by a tape; done when the tape releases it */
+  pendingDispose = false;
+  private isDisposed = false;
+
+  /** @internal use the creation ops (tensor, zeros, …) instead. */
+  constructor(storage: Storage, shape: Shape, dtype: DType) {
+    this.id = nextTensorId++;
+    this.storage = storage;
+    this.shape = Object.freeze([...shape]);
+    this.dtype = dtype;
+    this.size = sizeOf(shape);
+    storage.refs++;
+    live.tensors++;
+    const scope = scopeStack[scopeStack.length - 1];
+    if (scope) scope.add(this);
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  get backend(): Backend {
+    return this.storage.backend;
+  }
+
+  get disposed(): boolean {
+    return this.isDisposed;
+  }
+
+  /** @internal the backend buffer; throws if the tensor was disposed. */
+  get buffer(): BackendBuffer {
+    if (this.isDisposed || this.storage.buffer === null) {
+      throw new Error(`tensor #${this.id} ${formatShape(this.shape)} was used after it was disposed`);
+    }
+    return this.storage.buffer;
+  }
+
+  /** Reads the values back (a copy). Works on every backend. */
+  async data(): Promise<TypedArray> {
+    return this.backend.read(this.buffer, this.dtype);
+  }
+
+  /** Reads the values back synchronously (a copy); only on backends that allow it. */
+  dataSync(): TypedArray {
+    const b = this.backend;
+    if (!b.readSync) {
+      throw new Error(`backend '${b.name}' cannot read synchronously; use 'await tensor.data()'`);
+    }
+    return b.readSync(this.buffer, this.dtype);
+  }
+
+  /** The single value of a size-1 tensor (synchronous backends only). */
+  item(): number {
+    if (this.size !== 1) throw new RangeError(`item() needs a tensor of size 1, got shape ${formatShape(this.shape)}`);
+    return this.dataSync()[0]!;
+  }
+
+  /** Nested JS arrays of the values (synchronous backends only); for debugging and tests. */
+  toArray(): unknown {
+    const data = this.dataSync();
+    const build = (axis: number, offset: number): unknown => {
+      if (axis === this.shape.length) return data[offset];
+      const n = this.shape[axis]!;
+      const stride = sizeOf(this.shape.slice(axis + 1));
+      return Array.from({ length: n }, (_, i) => build(axis + 1, offset + i * stride));
+    };
+    return build(0, 0);
+  }
+
+  /** Releases this tensor's buffer (once no other view uses it). Safe to call twice. */
+  dispose(): void {
+    if (this.isDisposed) return;
+    if (this.savedBy > 0) {
+      this.pendingDispose = true;
+      return;
+    }
+    this.isDisposed = true;
+    live.tensors--;
+    for (const scope of scopeStack) scope.delete(this);
+    const s = this.storage;
+    s.refs--;
+    if (s.refs === 0 && s.buffer !== null) {
+      s.backend.release(s.buffer);
+      s.buffer = null;
+      live.bytes -= s.bytes;
+      live.buffers--;
+    }
+  }
+
+  toString(): string {
+    return `Tensor(#${this.id}, ${this.dtype}, ${formatShape(this.shape)}, ${this.backend.name})`;
+  }
+}
+
+/** @internal wraps a fresh backend buffer into a tensor. */
+export function wrapBuffer(backend: Backend, buffer: BackendBuffer, shape: Shape, dtype: DType): Tensor {
+  const bytes = backend.byteLength(buffer);
+  live.bytes += bytes;
+  live.buffers++;
+  return new Tensor({ backend, buffer, refs: 0, bytes }, shape, dtype);
+}
+
+/** @internal a new tensor sharing `t`'s buffer with another shape of the same size (reshape). */
+export function viewOf(t: Tensor, shape: Shape): Tensor {
+  t.buffer; // throws if disposed
+  return new Tensor(t.storage, shape, t.dtype);
+}
+
+// ---- backends --------------------------------------------------------------------------------
+
+/** Makes a backend available by name; the first registered becomes the default. */
+export function registerBackend(backend: Backend): void {
+  backends.set(backend.name, backend);
+  if (defaultBackend === null) defaultBackend = backend;
+}
+
+/** Chooses the backend that creation ops use when none is given. */
+export function setBackend(name: string): void {
+  const b = backends.get(name);
+  if (!b) throw new Error(`unknown backend '${name}' (registered: ${[...backends.keys()].join(', ') || 'none'})`);
+  defaultBackend = b;
+}
+
+export function getBackend(name?: string): Backend {
+  if (name !== undefined) {
+    const b = backends.get(name);
+    if (!b) throw new Error(`unknown backend '${name}' (registered: ${[...backends.keys()].join(', ') || 'none'})`);
+    return b;
+  }
+  if (defaultBackend === null) throw new Error('no backend is registered');
+  return defaultBackend;
+}
+
+export function listBackends(): string[] {
+  return [...backends.keys()];
+}
+
+/** Runs `fn` with `name` as the default backend, then restores the previous default. */
+export function withBackend<T>(name: string, fn: () => T): T {
+  const previous = defaultBackend;
+  setBackend(name);
+  try {
+    return fn();
+  } finally {
+    defaultBackend = previous;
+  }
+}
+
+// ---- memory accounting and scopes ------------------------------------------------------------
+
+/** Live tensors, distinct buffers and their bytes (views share a buffer). */
+export function memory(): { tensors: number; buffers: number; bytes: number } {
+  return { ...live };
+}
+
+type Tree = Tensor | null | undefined | number | string | boolean | readonly Tree[] | { readonly [k: string]: Tree };
+
+function collectTensors(value: unknown, out: Set<Tensor>): void {
+  if (value instanceof Tensor) out.add(value);
+  else if (Array.isArray(value)) for (const v of value) collectTensors(v, out);
+  else if (value !== null && typeof value === 'object' && !(ArrayBuffer.isView(value) || value instanceof Promise)) {
+    for (const v of Object.values(value)) collectTensors(v, out);
+  }
+}
+
+/**
+ * Runs `fn` and disposes every tensor it created except those it returns (anywhere inside the
+ * returned value: arrays and plain objects are searched) and those passed to `keep`. Tensors an
+ * active autodiff tape still needs are handed to the enclosing scope instead of being disposed.
+ *
+ * @example
+ * const y = tidy(() => sum(mul(x, x))); // the x*x intermediate is released here
+ */
+export function tidy<T>(fn: () => T): T {
+  const scope = new Set<Tensor>();
+  scopeStack.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    scopeStack.pop();
+    endScope(scope, new Set());
+    throw e;
+  }
+  scopeStack.pop();
+  if (result instanceof Promise) {
+    throw new Error('tidy: the function must be synchronous (it returned a Promise)');
+  }
+  const kept = new Set<Tensor>();
+  collectTensors(result, kept);
+  endScope(scope, kept);
+  return result;
+}
+
+function endScope(scope: Set<Tensor>, kept: Set<Tensor>): void {
+  const parent = scopeStack[scopeStack.length - 1];
+  for (const t of scope) {
+    if (kept.has(t) || t.savedBy > 0) {
+      parent?.add(t);
+    } else {
+      t.dispose();
+    }
+  }
+}
+
+/** Removes a tensor from every scope so that no `tidy` disposes it; returns it. */
+export function keep<T extends Tensor>(t: T): T {
+  for (const scope of scopeStack) scope.delete(t);
+  return t;
+}
+
+/** Disposes every tensor found in a value (arrays and plain objects are searched). */
+export function dispose(value: unknown): void {
+  const found = new Set<Tensor>();
+  collectTensors(value, found);
+  for (const t of found) t.dispose();
+}
+
+/** Every tensor leaf of a nested record/array, in a stable order. */
+export function tensorLeaves(value: unknown): Tensor[] {
+  const found = new Set<Tensor>();
+  collectTensors(value, found);
+  return [...found];
+}
+
+export type { Tree };

@@ -1,0 +1,11 @@
+/**
+ * titans-ts — the core entry. Runs in Node and in browsers: nothing here imports `node:*`.
+ * Node-only parts (files, checkpoints, the CLI) are in `titans-ts/node`.
+ */
+import { referenceBackend } from './backends/reference/reference.js';
+import { registerBackend } from './engine/tensor.js';
+
+registerBackend(referenceBackend);
+
+export { referenceBackend };
+export * from './engine/index.js';
