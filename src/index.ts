@@ -9,3 +9,4 @@ registerBackend(referenceBackend);
 
 export { referenceBackend };
 export * from './engine/index.js';
+export * from './memory/index.js';
