@@ -25,9 +25,20 @@ import {
   serializeSafetensors,
 } from './safetensors.js';
 
-/** Name of the configuration file inside a checkpoint directory. */
+/**
+ * Name of the configuration file inside a checkpoint directory.
+ *
+ * @example
+ * const configPath = join('runs/ckpt', CONFIG_FILE); // runs/ckpt/config.json
+ */
 export const CONFIG_FILE = 'config.json';
-/** Name of the weights file inside a checkpoint directory. */
+
+/**
+ * Name of the weights file inside a checkpoint directory.
+ *
+ * @example
+ * const { tensors } = await readSafetensorsFile(join('runs/ckpt', MODEL_FILE));
+ */
 export const MODEL_FILE = 'model.safetensors';
 
 /**

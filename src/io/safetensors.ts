@@ -68,6 +68,9 @@ export class SafetensorsError extends Error {
 /**
  * Headers larger than this are refused. Real headers are a few hundred bytes per tensor, so a
  * bigger value means a corrupt or hostile length field; refusing it avoids a huge allocation.
+ *
+ * @example
+ * if (headerLength > MAX_HEADER_BYTES) throw new Error('corrupt file');
  */
 export const MAX_HEADER_BYTES = 100_000_000;
 

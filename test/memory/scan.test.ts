@@ -1,0 +1,388 @@
+/**
+ * SPEC §1 invariants of memoryScan: conformance vectors, chunk-parallel = token-by-token,
+ * split stream = whole stream, causality, b = T uses W⁰ for every gradient, gradients against
+ * finite differences, and extreme gates.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import {
+  add,
+  cast,
+  type FloatDType,
+  grad,
+  type MemoryScanInputs,
+  type MemoryScanOptions,
+  memoryForward,
+  memoryScan,
+  memoryScanReference,
+  mul,
+  Rng,
+  slice,
+  sub,
+  sum,
+  type Tensor,
+  tensor,
+  tidy,
+  withBackend,
+} from '../../src/index.js';
+import { backendsUnderTest } from '../helpers/backends.js';
+import { checkGradients } from '../helpers/finite-diff.js';
+
+const fixtures = join(dirname(fileURLToPath(import.meta.url)), '../../../test/memory/fixtures');
+
+/** max |a − b| / max |b| (0 when both are zero). */
+function relError(a: Tensor | ArrayLike<number>, b: Tensor | ArrayLike<number>): number {
+  const x = 'dataSync' in a ? a.dataSync() : a;
+  const y = 'dataSync' in b ? b.dataSync() : b;
+  assert.equal(x.length, y.length, 'sizes differ');
+  let err = 0;
+  let scale = 0;
+  for (let i = 0; i < x.length; i++) {
+    err = Math.max(err, Math.abs(x[i]! - y[i]!));
+    scale = Math.max(scale, Math.abs(y[i]!));
+  }
+  return scale === 0 ? err : err / scale;
+}
+
+interface CaseSpec {
+  lead?: number[];
+  T: number;
+  d: number;
+  depth: number;
+  expansion?: number;
+  dtype?: FloatDType;
+  alpha?: [number, number];
+  eta?: [number, number];
+  theta?: [number, number];
+}
+
+/** Random well-scaled inputs: unit-ish keys/queries, gates in the given ranges. */
+function randomInputs(rng: Rng, spec: CaseSpec): MemoryScanInputs {
+  const lead = spec.lead ?? [];
+  const dtype = spec.dtype ?? 'float64';
+  const { T, d, depth } = spec;
+  const h = depth === 1 ? d : d * (spec.expansion ?? 2);
+  const dims = [d, ...Array.from({ length: depth - 1 }, () => h), d];
+  const gate = ([lo, hi]: [number, number]) => rng.uniform([...lead, T], { low: lo, high: hi, dtype });
+  return {
+    q: rng.normal([...lead, T, d], { std: 1 / Math.sqrt(d), dtype }),
+    k: rng.normal([...lead, T, d], { std: 1 / Math.sqrt(d), dtype }),
+    v: rng.normal([...lead, T, d], { dtype }),
+    alpha: gate(spec.alpha ?? [0, 0.2]),
+    eta: gate(spec.eta ?? [0.3, 0.9]),
+    theta: gate(spec.theta ?? [0.02, 0.2]),
+    weights: dims.slice(0, -1).map((din, l) => rng.normal([din, dims[l + 1]!], { std: 1 / Math.sqrt(din), dtype })),
+    momentum: dims.slice(0, -1).map((din, l) => rng.normal([din, dims[l + 1]!], { std: 0.1, dtype })),
+  };
+}
+
+/** Tokens [start, start + n) of every per-token input. */
+function sliceTokens(x: MemoryScanInputs, start: number, n: number): MemoryScanInputs {
+  const rows = (t: Tensor) =>
+    slice(
+      t,
+      t.shape.map((_, i) => (i === t.rank - 2 ? start : 0)),
+      t.shape.map((s, i) => (i === t.rank - 2 ? n : s)),
+    );
+  const gates = (t: Tensor) =>
+    slice(
+      t,
+      t.shape.map((_, i) => (i === t.rank - 1 ? start : 0)),
+      t.shape.map((s, i) => (i === t.rank - 1 ? n : s)),
+    );
+  return {
+    ...x,
+    q: rows(x.q),
+    k: rows(x.k),
+    v: rows(x.v),
+    alpha: gates(x.alpha),
+    eta: gates(x.eta),
+    theta: gates(x.theta),
+  };
+}
+
+for (const backend of backendsUnderTest()) {
+  describe(`memoryScan on ${backend}`, () => {
+    it('matches the published conformance vectors (values and gradients), both implementations', () => {
+      withBackend(backend, () => {
+        for (let c = 0; c < 4; c++) {
+          const data = JSON.parse(readFileSync(join(fixtures, `case_${c}.json`), 'utf8'));
+          const t = (o: { shape: number[]; data: number[] }) => tensor(Float64Array.from(o.data), o.shape);
+          const depth: number = data.options.depth;
+          const layers = Array.from({ length: depth }, (_, i) => i);
+          const I = data.inputs;
+          const inputs: MemoryScanInputs = {
+            q: t(I.q),
+            k: t(I.k),
+            v: t(I.v),
+            alpha: t(I.alpha),
+            eta: t(I.eta),
+            theta: t(I.theta),
+            weights: layers.map((i) => t(I[`W0_${i}`])),
+            momentum: layers.map((i) => t(I[`S0_${i}`])),
+          };
+          const options: MemoryScanOptions = {
+            chunkSize: data.options.chunkSize,
+            activation: data.options.activation,
+            residual: data.options.residual,
+          };
+          for (const scan of [memoryScan, memoryScanReference]) {
+            const label = `case ${c} ${scan.name}`;
+            tidy(() => {
+              const { y, state } = scan(inputs, options);
+              assert.ok(relError(y, data.expected.y.data) < 1e-9, `${label}: y`);
+              for (const i of layers) {
+                assert.ok(relError(state.weights[i]!, data.expected[`W_${i}`].data) < 1e-9, `${label}: W_${i}`);
+                assert.ok(relError(state.momentum[i]!, data.expected[`S_${i}`].data) < 1e-9, `${label}: S_${i}`);
+              }
+              const loss = (p: MemoryScanInputs) => {
+                const r = scan(p, options);
+                let l = sum(mul(r.y, t(data.cotangents.y)));
+                for (const i of layers) l = add(l, sum(mul(r.state.weights[i]!, t(data.cotangents[`W_${i}`]))));
+                return l;
+              };
+              const g = grad(loss)(inputs);
+              for (const key of ['q', 'k', 'v', 'alpha', 'eta', 'theta'] as const) {
+                assert.ok(relError(g[key], data.grads[key].data) < 1e-9, `${label}: grad ${key}`);
+              }
+              for (const i of layers) {
+                assert.ok(relError(g.weights[i]!, data.grads[`W0_${i}`].data) < 1e-9, `${label}: grad W0_${i}`);
+                assert.ok(relError(g.momentum![i]!, data.grads[`S0_${i}`].data) < 1e-9, `${label}: grad S0_${i}`);
+              }
+            });
+          }
+        }
+      });
+    });
+
+    for (const dtype of ['float64', 'float32'] as const) {
+      const tol = dtype === 'float64' ? 1e-9 : 1e-4;
+      it(`chunk-parallel = token-by-token in ${dtype} (depth 1–3, residual, SiLU/GELU, chunk 1 / non-divisor / T)`, () => {
+        withBackend(backend, () => {
+          const rng = new Rng(11);
+          const T = 11;
+          for (const depth of [1, 2, 3]) {
+            for (const residual of [false, true]) {
+              for (const activation of ['silu', 'gelu'] as const) {
+                for (const chunkSize of [1, 4, T]) {
+                  tidy(() => {
+                    const inputs = randomInputs(rng, { lead: [2], T, d: 3, depth, dtype });
+                    const options = { chunkSize, activation, residual };
+                    const fast = memoryScan(inputs, options);
+                    const slow = memoryScanReference(inputs, options);
+                    const label = `depth ${depth} residual ${residual} ${activation} chunk ${chunkSize}`;
+                    assert.ok(relError(fast.y, slow.y) < tol, `${label}: y ${relError(fast.y, slow.y)}`);
+                    for (let l = 0; l < depth; l++) {
+                      assert.ok(relError(fast.state.weights[l]!, slow.state.weights[l]!) < tol, `${label}: W${l}`);
+                      assert.ok(relError(fast.state.momentum[l]!, slow.state.momentum[l]!) < tol, `${label}: S${l}`);
+                    }
+                  });
+                }
+              }
+            }
+          }
+        });
+      });
+    }
+
+    it('a split stream equals the whole stream, at random split points (also mid-chunk)', () => {
+      withBackend(backend, () => {
+        const rng = new Rng(5);
+        for (let trial = 0; trial < 8; trial++) {
+          tidy(() => {
+            const T = 13 + rng.int(8);
+            const chunkSize = 1 + rng.int(5);
+            const options = { chunkSize, activation: 'silu' as const, residual: trial % 2 === 1 };
+            const inputs = randomInputs(rng, { lead: [2], T, d: 3, depth: 1 + (trial % 3) });
+            const whole = memoryScan(inputs, options);
+            const cuts = [0, ...new Set(Array.from({ length: 3 }, () => 1 + rng.int(T - 1)))].sort((a, b) => a - b);
+            cuts.push(T);
+            let state: Partial<MemoryScanInputs> = { weights: inputs.weights, momentum: inputs.momentum! };
+            const ys: Tensor[] = [];
+            for (let i = 0; i + 1 < cuts.length; i++) {
+              const part = sliceTokens(inputs, cuts[i]!, cuts[i + 1]! - cuts[i]!);
+              const r = memoryScan({ ...part, ...state } as MemoryScanInputs, options);
+              ys.push(r.y);
+              state = r.state;
+            }
+            const label = `T ${T} chunk ${chunkSize} cuts ${cuts}`;
+            let offset = 0;
+            for (const y of ys) {
+              const n = y.shape[1]!;
+              assert.ok(relError(y, slice(whole.y, [0, offset], [-1, n])) < 1e-9, label);
+              offset += n;
+            }
+            whole.state.weights.forEach((w, l) => {
+              assert.ok(relError((state as { weights: Tensor[] }).weights[l]!, w) < 1e-9, `${label}: W${l}`);
+            });
+          });
+        }
+      });
+    });
+
+    it('is causal: changing any input at t+1 leaves every output ≤ t unchanged', () => {
+      withBackend(backend, () => {
+        const rng = new Rng(8);
+        const T = 9;
+        const options = { chunkSize: 4, activation: 'silu' as const, residual: false };
+        const inputs = randomInputs(rng, { lead: [1], T, d: 3, depth: 2 });
+        const base = memoryScan(inputs, options).y.dataSync();
+        for (const key of ['q', 'k', 'v', 'alpha', 'eta', 'theta'] as const) {
+          for (const t1 of [1, 4, 6]) {
+            const x = inputs[key];
+            const data = x.dataSync().slice();
+            const perToken = key === 'q' || key === 'k' || key === 'v' ? 3 : 1;
+            for (let j = 0; j < perToken; j++) data[t1 * perToken + j]! += 0.3;
+            const changed = memoryScan({ ...inputs, [key]: tensor(data, x.shape) }, options).y.dataSync();
+            for (let i = 0; i < t1 * 3; i++) assert.equal(changed[i], base[i], `${key} at ${t1} changed output ${i}`);
+            let differs = false;
+            for (let i = t1 * 3; i < T * 3; i++) differs ||= changed[i] !== base[i];
+            assert.ok(differs || key === 'q', `${key} at ${t1} should change some later output`);
+          }
+        }
+      });
+    });
+
+    it('with b = T every gradient is taken at W⁰ (η = α = 0: W^T = W⁰ − Σ θ_s ∇ℓ(W⁰; k_s, v_s))', () => {
+      withBackend(backend, () => {
+        const rng = new Rng(3);
+        const T = 6;
+        const inputs = randomInputs(rng, { T, d: 3, depth: 2, alpha: [0, 0], eta: [0, 0] });
+        const { state } = memoryScan({ ...inputs, momentum: undefined }, { chunkSize: T });
+        const theta = inputs.theta.dataSync();
+        const weightedLoss = (ws: Tensor[]) => {
+          let total: Tensor | null = null;
+          for (let s = 0; s < T; s++) {
+            const one = sliceTokens(inputs, s, 1);
+            const e = sub(memoryForward(one.k, ws, { activation: 'silu', residual: false }), one.v);
+            const term = mul(sum(mul(e, e)), theta[s]!);
+            total = total ? add(total, term) : term;
+          }
+          return total!;
+        };
+        const g = grad(weightedLoss)([...inputs.weights]);
+        inputs.weights.forEach((w, l) => {
+          const expected = sub(w, g[l]!);
+          assert.ok(relError(state.weights[l]!, expected) < 1e-12, `W${l}`);
+        });
+      });
+    });
+
+    it('gradients w.r.t. q, k, v, gates, initial weights, momentum and chunk-start weights match finite differences', () => {
+      withBackend(backend, () => {
+        const rng = new Rng(21);
+        const inputs = randomInputs(rng, { lead: [2], T: 7, d: 2, depth: 2 });
+        const options = { chunkSize: 3, activation: 'silu' as const, residual: true };
+        // continue mid-chunk so chunkStartWeights matter too
+        const prefix = memoryScan(sliceTokens(inputs, 0, 2), options).state;
+        const cot = rng.normal([2, 5, 2], { dtype: 'float64' });
+        const cotW = prefix.weights.map((w) => rng.normal(w.shape, { dtype: 'float64' }));
+        const names = ['q', 'k', 'v', 'alpha', 'eta', 'theta'] as const;
+        const rest = sliceTokens(inputs, 2, 5);
+        const flat = [
+          ...names.map((n) => rest[n]),
+          ...prefix.weights,
+          ...prefix.momentum,
+          ...prefix.chunkStartWeights,
+        ];
+        const depth = 2;
+        const f = (xs: Tensor[]) => {
+          const r = memoryScan(
+            {
+              q: xs[0]!,
+              k: xs[1]!,
+              v: xs[2]!,
+              alpha: xs[3]!,
+              eta: xs[4]!,
+              theta: xs[5]!,
+              weights: xs.slice(6, 6 + depth),
+              momentum: xs.slice(6 + depth, 6 + 2 * depth),
+              chunkStartWeights: xs.slice(6 + 2 * depth),
+              position: prefix.position,
+            },
+            options,
+          );
+          let l = sum(mul(r.y, cot));
+          r.state.weights.forEach((w, i) => {
+            l = add(l, sum(mul(w, cotW[i]!)));
+          });
+          return l;
+        };
+        checkGradients(f, flat, { rtol: 1e-6 });
+      });
+    });
+
+    it('stays finite and accurate with gates at 1e−6 and 1 − 1e−6 over 4096 tokens', () => {
+      withBackend(backend, () => {
+        const T = 4096;
+        for (const [a, e] of [
+          [1e-6, 1 - 1e-6],
+          [1 - 1e-6, 1e-6],
+          [0, 0],
+        ] as const) {
+          tidy(() => {
+            const rng = new Rng(99);
+            const inputs = randomInputs(rng, {
+              T,
+              d: 2,
+              depth: 1,
+              alpha: [a, a],
+              eta: [e, e],
+              theta: [0.001, 0.001],
+            });
+            const options = { chunkSize: 64 };
+            const fast = memoryScan(inputs, options);
+            const slow = memoryScanReference(inputs, options);
+            const y = fast.y.dataSync();
+            assert.ok(
+              y.every((v) => Number.isFinite(v)),
+              `α=${a} η=${e}: non-finite output`,
+            );
+            assert.ok(relError(fast.y, slow.y) < 1e-9, `α=${a} η=${e}: y differs ${relError(fast.y, slow.y)}`);
+            const f32 = memoryScan(
+              {
+                ...inputs,
+                ...Object.fromEntries(
+                  (['q', 'k', 'v', 'alpha', 'eta', 'theta'] as const).map((k) => [k, castTo32(inputs[k])]),
+                ),
+                weights: inputs.weights.map(castTo32),
+                momentum: inputs.momentum!.map(castTo32),
+              } as MemoryScanInputs,
+              options,
+            );
+            assert.ok(relError(f32.y, slow.y) < 1e-3, `α=${a} η=${e}: float32 y differs ${relError(f32.y, slow.y)}`);
+          });
+        }
+      });
+    });
+
+    it('rejects bad inputs with errors that name the problem', () => {
+      withBackend(backend, () => {
+        const inputs = randomInputs(new Rng(1), { T: 4, d: 3, depth: 2 });
+        assert.throws(() => memoryScan(inputs, { chunkSize: 0 }), /chunkSize must be an integer ≥ 1/);
+        assert.throws(() => memoryScan({ ...inputs, alpha: sliceTokens(inputs, 0, 3).alpha }, { chunkSize: 2 }), /alpha/);
+        assert.throws(
+          () => memoryScan({ ...inputs, k: sliceTokens(inputs, 0, 3).k }, { chunkSize: 2 }),
+          /k \[3, 3\] must have q's shape/,
+        );
+        assert.throws(
+          () => memoryScan({ ...inputs, weights: [inputs.weights[1]!, inputs.weights[0]!] }, { chunkSize: 2 }),
+          /weights\[0\]/,
+        );
+        assert.throws(() => memoryScan({ ...inputs, position: 1 }, { chunkSize: 2 }), /needs chunkStartWeights/);
+        assert.throws(() => memoryScan({ ...inputs, chunkSize: 3 }, { chunkSize: 2 }), /built with chunkSize 3/);
+        assert.throws(
+          () => memoryScan(inputs, { chunkSize: 2, activation: 'relu' as 'silu' }),
+          /activation must be 'silu' or 'gelu'/,
+        );
+      });
+    });
+  });
+}
+
+function castTo32(t: Tensor): Tensor {
+  return cast(t, 'float32');
+}
