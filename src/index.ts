@@ -7,6 +7,6 @@ import { registerBackend } from './engine/tensor.js';
 
 registerBackend(referenceBackend);
 
-export { referenceBackend };
 export * from './engine/index.js';
 export * from './memory/index.js';
+export { referenceBackend };

@@ -60,7 +60,9 @@ export function valueAndGrad<P, Rest extends unknown[]>(
  * Like valueAndGrad but returns only the gradient.
  * @example const g = grad((x: Tensor) => sum(silu(x)))(x); // silu'(x)
  */
-export function grad<P, Rest extends unknown[]>(f: (params: P, ...rest: Rest) => Tensor): (params: P, ...rest: Rest) => P {
+export function grad<P, Rest extends unknown[]>(
+  f: (params: P, ...rest: Rest) => Tensor,
+): (params: P, ...rest: Rest) => P {
   const vg = valueAndGrad(f);
   return (params, ...rest) => {
     const { value, grads } = vg(params, ...rest);

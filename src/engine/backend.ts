@@ -78,7 +78,13 @@ export interface Backend {
   /** Copies x (shape) broadcast to outShape. */
   broadcastTo(x: BackendBuffer, shape: Shape, outShape: Shape, dtype: DType): BackendBuffer;
   /** Contiguous box: begin[i] … begin[i]+size[i]−1 on every axis. */
-  slice(x: BackendBuffer, shape: Shape, begin: readonly number[], size: readonly number[], dtype: DType): BackendBuffer;
+  slice(
+    x: BackendBuffer,
+    shape: Shape,
+    begin: readonly number[],
+    size: readonly number[],
+    dtype: DType,
+  ): BackendBuffer;
   /** Pads with `value`; padding[i] = [before, after]. */
   pad(
     x: BackendBuffer,
@@ -128,7 +134,17 @@ export interface Backend {
 /** A backend's buffer; opaque to everything but its backend. */
 export type BackendBuffer = object;
 
-export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'abs' | 'sign' | 'reciprocal' | 'square' | 'log1p';
+export type UnaryOp =
+  | 'neg'
+  | 'exp'
+  | 'log'
+  | 'sqrt'
+  | 'rsqrt'
+  | 'abs'
+  | 'sign'
+  | 'reciprocal'
+  | 'square'
+  | 'log1p';
 
 export type ActivationFn = 'sigmoid' | 'tanh' | 'silu' | 'gelu' | 'softplus';
 

@@ -66,7 +66,8 @@ export class Rng {
 
   /** Uniform integer in [0, n). */
   int(n: number): number {
-    if (!Number.isInteger(n) || n <= 0) throw new RangeError(`Rng.int: n must be a positive integer, got ${n}`);
+    if (!Number.isInteger(n) || n <= 0)
+      throw new RangeError(`Rng.int: n must be a positive integer, got ${n}`);
     return Math.floor(this.next() * n);
   }
 
@@ -92,7 +93,10 @@ export class Rng {
   }
 
   /** A tensor of normal draws, mean 0 and standard deviation `std` (default 1). */
-  normal(shape: Shape, options: { std?: number; mean?: number; dtype?: FloatDType; backend?: string } = {}): Tensor {
+  normal(
+    shape: Shape,
+    options: { std?: number; mean?: number; dtype?: FloatDType; backend?: string } = {},
+  ): Tensor {
     const dtype = options.dtype ?? 'float32';
     const data = allocArray(dtype, sizeOf(shape));
     const std = options.std ?? 1;
@@ -102,7 +106,10 @@ export class Rng {
   }
 
   /** A tensor of uniform draws in [low, high). */
-  uniform(shape: Shape, options: { low?: number; high?: number; dtype?: FloatDType; backend?: string } = {}): Tensor {
+  uniform(
+    shape: Shape,
+    options: { low?: number; high?: number; dtype?: FloatDType; backend?: string } = {},
+  ): Tensor {
     const dtype = options.dtype ?? 'float32';
     const data = allocArray(dtype, sizeOf(shape));
     const low = options.low ?? 0;

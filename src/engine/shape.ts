@@ -59,7 +59,11 @@ export function normalizeAxis(axis: number, rank: number, opName: string): numbe
 }
 
 /** Normalises a list of axes (undefined = all), sorted and deduplicated. */
-export function normalizeAxes(axes: number | readonly number[] | undefined, rank: number, opName: string): number[] {
+export function normalizeAxes(
+  axes: number | readonly number[] | undefined,
+  rank: number,
+  opName: string,
+): number[] {
   if (axes === undefined) return Array.from({ length: rank }, (_, i) => i);
   const list = typeof axes === 'number' ? [axes] : axes;
   const out = [...new Set(list.map((a) => normalizeAxis(a, rank, opName)))];

@@ -120,7 +120,9 @@ export function backpropagate(
     const prev = grads.get(t.id);
     grads.set(t.id, prev === undefined ? g : add(prev, g));
   };
-  outputs.forEach((o, i) => accumulate(o, cotangents[i]!));
+  outputs.forEach((o, i) => {
+    accumulate(o, cotangents[i]!);
+  });
   for (let n = tape.nodes.length - 1; n >= 0; n--) {
     const node = tape.nodes[n]!;
     const g = grads.get(node.output.id);

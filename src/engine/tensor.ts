@@ -91,7 +91,8 @@ export class Tensor {
 
   /** The single value of a size-1 tensor (synchronous backends only). */
   item(): number {
-    if (this.size !== 1) throw new RangeError(`item() needs a tensor of size 1, got shape ${formatShape(this.shape)}`);
+    if (this.size !== 1)
+      throw new RangeError(`item() needs a tensor of size 1, got shape ${formatShape(this.shape)}`);
     return this.dataSync()[0]!;
   }
 
@@ -157,14 +158,16 @@ export function registerBackend(backend: Backend): void {
 /** Chooses the backend that creation ops use when none is given. */
 export function setBackend(name: string): void {
   const b = backends.get(name);
-  if (!b) throw new Error(`unknown backend '${name}' (registered: ${[...backends.keys()].join(', ') || 'none'})`);
+  if (!b)
+    throw new Error(`unknown backend '${name}' (registered: ${[...backends.keys()].join(', ') || 'none'})`);
   defaultBackend = b;
 }
 
 export function getBackend(name?: string): Backend {
   if (name !== undefined) {
     const b = backends.get(name);
-    if (!b) throw new Error(`unknown backend '${name}' (registered: ${[...backends.keys()].join(', ') || 'none'})`);
+    if (!b)
+      throw new Error(`unknown backend '${name}' (registered: ${[...backends.keys()].join(', ') || 'none'})`);
     return b;
   }
   if (defaultBackend === null) throw new Error('no backend is registered');
@@ -193,12 +196,24 @@ export function memory(): { tensors: number; buffers: number; bytes: number } {
   return { ...live };
 }
 
-type Tree = Tensor | null | undefined | number | string | boolean | readonly Tree[] | { readonly [k: string]: Tree };
+type Tree =
+  | Tensor
+  | null
+  | undefined
+  | number
+  | string
+  | boolean
+  | readonly Tree[]
+  | { readonly [k: string]: Tree };
 
 function collectTensors(value: unknown, out: Set<Tensor>): void {
   if (value instanceof Tensor) out.add(value);
   else if (Array.isArray(value)) for (const v of value) collectTensors(v, out);
-  else if (value !== null && typeof value === 'object' && !(ArrayBuffer.isView(value) || value instanceof Promise)) {
+  else if (
+    value !== null &&
+    typeof value === 'object' &&
+    !(ArrayBuffer.isView(value) || value instanceof Promise)
+  ) {
     for (const v of Object.values(value)) collectTensors(v, out);
   }
 }

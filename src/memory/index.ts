@@ -1,4 +1,10 @@
 /** The neural long-term memory (SPEC §1–§2). */
 export { type MemoryActivation, memoryForward, memoryGradientFactors } from './memory-mlp.js';
-export { gateProducts, type MemoryScanInputs, type MemoryScanOptions, type MemoryState, memoryScan } from './scan.js';
+export {
+  gateProducts,
+  type MemoryScanInputs,
+  type MemoryScanOptions,
+  type MemoryState,
+  memoryScan,
+} from './scan.js';
 export { memoryScanReference } from './scan-reference.js';

@@ -7,14 +7,7 @@
  *   L ≥ 2:  M(z) = φ(… φ(φ(z W₁) W₂) …) W_L        (φ between layers, none after the last)
  *   residual: M(z) = z + (the above)
  */
-import {
-  activation,
-  add,
-  matmul,
-  mul,
-  sub,
-  type Tensor,
-} from '../engine/index.js';
+import { activation, add, matmul, mul, sub, type Tensor } from '../engine/index.js';
 
 export type MemoryActivation = 'silu' | 'gelu';
 

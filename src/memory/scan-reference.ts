@@ -26,7 +26,10 @@ export function memoryScanReference(
   options: MemoryScanOptions,
 ): { y: Tensor; state: MemoryState } {
   const b = options.chunkSize;
-  const model = { activation: (options.activation ?? 'silu') as MemoryActivation, residual: options.residual ?? false };
+  const model = {
+    activation: (options.activation ?? 'silu') as MemoryActivation,
+    residual: options.residual ?? false,
+  };
   const { q, k, v, alpha, eta, theta } = inputs;
   const T = q.shape[q.rank - 2]!;
   const lead = q.shape.slice(0, -2);
@@ -45,7 +48,17 @@ export function memoryScanReference(
     ); // (…, 1, d)
   const gate = (t: Tensor, i: number): Tensor =>
     expandDims(
-      expandDims(reshape(slice(t, t.shape.map((_, a) => (a === t.rank - 1 ? i : 0)), t.shape.map((s, a) => (a === t.rank - 1 ? 1 : s))), lead), -1),
+      expandDims(
+        reshape(
+          slice(
+            t,
+            t.shape.map((_, a) => (a === t.rank - 1 ? i : 0)),
+            t.shape.map((s, a) => (a === t.rank - 1 ? 1 : s)),
+          ),
+          lead,
+        ),
+        -1,
+      ),
       -1,
     ); // (…, 1, 1)
   const ys: Tensor[] = [];

@@ -30,7 +30,7 @@ import {
   zerosLike,
 } from '../engine/index.js';
 import { formatShape } from '../engine/shape.js';
-import { memoryGradientFactors, type MemoryActivation } from './memory-mlp.js';
+import { type MemoryActivation, memoryGradientFactors } from './memory-mlp.js';
 
 /** Everything needed to continue a stream: a plain immutable record. */
 export interface MemoryState {
@@ -89,7 +89,10 @@ export interface MemoryScanOptions {
  * // continue the stream later, in any split:
  * const next = memoryScan({ q: q2, k: k2, v: v2, alpha: a2, eta: e2, theta: t2, ...state }, { chunkSize: 16 });
  */
-export function memoryScan(inputs: MemoryScanInputs, options: MemoryScanOptions): { y: Tensor; state: MemoryState } {
+export function memoryScan(
+  inputs: MemoryScanInputs,
+  options: MemoryScanOptions,
+): { y: Tensor; state: MemoryState } {
   const prepared = prepareScan(inputs, options);
   const { T, b, model } = prepared;
   let { weights, momentum, chunkStart, position } = prepared;
@@ -128,7 +131,8 @@ interface Prepared {
 function prepareScan(inputs: MemoryScanInputs, options: MemoryScanOptions): Prepared {
   const { q, k, v, alpha, eta, theta, weights } = inputs;
   const b = options.chunkSize;
-  if (!Number.isInteger(b) || b < 1) throw new RangeError(`memoryScan: chunkSize must be an integer ≥ 1, got ${b}`);
+  if (!Number.isInteger(b) || b < 1)
+    throw new RangeError(`memoryScan: chunkSize must be an integer ≥ 1, got ${b}`);
   if (inputs.chunkSize !== undefined && inputs.chunkSize !== b) {
     throw new RangeError(
       `memoryScan: the state was built with chunkSize ${inputs.chunkSize} but options.chunkSize is ${b}`,
@@ -144,7 +148,9 @@ function prepareScan(inputs: MemoryScanInputs, options: MemoryScanOptions): Prep
     ['v', v],
   ] as const) {
     if (formatShape(t.shape) !== formatShape(q.shape)) {
-      throw new RangeError(`memoryScan: ${name} ${formatShape(t.shape)} must have q's shape ${formatShape(q.shape)}`);
+      throw new RangeError(
+        `memoryScan: ${name} ${formatShape(t.shape)} must have q's shape ${formatShape(q.shape)}`,
+      );
     }
   }
   const gateShape = formatShape(q.shape.slice(0, -1));
@@ -154,11 +160,14 @@ function prepareScan(inputs: MemoryScanInputs, options: MemoryScanOptions): Prep
     ['theta', theta],
   ] as const) {
     if (formatShape(t.shape) !== gateShape) {
-      throw new RangeError(`memoryScan: ${name} ${formatShape(t.shape)} must be ${gateShape} (q without its last axis)`);
+      throw new RangeError(
+        `memoryScan: ${name} ${formatShape(t.shape)} must be ${gateShape} (q without its last axis)`,
+      );
     }
   }
   for (const t of [k, v, alpha, eta, theta, ...weights]) {
-    if (t.dtype !== q.dtype) throw new TypeError(`memoryScan: all inputs must share q's dtype ${q.dtype}, found ${t.dtype}`);
+    if (t.dtype !== q.dtype)
+      throw new TypeError(`memoryScan: all inputs must share q's dtype ${q.dtype}, found ${t.dtype}`);
   }
   if (weights.length < 1) throw new RangeError('memoryScan: weights must hold at least one matrix');
   const d = q.shape[q.rank - 1]!;
@@ -171,7 +180,8 @@ function prepareScan(inputs: MemoryScanInputs, options: MemoryScanOptions): Prep
     }
     width = w.shape[w.rank - 1]!;
   });
-  if (width !== d) throw new RangeError(`memoryScan: the last weight must map to d_h = ${d}, it maps to ${width}`);
+  if (width !== d)
+    throw new RangeError(`memoryScan: the last weight must map to d_h = ${d}, it maps to ${width}`);
   const momentum = inputs.momentum ?? weights.map((w) => zerosLike(w));
   checkLike('momentum', momentum, weights);
   const position = inputs.position ?? 0;
@@ -181,7 +191,9 @@ function prepareScan(inputs: MemoryScanInputs, options: MemoryScanOptions): Prep
   let chunkStart = inputs.chunkStartWeights ?? weights;
   if (position % b === 0) chunkStart = weights;
   else if (!inputs.chunkStartWeights) {
-    throw new RangeError('memoryScan: continuing mid-chunk (position % chunkSize ≠ 0) needs chunkStartWeights');
+    throw new RangeError(
+      'memoryScan: continuing mid-chunk (position % chunkSize ≠ 0) needs chunkStartWeights',
+    );
   }
   checkLike('chunkStartWeights', chunkStart, weights);
   return {
@@ -219,9 +231,26 @@ interface Piece {
 }
 
 function chunkPiece(x: MemoryScanInputs, start: number, n: number): Piece {
-  const rows = (t: Tensor): Tensor => slice(t, t.shape.map((_, i) => (i === t.rank - 2 ? start : 0)), t.shape.map((s, i) => (i === t.rank - 2 ? n : s)));
-  const gates = (t: Tensor): Tensor => slice(t, t.shape.map((_, i) => (i === t.rank - 1 ? start : 0)), t.shape.map((s, i) => (i === t.rank - 1 ? n : s)));
-  return { q: rows(x.q), k: rows(x.k), v: rows(x.v), alpha: gates(x.alpha), eta: gates(x.eta), theta: gates(x.theta) };
+  const rows = (t: Tensor): Tensor =>
+    slice(
+      t,
+      t.shape.map((_, i) => (i === t.rank - 2 ? start : 0)),
+      t.shape.map((s, i) => (i === t.rank - 2 ? n : s)),
+    );
+  const gates = (t: Tensor): Tensor =>
+    slice(
+      t,
+      t.shape.map((_, i) => (i === t.rank - 1 ? start : 0)),
+      t.shape.map((s, i) => (i === t.rank - 1 ? n : s)),
+    );
+  return {
+    q: rows(x.q),
+    k: rows(x.k),
+    v: rows(x.v),
+    alpha: gates(x.alpha),
+    eta: gates(x.eta),
+    theta: gates(x.theta),
+  };
 }
 
 /**
@@ -281,8 +310,29 @@ function scanChunkPiece(
 
   // State after the piece: the last row of the coefficient matrices.
   const lastRow = (M: Tensor): Tensor =>
-    reshape(slice(M, M.shape.map((_, i) => (i === M.rank - 2 ? n - 1 : 0)), M.shape.map((s, i) => (i === M.rank - 2 ? 1 : s))), M.shape.slice(0, -2).concat([n]));
-  const lastOf = (g: Tensor): Tensor => expandDims(expandDims(reshape(slice(g, g.shape.map((_, i) => (i === g.rank - 1 ? n - 1 : 0)), g.shape.map((s, i) => (i === g.rank - 1 ? 1 : s))), g.shape.slice(0, -1)), -1), -1);
+    reshape(
+      slice(
+        M,
+        M.shape.map((_, i) => (i === M.rank - 2 ? n - 1 : 0)),
+        M.shape.map((s, i) => (i === M.rank - 2 ? 1 : s)),
+      ),
+      M.shape.slice(0, -2).concat([n]),
+    );
+  const lastOf = (g: Tensor): Tensor =>
+    expandDims(
+      expandDims(
+        reshape(
+          slice(
+            g,
+            g.shape.map((_, i) => (i === g.rank - 1 ? n - 1 : 0)),
+            g.shape.map((s, i) => (i === g.rank - 1 ? 1 : s)),
+          ),
+          g.shape.slice(0, -1),
+        ),
+        -1,
+      ),
+      -1,
+    );
   const wCoef = expandDims(mul(lastRow(C), piece.theta), -1); // (…, n, 1): C[n,s] θ_s
   const sCoef = expandDims(mul(lastRow(E), piece.theta), -1); // E[n,s] θ_s
   const betaN = lastOf(beta);
@@ -300,4 +350,3 @@ function scanChunkPiece(
   }
   return { y, weights: newWeights, momentum: newMomentum };
 }
-

@@ -74,7 +74,9 @@ function randomInputs(rng: Rng, spec: CaseSpec): MemoryScanInputs {
     alpha: gate(spec.alpha ?? [0, 0.2]),
     eta: gate(spec.eta ?? [0.3, 0.9]),
     theta: gate(spec.theta ?? [0.02, 0.2]),
-    weights: dims.slice(0, -1).map((din, l) => rng.normal([din, dims[l + 1]!], { std: 1 / Math.sqrt(din), dtype })),
+    weights: dims
+      .slice(0, -1)
+      .map((din, l) => rng.normal([din, dims[l + 1]!], { std: 1 / Math.sqrt(din), dtype })),
     momentum: dims.slice(0, -1).map((din, l) => rng.normal([din, dims[l + 1]!], { std: 0.1, dtype })),
   };
 }
@@ -135,13 +137,20 @@ for (const backend of backendsUnderTest()) {
               const { y, state } = scan(inputs, options);
               assert.ok(relError(y, data.expected.y.data) < 1e-9, `${label}: y`);
               for (const i of layers) {
-                assert.ok(relError(state.weights[i]!, data.expected[`W_${i}`].data) < 1e-9, `${label}: W_${i}`);
-                assert.ok(relError(state.momentum[i]!, data.expected[`S_${i}`].data) < 1e-9, `${label}: S_${i}`);
+                assert.ok(
+                  relError(state.weights[i]!, data.expected[`W_${i}`].data) < 1e-9,
+                  `${label}: W_${i}`,
+                );
+                assert.ok(
+                  relError(state.momentum[i]!, data.expected[`S_${i}`].data) < 1e-9,
+                  `${label}: S_${i}`,
+                );
               }
               const loss = (p: MemoryScanInputs) => {
                 const r = scan(p, options);
                 let l = sum(mul(r.y, t(data.cotangents.y)));
-                for (const i of layers) l = add(l, sum(mul(r.state.weights[i]!, t(data.cotangents[`W_${i}`]))));
+                for (const i of layers)
+                  l = add(l, sum(mul(r.state.weights[i]!, t(data.cotangents[`W_${i}`]))));
                 return l;
               };
               const g = grad(loss)(inputs);
@@ -149,8 +158,14 @@ for (const backend of backendsUnderTest()) {
                 assert.ok(relError(g[key], data.grads[key].data) < 1e-9, `${label}: grad ${key}`);
               }
               for (const i of layers) {
-                assert.ok(relError(g.weights[i]!, data.grads[`W0_${i}`].data) < 1e-9, `${label}: grad W0_${i}`);
-                assert.ok(relError(g.momentum![i]!, data.grads[`S0_${i}`].data) < 1e-9, `${label}: grad S0_${i}`);
+                assert.ok(
+                  relError(g.weights[i]!, data.grads[`W0_${i}`].data) < 1e-9,
+                  `${label}: grad W0_${i}`,
+                );
+                assert.ok(
+                  relError(g.momentum![i]!, data.grads[`S0_${i}`].data) < 1e-9,
+                  `${label}: grad S0_${i}`,
+                );
               }
             });
           }
@@ -176,8 +191,14 @@ for (const backend of backendsUnderTest()) {
                     const label = `depth ${depth} residual ${residual} ${activation} chunk ${chunkSize}`;
                     assert.ok(relError(fast.y, slow.y) < tol, `${label}: y ${relError(fast.y, slow.y)}`);
                     for (let l = 0; l < depth; l++) {
-                      assert.ok(relError(fast.state.weights[l]!, slow.state.weights[l]!) < tol, `${label}: W${l}`);
-                      assert.ok(relError(fast.state.momentum[l]!, slow.state.momentum[l]!) < tol, `${label}: S${l}`);
+                      assert.ok(
+                        relError(fast.state.weights[l]!, slow.state.weights[l]!) < tol,
+                        `${label}: W${l}`,
+                      );
+                      assert.ok(
+                        relError(fast.state.momentum[l]!, slow.state.momentum[l]!) < tol,
+                        `${label}: S${l}`,
+                      );
                     }
                   });
                 }
@@ -198,7 +219,9 @@ for (const backend of backendsUnderTest()) {
             const options = { chunkSize, activation: 'silu' as const, residual: trial % 2 === 1 };
             const inputs = randomInputs(rng, { lead: [2], T, d: 3, depth: 1 + (trial % 3) });
             const whole = memoryScan(inputs, options);
-            const cuts = [0, ...new Set(Array.from({ length: 3 }, () => 1 + rng.int(T - 1)))].sort((a, b) => a - b);
+            const cuts = [0, ...new Set(Array.from({ length: 3 }, () => 1 + rng.int(T - 1)))].sort(
+              (a, b) => a - b,
+            );
             cuts.push(T);
             let state: Partial<MemoryScanInputs> = { weights: inputs.weights, momentum: inputs.momentum! };
             const ys: Tensor[] = [];
@@ -237,7 +260,8 @@ for (const backend of backendsUnderTest()) {
             const perToken = key === 'q' || key === 'k' || key === 'v' ? 3 : 1;
             for (let j = 0; j < perToken; j++) data[t1 * perToken + j]! += 0.3;
             const changed = memoryScan({ ...inputs, [key]: tensor(data, x.shape) }, options).y.dataSync();
-            for (let i = 0; i < t1 * 3; i++) assert.equal(changed[i], base[i], `${key} at ${t1} changed output ${i}`);
+            for (let i = 0; i < t1 * 3; i++)
+              assert.equal(changed[i], base[i], `${key} at ${t1} changed output ${i}`);
             let differs = false;
             for (let i = t1 * 3; i < T * 3; i++) differs ||= changed[i] !== base[i];
             assert.ok(differs || key === 'q', `${key} at ${t1} should change some later output`);
@@ -341,7 +365,10 @@ for (const backend of backendsUnderTest()) {
               y.every((v) => Number.isFinite(v)),
               `α=${a} η=${e}: non-finite output`,
             );
-            assert.ok(relError(fast.y, slow.y) < 1e-9, `α=${a} η=${e}: y differs ${relError(fast.y, slow.y)}`);
+            assert.ok(
+              relError(fast.y, slow.y) < 1e-9,
+              `α=${a} η=${e}: y differs ${relError(fast.y, slow.y)}`,
+            );
             const f32 = memoryScan(
               {
                 ...inputs,
@@ -353,7 +380,10 @@ for (const backend of backendsUnderTest()) {
               } as MemoryScanInputs,
               options,
             );
-            assert.ok(relError(f32.y, slow.y) < 1e-3, `α=${a} η=${e}: float32 y differs ${relError(f32.y, slow.y)}`);
+            assert.ok(
+              relError(f32.y, slow.y) < 1e-3,
+              `α=${a} η=${e}: float32 y differs ${relError(f32.y, slow.y)}`,
+            );
           });
         }
       });
@@ -363,17 +393,27 @@ for (const backend of backendsUnderTest()) {
       withBackend(backend, () => {
         const inputs = randomInputs(new Rng(1), { T: 4, d: 3, depth: 2 });
         assert.throws(() => memoryScan(inputs, { chunkSize: 0 }), /chunkSize must be an integer ≥ 1/);
-        assert.throws(() => memoryScan({ ...inputs, alpha: sliceTokens(inputs, 0, 3).alpha }, { chunkSize: 2 }), /alpha/);
+        assert.throws(
+          () => memoryScan({ ...inputs, alpha: sliceTokens(inputs, 0, 3).alpha }, { chunkSize: 2 }),
+          /alpha/,
+        );
         assert.throws(
           () => memoryScan({ ...inputs, k: sliceTokens(inputs, 0, 3).k }, { chunkSize: 2 }),
           /k \[3, 3\] must have q's shape/,
         );
         assert.throws(
-          () => memoryScan({ ...inputs, weights: [inputs.weights[1]!, inputs.weights[0]!] }, { chunkSize: 2 }),
+          () =>
+            memoryScan({ ...inputs, weights: [inputs.weights[1]!, inputs.weights[0]!] }, { chunkSize: 2 }),
           /weights\[0\]/,
         );
-        assert.throws(() => memoryScan({ ...inputs, position: 1 }, { chunkSize: 2 }), /needs chunkStartWeights/);
-        assert.throws(() => memoryScan({ ...inputs, chunkSize: 3 }, { chunkSize: 2 }), /built with chunkSize 3/);
+        assert.throws(
+          () => memoryScan({ ...inputs, position: 1 }, { chunkSize: 2 }),
+          /needs chunkStartWeights/,
+        );
+        assert.throws(
+          () => memoryScan({ ...inputs, chunkSize: 3 }, { chunkSize: 2 }),
+          /built with chunkSize 3/,
+        );
         assert.throws(
           () => memoryScan(inputs, { chunkSize: 2, activation: 'relu' as 'silu' }),
           /activation must be 'silu' or 'gelu'/,

@@ -1,4 +1,11 @@
-import type { ActivationFn, Backend, BackendBuffer, BinaryOp, ReduceOp, UnaryOp } from '../../engine/backend.js';
+import type {
+  ActivationFn,
+  Backend,
+  BackendBuffer,
+  BinaryOp,
+  ReduceOp,
+  UnaryOp,
+} from '../../engine/backend.js';
 import { allocArray, type TypedArray } from '../../engine/dtype.js';
 import { broadcastStrides, type Shape, sizeOf, stridesOf } from '../../engine/shape.js';
 import {
@@ -30,7 +37,11 @@ function around(shape: Shape, axis: number): [number, number, number] {
  * Visits every index of `shape` in row-major order, tracking one running offset per stride
  * list; calls `visit(outIndex, offsets)`. Offsets are updated incrementally (an odometer).
  */
-function odometer(shape: Shape, strides: readonly (readonly number[])[], visit: (i: number, offsets: number[]) => void) {
+function odometer(
+  shape: Shape,
+  strides: readonly (readonly number[])[],
+  visit: (i: number, offsets: number[]) => void,
+) {
   const rank = shape.length;
   const size = sizeOf(shape);
   const offsets = strides.map(() => 0);
@@ -388,4 +399,3 @@ export const referenceBackend: Backend = {
     return wrap(out);
   },
 };
-

@@ -9,12 +9,12 @@ const INV_SQRT_2PI = 0.3989422804014327;
 const SQRT1_2 = Math.SQRT1_2;
 
 /**
- * erfc(z) for z ≥ 0. Below 2.5: 1 − erf(z) from the positive-term series
+ * erfc(z) for z ≥ 0. Below 1.5: 1 − erf(z) from the positive-term series
  * erf(z) = 2/√π · e^{−z²} · Σ_n 2ⁿ z^{2n+1} / (1·3·…·(2n+1)) (no cancellation).
  * Above: the continued fraction erfc(z) = e^{−z²}/√π · 1/(z + (1/2)/(z + 1/(z + (3/2)/(z + …)))).
  */
 function erfcNonNegative(z: number): number {
-  if (z < 2.5) return 1 - erfSeries(z);
+  if (z < 1.5) return 1 - erfSeries(z);
   if (z > 27) return 0;
   let f = z;
   for (let k = 90; k >= 1; k--) f = z + k / 2 / f;
@@ -61,7 +61,7 @@ export function sigmoid(x: number): number {
 export function sigmoidDerivative(x: number, n: number): number {
   const s = sigmoid(x);
   if (n === 0) return s;
-  const d = s * (1 - s);
+  const d = s * sigmoid(-x); // σ(−x) = 1 − σ(x), without the cancellation for large x
   switch (n) {
     case 1:
       return d;
@@ -79,7 +79,8 @@ export function sigmoidDerivative(x: number, n: number): number {
 /** The n-th derivative of tanh, n = 0…4, in t = tanh(x). */
 export function tanhDerivative(x: number, n: number): number {
   const t = Math.tanh(x);
-  const d = 1 - t * t;
+  const c = Math.cosh(x);
+  const d = 1 / (c * c); // 1 − t², without the cancellation for large |x|
   switch (n) {
     case 0:
       return t;

@@ -18,7 +18,11 @@ export interface CreateOptions {
  * const w = tensor(new Float64Array([1, 2, 3, 4, 5, 6]), [2, 3]);
  * const i = tensor(new Int32Array([0, 2]), [2]);
  */
-export function tensor(data: TypedArray | readonly number[], shape?: Shape, options: CreateOptions = {}): Tensor {
+export function tensor(
+  data: TypedArray | readonly number[],
+  shape?: Shape,
+  options: CreateOptions = {},
+): Tensor {
   const dtype = options.dtype ?? (ArrayBuffer.isView(data) ? dtypeOfArray(data as TypedArray) : 'float32');
   const finalShape = shape ?? [data.length];
   assertValidShape(finalShape);
@@ -29,7 +33,8 @@ export function tensor(data: TypedArray | readonly number[], shape?: Shape, opti
   for (let i = 0; i < data.length; i++) array[i] = data[i]!;
   if (dtype === 'int32') {
     for (let i = 0; i < data.length; i++) {
-      if (array[i] !== data[i]) throw new RangeError(`tensor: value ${data[i]} at index ${i} is not an int32`);
+      if (array[i] !== data[i])
+        throw new RangeError(`tensor: value ${data[i]} at index ${i} is not an int32`);
     }
   }
   const backend = getBackend(options.backend);

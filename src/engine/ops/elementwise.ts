@@ -17,7 +17,9 @@ function assertFloat(x: Tensor, op: string): void {
 
 function sameBackend(a: Tensor, b: Tensor, op: string): void {
   if (a.backend !== b.backend) {
-    throw new Error(`${op}: tensors live on different backends ('${a.backend.name}' and '${b.backend.name}')`);
+    throw new Error(
+      `${op}: tensors live on different backends ('${a.backend.name}' and '${b.backend.name}')`,
+    );
   }
 }
 
@@ -70,7 +72,8 @@ export const rsqrt = (x: Tensor): Tensor =>
 export const abs = (x: Tensor): Tensor => unary('abs', x, (g) => mul(g, sign(x)));
 /** −1, 0 or 1; its gradient is zero (not recorded). */
 export const sign = (x: Tensor): Tensor => unary('sign', x, null);
-export const reciprocal = (x: Tensor): Tensor => unary('reciprocal', x, (g, out) => neg(mul(g, mul(out, out))));
+export const reciprocal = (x: Tensor): Tensor =>
+  unary('reciprocal', x, (g, out) => neg(mul(g, mul(out, out))));
 export const square = (x: Tensor): Tensor => unary('square', x, (g) => mul(g, mul(x, 2)));
 
 // ---- smooth activations and their derivatives ------------------------------------------------
@@ -88,11 +91,18 @@ export function activation(fn: ActivationFn, x: Tensor, order = 0): Tensor {
   if (!Number.isInteger(order) || order < 0 || order > MAX_ACTIVATION_ORDER) {
     throw new RangeError(`${fn}: derivative order ${order} is outside 0…${MAX_ACTIVATION_ORDER}`);
   }
-  const out = wrapBuffer(x.backend, x.backend.activation(fn, order, x.buffer, x.size, x.dtype), x.shape, x.dtype);
+  const out = wrapBuffer(
+    x.backend,
+    x.backend.activation(fn, order, x.buffer, x.size, x.dtype),
+    x.shape,
+    x.dtype,
+  );
   if (isRecording([x])) {
     record(`${fn}^(${order})`, [x], out, (g) => {
       if (order === MAX_ACTIVATION_ORDER) {
-        throw new Error(`${fn}: cannot differentiate the derivative of order ${order} (the highest provided)`);
+        throw new Error(
+          `${fn}: cannot differentiate the derivative of order ${order} (the highest provided)`,
+        );
       }
       return [mul(g, activation(fn, x, order + 1))];
     });
@@ -139,7 +149,9 @@ function binary(
   op: BinaryOp,
   a: TensorLike,
   b: TensorLike,
-  backward: ((g: Tensor, ta: Tensor, tb: Tensor, out: Tensor, needs: readonly boolean[]) => (Tensor | null)[]) | null,
+  backward:
+    | ((g: Tensor, ta: Tensor, tb: Tensor, out: Tensor, needs: readonly boolean[]) => (Tensor | null)[])
+    | null,
 ): Tensor {
   const [ta, tb] = operands(a, b, op);
   assertFloat(ta, op);
@@ -149,18 +161,25 @@ function binary(
   if (backward && isRecording([ta, tb])) {
     record(op, [ta, tb], out, (g, needs) => {
       const [ga, gb] = backward(g, ta, tb, out, needs);
-      return [ga && needs[0] ? unbroadcast(ga, ta.shape) : null, gb && needs[1] ? unbroadcast(gb, tb.shape) : null];
+      return [
+        ga && needs[0] ? unbroadcast(ga, ta.shape) : null,
+        gb && needs[1] ? unbroadcast(gb, tb.shape) : null,
+      ];
     });
   }
   return out;
 }
 
 export const add = (a: TensorLike, b: TensorLike): Tensor => binary('add', a, b, (g) => [g, g]);
-export const sub = (a: TensorLike, b: TensorLike): Tensor => binary('sub', a, b, (g, _a, _b, _o, n) => [g, n[1] ? neg(g) : null]);
+export const sub = (a: TensorLike, b: TensorLike): Tensor =>
+  binary('sub', a, b, (g, _a, _b, _o, n) => [g, n[1] ? neg(g) : null]);
 export const mul = (a: TensorLike, b: TensorLike): Tensor =>
   binary('mul', a, b, (g, ta, tb, _o, n) => [n[0] ? mul(g, tb) : null, n[1] ? mul(g, ta) : null]);
 export const div = (a: TensorLike, b: TensorLike): Tensor =>
-  binary('div', a, b, (g, _a, tb, out, n) => [n[0] ? div(g, tb) : null, n[1] ? neg(div(mul(g, out), tb)) : null]);
+  binary('div', a, b, (g, _a, tb, out, n) => [
+    n[0] ? div(g, tb) : null,
+    n[1] ? neg(div(mul(g, out), tb)) : null,
+  ]);
 /** aᵇ elementwise; the gradient with respect to b uses log a (taken as 0 where a ≤ 0). */
 export const pow = (a: TensorLike, b: TensorLike): Tensor =>
   binary('pow', a, b, (g, ta, tb, out, n) => [
@@ -206,7 +225,16 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   sameBackend(cond, ta, 'where');
   assertFloat(ta, 'where');
   const outShape = broadcastShapes(broadcastShapes(cond.shape, ta.shape, 'where'), tb.shape, 'where');
-  const buffer = ta.backend.where(cond.buffer, cond.shape, ta.buffer, ta.shape, tb.buffer, tb.shape, outShape, ta.dtype);
+  const buffer = ta.backend.where(
+    cond.buffer,
+    cond.shape,
+    ta.buffer,
+    ta.shape,
+    tb.buffer,
+    tb.shape,
+    outShape,
+    ta.dtype,
+  );
   const out = wrapBuffer(ta.backend, buffer, outShape, ta.dtype);
   if (isRecording([ta, tb])) {
     record(

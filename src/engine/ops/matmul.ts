@@ -22,7 +22,9 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   const ta = options.transposeA ?? false;
   const tb = options.transposeB ?? false;
   if (a.rank < 2 || b.rank < 2) {
-    throw new RangeError(`matmul: operands need rank ≥ 2, got ${formatShape(a.shape)} and ${formatShape(b.shape)}`);
+    throw new RangeError(
+      `matmul: operands need rank ≥ 2, got ${formatShape(a.shape)} and ${formatShape(b.shape)}`,
+    );
   }
   if (!isFloat(a.dtype) || a.dtype !== b.dtype) {
     throw new TypeError(`matmul: expected two float tensors of one dtype, got ${a.dtype} and ${b.dtype}`);

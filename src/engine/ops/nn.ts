@@ -37,7 +37,8 @@ export interface CrossEntropyOptions {
  */
 export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntropyOptions = {}): Tensor {
   const v = logits.shape[logits.rank - 1]!;
-  if (targets.dtype !== 'int32') throw new TypeError(`crossEntropy: targets must be int32, got ${targets.dtype}`);
+  if (targets.dtype !== 'int32')
+    throw new TypeError(`crossEntropy: targets must be int32, got ${targets.dtype}`);
   if (targets.rank !== logits.rank - 1 || targets.shape.some((d, i) => d !== logits.shape[i])) {
     throw new RangeError(
       `crossEntropy: targets ${formatShape(targets.shape)} do not match logits ${formatShape(logits.shape)} without the class axis`,
@@ -83,4 +84,3 @@ export function rmsNorm(x: Tensor, scale: Tensor | null, eps = 1e-6): Tensor {
 export function l2Normalize(x: Tensor, axis = -1, eps = 1e-6): Tensor {
   return mul(x, rsqrt(add(sum(mul(x, x), axis, true), eps)));
 }
-

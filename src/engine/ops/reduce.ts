@@ -10,14 +10,24 @@ function keptShape(shape: readonly number[], axes: readonly number[]): number[] 
   return shape.map((d, i) => (axes.includes(i) ? 1 : d));
 }
 
-function reduce(op: ReduceOp, x: Tensor, axesArg: number | readonly number[] | undefined, keepDims: boolean): Tensor {
+function reduce(
+  op: ReduceOp,
+  x: Tensor,
+  axesArg: number | readonly number[] | undefined,
+  keepDims: boolean,
+): Tensor {
   if (!isFloat(x.dtype)) throw new TypeError(`${op}: expected a float tensor, got ${x.dtype}`);
   const axes = normalizeAxes(axesArg, x.rank, op);
   if (op !== 'sum' && axes.some((a) => x.shape[a] === 0)) {
     throw new RangeError(`${op}: cannot reduce over an empty axis`);
   }
   const kept = keptShape(x.shape, axes);
-  const keptOut = wrapBuffer(x.backend, x.backend.reduce(op, x.buffer, x.shape, axes, x.dtype), kept, x.dtype);
+  const keptOut = wrapBuffer(
+    x.backend,
+    x.backend.reduce(op, x.buffer, x.shape, axes, x.dtype),
+    kept,
+    x.dtype,
+  );
   if (isRecording([x])) {
     record(op, [x], keptOut, (g) => {
       if (op === 'sum') return [broadcastTo(g, x.shape)];
@@ -27,7 +37,12 @@ function reduce(op: ReduceOp, x: Tensor, axesArg: number | readonly number[] | u
       return [mul(broadcastTo(div(g, count), x.shape), hit)];
     });
   }
-  return keepDims ? keptOut : reshape(keptOut, x.shape.filter((_, i) => !axes.includes(i)));
+  return keepDims
+    ? keptOut
+    : reshape(
+        keptOut,
+        x.shape.filter((_, i) => !axes.includes(i)),
+      );
 }
 
 /**
@@ -54,7 +69,12 @@ export function mean(x: Tensor, axes?: number | readonly number[], keepDims = fa
 export function logSumExp(x: Tensor, axis = -1, keepDims = false): Tensor {
   const m = stopGradient(max(x, axis, true));
   const out = add(log(sum(exp(sub(x, m)), axis, true)), m);
-  return keepDims ? out : reshape(out, x.shape.filter((_, i) => i !== normalizeAxis(axis, x.rank, 'logSumExp')));
+  return keepDims
+    ? out
+    : reshape(
+        out,
+        x.shape.filter((_, i) => i !== normalizeAxis(axis, x.rank, 'logSumExp')),
+      );
 }
 
 /** Index of the maximum along `axis` (first on ties), int32, axis removed. No gradient. */

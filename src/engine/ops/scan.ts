@@ -43,7 +43,12 @@ export function linearScan(a: Tensor, b: Tensor, axis: number, options: ScanOpti
   const ax = normalizeAxis(axis, shape.length, 'linearScan');
   const fa = broadcastTo(a, shape);
   const fb = broadcastTo(b, shape);
-  const h = wrapBuffer(a.backend, a.backend.linearScan(fa.buffer, fb.buffer, shape, ax, reverse, a.dtype), shape, a.dtype);
+  const h = wrapBuffer(
+    a.backend,
+    a.backend.linearScan(fa.buffer, fb.buffer, shape, ax, reverse, a.dtype),
+    shape,
+    a.dtype,
+  );
   if (isRecording([fa, fb])) {
     record('linearScan', [fa, fb], h, (g, needs) => {
       const aNext = shiftByOne(fa, ax, reverse); // a_{t+1} (forward scan) or a_{t−1} (reverse)
@@ -80,4 +85,3 @@ export function cumprod(x: Tensor, axis: number, options: ScanOptions = {}): Ten
   );
   return linearScan(x, b, ax, options);
 }
-

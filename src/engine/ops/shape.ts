@@ -20,7 +20,9 @@ export function reshape(x: Tensor, shape: Shape): Tensor {
     target = shape.map((d) => (d === -1 ? x.size / known : d));
   }
   if (target.some((d) => !Number.isInteger(d) || d < 0) || sizeOf(target) !== x.size) {
-    throw new RangeError(`reshape: cannot reshape ${formatShape(x.shape)} (size ${x.size}) into ${formatShape(shape)}`);
+    throw new RangeError(
+      `reshape: cannot reshape ${formatShape(x.shape)} (size ${x.size}) into ${formatShape(shape)}`,
+    );
   }
   if (shapesEqual(target, x.shape)) return x;
   const out = viewOf(x, target);
@@ -45,7 +47,8 @@ export function expandDims(x: Tensor, axis: number): Tensor {
 export function squeeze(x: Tensor, axes?: readonly number[]): Tensor {
   const list = axes?.map((a) => normalizeAxis(a, x.rank, 'squeeze'));
   list?.forEach((a) => {
-    if (x.shape[a] !== 1) throw new RangeError(`squeeze: axis ${a} of ${formatShape(x.shape)} is not of size 1`);
+    if (x.shape[a] !== 1)
+      throw new RangeError(`squeeze: axis ${a} of ${formatShape(x.shape)} is not of size 1`);
   });
   return reshape(
     x,
@@ -61,7 +64,9 @@ export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
   const p = perm ?? [...Array.from({ length: x.rank - 2 }, (_, i) => i), x.rank - 1, x.rank - 2];
   if (x.rank < 2 && !perm) throw new RangeError(`transpose: needs rank ≥ 2, got ${formatShape(x.shape)}`);
   if (p.length !== x.rank || [...p].sort((a, b) => a - b).some((v, i) => v !== i)) {
-    throw new RangeError(`transpose: ${formatShape(p)} is not a permutation of the axes of ${formatShape(x.shape)}`);
+    throw new RangeError(
+      `transpose: ${formatShape(p)} is not a permutation of the axes of ${formatShape(x.shape)}`,
+    );
   }
   if (p.every((v, i) => v === i)) return x;
   const shape = p.map((a) => x.shape[a]!);
@@ -101,7 +106,13 @@ export function slice(x: Tensor, begin: readonly number[], size?: readonly numbe
     return v === -1 ? d - b[i]! : v;
   });
   for (let i = 0; i < x.rank; i++) {
-    if (!Number.isInteger(b[i]) || !Number.isInteger(s[i]) || b[i]! < 0 || s[i]! < 0 || b[i]! + s[i]! > x.shape[i]!) {
+    if (
+      !Number.isInteger(b[i]) ||
+      !Number.isInteger(s[i]) ||
+      b[i]! < 0 ||
+      s[i]! < 0 ||
+      b[i]! + s[i]! > x.shape[i]!
+    ) {
       throw new RangeError(
         `slice: begin ${formatShape(b)} size ${formatShape(s)} is out of bounds for ${formatShape(x.shape)}`,
       );
@@ -110,7 +121,12 @@ export function slice(x: Tensor, begin: readonly number[], size?: readonly numbe
   if (shapesEqual(s, x.shape)) return x;
   const out = wrapBuffer(x.backend, x.backend.slice(x.buffer, x.shape, b, s, x.dtype), s, x.dtype);
   if (isFloat(x.dtype) && isRecording([x])) {
-    record('slice', [x], out, (g) => [pad(g, x.shape.map((d, i) => [b[i]!, d - b[i]! - s[i]!] as [number, number]))]);
+    record('slice', [x], out, (g) => [
+      pad(
+        g,
+        x.shape.map((d, i) => [b[i]!, d - b[i]! - s[i]!] as [number, number]),
+      ),
+    ]);
   }
   return out;
 }
@@ -125,7 +141,12 @@ export function pad(x: Tensor, padding: readonly (readonly [number, number])[], 
   }
   if (padding.every(([a, b]) => a === 0 && b === 0)) return x;
   const shape = x.shape.map((d, i) => d + padding[i]![0] + padding[i]![1]);
-  const out = wrapBuffer(x.backend, x.backend.pad(x.buffer, x.shape, padding, value, x.dtype), shape, x.dtype);
+  const out = wrapBuffer(
+    x.backend,
+    x.backend.pad(x.buffer, x.shape, padding, value, x.dtype),
+    shape,
+    x.dtype,
+  );
   if (isFloat(x.dtype) && isRecording([x])) {
     record('pad', [x], out, (g) => [
       slice(
@@ -144,7 +165,11 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   const first = xs[0]!;
   const a = normalizeAxis(axis, first.rank, 'concat');
   for (const x of xs) {
-    if (x.rank !== first.rank || x.dtype !== first.dtype || x.shape.some((d, i) => i !== a && d !== first.shape[i])) {
+    if (
+      x.rank !== first.rank ||
+      x.dtype !== first.dtype ||
+      x.shape.some((d, i) => i !== a && d !== first.shape[i])
+    ) {
       throw new RangeError(
         `concat: ${xs.map((t) => `${t.dtype}${formatShape(t.shape)}`).join(', ')} do not match off axis ${a}`,
       );
@@ -187,7 +212,9 @@ export function stack(xs: readonly Tensor[], axis = 0): Tensor {
 export function split(x: Tensor, sizes: readonly number[], axis = 0): Tensor[] {
   const a = normalizeAxis(axis, x.rank, 'split');
   if (sizes.reduce((s, v) => s + v, 0) !== x.shape[a]) {
-    throw new RangeError(`split: sizes ${formatShape(sizes)} do not add up to axis ${a} of ${formatShape(x.shape)}`);
+    throw new RangeError(
+      `split: sizes ${formatShape(sizes)} do not add up to axis ${a} of ${formatShape(x.shape)}`,
+    );
   }
   let offset = 0;
   return sizes.map((n) => {
@@ -210,7 +237,9 @@ export function gather(x: Tensor, indices: Tensor, axis = 0): Tensor {
   const idx = indices.dataSync();
   for (let i = 0; i < idx.length; i++) {
     if (idx[i]! < 0 || idx[i]! >= n) {
-      throw new RangeError(`gather: index ${idx[i]} at position ${i} is out of range [0, ${n}) for axis ${a}`);
+      throw new RangeError(
+        `gather: index ${idx[i]} at position ${i} is out of range [0, ${n}) for axis ${a}`,
+      );
     }
   }
   const shape = [...x.shape.slice(0, a), ...indices.shape, ...x.shape.slice(a + 1)];
@@ -243,6 +272,7 @@ function scatterAdd(g: Tensor, indices: Tensor, shape: Shape, axis: number): Ten
     shape,
     g.dtype,
   );
-  if (isRecording([g])) record('scatterAdd', [g], out, (h) => [gather(h, reshape(indices, [indices.size]), axis)], [indices]);
+  if (isRecording([g]))
+    record('scatterAdd', [g], out, (h) => [gather(h, reshape(indices, [indices.size]), axis)], [indices]);
   return out;
 }
