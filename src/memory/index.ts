@@ -8,3 +8,14 @@ export {
   memoryScan,
 } from './scan.js';
 export { memoryScanReference } from './scan-reference.js';
+export {
+  causalConv,
+  defaultMemoryLayerConfig,
+  initialMemoryLayerState,
+  initMemoryLayer,
+  type MemoryLayerConfig,
+  type MemoryLayerParams,
+  type MemoryLayerState,
+  memoryLayer,
+  validateMemoryLayerConfig,
+} from './layer.js';

@@ -1,0 +1,296 @@
+/**
+ * The neural memory layer of SPEC §2 (paper §3.1, §4.4): projections, causal depthwise
+ * convolution, SiLU, L2-normalised q/k, data-dependent gates α, η, θ, one memory per head
+ * (memoryScan), per-head RMSNorm, SiLU output gate and output projection.
+ *
+ * Axis legend: B batch, T tokens, d model width, H heads, dh head width (d_h), C = H·dh
+ * channels, K conv kernel, h memory hidden width.
+ */
+import {
+  add,
+  concat,
+  expandDims,
+  full,
+  l2Normalize,
+  matmul,
+  mul,
+  type Rng,
+  reshape,
+  rmsNorm,
+  sigmoid,
+  silu,
+  slice,
+  type Tensor,
+  transpose,
+  zeros,
+  zerosLike,
+} from '../engine/index.js';
+import type { FloatDType } from '../engine/dtype.js';
+import { formatShape } from '../engine/shape.js';
+import type { MemoryActivation } from './memory-mlp.js';
+import { type MemoryState, memoryScan } from './scan.js';
+
+/** Configuration of one memory layer. Every field has a default (see `defaultMemoryLayerConfig`). */
+export interface MemoryLayerConfig {
+  /** Model width d. */
+  dModel: number;
+  /** Number of heads H; each has its own memory. */
+  heads: number;
+  /** Head width d_h. */
+  headDim: number;
+  /** Memory MLP depth L_M (1 = linear memory). */
+  depth: number;
+  /** Hidden width h = expansion · d_h for depth ≥ 2. */
+  expansion: number;
+  /** φ between memory layers. */
+  activation: MemoryActivation;
+  /** M(z) = z + MLP(z). */
+  residual: boolean;
+  /** Chunk size b of the chunk-parallel scan. */
+  chunkSize: number;
+  /** Kernel of the causal depthwise convolution on q, k, v; 0 switches it off. */
+  convKernel: number;
+  /** Momentum (past surprise); false makes η = 0 (DeltaNet-like). */
+  momentum: boolean;
+  /** Forgetting gate; false makes α = 0. */
+  forgetting: boolean;
+  /** θ = θ_max · σ(·): the cap on the inner learning rate (stability, SPEC §2.4). */
+  thetaMax: number;
+  /** η = η_max · σ(·): the cap on momentum decay. */
+  etaMax: number;
+  /** Initial gate biases; σ(bias) is the gate's starting value before its cap. */
+  gateBias: { alpha: number; eta: number; theta: number };
+}
+
+/** Defaults measured to keep the inner descent stable at initialisation (SPEC §2.4). */
+export function defaultMemoryLayerConfig(overrides: Partial<MemoryLayerConfig> & { dModel: number }): MemoryLayerConfig {
+  const config: MemoryLayerConfig = {
+    heads: 4, // paper-style multi-head memory
+    headDim: Math.max(1, Math.floor(overrides.dModel / (overrides.heads ?? 4))),
+    depth: 2, // SPEC default L_M = 2
+    expansion: 4, // SPEC default
+    activation: 'silu',
+    residual: false,
+    chunkSize: 16,
+    convKernel: 4, // SPEC default K = 4
+    momentum: true,
+    forgetting: true,
+    thetaMax: 0.1, // θ_max = 1 diverges at init; ≤ 0.1 is stable at η ≈ 0.5 (SPEC §2.4)
+    etaMax: 0.9,
+    gateBias: { alpha: -4, eta: 0, theta: 0 }, // α ≈ 0.018, η ≈ 0.45, θ ≈ 0.05 at init
+    ...overrides,
+  };
+  validateMemoryLayerConfig(config);
+  return config;
+}
+
+/** Throws naming the first bad field. */
+export function validateMemoryLayerConfig(c: MemoryLayerConfig, where = 'memory layer config'): void {
+  const positiveInt = (name: keyof MemoryLayerConfig, v: number, min = 1) => {
+    if (!Number.isInteger(v) || v < min) throw new RangeError(`${where}: ${name} must be an integer ≥ ${min}, got ${v}`);
+  };
+  positiveInt('dModel', c.dModel);
+  positiveInt('heads', c.heads);
+  positiveInt('headDim', c.headDim);
+  positiveInt('depth', c.depth);
+  positiveInt('expansion', c.expansion);
+  positiveInt('chunkSize', c.chunkSize);
+  positiveInt('convKernel', c.convKernel, 0);
+  if (c.activation !== 'silu' && c.activation !== 'gelu') {
+    throw new RangeError(`${where}: activation must be 'silu' or 'gelu', got '${c.activation}'`);
+  }
+  if (!(c.thetaMax > 0) || !Number.isFinite(c.thetaMax)) {
+    throw new RangeError(`${where}: thetaMax must be > 0, got ${c.thetaMax}`);
+  }
+  if (!(c.etaMax >= 0 && c.etaMax <= 1)) throw new RangeError(`${where}: etaMax must be in [0, 1], got ${c.etaMax}`);
+  for (const [k, v] of Object.entries(c.gateBias)) {
+    if (!Number.isFinite(v)) throw new RangeError(`${where}: gateBias.${k} must be finite, got ${v}`);
+  }
+}
+
+/** Learned parameters of one memory layer (null where a switch removes the part). */
+export interface MemoryLayerParams {
+  wq: Tensor; // (d, C)
+  wk: Tensor; // (d, C)
+  wv: Tensor; // (d, C)
+  convQ: Tensor | null; // (K, C) depthwise taps, tap i applies to z_{t−i}
+  convK: Tensor | null; // (K, C)
+  convV: Tensor | null; // (K, C)
+  wAlpha: Tensor | null; // (d, H)
+  bAlpha: Tensor | null; // (H)
+  wEta: Tensor | null; // (d, H)
+  bEta: Tensor | null; // (H)
+  wTheta: Tensor; // (d, H)
+  bTheta: Tensor; // (H)
+  memory: Tensor[]; // W⁰ per memory-MLP layer, (H, d_in, d_out)
+  normScale: Tensor; // (H, dh)
+  wg: Tensor; // (d, C)
+  wo: Tensor; // (C, d)
+}
+
+/** Streaming state of one memory layer: the memory (leading axes B, H) and the conv tails. */
+export interface MemoryLayerState {
+  readonly memory: MemoryState;
+  /** The last K−1 pre-convolution rows of q̃, k̃, ṽ, (B, K−1, C); null without convolution. */
+  readonly convTails: { q: Tensor; k: Tensor; v: Tensor } | null;
+}
+
+/** Initial parameters; `rng` decides every draw. */
+export function initMemoryLayer(config: MemoryLayerConfig, rng: Rng, dtype: FloatDType = 'float32'): MemoryLayerParams {
+  const { dModel: d, heads: H, headDim: dh, convKernel: K } = config;
+  const C = H * dh;
+  const normal = (shape: number[], std: number) => rng.normal(shape, { std, dtype });
+  const conv = () => (K > 0 ? rng.uniform([K, C], { low: -1 / Math.sqrt(K), high: 1 / Math.sqrt(K), dtype }) : null);
+  const hidden = config.depth === 1 ? dh : config.expansion * dh;
+  const dims = [dh, ...Array.from({ length: config.depth - 1 }, () => hidden), dh];
+  return {
+    wq: normal([d, C], 1 / Math.sqrt(d)),
+    wk: normal([d, C], 1 / Math.sqrt(d)),
+    wv: normal([d, C], 1 / Math.sqrt(d)),
+    convQ: conv(),
+    convK: conv(),
+    convV: conv(),
+    wAlpha: config.forgetting ? normal([d, H], 0.02) : null,
+    bAlpha: config.forgetting ? full([H], config.gateBias.alpha, { dtype }) : null,
+    wEta: config.momentum ? normal([d, H], 0.02) : null,
+    bEta: config.momentum ? full([H], config.gateBias.eta, { dtype }) : null,
+    wTheta: normal([d, H], 0.02),
+    bTheta: full([H], config.gateBias.theta, { dtype }),
+    memory: dims.slice(0, -1).map((din, l) => normal([H, din, dims[l + 1]!], 1 / Math.sqrt(din))),
+    normScale: full([H, dh], 1, { dtype }),
+    wg: normal([d, C], 1 / Math.sqrt(d)),
+    wo: normal([C, d], 1 / Math.sqrt(C)),
+  };
+}
+
+/**
+ * Causal depthwise convolution c_t = Σ_{i<K} w_i ⊙ z_{t−i} (SPEC §2.2), continuing from `tail`
+ * (the previous call's last K−1 rows, zeros at the start of a stream).
+ * z (B, T, C), taps (K, C), tail (B, K−1, C) → out (B, T, C) and the new tail.
+ */
+export function causalConv(z: Tensor, taps: Tensor, tail: Tensor): { out: Tensor; tail: Tensor } {
+  const K = taps.shape[0]!;
+  const T = z.shape[1]!;
+  const extended = K > 1 ? concat([tail, z], 1) : z; // (B, K−1+T, C)
+  let out: Tensor | null = null;
+  for (let i = 0; i < K; i++) {
+    const tap = reshape(slice(taps, [i, 0], [1, -1]), [taps.shape[1]!]); // (C)
+    const shifted = slice(extended, [0, K - 1 - i, 0], [-1, T, -1]); // z_{t−i}
+    const term = mul(shifted, tap);
+    out = out ? add(out, term) : term;
+  }
+  const total = extended.shape[1]!;
+  const newTail = K > 1 ? slice(extended, [0, total - (K - 1), 0], [-1, K - 1, -1]) : tail;
+  return { out: out!, tail: newTail };
+}
+
+/** A fresh stream's state for a batch of B (memory = the learned W⁰, zero momentum and tails). */
+export function initialMemoryLayerState(
+  params: MemoryLayerParams,
+  config: MemoryLayerConfig,
+  batch: number,
+): MemoryLayerState {
+  const C = config.heads * config.headDim;
+  const K = config.convKernel;
+  const dtype = params.wq.dtype as FloatDType;
+  const weights = params.memory.map((w) => expandDims(w, 0)); // (1, H, d_in, d_out): broadcasts over B
+  const tails =
+    K > 0
+      ? {
+          q: zeros([batch, K - 1, C], { dtype }),
+          k: zeros([batch, K - 1, C], { dtype }),
+          v: zeros([batch, K - 1, C], { dtype }),
+        }
+      : null;
+  return {
+    memory: {
+      weights,
+      momentum: weights.map((w) => zerosLike(w)),
+      chunkStartWeights: weights,
+      position: 0,
+      chunkSize: config.chunkSize,
+    },
+    convTails: tails,
+  };
+}
+
+/** (B, T, H·dh) → (B, H, T, dh). */
+function splitHeads(x: Tensor, H: number): Tensor {
+  const [B, T] = [x.shape[0]!, x.shape[1]!];
+  return transpose(reshape(x, [B, T, H, -1]), [0, 2, 1, 3]);
+}
+
+/** (B, H, T, dh) → (B, T, H·dh). */
+function mergeHeads(x: Tensor): Tensor {
+  const [B, H, T, dh] = x.shape as [number, number, number, number];
+  return reshape(transpose(x, [0, 2, 1, 3]), [B, T, H * dh]);
+}
+
+/** A gate per token and head: cap · σ(x w + b), (B, H, T). */
+function gate(x: Tensor, w: Tensor, b: Tensor, cap: number): Tensor {
+  const g = sigmoid(add(matmul(x, w), b)); // (B, T, H)
+  return transpose(cap === 1 ? g : mul(g, cap), [0, 2, 1]);
+}
+
+/**
+ * Runs the memory layer over x (B, T, d), continuing `state` (a fresh stream when omitted).
+ * Returns the output (B, T, d) and the state after the last token.
+ *
+ * @example
+ * const config = defaultMemoryLayerConfig({ dModel: 64 });
+ * const params = initMemoryLayer(config, new Rng(0));
+ * const { y, state } = memoryLayer(params, config, x);          // x: (B, T, 64)
+ * const next = memoryLayer(params, config, x2, state);           // same as one call on [x; x2]
+ */
+export function memoryLayer(
+  params: MemoryLayerParams,
+  config: MemoryLayerConfig,
+  x: Tensor,
+  state?: MemoryLayerState,
+): { y: Tensor; state: MemoryLayerState } {
+  if (x.rank !== 3 || x.shape[2] !== config.dModel) {
+    throw new RangeError(`memoryLayer: input must be (B, T, ${config.dModel}), got ${formatShape(x.shape)}`);
+  }
+  const [B, T] = [x.shape[0]!, x.shape[1]!];
+  const H = config.heads;
+  const current = state ?? initialMemoryLayerState(params, config, B);
+
+  // 1–3. projections (no bias), causal depthwise conv, SiLU, L2-normalised q and k per head.
+  let zq = matmul(x, params.wq);
+  let zk = matmul(x, params.wk);
+  let zv = matmul(x, params.wv);
+  let tails = current.convTails;
+  if (tails && params.convQ && params.convK && params.convV) {
+    const cq = causalConv(zq, params.convQ, tails.q);
+    const ck = causalConv(zk, params.convK, tails.k);
+    const cv = causalConv(zv, params.convV, tails.v);
+    [zq, zk, zv] = [cq.out, ck.out, cv.out];
+    tails = { q: cq.tail, k: ck.tail, v: cv.tail };
+  }
+  const q = l2Normalize(splitHeads(silu(zq), H)); // (B, H, T, dh)
+  const k = l2Normalize(splitHeads(silu(zk), H));
+  const v = splitHeads(silu(zv), H);
+
+  // 4. data-dependent gates (B, H, T).
+  const dtype = x.dtype as FloatDType;
+  const alpha =
+    config.forgetting && params.wAlpha && params.bAlpha
+      ? gate(x, params.wAlpha, params.bAlpha, 1)
+      : zeros([B, H, T], { dtype });
+  const eta =
+    config.momentum && params.wEta && params.bEta
+      ? gate(x, params.wEta, params.bEta, config.etaMax)
+      : zeros([B, H, T], { dtype });
+  const theta = gate(x, params.wTheta, params.bTheta, config.thetaMax);
+
+  // 5. one memory per head (eq. 12–16).
+  const { y: retrieved, state: memory } = memoryScan(
+    { q, k, v, alpha, eta, theta, ...current.memory },
+    { chunkSize: config.chunkSize, activation: config.activation, residual: config.residual },
+  );
+
+  // 6. o = (RMSNorm_h(y) ⊙ SiLU(X W_G)) W_O, the norm per head with a learned scale.
+  const normed = rmsNorm(retrieved, expandDims(params.normScale, 1)); // (B, H, T, dh) · (H, 1, dh)
+  const gated = mul(mergeHeads(normed), silu(matmul(x, params.wg)));
+  return { y: matmul(gated, params.wo), state: { memory, convTails: tails } };
+}

@@ -1,0 +1,154 @@
+/**
+ * SPEC §2 memory layer: causality, split stream = whole stream (memory state and conv tails),
+ * gradients of every parameter against finite differences, the ablation switches, and errors.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  concat,
+  causalConv,
+  defaultMemoryLayerConfig,
+  initMemoryLayer,
+  type MemoryLayerConfig,
+  type MemoryLayerParams,
+  memoryLayer,
+  mul,
+  Rng,
+  slice,
+  sum,
+  type Tensor,
+  tensor,
+  tensorLeaves,
+  tidy,
+  withBackend,
+} from '../../src/index.js';
+import { backendsUnderTest } from '../helpers/backends.js';
+import { checkGradients } from '../helpers/finite-diff.js';
+
+function maxAbsDiff(a: Tensor, b: Tensor): number {
+  const x = a.dataSync();
+  const y = b.dataSync();
+  assert.equal(x.length, y.length);
+  let m = 0;
+  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]! - y[i]!));
+  return m;
+}
+
+const small = (overrides: Partial<MemoryLayerConfig> = {}) =>
+  defaultMemoryLayerConfig({ dModel: 6, heads: 2, headDim: 3, expansion: 2, chunkSize: 3, ...overrides });
+
+for (const backend of backendsUnderTest()) {
+  describe(`memory layer on ${backend}`, () => {
+    it('causal depthwise conv: c_t = Σ_i w_i z_{t−i}, zeros before the stream, tails carried', () => {
+      withBackend(backend, () => {
+        const z = tensor(Float64Array.from([1, 2, 3, 4, 5]), [1, 5, 1]);
+        const taps = tensor(Float64Array.from([1, 10, 100]), [3, 1]);
+        const { out, tail } = causalConv(z, taps, tensor(new Float64Array(2), [1, 2, 1]));
+        assert.deepEqual([...out.dataSync()], [1, 12, 123, 234, 345]);
+        assert.deepEqual([...tail.dataSync()], [4, 5]);
+      });
+    });
+
+    for (const variant of [
+      { name: 'default (depth 2, momentum, forgetting, conv)', config: {} },
+      { name: 'linear memory without momentum (DeltaNet-like)', config: { depth: 1, momentum: false, forgetting: false } },
+      { name: 'no conv, GELU, residual memory', config: { convKernel: 0, activation: 'gelu' as const, residual: true } },
+    ]) {
+      it(`${variant.name}: split stream = whole stream and causal`, () => {
+        withBackend(backend, () => {
+          tidy(() => {
+            const rng = new Rng(4);
+            const config = small(variant.config);
+            const params = initMemoryLayer(config, rng, 'float64');
+            const x = rng.normal([2, 11, 6], { dtype: 'float64' });
+            const whole = memoryLayer(params, config, x);
+            for (const cuts of [
+              [4],
+              [1, 5, 9],
+              [7, 8],
+            ]) {
+              let state: ReturnType<typeof memoryLayer>['state'] | undefined;
+              const ys: Tensor[] = [];
+              const bounds = [0, ...cuts, 11];
+              for (let i = 0; i + 1 < bounds.length; i++) {
+                const part = slice(x, [0, bounds[i]!, 0], [-1, bounds[i + 1]! - bounds[i]!, -1]);
+                const r = memoryLayer(params, config, part, state);
+                ys.push(r.y);
+                state = r.state;
+              }
+              assert.ok(maxAbsDiff(concat(ys, 1), whole.y) < 1e-12, `cuts ${cuts}`);
+            }
+            // causality: change token 6 only
+            const data = x.dataSync().slice();
+            for (let j = 0; j < 6; j++) data[6 * 6 + j]! += 0.5;
+            const changed = memoryLayer(params, config, tensor(data, x.shape)).y.dataSync();
+            const base = whole.y.dataSync();
+            for (let b = 0; b < 2; b++) {
+              for (let t = 0; t < 11; t++) {
+                for (let j = 0; j < 6; j++) {
+                  const i = (b * 11 + t) * 6 + j;
+                  if (b === 0 && t < 6) assert.equal(changed[i], base[i], `output ${t} changed`);
+                  if (b === 1) assert.equal(changed[i], base[i], 'another batch row changed');
+                }
+              }
+            }
+          });
+        });
+      });
+    }
+
+    it('gradients of every parameter and the input match finite differences', () => {
+      withBackend(backend, () => {
+        const rng = new Rng(7);
+        const config = small({ dModel: 4, heads: 2, headDim: 2, convKernel: 2, thetaMax: 0.5 });
+        const params = initMemoryLayer(config, rng, 'float64');
+        const x = rng.normal([1, 5, 4], { dtype: 'float64' });
+        const cot = rng.normal([1, 5, 4], { dtype: 'float64' });
+        const leaves = tensorLeaves(params);
+        const rebuild = (xs: Tensor[]): MemoryLayerParams => {
+          const map = new Map(leaves.map((l, i) => [l, xs[i]!]));
+          const swap = (t: Tensor | null) => (t ? map.get(t)! : null);
+          return {
+            ...params,
+            ...Object.fromEntries(
+              Object.entries(params).map(([k, v]) => [k, Array.isArray(v) ? v.map((t) => swap(t)) : swap(v as Tensor)]),
+            ),
+          } as MemoryLayerParams;
+        };
+        const f = (xs: Tensor[]) =>
+          sum(mul(memoryLayer(rebuild(xs.slice(1)), config, xs[0]!).y, cot));
+        checkGradients(f, [x, ...leaves], { rtol: 1e-6, maxEntries: 12 });
+      });
+    });
+
+    it('switches remove their parameters: no momentum → no η gate, no forgetting → no α gate, no conv → no taps', () => {
+      withBackend(backend, () => {
+        const p = initMemoryLayer(small({ momentum: false, forgetting: false, convKernel: 0 }), new Rng(1));
+        assert.equal(p.wEta, null);
+        assert.equal(p.wAlpha, null);
+        assert.equal(p.convQ, null);
+        const q = initMemoryLayer(small({ depth: 3 }), new Rng(1));
+        assert.deepEqual(
+          q.memory.map((w) => w.shape),
+          [
+            [2, 3, 6],
+            [2, 6, 6],
+            [2, 6, 3],
+          ],
+        );
+      });
+    });
+
+    it('rejects bad configs and inputs naming the field', () => {
+      withBackend(backend, () => {
+        assert.throws(() => small({ heads: 0 }), /heads must be an integer ≥ 1/);
+        assert.throws(() => small({ thetaMax: -1 }), /thetaMax must be > 0/);
+        assert.throws(() => small({ etaMax: 2 }), /etaMax must be in \[0, 1\]/);
+        assert.throws(() => small({ activation: 'relu' as 'silu' }), /activation/);
+        const config = small();
+        const params = initMemoryLayer(config, new Rng(0));
+        assert.throws(() => memoryLayer(params, config, tensor(new Float32Array(10), [1, 2, 5])), /\(B, T, 6\)/);
+      });
+    });
+  });
+}
