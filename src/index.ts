@@ -10,3 +10,5 @@ registerBackend(referenceBackend);
 export * from './engine/index.js';
 export * from './memory/index.js';
 export { referenceBackend };
+export { type MemorizeOptions, memorizeRecall } from './eval/memorize.js';
+export { formatMemorizeTable, type MemorizeRow, memorizeTable } from './eval/memorize-table.js';
