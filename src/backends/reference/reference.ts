@@ -269,23 +269,33 @@ export const referenceBackend: Backend = {
     const aBatch = broadcastStrides(aShape.slice(0, -2), batchShape).map((s) => s * ar * ac);
     const bBatch = broadcastStrides(bShape.slice(0, -2), batchShape).map((s) => s * br * bc);
     const out = allocArray(dtype, sizeOf(outShape));
-    const row = new Float64Array(n);
-    // A[i, p] = x[aOff + (transposeA ? p·ac + i : i·ac + p)], B[p, j] likewise with bc.
+    // Each batch's operands are first copied into plain row-major float64 matrices (A: m×k,
+    // B: k×n), so the product loop below is one simple, monomorphic i-p-j loop whatever the
+    // transposes and dtypes. A[i, p] = x[aOff + i·aRowStride + p·aColStride], B likewise.
     const [aRowStride, aColStride] = transposeA ? [1, ac] : [ac, 1];
     const [bRowStride, bColStride] = transposeB ? [1, bc] : [bc, 1];
+    const A = new Float64Array(m * k);
+    const B = new Float64Array(k * n);
+    const C = new Float64Array(m * n);
     odometer(batchShape, [aBatch, bBatch], (batch, o) => {
       const aOff = o[0]!;
       const bOff = o[1]!;
-      const cOff = batch * m * n;
       for (let i = 0; i < m; i++) {
-        row.fill(0);
-        for (let p = 0; p < k; p++) {
-          const av = x[aOff + i * aRowStride + p * aColStride]!;
-          const bRow = bOff + p * bRowStride;
-          for (let j = 0; j < n; j++) row[j]! += av * y[bRow + j * bColStride]!;
-        }
-        for (let j = 0; j < n; j++) out[cOff + i * n + j] = row[j]!;
+        for (let p = 0; p < k; p++) A[i * k + p] = x[aOff + i * aRowStride + p * aColStride]!;
       }
+      for (let p = 0; p < k; p++) {
+        for (let j = 0; j < n; j++) B[p * n + j] = y[bOff + p * bRowStride + j * bColStride]!;
+      }
+      C.fill(0);
+      for (let i = 0; i < m; i++) {
+        const cRow = i * n;
+        for (let p = 0; p < k; p++) {
+          const av = A[i * k + p]!;
+          const bRow = p * n;
+          for (let j = 0; j < n; j++) C[cRow + j]! += av * B[bRow + j]!;
+        }
+      }
+      out.set(C, batch * m * n);
     });
     return wrap(out);
   },

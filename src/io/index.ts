@@ -1,0 +1,2 @@
+/** Browser-safe serialisation (no `node:*`): safetensors bytes. */
+export * from './safetensors.js';
