@@ -2,8 +2,8 @@ import { isFloat } from './dtype.js';
 import { onesLike, zerosLike } from './ops/create.js';
 import { add } from './ops/elementwise.js';
 import { formatShape, shapesEqual } from './shape.js';
-import { backpropagate, Tape, withTape } from './tape.js';
-import { Tensor, tensorLeaves, tidy } from './tensor.js';
+import { backpropagate, record, Tape, withTape } from './tape.js';
+import { nextTensorIdValue, Tensor, tensorLeaves, tidy, viewOf } from './tensor.js';
 
 /** Replaces every tensor leaf of a nested record/array through `fn`; other leaves become null. */
 function mapTree(value: unknown, fn: (t: Tensor) => Tensor | null): unknown {
@@ -24,9 +24,28 @@ function traced<P, R>(f: () => R, params: P): { out: R; tape: Tape; leaves: Tens
   return { out, tape, leaves };
 }
 
-function gradTree<P>(params: P, leaves: Tensor[], grads: Map<number, Tensor>): P {
-  const byId = new Map(leaves.map((l) => [l.id, grads.get(l.id) ?? zerosLike(l)]));
-  return mapTree(params, (t) => byId.get(t.id) ?? null) as P;
+/** A new tensor object on `t`'s storage, recorded as the identity so enclosing tapes see through it. */
+function alias(t: Tensor): Tensor {
+  const out = viewOf(t, t.shape);
+  if (isFloat(t.dtype)) record('identity', [t], out, (g) => [g]);
+  return out;
+}
+
+/**
+ * The gradient tree. Every returned gradient is a tensor of its own: one that is also another
+ * leaf's gradient (add(a, b) gives both the cotangent), or is the cotangent or the output
+ * itself, is handed out as a view, so that disposing one gradient never frees another tensor.
+ */
+function gradTree<P>(params: P, leaves: Tensor[], grads: Map<number, Tensor>, taken: readonly Tensor[]): P {
+  const handedOut = new Set<Tensor>(taken);
+  const leafIds = new Set(leaves.map((l) => l.id));
+  return mapTree(params, (t) => {
+    if (!leafIds.has(t.id)) return null;
+    let g = grads.get(t.id) ?? zerosLike(t);
+    if (handedOut.has(g)) g = alias(g);
+    handedOut.add(g);
+    return g;
+  }) as P;
 }
 
 /**
@@ -85,11 +104,15 @@ export function vjp<P>(
   f: (params: P) => Tensor,
   params: P,
 ): { value: Tensor; backward: (cotangent: Tensor) => P; release: () => void } {
+  const firstNew = nextTensorIdValue();
   const { out, tape, leaves } = traced(() => f(params), params);
   if (!(out instanceof Tensor)) {
     tape.release();
     throw new TypeError('vjp/valueAndGrad: the function must return a Tensor');
   }
+  // A function that returns an existing tensor (an input, a captured constant) gets a view of it
+  // as its value, so that disposing the value (as `grad` does) never frees the caller's tensor.
+  const value = out.id < firstNew ? alias(out) : out;
   let used = false;
   const release = (): void => {
     used = true;
@@ -105,10 +128,10 @@ export function vjp<P>(
     }
     try {
       const grads = backpropagate(tape, [out], [cotangent], add);
-      return gradTree(params, leaves, grads);
+      return gradTree(params, leaves, grads, [cotangent, out, value]);
     } finally {
       release();
     }
   };
-  return { value: out, backward, release };
+  return { value, backward, release };
 }

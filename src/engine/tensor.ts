@@ -141,6 +141,11 @@ export function wrapBuffer(backend: Backend, buffer: BackendBuffer, shape: Shape
   return new Tensor({ backend, buffer, refs: 0, bytes }, shape, dtype);
 }
 
+/** @internal the id the next tensor will get: tensors with a smaller id existed before. */
+export function nextTensorIdValue(): number {
+  return nextTensorId;
+}
+
 /** @internal a new tensor sharing `t`'s buffer with another shape of the same size (reshape). */
 export function viewOf(t: Tensor, shape: Shape): Tensor {
   t.buffer; // throws if disposed

@@ -68,7 +68,11 @@ interface CommonOptions {
   disposeOld?: boolean;
 }
 
-/** AdamW hyper-parameters. */
+/**
+ * AdamW hyper-parameters; every field has a default.
+ * @example
+ * const options: AdamWOptions = { lr: 3e-4, beta2: 0.95, weightDecay: 0.1 };
+ */
 export interface AdamWOptions extends CommonOptions {
   /** Decay of the first moment (default 0.9). */
   beta1?: number;
@@ -86,24 +90,43 @@ export interface AdamWOptions extends CommonOptions {
   decayMask?: (path: string, t: Tensor) => boolean;
 }
 
-/** SGD hyper-parameters. */
+/**
+ * SGD hyper-parameters. `lr` may instead be given to each `update`.
+ * @example
+ * const options: SgdOptions = { lr: 0.1, momentum: 0.9 };
+ */
 export interface SgdOptions extends CommonOptions {
   /** Heavy-ball momentum μ: b ← μ·b + g, p ← p − lr·b (default 0, no momentum buffer). */
   momentum?: number;
 }
 
-/** The default decay mask: matrices and higher-rank tensors only. */
+/**
+ * The default decay mask: matrices and higher-rank tensors only.
+ * @example
+ * adamw({ decayMask: (path, t) => decayMatricesOnly(path, t) && !path.startsWith('embed') });
+ */
 export const decayMatricesOnly = (_path: string, t: Tensor): boolean => t.rank >= 2;
 
 // ---- validation ------------------------------------------------------------------------------
 
 function checkLr(lr: number | undefined, who: string): number {
-  if (lr === undefined) throw new RangeError(`${who}: no learning rate (give 'lr' to the optimizer or to update)`);
-  if (!Number.isFinite(lr) || lr < 0) throw new RangeError(`${who}: learning rate must be finite and ≥ 0, got ${lr}`);
+  if (lr === undefined) {
+    throw new RangeError(`${who}: no learning rate (give 'lr' to the optimizer or to update)`);
+  }
+  if (!Number.isFinite(lr) || lr < 0) {
+    throw new RangeError(`${who}: learning rate must be finite and ≥ 0, got ${lr}`);
+  }
   return lr;
 }
 
-function checkRange(value: number, name: string, who: string, lo: number, hi: number, hiOpen: boolean): number {
+function checkRange(
+  value: number,
+  name: string,
+  who: string,
+  lo: number,
+  hi: number,
+  hiOpen: boolean,
+): number {
   const ok = value >= lo && (hiOpen ? value < hi : value <= hi);
   if (!ok || Number.isNaN(value)) {
     throw new RangeError(`${who}: ${name} must be in [${lo}, ${hi}${hiOpen ? ')' : ']'}, got ${value}`);
@@ -142,7 +165,9 @@ class Slot {
 }
 
 function sameLayout(a: Tensor, b: Tensor): boolean {
-  return a.dtype === b.dtype && a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
+  return (
+    a.dtype === b.dtype && a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i])
+  );
 }
 
 function describe(t: Tensor): string {
@@ -169,10 +194,13 @@ function collectSlots(
       others.forEach((o, j) => {
         // A null/undefined companion subtree stands for "nothing here" (e.g. no gradient).
         if (o === null || o === undefined) return;
-        const oKeys = Array.isArray(o) ? o.map((_, i) => String(i)) : isContainer(o) ? new Set(Object.keys(o)) : null;
-        const size = oKeys === null ? -1 : Array.isArray(oKeys) ? oKeys.length : oKeys.size;
-        const has = (k: string): boolean => (Array.isArray(oKeys) ? oKeys.includes(k) : (oKeys?.has(k) ?? false));
-        if (oKeys === null || Array.isArray(o) !== isArray || size !== keys.length || !keys.every(has)) {
+        const oKeys = isContainer(o) ? new Set(Object.keys(o)) : null;
+        if (
+          oKeys === null ||
+          Array.isArray(o) !== isArray ||
+          oKeys.size !== keys.length ||
+          !keys.every((k) => oKeys.has(k))
+        ) {
           throw new RangeError(
             `${who}: ${companions[j]!.name} does not have the structure of params at ${at} (params has ${isArray ? `an array of ${keys.length}` : `keys ${keys.join(', ')}`})`,
           );
@@ -190,23 +218,37 @@ function collectSlots(
     if (!(p instanceof Tensor) || !isFloat(p.dtype)) {
       // Not trainable: whatever the companions hold here must not be a tensor we would ignore.
       others.forEach((o, j) => {
-        if (o instanceof Tensor) throw new RangeError(`${who}: ${companions[j]!.name} has a tensor at ${at} where params has no float tensor`);
+        if (o instanceof Tensor) {
+          throw new RangeError(
+            `${who}: ${companions[j]!.name} has a tensor at ${at} where params has no float tensor`,
+          );
+        }
       });
       return p;
     }
     const previous = seen.get(p);
     if (previous !== undefined) {
-      throw new RangeError(`${who}: the same tensor is at '${previous}' and ${at}; a tied parameter must appear once in the tree`);
+      throw new RangeError(
+        `${who}: the same tensor is at '${previous}' and ${at}; a tied parameter must appear once in the tree`,
+      );
     }
     seen.set(p, path);
-    if (p.disposed) throw new Error(`${who}: parameter ${at} was disposed (stale params from before an update?)`);
+    if (p.disposed) {
+      throw new Error(`${who}: parameter ${at} was disposed (stale params from before an update?)`);
+    }
     const [g, m, v] = others.map((o, j) => {
       if (o === null || o === undefined) return null;
       const name = companions[j]!.name;
       if (!(o instanceof Tensor)) throw new TypeError(`${who}: ${name} at ${at} should be a tensor or null`);
-      if (!sameLayout(o, p)) throw new RangeError(`${who}: ${name} at ${at} is ${describe(o)} but the parameter is ${describe(p)}`);
+      if (!sameLayout(o, p)) {
+        throw new RangeError(
+          `${who}: ${name} at ${at} is ${describe(o)} but the parameter is ${describe(p)}`,
+        );
+      }
       if (o.disposed) {
-        throw new Error(`${who}: ${name} at ${at} was disposed${j > 0 ? ' (was this state already passed to update?)' : ''}`);
+        throw new Error(
+          `${who}: ${name} at ${at} was disposed${j > 0 ? ' (was this state already passed to update?)' : ''}`,
+        );
       }
       return o;
     }) as (Tensor | null)[];
@@ -242,7 +284,9 @@ function runUpdate<P>(
       throw new RangeError(`${who}: state.${key} is missing (was the state made by another optimizer?)`);
     }
     if (!moments[key] && state[key] !== null && state[key] !== undefined) {
-      throw new RangeError(`${who}: state.${key} should be null for this optimizer (was the state made by another one?)`);
+      throw new RangeError(
+        `${who}: state.${key} should be null for this optimizer (was the state made by another one?)`,
+      );
     }
   }
   const slots: Slot[] = [];
@@ -253,7 +297,9 @@ function runUpdate<P>(
   const active = slots.filter((s) => s.g !== null);
   for (const s of active) {
     for (const key of ['m', 'v'] as const) {
-      if (moments[key] && s[key] === null) throw new RangeError(`${who}: state.${key} has no moment for '${s.path}'`);
+      if (moments[key] && s[key] === null) {
+        throw new RangeError(`${who}: state.${key} has no moment for '${s.path}'`);
+      }
     }
   }
   // Tidy frees the rule's intermediates (scalars, m̂, the step); noGrad keeps any enclosing tape
@@ -319,7 +365,9 @@ export function adamw(options: AdamWOptions = {}): Optimizer {
   const beta1 = checkRange(options.beta1 ?? 0.9, 'beta1', who, 0, 1, true);
   const beta2 = checkRange(options.beta2 ?? 0.999, 'beta2', who, 0, 1, true);
   const eps = options.eps ?? 1e-8;
-  if (!(eps > 0) || !Number.isFinite(eps)) throw new RangeError(`${who}: eps must be finite and > 0, got ${eps}`);
+  if (!(eps > 0) || !Number.isFinite(eps)) {
+    throw new RangeError(`${who}: eps must be finite and > 0, got ${eps}`);
+  }
   const weightDecay = options.weightDecay ?? 0.01;
   if (!(weightDecay >= 0) || !Number.isFinite(weightDecay)) {
     throw new RangeError(`${who}: weightDecay must be finite and ≥ 0, got ${weightDecay}`);
@@ -367,7 +415,11 @@ export function sgd(options: SgdOptions = {}): Optimizer {
   const keepsBuffer = momentum > 0;
   return {
     name: who,
-    init: <P>(params: P): OptimizerState<P> => ({ step: 0, m: keepsBuffer ? zeroMoments(params) : null, v: null }),
+    init: <P>(params: P): OptimizerState<P> => ({
+      step: 0,
+      m: keepsBuffer ? zeroMoments(params) : null,
+      v: null,
+    }),
     update<P>(params: P, grads: P, state: OptimizerState<P>, lr?: number): OptimizerUpdate<P> {
       const rate = checkLr(lr ?? baseLr, who);
       return runUpdate(who, params, grads, state, { m: keepsBuffer, v: false }, disposeOld, (leaf) => {

@@ -41,7 +41,7 @@ export function joinPath(prefix: string, key: string | number): string {
  */
 export function forEachLeaf(tree: unknown, visit: (leaf: unknown, path: string) => void, path = ''): void {
   if (Array.isArray(tree)) {
-    tree.forEach((child, i) => forEachLeaf(child, visit, joinPath(path, i)));
+    for (let i = 0; i < tree.length; i++) forEachLeaf(tree[i], visit, joinPath(path, i));
   } else if (isContainer(tree)) {
     for (const [key, child] of Object.entries(tree)) forEachLeaf(child, visit, joinPath(path, key));
   } else {
@@ -82,7 +82,9 @@ export function flattenTree(tree: unknown, prefix = ''): Record<string, Tensor> 
     tree,
     (leaf, name) => {
       if (!(leaf instanceof Tensor)) return;
-      if (name === '') throw new RangeError('flattenTree: a bare tensor needs a non-empty prefix to be named by');
+      if (name === '') {
+        throw new RangeError('flattenTree: a bare tensor needs a non-empty prefix to be named by');
+      }
       if (Object.hasOwn(flat, name)) {
         throw new RangeError(`flattenTree: two leaves are both named '${name}' (does a key contain a '.'?)`);
       }
@@ -120,7 +122,9 @@ function listNames(names: readonly string[], limit = 6): string {
  * const moments = unflattenInto(freshState, flat, 'opt');            // then set `step` from metadata
  */
 export function unflattenInto<T>(template: T, flat: Readonly<Record<string, Tensor>>, prefix = ''): T {
-  const under = Object.keys(flat).filter((name) => prefix === '' || name === prefix || name.startsWith(`${prefix}.`));
+  const under = Object.keys(flat).filter(
+    (name) => prefix === '' || name === prefix || name.startsWith(`${prefix}.`),
+  );
   const used = new Set<string>();
   const where = prefix === '' ? 'the flat record' : `the flat record under '${prefix}'`;
   const result = mapLeaves(
@@ -136,8 +140,14 @@ export function unflattenInto<T>(template: T, flat: Readonly<Record<string, Tens
       if (!(entry instanceof Tensor)) {
         throw new TypeError(`unflattenInto: entry '${name}' is not a Tensor`);
       }
-      if (entry.dtype !== leaf.dtype || entry.shape.length !== leaf.shape.length || entry.shape.some((d, i) => d !== leaf.shape[i])) {
-        throw new RangeError(`unflattenInto: entry '${name}' is ${describe(entry)} but the template expects ${describe(leaf)}`);
+      if (
+        entry.dtype !== leaf.dtype ||
+        entry.shape.length !== leaf.shape.length ||
+        entry.shape.some((d, i) => d !== leaf.shape[i])
+      ) {
+        throw new RangeError(
+          `unflattenInto: entry '${name}' is ${describe(entry)} but the template expects ${describe(leaf)}`,
+        );
       }
       used.add(name);
       return entry;

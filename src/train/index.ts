@@ -1,0 +1,17 @@
+/**
+ * Training plumbing: functional optimizers (state is data), learning-rate schedules, gradient
+ * clipping and the flat naming of parameter/optimizer trees that checkpoints use.
+ */
+export { clipByGlobalNorm, globalNorm } from './clip.js';
+export {
+  type AdamWOptions,
+  adamw,
+  decayMatricesOnly,
+  type Optimizer,
+  type OptimizerState,
+  type OptimizerUpdate,
+  type SgdOptions,
+  sgd,
+} from './optimizer.js';
+export { constantLr, type LrSchedule, type WarmupCosineOptions, warmupCosine } from './schedule.js';
+export { flattenTree, type TensorTree, unflattenInto } from './tree.js';
