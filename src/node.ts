@@ -5,3 +5,4 @@
 export * from './io/atomic.js';
 export * from './io/checkpoint.js';
 export { buildProgram, main } from './cli/main.js';
+export * from './io/tensor-checkpoint.js';

@@ -1,2 +1,3 @@
 /** Browser-safe serialisation (no `node:*`): safetensors bytes. */
 export * from './safetensors.js';
+export * from './tensors.js';
