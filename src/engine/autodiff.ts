@@ -20,7 +20,13 @@ function traced<P, R>(f: () => R, params: P): { out: R; tape: Tape; leaves: Tens
   const tape = new Tape();
   const leaves = tensorLeaves(params).filter((t) => isFloat(t.dtype));
   for (const leaf of leaves) tape.watch(leaf);
-  const out = withTape(tape, f);
+  let out: R;
+  try {
+    out = withTape(tape, f);
+  } catch (e) {
+    tape.release(); // else the tensors it saved (the params among them) could never be freed
+    throw e;
+  }
   return { out, tape, leaves };
 }
 

@@ -21,15 +21,14 @@ export class Rng {
     this.s = new Uint32Array(4);
     if (typeof seed === 'number') {
       if (!Number.isFinite(seed)) throw new RangeError(`Rng: seed must be a finite number, got ${seed}`);
-      let x = (Math.trunc(seed) ^ 0x9e3779b9) >>> 0;
-      let hi = Math.trunc(seed / 2 ** 32) >>> 0;
+      const whole = Math.trunc(seed);
+      let x = (whole ^ 0x9e3779b9) >>> 0; // the low 32 bits
+      // The bits above (two's complement for negative seeds) are hashed into every word, so that
+      // seeds differing only there give unrelated streams; they are 0 for seeds in [0, 2³²).
+      const hi = Math.floor(whole / 2 ** 32) >>> 0;
       for (let i = 0; i < 4; i++) {
-        x = (x + 0x9e3779b9 + hi) >>> 0;
-        hi = 0;
-        let z = x;
-        z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-        z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-        this.s[i] = (z ^ (z >>> 16)) >>> 0;
+        x = (x + 0x9e3779b9) >>> 0;
+        this.s[i] = (mix32(x) ^ (hi === 0 ? 0 : mix32((hi + Math.imul(i + 1, 0x9e3779b9)) >>> 0))) >>> 0;
       }
     } else {
       if (seed.length !== 4) throw new RangeError('Rng: a state has four 32-bit words');
@@ -117,6 +116,13 @@ export class Rng {
     for (let i = 0; i < data.length; i++) data[i] = low + (high - low) * this.next();
     return tensor(data, shape, { dtype, ...(options.backend ? { backend: options.backend } : {}) });
   }
+}
+
+/** The murmur3 32-bit finaliser (a bijection on uint32). */
+function mix32(z: number): number {
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+  return (z ^ (z >>> 16)) >>> 0;
 }
 
 function rotl(x: number, k: number): number {

@@ -226,7 +226,7 @@ function collectTensors(value: unknown, out: Set<Tensor>): void {
 /**
  * Runs `fn` and disposes every tensor it created except those it returns (anywhere inside the
  * returned value: arrays and plain objects are searched) and those passed to `keep`. Tensors an
- * active autodiff tape still needs are handed to the enclosing scope instead of being disposed.
+ * active autodiff tape still needs are freed when that tape lets go of them instead.
  *
  * @example
  * const y = tidy(() => sum(mul(x, x))); // the x*x intermediate is released here
@@ -255,9 +255,10 @@ export function tidy<T>(fn: () => T): T {
 function endScope(scope: Set<Tensor>, kept: Set<Tensor>): void {
   const parent = scopeStack[scopeStack.length - 1];
   for (const t of scope) {
-    if (kept.has(t) || t.savedBy > 0) {
+    if (kept.has(t)) {
       parent?.add(t);
     } else {
+      // One a tape still needs is only marked here; the tape frees it when it lets go.
       t.dispose();
     }
   }

@@ -39,7 +39,11 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
       `matmul: inner dimensions differ: ${formatShape(a.shape)}${ta ? 'ᵀ' : ''} @ ${formatShape(b.shape)}${tb ? 'ᵀ' : ''}`,
     );
   }
-  const batch = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2), 'matmul');
+  const batch = broadcastShapes(
+    a.shape.slice(0, -2),
+    b.shape.slice(0, -2),
+    `matmul of ${formatShape(a.shape)} and ${formatShape(b.shape)}: batch axes`,
+  );
   const outShape = [...batch, m, n];
   const buffer = a.backend.matmul(a.buffer, a.shape, b.buffer, b.shape, ta, tb, outShape, a.dtype);
   const out = wrapBuffer(a.backend, buffer, outShape, a.dtype);
