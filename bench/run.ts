@@ -57,7 +57,9 @@ function time(fn: () => void, runs = 3, warmup = 1): number {
 const rows: Row[] = [];
 function report(row: Row): void {
   rows.push(row);
-  console.log(`${row.bench.padEnd(26)} ${row.shape.padEnd(34)} ${row.backend.padEnd(10)} ${row.dtype.padEnd(8)} ${row.value.padStart(10)} ${row.unit}`);
+  console.log(
+    `${row.bench.padEnd(26)} ${row.shape.padEnd(34)} ${row.backend.padEnd(10)} ${row.dtype.padEnd(8)} ${row.value.padStart(10)} ${row.unit}`,
+  );
 }
 
 function benchMatmul(backend: string, dtype: FloatDType): void {
@@ -110,19 +112,35 @@ function benchMemoryScan(backend: string, dtype: FloatDType, T: number): void {
       const shape = `H=${H} dh=${dh} h=${hidden} T=${T} b=${chunkSize}`;
       // One timed run each, no warm-up run: at this size the JIT is warm after the first chunks.
       const forward = time(() => tidy(() => memoryScan(inputs, options).y), 1, 0);
-      report({ bench: 'memoryScan forward', shape, backend, dtype, value: (T / forward).toFixed(0), unit: 'tokens/s' });
+      report({
+        bench: 'memoryScan forward',
+        shape,
+        backend,
+        dtype,
+        value: (T / forward).toFixed(0),
+        unit: 'tokens/s',
+      });
       const loss = (p: typeof inputs): Tensor => {
         const r = memoryScan(p, options);
         return add(sum(mul(r.y, r.y)), sum(r.state.weights[0]!));
       };
       const both = time(() => tidy(() => grad(loss)(inputs)), 1, 0);
-      report({ bench: 'memoryScan fwd+bwd', shape, backend, dtype, value: (T / both).toFixed(0), unit: 'tokens/s' });
+      report({
+        bench: 'memoryScan fwd+bwd',
+        shape,
+        backend,
+        dtype,
+        value: (T / both).toFixed(0),
+        unit: 'tokens/s',
+      });
     });
   }
 }
 
 const T = Number(option('tokens') ?? 4096);
-console.log(`titans-ts benchmarks — ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}\n`);
+console.log(
+  `titans-ts benchmarks — ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}\n`,
+);
 for (const backend of backends) {
   withBackend(backend, () => {
     if (wanted('matmul')) benchMatmul(backend, 'float32');
@@ -141,7 +159,10 @@ if (flag('append')) {
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`;
   const file = 'BENCHMARKS.md';
   if (!existsSync(file)) {
-    writeFileSync(file, '# Benchmarks\n\nAppended by `npm run bench -- --append`; newest last. Never edit old rows.\n');
+    writeFileSync(
+      file,
+      '# Benchmarks\n\nAppended by `npm run bench -- --append`; newest last. Never edit old rows.\n',
+    );
   }
   const table = [
     `\n## ${new Date().toISOString().slice(0, 10)} — commit ${commit}\n`,

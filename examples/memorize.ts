@@ -7,7 +7,9 @@
 import { formatMemorizeTable, memorizeTable } from '../src/index.js';
 
 const started = Date.now();
-console.log('writing N random (unit key, value) pairs into a fresh memory (d = 32, 16 passes), then querying the keys…');
+console.log(
+  'writing N random (unit key, value) pairs into a fresh memory (d = 32, 16 passes), then querying the keys…',
+);
 const table = memorizeTable({
   onRow: (r) =>
     console.log(
@@ -15,4 +17,6 @@ const table = memorizeTable({
     ),
 });
 console.log(`\n${formatMemorizeTable(table)}\n`);
-console.log(`recall = fraction of keys whose retrieved value is nearest to its own; chance = 1/N. (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+console.log(
+  `recall = fraction of keys whose retrieved value is nearest to its own; chance = 1/N. (${((Date.now() - started) / 1000).toFixed(1)} s)`,
+);

@@ -3,9 +3,9 @@
 // prints the spec report, and closes with one line CI can read: "N passed, N failed".
 // Usage: node scripts/run-tests.mjs [filter-substring ...]
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { tmpdir, availableParallelism } from 'node:os';
 
 function findTests(dir) {
   const out = [];
@@ -18,7 +18,9 @@ function findTests(dir) {
 }
 
 const filters = process.argv.slice(2);
-const files = findTests('dist/test').filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
+const files = findTests('dist/test').filter(
+  (f) => filters.length === 0 || filters.some((s) => f.includes(s)),
+);
 if (files.length === 0) {
   console.error('run-tests: no test files found under dist/test (did the build run?)');
   process.exit(1);

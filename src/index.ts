@@ -8,9 +8,9 @@ import { registerBackend } from './engine/tensor.js';
 registerBackend(referenceBackend);
 
 export * from './engine/index.js';
-export * from './memory/index.js';
-export * from './train/index.js';
-export { referenceBackend };
 export { type MemorizeOptions, memorizeRecall } from './eval/memorize.js';
 export { formatMemorizeTable, type MemorizeRow, memorizeTable } from './eval/memorize-table.js';
 export * from './io/index.js';
+export * from './memory/index.js';
+export * from './train/index.js';
+export { referenceBackend };

@@ -2,7 +2,8 @@
  * titans-ts/node — the Node-only parts: atomic files, safetensors files and checkpoint
  * directories, and the command line. The core (`titans-ts`) stays free of `node:*` imports.
  */
+
+export { buildProgram, main } from './cli/main.js';
 export * from './io/atomic.js';
 export * from './io/checkpoint.js';
-export { buildProgram, main } from './cli/main.js';
 export * from './io/tensor-checkpoint.js';

@@ -47,8 +47,10 @@ export function memorizeRecall(options: MemorizeOptions): number {
   const d = options.dim ?? 32;
   const depth = options.depth ?? 2;
   const passes = options.passes ?? 16;
-  if (!Number.isInteger(N) || N < 1) throw new RangeError(`memorizeRecall: pairs must be an integer ≥ 1, got ${N}`);
-  if (!Number.isInteger(passes) || passes < 1) throw new RangeError(`memorizeRecall: passes must be ≥ 1, got ${passes}`);
+  if (!Number.isInteger(N) || N < 1)
+    throw new RangeError(`memorizeRecall: pairs must be an integer ≥ 1, got ${N}`);
+  if (!Number.isInteger(passes) || passes < 1)
+    throw new RangeError(`memorizeRecall: passes must be ≥ 1, got ${passes}`);
   return tidy(() => {
     const rng = new Rng(options.seed ?? 1);
     const dtype = 'float64';
@@ -64,7 +66,11 @@ export function memorizeRecall(options: MemorizeOptions): number {
           : rng.normal([din, dims[l + 1]!], { std: 1 / Math.sqrt(din), dtype }),
       );
     const T = N * passes;
-    const stream = (x: typeof keys) => concat(Array.from({ length: passes }, () => x), 0); // (T, d)
+    const stream = (x: typeof keys) =>
+      concat(
+        Array.from({ length: passes }, () => x),
+        0,
+      ); // (T, d)
     const gate = (value: number) => full([T], value, { dtype });
     const { state } = memoryScan(
       {

@@ -1,13 +1,5 @@
 /** The neural long-term memory (SPEC §1–§2). */
-export { type MemoryActivation, memoryForward, memoryGradientFactors } from './memory-mlp.js';
-export {
-  gateProducts,
-  type MemoryScanInputs,
-  type MemoryScanOptions,
-  type MemoryState,
-  memoryScan,
-} from './scan.js';
-export { memoryScanReference } from './scan-reference.js';
+
 export {
   causalConv,
   defaultMemoryLayerConfig,
@@ -19,3 +11,12 @@ export {
   memoryLayer,
   validateMemoryLayerConfig,
 } from './layer.js';
+export { type MemoryActivation, memoryForward, memoryGradientFactors } from './memory-mlp.js';
+export {
+  gateProducts,
+  type MemoryScanInputs,
+  type MemoryScanOptions,
+  type MemoryState,
+  memoryScan,
+} from './scan.js';
+export { memoryScanReference } from './scan-reference.js';

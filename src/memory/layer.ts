@@ -6,6 +6,8 @@
  * Axis legend: B batch, T tokens, d model width, H heads, dh head width (d_h), C = H·dh
  * channels, K conv kernel, h memory hidden width.
  */
+
+import type { FloatDType } from '../engine/dtype.js';
 import {
   add,
   concat,
@@ -25,7 +27,6 @@ import {
   zeros,
   zerosLike,
 } from '../engine/index.js';
-import type { FloatDType } from '../engine/dtype.js';
 import { formatShape } from '../engine/shape.js';
 import type { MemoryActivation } from './memory-mlp.js';
 import { type MemoryState, memoryScan } from './scan.js';
@@ -63,7 +64,9 @@ export interface MemoryLayerConfig {
 }
 
 /** Defaults measured to keep the inner descent stable at initialisation (SPEC §2.4). */
-export function defaultMemoryLayerConfig(overrides: Partial<MemoryLayerConfig> & { dModel: number }): MemoryLayerConfig {
+export function defaultMemoryLayerConfig(
+  overrides: Partial<MemoryLayerConfig> & { dModel: number },
+): MemoryLayerConfig {
   const config: MemoryLayerConfig = {
     heads: 4, // paper-style multi-head memory
     headDim: Math.max(1, Math.floor(overrides.dModel / (overrides.heads ?? 4))),
@@ -87,7 +90,8 @@ export function defaultMemoryLayerConfig(overrides: Partial<MemoryLayerConfig> &
 /** Throws naming the first bad field. */
 export function validateMemoryLayerConfig(c: MemoryLayerConfig, where = 'memory layer config'): void {
   const positiveInt = (name: keyof MemoryLayerConfig, v: number, min = 1) => {
-    if (!Number.isInteger(v) || v < min) throw new RangeError(`${where}: ${name} must be an integer ≥ ${min}, got ${v}`);
+    if (!Number.isInteger(v) || v < min)
+      throw new RangeError(`${where}: ${name} must be an integer ≥ ${min}, got ${v}`);
   };
   positiveInt('dModel', c.dModel);
   positiveInt('heads', c.heads);
@@ -102,7 +106,8 @@ export function validateMemoryLayerConfig(c: MemoryLayerConfig, where = 'memory 
   if (!(c.thetaMax > 0) || !Number.isFinite(c.thetaMax)) {
     throw new RangeError(`${where}: thetaMax must be > 0, got ${c.thetaMax}`);
   }
-  if (!(c.etaMax >= 0 && c.etaMax <= 1)) throw new RangeError(`${where}: etaMax must be in [0, 1], got ${c.etaMax}`);
+  if (!(c.etaMax >= 0 && c.etaMax <= 1))
+    throw new RangeError(`${where}: etaMax must be in [0, 1], got ${c.etaMax}`);
   for (const [k, v] of Object.entries(c.gateBias)) {
     if (!Number.isFinite(v)) throw new RangeError(`${where}: gateBias.${k} must be finite, got ${v}`);
   }
@@ -136,11 +141,16 @@ export interface MemoryLayerState {
 }
 
 /** Initial parameters; `rng` decides every draw. */
-export function initMemoryLayer(config: MemoryLayerConfig, rng: Rng, dtype: FloatDType = 'float32'): MemoryLayerParams {
+export function initMemoryLayer(
+  config: MemoryLayerConfig,
+  rng: Rng,
+  dtype: FloatDType = 'float32',
+): MemoryLayerParams {
   const { dModel: d, heads: H, headDim: dh, convKernel: K } = config;
   const C = H * dh;
   const normal = (shape: number[], std: number) => rng.normal(shape, { std, dtype });
-  const conv = () => (K > 0 ? rng.uniform([K, C], { low: -1 / Math.sqrt(K), high: 1 / Math.sqrt(K), dtype }) : null);
+  const conv = () =>
+    K > 0 ? rng.uniform([K, C], { low: -1 / Math.sqrt(K), high: 1 / Math.sqrt(K), dtype }) : null;
   const hidden = config.depth === 1 ? dh : config.expansion * dh;
   const dims = [dh, ...Array.from({ length: config.depth - 1 }, () => hidden), dh];
   return {

@@ -8,7 +8,9 @@ import { listBackends } from '../../src/index.js';
  * `tolerance(dtype)` gives the relative tolerance for value comparisons.
  */
 export function backendsUnderTest(): string[] {
-  const wanted = process.env.TITANS_TEST_BACKENDS?.split(',').map((s) => s.trim()).filter(Boolean);
+  const wanted = process.env.TITANS_TEST_BACKENDS?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const all = listBackends();
   return wanted ? all.filter((b) => wanted.includes(b)) : all;
 }

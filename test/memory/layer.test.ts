@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  concat,
   causalConv,
+  concat,
   defaultMemoryLayerConfig,
   initMemoryLayer,
   type MemoryLayerConfig,
@@ -51,8 +51,14 @@ for (const backend of backendsUnderTest()) {
 
     for (const variant of [
       { name: 'default (depth 2, momentum, forgetting, conv)', config: {} },
-      { name: 'linear memory without momentum (DeltaNet-like)', config: { depth: 1, momentum: false, forgetting: false } },
-      { name: 'no conv, GELU, residual memory', config: { convKernel: 0, activation: 'gelu' as const, residual: true } },
+      {
+        name: 'linear memory without momentum (DeltaNet-like)',
+        config: { depth: 1, momentum: false, forgetting: false },
+      },
+      {
+        name: 'no conv, GELU, residual memory',
+        config: { convKernel: 0, activation: 'gelu' as const, residual: true },
+      },
     ]) {
       it(`${variant.name}: split stream = whole stream and causal`, () => {
         withBackend(backend, () => {
@@ -62,11 +68,7 @@ for (const backend of backendsUnderTest()) {
             const params = initMemoryLayer(config, rng, 'float64');
             const x = rng.normal([2, 11, 6], { dtype: 'float64' });
             const whole = memoryLayer(params, config, x);
-            for (const cuts of [
-              [4],
-              [1, 5, 9],
-              [7, 8],
-            ]) {
+            for (const cuts of [[4], [1, 5, 9], [7, 8]]) {
               let state: ReturnType<typeof memoryLayer>['state'] | undefined;
               const ys: Tensor[] = [];
               const bounds = [0, ...cuts, 11];
@@ -111,12 +113,14 @@ for (const backend of backendsUnderTest()) {
           return {
             ...params,
             ...Object.fromEntries(
-              Object.entries(params).map(([k, v]) => [k, Array.isArray(v) ? v.map((t) => swap(t)) : swap(v as Tensor)]),
+              Object.entries(params).map(([k, v]) => [
+                k,
+                Array.isArray(v) ? v.map((t) => swap(t)) : swap(v as Tensor),
+              ]),
             ),
           } as MemoryLayerParams;
         };
-        const f = (xs: Tensor[]) =>
-          sum(mul(memoryLayer(rebuild(xs.slice(1)), config, xs[0]!).y, cot));
+        const f = (xs: Tensor[]) => sum(mul(memoryLayer(rebuild(xs.slice(1)), config, xs[0]!).y, cot));
         checkGradients(f, [x, ...leaves], { rtol: 1e-6, maxEntries: 12 });
       });
     });
@@ -147,7 +151,10 @@ for (const backend of backendsUnderTest()) {
         assert.throws(() => small({ activation: 'relu' as 'silu' }), /activation/);
         const config = small();
         const params = initMemoryLayer(config, new Rng(0));
-        assert.throws(() => memoryLayer(params, config, tensor(new Float32Array(10), [1, 2, 5])), /\(B, T, 6\)/);
+        assert.throws(
+          () => memoryLayer(params, config, tensor(new Float32Array(10), [1, 2, 5])),
+          /\(B, T, 6\)/,
+        );
       });
     });
   });

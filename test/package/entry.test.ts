@@ -39,7 +39,9 @@ describe('package', () => {
 
   it('every exports-map target and the bin exist after the build', () => {
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-    for (const [key, value] of Object.entries(pkg.exports as Record<string, string | Record<string, string>>)) {
+    for (const [key, value] of Object.entries(
+      pkg.exports as Record<string, string | Record<string, string>>,
+    )) {
       const targets = typeof value === 'string' ? [value] : Object.values(value);
       for (const t of targets) assert.ok(existsSync(join(root, t)), `exports['${key}'] → ${t} is missing`);
     }
