@@ -6,7 +6,7 @@ import type {
   ReduceOp,
   UnaryOp,
 } from '../../engine/backend.js';
-import { allocArray, type TypedArray } from '../../engine/dtype.js';
+import { allocArray, type DType, type TypedArray } from '../../engine/dtype.js';
 import { broadcastStrides, type Shape, sizeOf, stridesOf } from '../../engine/shape.js';
 import {
   geluDerivative,
@@ -17,16 +17,36 @@ import {
 } from './special.js';
 
 /**
- * The reference backend: plain TypeScript loops over typed arrays, written to be obviously
- * correct rather than fast. Values are computed in float64 and rounded on store, so float64
- * tensors give the float64 oracle every other backend is checked against.
+ * Plain TypeScript kernels over typed arrays, written to be obviously correct rather than fast.
+ * Values are computed in float64 and rounded on store. Where the arrays live is a `HostStorage`:
+ * the JavaScript heap for the reference backend (the float64 oracle every other backend is
+ * checked against), WebAssembly memory for the wasm backend, which replaces the hot kernels.
  */
-class RefBuffer {
+export interface HostStorage {
+  /** A new buffer of `size` elements and a typed-array view of it. */
+  alloc(dtype: DType, size: number): [BackendBuffer, TypedArray];
+  /** A typed-array view of a buffer's elements (valid until the next allocation). */
+  view(buffer: BackendBuffer): TypedArray;
+  release(buffer: BackendBuffer): void;
+  byteLength(buffer: BackendBuffer): number;
+}
+
+class HeapBuffer {
   constructor(public data: TypedArray) {}
 }
 
-const arr = (b: BackendBuffer): TypedArray => (b as RefBuffer).data;
-const wrap = (data: TypedArray): RefBuffer => new RefBuffer(data);
+/** Arrays on the JavaScript heap (freed by the garbage collector once released). */
+export const heapStorage: HostStorage = {
+  alloc(dtype, size) {
+    const data = allocArray(dtype, size);
+    return [new HeapBuffer(data), data];
+  },
+  view: (buffer) => (buffer as HeapBuffer).data,
+  release(buffer) {
+    (buffer as HeapBuffer).data = new Float64Array(0);
+  },
+  byteLength: (buffer) => (buffer as HeapBuffer).data.byteLength,
+};
 
 /** Splits a shape around `axis` into (outer, n, inner) for axis-wise kernels. */
 function around(shape: Shape, axis: number): [number, number, number] {
@@ -129,283 +149,294 @@ function binaryFn(op: BinaryOp): (a: number, b: number) => number {
   }
 }
 
-export const referenceBackend: Backend = {
-  name: 'reference',
-  floatDTypes: ['float32', 'float64'],
+/** A backend running the kernels above on arrays kept in `storage`. */
+export function createHostBackend(
+  name: string,
+  floatDTypes: readonly DType[],
+  storage: HostStorage,
+): Backend {
+  const { alloc, view } = storage;
+  const backend: Backend = {
+    name,
+    floatDTypes,
 
-  upload(data, dtype) {
-    const out = allocArray(dtype, data.length);
-    out.set(data);
-    return wrap(out);
-  },
-  fill(size, value, dtype) {
-    return wrap(allocArray(dtype, size).fill(value));
-  },
-  read(buffer, dtype) {
-    return Promise.resolve(referenceBackend.readSync!(buffer, dtype));
-  },
-  readSync(buffer) {
-    return arr(buffer).slice();
-  },
-  release(buffer) {
-    (buffer as RefBuffer).data = new Float64Array(0);
-  },
-  byteLength(buffer) {
-    return arr(buffer).byteLength;
-  },
+    upload(data, dtype) {
+      const [buffer, out] = alloc(dtype, data.length);
+      out.set(data);
+      return buffer;
+    },
+    fill(size, value, dtype) {
+      const [buffer, out] = alloc(dtype, size);
+      out.fill(value);
+      return buffer;
+    },
+    read(buffer, dtype) {
+      return Promise.resolve(backend.readSync!(buffer, dtype));
+    },
+    readSync(buffer) {
+      return view(buffer).slice();
+    },
+    release: (buffer) => storage.release(buffer),
+    byteLength: (buffer) => storage.byteLength(buffer),
 
-  cast(x, size, _from, to) {
-    const src = arr(x);
-    const out = allocArray(to, size);
-    if (to === 'int32') for (let i = 0; i < size; i++) out[i] = Math.trunc(src[i]!);
-    else out.set(src);
-    return wrap(out);
-  },
+    cast(x, size, _from, to) {
+      const src = view(x);
+      const [buffer, out] = alloc(to, size);
+      if (to === 'int32') for (let i = 0; i < size; i++) out[i] = Math.trunc(src[i]!);
+      else out.set(src);
+      return buffer;
+    },
 
-  unary(op, x, size, dtype) {
-    const f = unaryFn(op);
-    const src = arr(x);
-    const out = allocArray(dtype, size);
-    for (let i = 0; i < size; i++) out[i] = f(src[i]!);
-    return wrap(out);
-  },
+    unary(op, x, size, dtype) {
+      const f = unaryFn(op);
+      const src = view(x);
+      const [buffer, out] = alloc(dtype, size);
+      for (let i = 0; i < size; i++) out[i] = f(src[i]!);
+      return buffer;
+    },
 
-  activation(fn, order, x, size, dtype) {
-    const f = activationFn(fn);
-    const src = arr(x);
-    const out = allocArray(dtype, size);
-    for (let i = 0; i < size; i++) out[i] = f(src[i]!, order);
-    return wrap(out);
-  },
+    activation(fn, order, x, size, dtype) {
+      const f = activationFn(fn);
+      const src = view(x);
+      const [buffer, out] = alloc(dtype, size);
+      for (let i = 0; i < size; i++) out[i] = f(src[i]!, order);
+      return buffer;
+    },
 
-  binary(op, a, aShape, b, bShape, outShape, dtype) {
-    const f = binaryFn(op);
-    const x = arr(a);
-    const y = arr(b);
-    const size = sizeOf(outShape);
-    const out = allocArray(dtype, size);
-    if (x.length === size && y.length === size) {
-      for (let i = 0; i < size; i++) out[i] = f(x[i]!, y[i]!);
-    } else if (y.length === 1 && x.length === size) {
-      const v = y[0]!;
-      for (let i = 0; i < size; i++) out[i] = f(x[i]!, v);
-    } else if (x.length === 1 && y.length === size) {
-      const v = x[0]!;
-      for (let i = 0; i < size; i++) out[i] = f(v, y[i]!);
-    } else {
-      const strides = [broadcastStrides(aShape, outShape), broadcastStrides(bShape, outShape)];
+    binary(op, a, aShape, b, bShape, outShape, dtype) {
+      const f = binaryFn(op);
+      const x = view(a);
+      const y = view(b);
+      const size = sizeOf(outShape);
+      const [buffer, out] = alloc(dtype, size);
+      if (x.length === size && y.length === size) {
+        for (let i = 0; i < size; i++) out[i] = f(x[i]!, y[i]!);
+      } else if (y.length === 1 && x.length === size) {
+        const v = y[0]!;
+        for (let i = 0; i < size; i++) out[i] = f(x[i]!, v);
+      } else if (x.length === 1 && y.length === size) {
+        const v = x[0]!;
+        for (let i = 0; i < size; i++) out[i] = f(v, y[i]!);
+      } else {
+        const strides = [broadcastStrides(aShape, outShape), broadcastStrides(bShape, outShape)];
+        odometer(outShape, strides, (i, o) => {
+          out[i] = f(x[o[0]!]!, y[o[1]!]!);
+        });
+      }
+      return buffer;
+    },
+
+    where(cond, condShape, a, aShape, b, bShape, outShape, dtype) {
+      const c = view(cond);
+      const x = view(a);
+      const y = view(b);
+      const [buffer, out] = alloc(dtype, sizeOf(outShape));
+      const strides = [
+        broadcastStrides(condShape, outShape),
+        broadcastStrides(aShape, outShape),
+        broadcastStrides(bShape, outShape),
+      ];
       odometer(outShape, strides, (i, o) => {
-        out[i] = f(x[o[0]!]!, y[o[1]!]!);
+        out[i] = c[o[0]!] !== 0 ? x[o[1]!]! : y[o[2]!]!;
       });
-    }
-    return wrap(out);
-  },
+      return buffer;
+    },
 
-  where(cond, condShape, a, aShape, b, bShape, outShape, dtype) {
-    const c = arr(cond);
-    const x = arr(a);
-    const y = arr(b);
-    const out = allocArray(dtype, sizeOf(outShape));
-    const strides = [
-      broadcastStrides(condShape, outShape),
-      broadcastStrides(aShape, outShape),
-      broadcastStrides(bShape, outShape),
-    ];
-    odometer(outShape, strides, (i, o) => {
-      out[i] = c[o[0]!] !== 0 ? x[o[1]!]! : y[o[2]!]!;
-    });
-    return wrap(out);
-  },
+    reduce(op: ReduceOp, x, shape, axes, dtype) {
+      const src = view(x);
+      const outShape = shape.map((d, i) => (axes.includes(i) ? 1 : d));
+      const outSize = sizeOf(outShape);
+      const acc = new Float64Array(outSize).fill(op === 'sum' ? 0 : op === 'max' ? -Infinity : Infinity);
+      const outStrides = stridesOf(outShape).map((s, i) => (axes.includes(i) ? 0 : s));
+      odometer(shape, [outStrides], (i, o) => {
+        const v = src[i]!;
+        const j = o[0]!;
+        if (op === 'sum') acc[j]! += v;
+        else if (op === 'max') acc[j] = v > acc[j]! || Number.isNaN(v) ? v : acc[j]!;
+        else acc[j] = v < acc[j]! || Number.isNaN(v) ? v : acc[j]!;
+      });
+      const [buffer, out] = alloc(dtype, outSize);
+      out.set(acc);
+      return buffer;
+    },
 
-  reduce(op: ReduceOp, x, shape, axes, dtype) {
-    const src = arr(x);
-    const outShape = shape.map((d, i) => (axes.includes(i) ? 1 : d));
-    const outSize = sizeOf(outShape);
-    const acc = new Float64Array(outSize).fill(op === 'sum' ? 0 : op === 'max' ? -Infinity : Infinity);
-    const outStrides = stridesOf(outShape).map((s, i) => (axes.includes(i) ? 0 : s));
-    odometer(shape, [outStrides], (i, o) => {
-      const v = src[i]!;
-      const j = o[0]!;
-      if (op === 'sum') acc[j]! += v;
-      else if (op === 'max') acc[j] = v > acc[j]! || Number.isNaN(v) ? v : acc[j]!;
-      else acc[j] = v < acc[j]! || Number.isNaN(v) ? v : acc[j]!;
-    });
-    const out = allocArray(dtype, outSize);
-    out.set(acc);
-    return wrap(out);
-  },
+    argMax(x, shape, axis) {
+      const src = view(x);
+      const [outer, n, inner] = around(shape, axis);
+      const [buffer, out] = alloc('int32', outer * inner);
+      for (let o = 0; o < outer; o++) {
+        for (let j = 0; j < inner; j++) {
+          let best = 0;
+          let bestValue = src[o * n * inner + j]!;
+          for (let t = 1; t < n; t++) {
+            const v = src[(o * n + t) * inner + j]!;
+            if (v > bestValue) {
+              bestValue = v;
+              best = t;
+            }
+          }
+          out[o * inner + j] = best;
+        }
+      }
+      return buffer;
+    },
 
-  argMax(x, shape, axis) {
-    const src = arr(x);
-    const [outer, n, inner] = around(shape, axis);
-    const out = new Int32Array(outer * inner);
-    for (let o = 0; o < outer; o++) {
-      for (let j = 0; j < inner; j++) {
-        let best = 0;
-        let bestValue = src[o * n * inner + j]!;
-        for (let t = 1; t < n; t++) {
-          const v = src[(o * n + t) * inner + j]!;
-          if (v > bestValue) {
-            bestValue = v;
-            best = t;
+    matmul(a, aShape, b, bShape, transposeA, transposeB, outShape, dtype) {
+      const x = view(a);
+      const y = view(b);
+      const rank = outShape.length;
+      const m = outShape[rank - 2]!;
+      const n = outShape[rank - 1]!;
+      const [ar, ac] = [aShape[aShape.length - 2]!, aShape[aShape.length - 1]!];
+      const [br, bc] = [bShape[bShape.length - 2]!, bShape[bShape.length - 1]!];
+      const k = transposeA ? ar : ac;
+      const batchShape = outShape.slice(0, -2);
+      const aBatch = broadcastStrides(aShape.slice(0, -2), batchShape).map((s) => s * ar * ac);
+      const bBatch = broadcastStrides(bShape.slice(0, -2), batchShape).map((s) => s * br * bc);
+      const [buffer, out] = alloc(dtype, sizeOf(outShape));
+      // Each batch's operands are first copied into plain row-major float64 matrices (A: m×k,
+      // B: k×n), so the product loop below is one simple, monomorphic i-p-j loop whatever the
+      // transposes and dtypes. A[i, p] = x[aOff + i·aRowStride + p·aColStride], B likewise.
+      const [aRowStride, aColStride] = transposeA ? [1, ac] : [ac, 1];
+      const [bRowStride, bColStride] = transposeB ? [1, bc] : [bc, 1];
+      const A = new Float64Array(m * k);
+      const B = new Float64Array(k * n);
+      const C = new Float64Array(m * n);
+      odometer(batchShape, [aBatch, bBatch], (batch, o) => {
+        const aOff = o[0]!;
+        const bOff = o[1]!;
+        for (let i = 0; i < m; i++) {
+          for (let p = 0; p < k; p++) A[i * k + p] = x[aOff + i * aRowStride + p * aColStride]!;
+        }
+        for (let p = 0; p < k; p++) {
+          for (let j = 0; j < n; j++) B[p * n + j] = y[bOff + p * bRowStride + j * bColStride]!;
+        }
+        C.fill(0);
+        for (let i = 0; i < m; i++) {
+          const cRow = i * n;
+          for (let p = 0; p < k; p++) {
+            const av = A[i * k + p]!;
+            const bRow = p * n;
+            for (let j = 0; j < n; j++) C[cRow + j]! += av * B[bRow + j]!;
           }
         }
-        out[o * inner + j] = best;
-      }
-    }
-    return wrap(out);
-  },
+        out.set(C, batch * m * n);
+      });
+      return buffer;
+    },
 
-  matmul(a, aShape, b, bShape, transposeA, transposeB, outShape, dtype) {
-    const x = arr(a);
-    const y = arr(b);
-    const rank = outShape.length;
-    const m = outShape[rank - 2]!;
-    const n = outShape[rank - 1]!;
-    const [ar, ac] = [aShape[aShape.length - 2]!, aShape[aShape.length - 1]!];
-    const [br, bc] = [bShape[bShape.length - 2]!, bShape[bShape.length - 1]!];
-    const k = transposeA ? ar : ac;
-    const batchShape = outShape.slice(0, -2);
-    const aBatch = broadcastStrides(aShape.slice(0, -2), batchShape).map((s) => s * ar * ac);
-    const bBatch = broadcastStrides(bShape.slice(0, -2), batchShape).map((s) => s * br * bc);
-    const out = allocArray(dtype, sizeOf(outShape));
-    // Each batch's operands are first copied into plain row-major float64 matrices (A: m×k,
-    // B: k×n), so the product loop below is one simple, monomorphic i-p-j loop whatever the
-    // transposes and dtypes. A[i, p] = x[aOff + i·aRowStride + p·aColStride], B likewise.
-    const [aRowStride, aColStride] = transposeA ? [1, ac] : [ac, 1];
-    const [bRowStride, bColStride] = transposeB ? [1, bc] : [bc, 1];
-    const A = new Float64Array(m * k);
-    const B = new Float64Array(k * n);
-    const C = new Float64Array(m * n);
-    odometer(batchShape, [aBatch, bBatch], (batch, o) => {
-      const aOff = o[0]!;
-      const bOff = o[1]!;
-      for (let i = 0; i < m; i++) {
-        for (let p = 0; p < k; p++) A[i * k + p] = x[aOff + i * aRowStride + p * aColStride]!;
-      }
-      for (let p = 0; p < k; p++) {
-        for (let j = 0; j < n; j++) B[p * n + j] = y[bOff + p * bRowStride + j * bColStride]!;
-      }
-      C.fill(0);
-      for (let i = 0; i < m; i++) {
-        const cRow = i * n;
-        for (let p = 0; p < k; p++) {
-          const av = A[i * k + p]!;
-          const bRow = p * n;
-          for (let j = 0; j < n; j++) C[cRow + j]! += av * B[bRow + j]!;
+    transpose(x, shape, perm, dtype) {
+      const src = view(x);
+      const inStrides = stridesOf(shape);
+      const outShape = perm.map((p) => shape[p]!);
+      const [buffer, out] = alloc(dtype, src.length);
+      odometer(outShape, [perm.map((p) => inStrides[p]!)], (i, o) => {
+        out[i] = src[o[0]!]!;
+      });
+      return buffer;
+    },
+
+    broadcastTo(x, shape, outShape, dtype) {
+      const src = view(x);
+      const [buffer, out] = alloc(dtype, sizeOf(outShape));
+      odometer(outShape, [broadcastStrides(shape, outShape)], (i, o) => {
+        out[i] = src[o[0]!]!;
+      });
+      return buffer;
+    },
+
+    slice(x, shape, begin, size, dtype) {
+      const src = view(x);
+      const strides = stridesOf(shape);
+      const start = begin.reduce((s, b, i) => s + b * strides[i]!, 0);
+      const [buffer, out] = alloc(dtype, sizeOf(size));
+      odometer(size, [strides], (i, o) => {
+        out[i] = src[start + o[0]!]!;
+      });
+      return buffer;
+    },
+
+    pad(x, shape, padding, value, dtype) {
+      const src = view(x);
+      const outShape = shape.map((d, i) => d + padding[i]![0] + padding[i]![1]);
+      const outStrides = stridesOf(outShape);
+      const [buffer, out] = alloc(dtype, sizeOf(outShape));
+      out.fill(value);
+      const start = padding.reduce((s, [before], i) => s + before * outStrides[i]!, 0);
+      odometer(shape, [outStrides], (i, o) => {
+        out[start + o[0]!] = src[i]!;
+      });
+      return buffer;
+    },
+
+    concat(xs, shapes, axis, dtype) {
+      const [outer, , inner] = around(shapes[0]!, axis);
+      const total = shapes.reduce((s, sh) => s + sh[axis]!, 0);
+      const [buffer, out] = alloc(dtype, outer * total * inner);
+      let offset = 0;
+      xs.forEach((xb, k) => {
+        const src = view(xb);
+        const n = shapes[k]![axis]!;
+        for (let o = 0; o < outer; o++) {
+          out.set(src.subarray(o * n * inner, (o + 1) * n * inner), (o * total + offset) * inner);
         }
-      }
-      out.set(C, batch * m * n);
-    });
-    return wrap(out);
-  },
+        offset += n;
+      });
+      return buffer;
+    },
 
-  transpose(x, shape, perm, dtype) {
-    const src = arr(x);
-    const inStrides = stridesOf(shape);
-    const outShape = perm.map((p) => shape[p]!);
-    const out = allocArray(dtype, src.length);
-    odometer(outShape, [perm.map((p) => inStrides[p]!)], (i, o) => {
-      out[i] = src[o[0]!]!;
-    });
-    return wrap(out);
-  },
-
-  broadcastTo(x, shape, outShape, dtype) {
-    const src = arr(x);
-    const out = allocArray(dtype, sizeOf(outShape));
-    odometer(outShape, [broadcastStrides(shape, outShape)], (i, o) => {
-      out[i] = src[o[0]!]!;
-    });
-    return wrap(out);
-  },
-
-  slice(x, shape, begin, size, dtype) {
-    const src = arr(x);
-    const strides = stridesOf(shape);
-    const start = begin.reduce((s, b, i) => s + b * strides[i]!, 0);
-    const out = allocArray(dtype, sizeOf(size));
-    odometer(size, [strides], (i, o) => {
-      out[i] = src[start + o[0]!]!;
-    });
-    return wrap(out);
-  },
-
-  pad(x, shape, padding, value, dtype) {
-    const src = arr(x);
-    const outShape = shape.map((d, i) => d + padding[i]![0] + padding[i]![1]);
-    const outStrides = stridesOf(outShape);
-    const out = allocArray(dtype, sizeOf(outShape)).fill(value);
-    const start = padding.reduce((s, [before], i) => s + before * outStrides[i]!, 0);
-    odometer(shape, [outStrides], (i, o) => {
-      out[start + o[0]!] = src[i]!;
-    });
-    return wrap(out);
-  },
-
-  concat(xs, shapes, axis, dtype) {
-    const [outer, , inner] = around(shapes[0]!, axis);
-    const total = shapes.reduce((s, sh) => s + sh[axis]!, 0);
-    const out = allocArray(dtype, outer * total * inner);
-    let offset = 0;
-    xs.forEach((xb, k) => {
-      const src = arr(xb);
-      const n = shapes[k]![axis]!;
+    gather(x, shape, indices, indexSize, axis, dtype) {
+      const src = view(x);
+      const idx = view(indices);
+      const [outer, n, inner] = around(shape, axis);
+      const [buffer, out] = alloc(dtype, outer * indexSize * inner);
       for (let o = 0; o < outer; o++) {
-        out.set(src.subarray(o * n * inner, (o + 1) * n * inner), (o * total + offset) * inner);
-      }
-      offset += n;
-    });
-    return wrap(out);
-  },
-
-  gather(x, shape, indices, indexSize, axis, dtype) {
-    const src = arr(x);
-    const idx = arr(indices);
-    const [outer, n, inner] = around(shape, axis);
-    const out = allocArray(dtype, outer * indexSize * inner);
-    for (let o = 0; o < outer; o++) {
-      for (let i = 0; i < indexSize; i++) {
-        const from = (o * n + idx[i]!) * inner;
-        out.set(src.subarray(from, from + inner), (o * indexSize + i) * inner);
-      }
-    }
-    return wrap(out);
-  },
-
-  scatterAdd(g, indices, indexSize, outShape, axis, dtype) {
-    const src = arr(g);
-    const idx = arr(indices);
-    const [outer, n, inner] = around(outShape, axis);
-    const acc = new Float64Array(sizeOf(outShape));
-    for (let o = 0; o < outer; o++) {
-      for (let i = 0; i < indexSize; i++) {
-        const to = (o * n + idx[i]!) * inner;
-        const from = (o * indexSize + i) * inner;
-        for (let j = 0; j < inner; j++) acc[to + j]! += src[from + j]!;
-      }
-    }
-    const out = allocArray(dtype, acc.length);
-    out.set(acc);
-    return wrap(out);
-  },
-
-  linearScan(a, b, shape, axis, reverse, dtype) {
-    const ga = arr(a);
-    const gb = arr(b);
-    const [outer, n, inner] = around(shape, axis);
-    const out = allocArray(dtype, ga.length);
-    for (let o = 0; o < outer; o++) {
-      for (let j = 0; j < inner; j++) {
-        let h = 0;
-        for (let s = 0; s < n; s++) {
-          const t = reverse ? n - 1 - s : s;
-          const i = (o * n + t) * inner + j;
-          h = ga[i]! * h + gb[i]!;
-          out[i] = h;
+        for (let i = 0; i < indexSize; i++) {
+          const from = (o * n + idx[i]!) * inner;
+          out.set(src.subarray(from, from + inner), (o * indexSize + i) * inner);
         }
       }
-    }
-    return wrap(out);
-  },
-};
+      return buffer;
+    },
+
+    scatterAdd(g, indices, indexSize, outShape, axis, dtype) {
+      const src = view(g);
+      const idx = view(indices);
+      const [outer, n, inner] = around(outShape, axis);
+      const acc = new Float64Array(sizeOf(outShape));
+      for (let o = 0; o < outer; o++) {
+        for (let i = 0; i < indexSize; i++) {
+          const to = (o * n + idx[i]!) * inner;
+          const from = (o * indexSize + i) * inner;
+          for (let j = 0; j < inner; j++) acc[to + j]! += src[from + j]!;
+        }
+      }
+      const [buffer, out] = alloc(dtype, acc.length);
+      out.set(acc);
+      return buffer;
+    },
+
+    linearScan(a, b, shape, axis, reverse, dtype) {
+      const ga = view(a);
+      const gb = view(b);
+      const [outer, n, inner] = around(shape, axis);
+      const [buffer, out] = alloc(dtype, ga.length);
+      for (let o = 0; o < outer; o++) {
+        for (let j = 0; j < inner; j++) {
+          let h = 0;
+          for (let s = 0; s < n; s++) {
+            const t = reverse ? n - 1 - s : s;
+            const i = (o * n + t) * inner + j;
+            h = ga[i]! * h + gb[i]!;
+            out[i] = h;
+          }
+        }
+      }
+      return buffer;
+    },
+  };
+  return backend;
+}
+
+/** The reference backend: float32 and float64 on the JavaScript heap. */
+export const referenceBackend: Backend = createHostBackend('reference', ['float32', 'float64'], heapStorage);
