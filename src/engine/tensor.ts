@@ -179,6 +179,32 @@ export function getBackend(name?: string): Backend {
   return defaultBackend;
 }
 
+/** Whether a backend stores and computes `dtype` (int32 everywhere; floats as it declares). */
+export function supportsDType(backend: Backend, dtype: DType): boolean {
+  return dtype === 'int32' || backend.floatDTypes.includes(dtype);
+}
+
+/**
+ * The backend a new tensor of `dtype` goes to: the named one (which must support it), else the
+ * default backend if it supports the dtype, else the first registered backend that does — so
+ * with a float32-only default (wasm), float64 tensors land on the reference backend.
+ */
+export function backendFor(dtype: DType, name?: string): Backend {
+  if (name !== undefined) {
+    const b = getBackend(name);
+    if (!supportsDType(b, dtype)) {
+      throw new TypeError(
+        `backend '${name}' does not compute ${dtype} (it computes ${b.floatDTypes.join(', ')}); use another backend for ${dtype}`,
+      );
+    }
+    return b;
+  }
+  const d = getBackend();
+  if (supportsDType(d, dtype)) return d;
+  for (const b of backends.values()) if (supportsDType(b, dtype)) return b;
+  throw new TypeError(`no registered backend computes ${dtype}`);
+}
+
 export function listBackends(): string[] {
   return [...backends.keys()];
 }

@@ -1,7 +1,7 @@
 import { allocArray, type DType, dtypeOfArray, isFloat, type TypedArray } from '../dtype.js';
 import { assertValidShape, formatShape, type Shape, sizeOf } from '../shape.js';
 import { record } from '../tape.js';
-import { getBackend, Tensor, wrapBuffer } from '../tensor.js';
+import { backendFor, supportsDType, Tensor, wrapBuffer } from '../tensor.js';
 
 /** Where and how to create a tensor. */
 export interface CreateOptions {
@@ -37,7 +37,7 @@ export function tensor(
         throw new RangeError(`tensor: value ${data[i]} at index ${i} is not an int32`);
     }
   }
-  const backend = getBackend(options.backend);
+  const backend = backendFor(dtype, options.backend);
   return wrapBuffer(backend, backend.upload(array, dtype), finalShape, dtype);
 }
 
@@ -50,7 +50,7 @@ export function scalar(value: number, options: CreateOptions = {}): Tensor {
 export function full(shape: Shape, value: number, options: CreateOptions = {}): Tensor {
   assertValidShape(shape);
   const dtype = options.dtype ?? 'float32';
-  const backend = getBackend(options.backend);
+  const backend = backendFor(dtype, options.backend);
   return wrapBuffer(backend, backend.fill(sizeOf(shape), value, dtype), shape, dtype);
 }
 
@@ -88,11 +88,29 @@ export function arange(n: number, options: CreateOptions = {}): Tensor {
   return tensor(data, [n], { ...options, dtype });
 }
 
-/** Converts to another dtype (a copy; float → int32 truncates toward zero). Differentiable between floats. */
+/**
+ * Converts to another dtype (a copy; float → int32 truncates toward zero). Differentiable
+ * between floats. When x's backend does not compute `dtype` (float64 on wasm), the result goes
+ * to the backend `backendFor(dtype)` picks.
+ */
 export function cast(x: Tensor, dtype: DType): Tensor {
   if (x.dtype === dtype) return x;
+  if (!supportsDType(x.backend, dtype)) return cast(toBackend(x, backendFor(dtype).name), dtype);
   const out = wrapBuffer(x.backend, x.backend.cast(x.buffer, x.size, x.dtype, dtype), x.shape, dtype);
   if (isFloat(x.dtype) && isFloat(dtype)) record('cast', [x], out, (g) => [cast(g, x.dtype)]);
+  return out;
+}
+
+/**
+ * The same values on another backend (a copy; differentiable: the gradient moves back).
+ * Reads synchronously, so the source backend must allow `dataSync`.
+ * @example const x64 = cast(toBackend(x, 'reference'), 'float64');
+ */
+export function toBackend(x: Tensor, name: string): Tensor {
+  const target = backendFor(x.dtype, name);
+  if (target === x.backend) return x;
+  const out = wrapBuffer(target, target.upload(x.dataSync(), x.dtype), x.shape, x.dtype);
+  if (isFloat(x.dtype)) record('toBackend', [x], out, (g) => [toBackend(g, x.backend.name)]);
   return out;
 }
 

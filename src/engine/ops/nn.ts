@@ -1,6 +1,6 @@
 import { formatShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { arange, cast } from './create.js';
+import { arange, cast, toBackend } from './create.js';
 import { add, div, equal, exp, mul, neg, rsqrt, sub } from './elementwise.js';
 import { logSumExp, max, mean, sum } from './reduce.js';
 import { expandDims, stopGradient } from './shape.js';
@@ -20,8 +20,9 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
 /** One-hot rows (…, n) of int32 indices (…), in a float dtype. No gradient. */
 export function oneHot(indices: Tensor, n: number, dtype: 'float32' | 'float64' = 'float32'): Tensor {
   if (indices.dtype !== 'int32') throw new TypeError(`oneHot: indices must be int32, got ${indices.dtype}`);
-  const classes = arange(n, { dtype, backend: indices.backend.name });
-  return equal(expandDims(cast(indices, dtype), -1), classes);
+  const asFloat = cast(indices, dtype);
+  const classes = arange(n, { dtype, backend: asFloat.backend.name });
+  return equal(expandDims(asFloat, -1), classes);
 }
 
 export interface CrossEntropyOptions {
@@ -51,6 +52,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
     }
   }
   const dtype = logits.dtype as 'float32' | 'float64';
+  if (targets.backend !== logits.backend) targets = toBackend(targets, logits.backend.name);
   const logp = logSoftmax(logits, -1);
   const picked = sum(mul(logp, oneHot(targets, v, dtype)), -1); // (…)
   let losses = neg(picked);

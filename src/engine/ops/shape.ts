@@ -2,6 +2,7 @@ import { isFloat } from '../dtype.js';
 import { broadcastShapes, formatShape, normalizeAxis, type Shape, shapesEqual, sizeOf } from '../shape.js';
 import { isRecording, record } from '../tape.js';
 import { type Tensor, viewOf, wrapBuffer } from '../tensor.js';
+import { toBackend } from './create.js';
 import { unbroadcast } from './elementwise.js';
 
 /**
@@ -232,6 +233,7 @@ export function split(x: Tensor, sizes: readonly number[], axis = 0): Tensor[] {
  */
 export function gather(x: Tensor, indices: Tensor, axis = 0): Tensor {
   if (indices.dtype !== 'int32') throw new TypeError(`gather: indices must be int32, got ${indices.dtype}`);
+  if (indices.backend !== x.backend) indices = toBackend(indices, x.backend.name);
   const a = normalizeAxis(axis, x.rank, 'gather');
   const n = x.shape[a]!;
   const idx = indices.dataSync();
