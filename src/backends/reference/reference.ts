@@ -155,7 +155,8 @@ export function createHostBackend(
   floatDTypes: readonly DType[],
   storage: HostStorage,
 ): Backend {
-  const { alloc, view } = storage;
+  const alloc = storage.alloc.bind(storage);
+  const view = storage.view.bind(storage);
   const backend: Backend = {
     name,
     floatDTypes,

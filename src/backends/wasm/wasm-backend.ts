@@ -1,0 +1,249 @@
+/**
+ * The `wasm` backend: float32 (and int32) tensors in one shared WebAssembly memory. The hot
+ * kernels run compiled WebAssembly SIMD (matmul: packed, register-blocked f32x4); the rest reuse
+ * the reference kernels on typed-array views of that memory. With a thread pool attached
+ * (`titans-ts/node`: `enableWasmThreads`), large products are split across worker threads that
+ * instantiate the same module on the same memory. Browser-safe: no `node:*` imports.
+ */
+import type { Backend, BackendBuffer } from '../../engine/backend.js';
+import type { DType, TypedArray } from '../../engine/dtype.js';
+import { broadcastStrides, type Shape, sizeOf } from '../../engine/shape.js';
+import { createHostBackend, type HostStorage } from '../reference/reference.js';
+import {
+  compileKernels,
+  createSharedMemory,
+  HEAP_START,
+  instantiateKernels,
+  type KernelExports,
+  WASM_PAGE_BYTES,
+} from './kernels.js';
+
+/** A region of the shared memory: `length` elements of `dtype` at byte address `ptr`. */
+export class WasmBuffer {
+  constructor(
+    public ptr: number,
+    readonly bytes: number,
+    readonly length: number,
+    readonly dtype: DType,
+  ) {}
+}
+
+/** Rounds byte sizes up to 64 (a cache line; SIMD loads want 16) so freed blocks are reused exactly. */
+const ALIGN = 64;
+
+/**
+ * A simple allocator over the shared memory: exact-size free lists (a training step allocates the
+ * same sizes every step, so blocks are reused exactly) above a bump pointer; the memory grows when
+ * the bump pointer passes its end. Freed blocks are never returned to the bump region.
+ */
+export class WasmHeap implements HostStorage {
+  private top = HEAP_START;
+  private readonly free = new Map<number, number[]>();
+  /** Bytes handed out and not yet released. */
+  inUse = 0;
+
+  constructor(readonly memory: WebAssembly.Memory) {}
+
+  /** Reserves `bytes` (rounded up) and returns the byte address. */
+  allocBytes(bytes: number): [number, number] {
+    const size = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
+    const list = this.free.get(size);
+    let ptr = list?.pop();
+    if (ptr === undefined) {
+      ptr = this.top;
+      this.top += size;
+      const have = this.memory.buffer.byteLength;
+      if (this.top > have) {
+        const pages = Math.ceil((this.top - have) / WASM_PAGE_BYTES);
+        try {
+          this.memory.grow(Math.max(pages, Math.ceil(have / WASM_PAGE_BYTES / 4))); // grow by ≥ 25%
+        } catch {
+          this.memory.grow(pages);
+        }
+      }
+    }
+    this.inUse += size;
+    return [ptr, size];
+  }
+
+  freeBytes(ptr: number, size: number): void {
+    this.inUse -= size;
+    let list = this.free.get(size);
+    if (!list) {
+      list = [];
+      this.free.set(size, list);
+    }
+    list.push(ptr);
+  }
+
+  alloc(dtype: DType, size: number): [BackendBuffer, TypedArray] {
+    const [ptr, bytes] = this.allocBytes(size * 4);
+    const buffer = new WasmBuffer(ptr, bytes, size, dtype);
+    return [buffer, this.view(buffer)];
+  }
+
+  view(buffer: BackendBuffer): TypedArray {
+    const b = buffer as WasmBuffer;
+    if (b.ptr < 0) throw new Error('wasm backend: buffer used after release');
+    const memory = this.memory.buffer;
+    return b.dtype === 'int32' ? new Int32Array(memory, b.ptr, b.length) : new Float32Array(memory, b.ptr, b.length);
+  }
+
+  release(buffer: BackendBuffer): void {
+    const b = buffer as WasmBuffer;
+    if (b.ptr < 0) return;
+    this.freeBytes(b.ptr, b.bytes);
+    b.ptr = -1;
+  }
+
+  byteLength(buffer: BackendBuffer): number {
+    return (buffer as WasmBuffer).bytes;
+  }
+
+  /** Bytes of linear memory reserved so far (live + free blocks + the module's region). */
+  get reservedBytes(): number {
+    return this.top;
+  }
+}
+
+/**
+ * Runs kernel calls on several threads. `matmulRows` computes rows [0, m) of one product split
+ * across the pool (each worker packs into its own scratch); it returns when all are done.
+ */
+export interface WasmThreadPool {
+  readonly threads: number;
+  matmulRows(args: MatmulCall): void;
+  terminate(): void;
+}
+
+/** One product's arguments (byte addresses, element strides). */
+export interface MatmulCall {
+  a: number;
+  b: number;
+  c: number;
+  m: number;
+  n: number;
+  k: number;
+  aRowStride: number;
+  aColStride: number;
+  bRowStride: number;
+  bColStride: number;
+}
+
+export interface WasmBackend extends Backend {
+  readonly heap: WasmHeap;
+  readonly kernels: KernelExports;
+  readonly memory: WebAssembly.Memory;
+  /** Attaches (or with null detaches) a thread pool; products above `minFlops` use it. */
+  setThreadPool(pool: WasmThreadPool | null, minFlops?: number): void;
+  readonly threadPool: WasmThreadPool | null;
+}
+
+export interface WasmBackendOptions {
+  name?: string;
+  /** Initial memory in 64 KiB pages (default 256 = 16 MiB). */
+  initialPages?: number;
+  /** Maximum memory in pages (default 65536 = 4 GiB; address space only). */
+  maximumPages?: number;
+}
+
+/**
+ * Creates a wasm backend (not yet registered). Throws where WebAssembly SIMD or shared memory
+ * is unavailable; `index.ts` registers it when it can be created.
+ */
+export function createWasmBackend(options: WasmBackendOptions = {}): WasmBackend {
+  const memory = createSharedMemory(options.initialPages ?? 256, options.maximumPages ?? 65536);
+  const kernels = instantiateKernels(compileKernels(), memory);
+  const heap = new WasmHeap(memory);
+  const host = createHostBackend(options.name ?? 'wasm', ['float32'], heap);
+  let pool: WasmThreadPool | null = null;
+  let poolMinFlops = 4e6;
+
+  function product(call: MatmulCall): void {
+    const flops = 2 * call.m * call.n * call.k;
+    if (pool && flops >= poolMinFlops && call.m >= 2 * pool.threads) {
+      pool.matmulRows(call);
+      return;
+    }
+    const scratchBytes = kernels.matmulScratchBytes(call.m, call.n, call.k);
+    const [scratch, size] = heap.allocBytes(scratchBytes);
+    try {
+      kernels.matmul(
+        call.a,
+        call.b,
+        call.c,
+        call.m,
+        call.n,
+        call.k,
+        call.aRowStride,
+        call.aColStride,
+        call.bRowStride,
+        call.bColStride,
+        0,
+        call.m,
+        scratch,
+      );
+    } finally {
+      heap.freeBytes(scratch, size);
+    }
+  }
+
+  const backend: WasmBackend = {
+    ...host,
+    heap,
+    kernels,
+    memory,
+    get threadPool() {
+      return pool;
+    },
+    setThreadPool(next, minFlops) {
+      pool = next;
+      if (minFlops !== undefined) poolMinFlops = minFlops;
+    },
+    matmul(a, aShape: Shape, b, bShape: Shape, transposeA, transposeB, outShape: Shape, dtype) {
+      const rank = outShape.length;
+      const m = outShape[rank - 2]!;
+      const n = outShape[rank - 1]!;
+      const [ar, ac] = [aShape[aShape.length - 2]!, aShape[aShape.length - 1]!];
+      const [br, bc] = [bShape[bShape.length - 2]!, bShape[bShape.length - 1]!];
+      const k = transposeA ? ar : ac;
+      const batchShape = outShape.slice(0, -2);
+      const aBatch = broadcastStrides(aShape.slice(0, -2), batchShape);
+      const bBatch = broadcastStrides(bShape.slice(0, -2), batchShape);
+      const [out] = heap.alloc(dtype, sizeOf(outShape));
+      const A = a as WasmBuffer;
+      const B = b as WasmBuffer;
+      const C = out as WasmBuffer;
+      const [aRowStride, aColStride] = transposeA ? [1, ac] : [ac, 1];
+      const [bRowStride, bColStride] = transposeB ? [1, bc] : [bc, 1];
+      const batches = sizeOf(batchShape);
+      const index = new Array<number>(batchShape.length).fill(0);
+      for (let batch = 0; batch < batches; batch++) {
+        let aOff = 0;
+        let bOff = 0;
+        for (let i = 0; i < index.length; i++) {
+          aOff += index[i]! * aBatch[i]!;
+          bOff += index[i]! * bBatch[i]!;
+        }
+        product({
+          a: A.ptr + 4 * aOff * ar * ac,
+          b: B.ptr + 4 * bOff * br * bc,
+          c: C.ptr + 4 * batch * m * n,
+          m,
+          n,
+          k,
+          aRowStride,
+          aColStride,
+          bRowStride,
+          bColStride,
+        });
+        for (let i = index.length - 1; i >= 0; i--) {
+          if (++index[i]! < batchShape[i]!) break;
+          index[i] = 0;
+        }
+      }
+      return out;
+    },
+  };
+  return backend;
+}
