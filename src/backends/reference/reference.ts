@@ -78,6 +78,51 @@ function odometer(
   }
 }
 
+/**
+ * Like `odometer`, but one call per row of the (collapsed) last axis, so kernels run a tight
+ * inner loop: `visit(first, offsets, n, inner)` covers flat indices first … first+n−1, where
+ * operand s is at offsets[s] + j·inner[s]. Adjacent axes that are contiguous for every operand
+ * are merged first, so a broadcast over leading axes still gets long rows.
+ */
+function rows(
+  shape: Shape,
+  strides: readonly (readonly number[])[],
+  visit: (first: number, offsets: number[], n: number, inner: number[]) => void,
+) {
+  if (shape.length === 0) {
+    visit(
+      0,
+      strides.map(() => 0),
+      1,
+      strides.map(() => 0),
+    );
+    return;
+  }
+  const dims = [shape[0]!];
+  const merged = strides.map((st) => [st[0]!]);
+  for (let ax = 1; ax < shape.length; ax++) {
+    const d = shape[ax]!;
+    const last = dims.length - 1;
+    if (strides.every((st, s) => merged[s]![last] === st[ax]! * d)) {
+      dims[last] = dims[last]! * d;
+      strides.forEach((st, s) => {
+        merged[s]![last] = st[ax]!;
+      });
+    } else {
+      dims.push(d);
+      strides.forEach((st, s) => {
+        merged[s]!.push(st[ax]!);
+      });
+    }
+  }
+  const n = dims[dims.length - 1]!;
+  const inner = merged.map((st) => st[st.length - 1]!);
+  if (n === 0) return;
+  const outerShape = dims.slice(0, -1);
+  const outerStrides = merged.map((st) => st.slice(0, -1));
+  odometer(outerShape, outerStrides, (row, offsets) => visit(row * n, offsets, n, inner));
+}
+
 function unaryFn(op: UnaryOp): (x: number) => number {
   switch (op) {
     case 'neg':
@@ -220,8 +265,14 @@ export function createHostBackend(
         for (let i = 0; i < size; i++) out[i] = f(v, y[i]!);
       } else {
         const strides = [broadcastStrides(aShape, outShape), broadcastStrides(bShape, outShape)];
-        odometer(outShape, strides, (i, o) => {
-          out[i] = f(x[o[0]!]!, y[o[1]!]!);
+        rows(outShape, strides, (first, [oa, ob], n, [sa, sb]) => {
+          let ia = oa!;
+          let ib = ob!;
+          // the common arithmetic inline; the rest through f
+          if (op === 'add') for (let j = 0; j < n; j++, ia += sa!, ib += sb!) out[first + j] = x[ia]! + y[ib]!;
+          else if (op === 'mul') for (let j = 0; j < n; j++, ia += sa!, ib += sb!) out[first + j] = x[ia]! * y[ib]!;
+          else if (op === 'sub') for (let j = 0; j < n; j++, ia += sa!, ib += sb!) out[first + j] = x[ia]! - y[ib]!;
+          else for (let j = 0; j < n; j++, ia += sa!, ib += sb!) out[first + j] = f(x[ia]!, y[ib]!);
         });
       }
       return buffer;
@@ -237,8 +288,10 @@ export function createHostBackend(
         broadcastStrides(aShape, outShape),
         broadcastStrides(bShape, outShape),
       ];
-      odometer(outShape, strides, (i, o) => {
-        out[i] = c[o[0]!] !== 0 ? x[o[1]!]! : y[o[2]!]!;
+      rows(outShape, strides, (first, [oc, oa, ob], n, [sc, sa, sb]) => {
+        for (let j = 0; j < n; j++) {
+          out[first + j] = c[oc! + j * sc!] !== 0 ? x[oa! + j * sa!]! : y[ob! + j * sb!]!;
+        }
       });
       return buffer;
     },
@@ -249,12 +302,14 @@ export function createHostBackend(
       const outSize = sizeOf(outShape);
       const acc = new Float64Array(outSize).fill(op === 'sum' ? 0 : op === 'max' ? -Infinity : Infinity);
       const outStrides = stridesOf(outShape).map((s, i) => (axes.includes(i) ? 0 : s));
-      odometer(shape, [outStrides], (i, o) => {
-        const v = src[i]!;
-        const j = o[0]!;
-        if (op === 'sum') acc[j]! += v;
-        else if (op === 'max') acc[j] = v > acc[j]! || Number.isNaN(v) ? v : acc[j]!;
-        else acc[j] = v < acc[j]! || Number.isNaN(v) ? v : acc[j]!;
+      rows(shape, [outStrides], (first, [o], n, [step]) => {
+        for (let t = 0; t < n; t++) {
+          const v = src[first + t]!;
+          const j = o! + t * step!;
+          if (op === 'sum') acc[j]! += v;
+          else if (op === 'max') acc[j] = v > acc[j]! || Number.isNaN(v) ? v : acc[j]!;
+          else acc[j] = v < acc[j]! || Number.isNaN(v) ? v : acc[j]!;
+        }
       });
       const [buffer, out] = alloc(dtype, outSize);
       out.set(acc);
@@ -331,8 +386,8 @@ export function createHostBackend(
       const inStrides = stridesOf(shape);
       const outShape = perm.map((p) => shape[p]!);
       const [buffer, out] = alloc(dtype, src.length);
-      odometer(outShape, [perm.map((p) => inStrides[p]!)], (i, o) => {
-        out[i] = src[o[0]!]!;
+      rows(outShape, [perm.map((p) => inStrides[p]!)], (first, [o], n, [step]) => {
+        for (let j = 0; j < n; j++) out[first + j] = src[o! + j * step!]!;
       });
       return buffer;
     },
@@ -340,8 +395,8 @@ export function createHostBackend(
     broadcastTo(x, shape, outShape, dtype) {
       const src = view(x);
       const [buffer, out] = alloc(dtype, sizeOf(outShape));
-      odometer(outShape, [broadcastStrides(shape, outShape)], (i, o) => {
-        out[i] = src[o[0]!]!;
+      rows(outShape, [broadcastStrides(shape, outShape)], (first, [o], n, [step]) => {
+        for (let j = 0; j < n; j++) out[first + j] = src[o! + j * step!]!;
       });
       return buffer;
     },
@@ -351,8 +406,8 @@ export function createHostBackend(
       const strides = stridesOf(shape);
       const start = begin.reduce((s, b, i) => s + b * strides[i]!, 0);
       const [buffer, out] = alloc(dtype, sizeOf(size));
-      odometer(size, [strides], (i, o) => {
-        out[i] = src[start + o[0]!]!;
+      rows(size, [strides], (first, [o], n, [step]) => {
+        for (let j = 0; j < n; j++) out[first + j] = src[start + o! + j * step!]!;
       });
       return buffer;
     },
@@ -364,8 +419,8 @@ export function createHostBackend(
       const [buffer, out] = alloc(dtype, sizeOf(outShape));
       out.fill(value);
       const start = padding.reduce((s, [before], i) => s + before * outStrides[i]!, 0);
-      odometer(shape, [outStrides], (i, o) => {
-        out[start + o[0]!] = src[i]!;
+      rows(shape, [outStrides], (first, [o], n, [step]) => {
+        for (let j = 0; j < n; j++) out[start + o! + j * step!] = src[first + j]!;
       });
       return buffer;
     },
