@@ -255,26 +255,20 @@ export function createHostBackend(
       const y = view(b);
       const size = sizeOf(outShape);
       const [buffer, out] = alloc(dtype, size);
-      if (x.length === size && y.length === size) {
-        for (let i = 0; i < size; i++) out[i] = f(x[i]!, y[i]!);
-      } else if (y.length === 1 && x.length === size) {
-        const v = y[0]!;
-        for (let i = 0; i < size; i++) out[i] = f(x[i]!, v);
-      } else if (x.length === 1 && y.length === size) {
-        const v = x[0]!;
-        for (let i = 0; i < size; i++) out[i] = f(v, y[i]!);
-      } else {
-        const strides = [broadcastStrides(aShape, outShape), broadcastStrides(bShape, outShape)];
-        rows(outShape, strides, (first, [oa, ob], n, [sa, sb]) => {
-          let ia = oa!;
-          let ib = ob!;
-          // the common arithmetic inline; the rest through f
-          if (op === 'add') for (let j = 0; j < n; j++, ia += sa!, ib += sb!) out[first + j] = x[ia]! + y[ib]!;
-          else if (op === 'mul') for (let j = 0; j < n; j++, ia += sa!, ib += sb!) out[first + j] = x[ia]! * y[ib]!;
-          else if (op === 'sub') for (let j = 0; j < n; j++, ia += sa!, ib += sb!) out[first + j] = x[ia]! - y[ib]!;
-          else for (let j = 0; j < n; j++, ia += sa!, ib += sb!) out[first + j] = f(x[ia]!, y[ib]!);
-        });
-      }
+      // Same shapes collapse into a single row; the common arithmetic is inlined, the rest goes through f.
+      const strides = [broadcastStrides(aShape, outShape), broadcastStrides(bShape, outShape)];
+      rows(outShape, strides, (first, [oa, ob], n, [sa, sb]) => {
+        let ia = oa!;
+        let ib = ob!;
+        if (op === 'add') for (let j = 0; j < n; j++, ia += sa!, ib += sb!) out[first + j] = x[ia]! + y[ib]!;
+        else if (op === 'mul')
+          for (let j = 0; j < n; j++, ia += sa!, ib += sb!) out[first + j] = x[ia]! * y[ib]!;
+        else if (op === 'sub')
+          for (let j = 0; j < n; j++, ia += sa!, ib += sb!) out[first + j] = x[ia]! - y[ib]!;
+        else if (op === 'div')
+          for (let j = 0; j < n; j++, ia += sa!, ib += sb!) out[first + j] = x[ia]! / y[ib]!;
+        else for (let j = 0; j < n; j++, ia += sa!, ib += sb!) out[first + j] = f(x[ia]!, y[ib]!);
+      });
       return buffer;
     },
 
