@@ -39,6 +39,8 @@ export interface MemorizeOptions {
   passes?: number;
   chunkSize?: number;
   seed?: number;
+  /** Precision (default float32: runs on the fastest backend; float64 on the reference). */
+  dtype?: 'float32' | 'float64';
 }
 
 /** Fraction of keys whose retrieved value is nearest to their own value (chance = 1/pairs). */
@@ -53,7 +55,7 @@ export function memorizeRecall(options: MemorizeOptions): number {
     throw new RangeError(`memorizeRecall: passes must be ≥ 1, got ${passes}`);
   return tidy(() => {
     const rng = new Rng(options.seed ?? 1);
-    const dtype = 'float64';
+    const dtype = options.dtype ?? 'float32';
     const keys = l2Normalize(rng.normal([N, d], { dtype })); // (N, d), unit norm
     const values = rng.normal([N, d], { dtype }); // (N, d)
     const hidden = depth === 1 ? d : (options.expansion ?? 4) * d;

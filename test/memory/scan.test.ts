@@ -12,6 +12,7 @@ import {
   add,
   cast,
   type FloatDType,
+  getBackend,
   grad,
   type MemoryScanInputs,
   type MemoryScanOptions,
@@ -107,12 +108,19 @@ function sliceTokens(x: MemoryScanInputs, start: number, n: number): MemoryScanI
 }
 
 for (const backend of backendsUnderTest()) {
+  // float64 with SPEC's 1e−9 where the backend computes it; float32 with 1e−4-level tolerances elsewhere.
+  const hasF64 = getBackend(backend).floatDTypes.includes('float64');
+  const dtype: FloatDType = hasF64 ? 'float64' : 'float32';
+  const tight = hasF64 ? 1e-9 : 2e-5;
   describe(`memoryScan on ${backend}`, () => {
-    it('matches the published conformance vectors (values and gradients), both implementations', () => {
+    it(`matches the published conformance vectors (values and gradients), both implementations, in ${dtype}`, () => {
       withBackend(backend, () => {
         for (let c = 0; c < 4; c++) {
           const data = JSON.parse(readFileSync(join(fixtures, `case_${c}.json`), 'utf8'));
-          const t = (o: { shape: number[]; data: number[] }) => tensor(Float64Array.from(o.data), o.shape);
+          const t = (o: { shape: number[]; data: number[] }) =>
+            tensor(Float64Array.from(o.data), o.shape, { dtype });
+          const tol = hasF64 ? 1e-9 : 1e-4;
+          const gradTol = hasF64 ? 1e-9 : 2e-3;
           const depth: number = data.options.depth;
           const layers = Array.from({ length: depth }, (_, i) => i);
           const I = data.inputs;
@@ -135,14 +143,14 @@ for (const backend of backendsUnderTest()) {
             const label = `case ${c} ${scan.name}`;
             tidy(() => {
               const { y, state } = scan(inputs, options);
-              assert.ok(relError(y, data.expected.y.data) < 1e-9, `${label}: y`);
+              assert.ok(relError(y, data.expected.y.data) < tol, `${label}: y`);
               for (const i of layers) {
                 assert.ok(
-                  relError(state.weights[i]!, data.expected[`W_${i}`].data) < 1e-9,
+                  relError(state.weights[i]!, data.expected[`W_${i}`].data) < tol,
                   `${label}: W_${i}`,
                 );
                 assert.ok(
-                  relError(state.momentum[i]!, data.expected[`S_${i}`].data) < 1e-9,
+                  relError(state.momentum[i]!, data.expected[`S_${i}`].data) < tol,
                   `${label}: S_${i}`,
                 );
               }
@@ -155,15 +163,15 @@ for (const backend of backendsUnderTest()) {
               };
               const g = grad(loss)(inputs);
               for (const key of ['q', 'k', 'v', 'alpha', 'eta', 'theta'] as const) {
-                assert.ok(relError(g[key], data.grads[key].data) < 1e-9, `${label}: grad ${key}`);
+                assert.ok(relError(g[key], data.grads[key].data) < gradTol, `${label}: grad ${key}`);
               }
               for (const i of layers) {
                 assert.ok(
-                  relError(g.weights[i]!, data.grads[`W0_${i}`].data) < 1e-9,
+                  relError(g.weights[i]!, data.grads[`W0_${i}`].data) < gradTol,
                   `${label}: grad W0_${i}`,
                 );
                 assert.ok(
-                  relError(g.momentum![i]!, data.grads[`S0_${i}`].data) < 1e-9,
+                  relError(g.momentum![i]!, data.grads[`S0_${i}`].data) < gradTol,
                   `${label}: grad S0_${i}`,
                 );
               }
@@ -173,9 +181,9 @@ for (const backend of backendsUnderTest()) {
       });
     });
 
-    for (const dtype of ['float64', 'float32'] as const) {
-      const tol = dtype === 'float64' ? 1e-9 : 1e-4;
-      it(`chunk-parallel = token-by-token in ${dtype} (depth 1–3, residual, SiLU/GELU, chunk 1 / non-divisor / T)`, () => {
+    for (const precision of hasF64 ? (['float64', 'float32'] as const) : (['float32'] as const)) {
+      const tol = precision === 'float64' ? 1e-9 : 1e-4;
+      it(`chunk-parallel = token-by-token in ${precision} (depth 1–3, residual, SiLU/GELU, chunk 1 / non-divisor / T)`, () => {
         withBackend(backend, () => {
           const rng = new Rng(11);
           const T = 11;
@@ -184,7 +192,7 @@ for (const backend of backendsUnderTest()) {
               for (const activation of ['silu', 'gelu'] as const) {
                 for (const chunkSize of [1, 4, T]) {
                   tidy(() => {
-                    const inputs = randomInputs(rng, { lead: [2], T, d: 3, depth, dtype });
+                    const inputs = randomInputs(rng, { lead: [2], T, d: 3, depth, dtype: precision });
                     const options = { chunkSize, activation, residual };
                     const fast = memoryScan(inputs, options);
                     const slow = memoryScanReference(inputs, options);
@@ -217,7 +225,7 @@ for (const backend of backendsUnderTest()) {
             const T = 13 + rng.int(8);
             const chunkSize = 1 + rng.int(5);
             const options = { chunkSize, activation: 'silu' as const, residual: trial % 2 === 1 };
-            const inputs = randomInputs(rng, { lead: [2], T, d: 3, depth: 1 + (trial % 3) });
+            const inputs = randomInputs(rng, { lead: [2], T, d: 3, depth: 1 + (trial % 3), dtype });
             const whole = memoryScan(inputs, options);
             const cuts = [0, ...new Set(Array.from({ length: 3 }, () => 1 + rng.int(T - 1)))].sort(
               (a, b) => a - b,
@@ -235,11 +243,11 @@ for (const backend of backendsUnderTest()) {
             let offset = 0;
             for (const y of ys) {
               const n = y.shape[1]!;
-              assert.ok(relError(y, slice(whole.y, [0, offset], [-1, n])) < 1e-9, label);
+              assert.ok(relError(y, slice(whole.y, [0, offset], [-1, n])) < tight, label);
               offset += n;
             }
             whole.state.weights.forEach((w, l) => {
-              assert.ok(relError((state as { weights: Tensor[] }).weights[l]!, w) < 1e-9, `${label}: W${l}`);
+              assert.ok(relError((state as { weights: Tensor[] }).weights[l]!, w) < tight, `${label}: W${l}`);
             });
           });
         }
@@ -251,7 +259,7 @@ for (const backend of backendsUnderTest()) {
         const rng = new Rng(8);
         const T = 9;
         const options = { chunkSize: 4, activation: 'silu' as const, residual: false };
-        const inputs = randomInputs(rng, { lead: [1], T, d: 3, depth: 2 });
+        const inputs = randomInputs(rng, { lead: [1], T, d: 3, depth: 2, dtype });
         const base = memoryScan(inputs, options).y.dataSync();
         for (const key of ['q', 'k', 'v', 'alpha', 'eta', 'theta'] as const) {
           for (const t1 of [1, 4, 6]) {
@@ -259,7 +267,10 @@ for (const backend of backendsUnderTest()) {
             const data = x.dataSync().slice();
             const perToken = key === 'q' || key === 'k' || key === 'v' ? 3 : 1;
             for (let j = 0; j < perToken; j++) data[t1 * perToken + j]! += 0.3;
-            const changed = memoryScan({ ...inputs, [key]: tensor(data, x.shape) }, options).y.dataSync();
+            const changed = memoryScan(
+              { ...inputs, [key]: tensor(data, x.shape, { dtype }) },
+              options,
+            ).y.dataSync();
             for (let i = 0; i < t1 * 3; i++)
               assert.equal(changed[i], base[i], `${key} at ${t1} changed output ${i}`);
             let differs = false;
@@ -274,7 +285,7 @@ for (const backend of backendsUnderTest()) {
       withBackend(backend, () => {
         const rng = new Rng(3);
         const T = 6;
-        const inputs = randomInputs(rng, { T, d: 3, depth: 2, alpha: [0, 0], eta: [0, 0] });
+        const inputs = randomInputs(rng, { T, d: 3, depth: 2, alpha: [0, 0], eta: [0, 0], dtype });
         const { state } = memoryScan({ ...inputs, momentum: undefined }, { chunkSize: T });
         const theta = inputs.theta.dataSync();
         const weightedLoss = (ws: Tensor[]) => {
@@ -290,12 +301,14 @@ for (const backend of backendsUnderTest()) {
         const g = grad(weightedLoss)([...inputs.weights]);
         inputs.weights.forEach((w, l) => {
           const expected = sub(w, g[l]!);
-          assert.ok(relError(state.weights[l]!, expected) < 1e-12, `W${l}`);
+          assert.ok(relError(state.weights[l]!, expected) < (hasF64 ? 1e-12 : 1e-5), `W${l}`);
         });
       });
     });
 
-    it('gradients w.r.t. q, k, v, gates, initial weights, momentum and chunk-start weights match finite differences', () => {
+    it('gradients w.r.t. q, k, v, gates, initial weights, momentum and chunk-start weights match finite differences', {
+      skip: !hasF64 && 'finite differences need float64',
+    }, () => {
       withBackend(backend, () => {
         const rng = new Rng(21);
         const inputs = randomInputs(rng, { lead: [2], T: 7, d: 2, depth: 2 });
@@ -391,7 +404,7 @@ for (const backend of backendsUnderTest()) {
 
     it('rejects bad inputs with errors that name the problem', () => {
       withBackend(backend, () => {
-        const inputs = randomInputs(new Rng(1), { T: 4, d: 3, depth: 2 });
+        const inputs = randomInputs(new Rng(1), { T: 4, d: 3, depth: 2, dtype });
         assert.throws(() => memoryScan(inputs, { chunkSize: 0 }), /chunkSize must be an integer ≥ 1/);
         assert.throws(
           () => memoryScan({ ...inputs, alpha: sliceTokens(inputs, 0, 3).alpha }, { chunkSize: 2 }),
