@@ -3,6 +3,7 @@
  * directories, and the command line. The core (`titans-ts`) stays free of `node:*` imports.
  */
 
+export { enableWasmThreads } from './backends/wasm/threads-node.js';
 export { buildProgram, main } from './cli/main.js';
 export * from './io/atomic.js';
 export * from './io/checkpoint.js';

@@ -86,7 +86,9 @@ export class WasmHeap implements HostStorage {
     const b = buffer as WasmBuffer;
     if (b.ptr < 0) throw new Error('wasm backend: buffer used after release');
     const memory = this.memory.buffer;
-    return b.dtype === 'int32' ? new Int32Array(memory, b.ptr, b.length) : new Float32Array(memory, b.ptr, b.length);
+    return b.dtype === 'int32'
+      ? new Int32Array(memory, b.ptr, b.length)
+      : new Float32Array(memory, b.ptr, b.length);
   }
 
   release(buffer: BackendBuffer): void {
@@ -133,6 +135,8 @@ export interface MatmulCall {
 export interface WasmBackend extends Backend {
   readonly heap: WasmHeap;
   readonly kernels: KernelExports;
+  /** The compiled kernel module (worker threads instantiate it on `memory`). */
+  readonly module: WebAssembly.Module;
   readonly memory: WebAssembly.Memory;
   /** Attaches (or with null detaches) a thread pool; products above `minFlops` use it. */
   setThreadPool(pool: WasmThreadPool | null, minFlops?: number): void;
@@ -153,7 +157,8 @@ export interface WasmBackendOptions {
  */
 export function createWasmBackend(options: WasmBackendOptions = {}): WasmBackend {
   const memory = createSharedMemory(options.initialPages ?? 256, options.maximumPages ?? 65536);
-  const kernels = instantiateKernels(compileKernels(), memory);
+  const module = compileKernels();
+  const kernels = instantiateKernels(module, memory);
   const heap = new WasmHeap(memory);
   const host = createHostBackend(options.name ?? 'wasm', ['float32'], heap);
   let pool: WasmThreadPool | null = null;
@@ -192,6 +197,7 @@ export function createWasmBackend(options: WasmBackendOptions = {}): WasmBackend
     ...host,
     heap,
     kernels,
+    module,
     memory,
     get threadPool() {
       return pool;

@@ -1,0 +1,373 @@
+// AssemblyScript source of the WebAssembly float32 matmul kernel (compiled by scripts/build-wasm.mjs).
+//
+// Memory contract (see src/backends/wasm/kernels.ts for the JS side):
+// - The module imports a shared memory (env.memory) and owns NO linear memory: no static data, no data
+//   segments, no shadow stack, no allocator (the stub runtime is never called). Every address it touches
+//   is passed in by the caller, so any number of instances (one per worker thread) can share one memory.
+// - `matmul` reads A and B, writes rows [rowStart, rowEnd) of C and uses `scratch` as its private work
+//   area (matmulScratchBytes(m, n, k) bytes). Concurrent calls must use disjoint scratch regions and
+//   disjoint row ranges of C.
+//
+// Algorithm: GotoBLAS/BLIS-style blocking. For each KC-deep slab of k and NC-wide slab of n, B is packed
+// into NR-column strips (kc x NR, row p contiguous), then for each MC-row block of A, A is packed into
+// MR-row strips (kc x MR, column p contiguous) and a 4x8 register-blocked f32x4 micro-kernel computes
+// each MR x NR tile of C. Packing zero-pads partial strips so the micro-kernel always runs full tiles;
+// edge tiles go through a small tile buffer and only their valid part is written to C.
+
+// Micro-tile: 4 rows x 8 columns = 8 f32x4 accumulators.
+const MR: i32 = 4;
+const NR: i32 = 8;
+// Cache blocking. KC x NR x 4 B = 8 KiB B strip (L1); MC x KC x 4 B = 128 KiB A block (L2).
+const KC: i32 = 256;
+const MC: i32 = 128;
+const NC: i32 = 4096;
+// Bytes of the edge-tile buffer at the start of scratch.
+const TILE_BYTES: i32 = MR * NR * 4;
+
+function ceilDiv(x: i32, d: i32): i32 {
+  return (x + d - 1) / d;
+}
+
+function ceilTo(x: i32, d: i32): i32 {
+  return ceilDiv(x, d) * d;
+}
+
+// Depth of each k slab: k split into ceil(k / KC) near-equal slabs (all <= KC).
+function slabDepth(k: i32): i32 {
+  return ceilDiv(k, ceilDiv(k, KC));
+}
+
+function packedABytes(m: i32, k: i32): i32 {
+  return ceilTo(min(m, MC), MR) * slabDepth(k) * 4;
+}
+
+/** Bytes of scratch `matmul` needs for an m x k by k x n product (any row range of it). */
+export function matmulScratchBytes(m: i32, n: i32, k: i32): i32 {
+  if (m < 1) m = 1;
+  if (n < 1) n = 1;
+  if (k < 1) k = 1;
+  return TILE_BYTES + packedABytes(m, k) + slabDepth(k) * ceilTo(min(n, NC), NR) * 4;
+}
+
+// Packs B[p0 .. p0+kc, j0 .. j0+nc] into NR-column strips at dst: strip s holds kc rows of NR floats
+// (columns beyond nc are zero), strip s starts at dst + s * kc * NR * 4.
+function packB(b: usize, rs: i32, cs: i32, p0: i32, kc: i32, j0: i32, nc: i32, dst: usize): void {
+  for (let js: i32 = 0; js < nc; js += NR) {
+    const cols = min(NR, nc - js);
+    let d = dst + (<usize>(js * kc) << 2);
+    if (cols == NR && cs == 1) {
+      // Row-major B: each strip row is 8 contiguous floats.
+      let s = b + (<usize>(p0 * rs + j0 + js) << 2);
+      const step = <usize>rs << 2;
+      for (let p: i32 = 0; p < kc; p++) {
+        v128.store(d, v128.load(s));
+        v128.store(d, v128.load(s, 16), 16);
+        s += step;
+        d += 32;
+      }
+    } else if (cols == NR && rs == 1) {
+      // Transposed B (k contiguous): 4x4 blocks of 4 columns x 4 rows, transposed in registers.
+      const cstep = <usize>cs << 2;
+      for (let h: i32 = 0; h < NR; h += 4) {
+        let s0 = b + (<usize>((j0 + js + h) * cs + p0) << 2);
+        let dh = d + (<usize>h << 2);
+        let p: i32 = 0;
+        for (; p + 4 <= kc; p += 4) {
+          const x0 = v128.load(s0);
+          const x1 = v128.load(s0 + cstep);
+          const x2 = v128.load(s0 + cstep * 2);
+          const x3 = v128.load(s0 + cstep * 3);
+          const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5);
+          const t1 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+          const t2 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5);
+          const t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+          v128.store(dh, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
+          v128.store(dh, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7), 32);
+          v128.store(dh, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5), 64);
+          v128.store(dh, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7), 96);
+          s0 += 16;
+          dh += 128;
+        }
+        for (; p < kc; p++) {
+          store<f32>(dh, load<f32>(s0));
+          store<f32>(dh, load<f32>(s0 + cstep), 4);
+          store<f32>(dh, load<f32>(s0 + cstep * 2), 8);
+          store<f32>(dh, load<f32>(s0 + cstep * 3), 12);
+          s0 += 4;
+          dh += 32;
+        }
+      }
+    } else {
+      for (let p: i32 = 0; p < kc; p++) {
+        const row = (p0 + p) * rs;
+        for (let c: i32 = 0; c < NR; c++) {
+          let v: f32 = 0;
+          if (c < cols) v = load<f32>(b + (<usize>(row + (j0 + js + c) * cs) << 2));
+          store<f32>(d, v);
+          d += 4;
+        }
+      }
+    }
+  }
+}
+
+// Packs A[i0 .. i0+mc, p0 .. p0+kc] into MR-row strips at dst: strip s holds kc columns of MR floats
+// (rows beyond mc are zero), strip s starts at dst + s * kc * MR * 4.
+function packA(a: usize, rs: i32, cs: i32, i0: i32, mc: i32, p0: i32, kc: i32, dst: usize): void {
+  for (let ir: i32 = 0; ir < mc; ir += MR) {
+    const rows = min(MR, mc - ir);
+    let d = dst + (<usize>(ir * kc) << 2);
+    if (rows == MR && cs == 1) {
+      // Row-major A: load 4x4 blocks of 4 rows and transpose them in registers.
+      const rstep = <usize>rs << 2;
+      let s0 = a + (<usize>((i0 + ir) * rs + p0) << 2);
+      let p: i32 = 0;
+      for (; p + 4 <= kc; p += 4) {
+        const x0 = v128.load(s0);
+        const x1 = v128.load(s0 + rstep);
+        const x2 = v128.load(s0 + rstep * 2);
+        const x3 = v128.load(s0 + rstep * 3);
+        const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5);
+        const t1 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+        const t2 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5);
+        const t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+        v128.store(d, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
+        v128.store(d, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7), 16);
+        v128.store(d, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5), 32);
+        v128.store(d, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7), 48);
+        s0 += 16;
+        d += 64;
+      }
+      for (; p < kc; p++) {
+        store<f32>(d, load<f32>(s0));
+        store<f32>(d, load<f32>(s0 + rstep), 4);
+        store<f32>(d, load<f32>(s0 + rstep * 2), 8);
+        store<f32>(d, load<f32>(s0 + rstep * 3), 12);
+        s0 += 4;
+        d += 16;
+      }
+    } else if (rows == MR && rs == 1) {
+      // Transposed A (m contiguous): each packed column is 4 contiguous floats.
+      let s = a + (<usize>(i0 + ir + p0 * cs) << 2);
+      const step = <usize>cs << 2;
+      for (let p: i32 = 0; p < kc; p++) {
+        v128.store(d, v128.load(s));
+        s += step;
+        d += 16;
+      }
+    } else {
+      for (let p: i32 = 0; p < kc; p++) {
+        const col = (p0 + p) * cs;
+        for (let r: i32 = 0; r < MR; r++) {
+          let v: f32 = 0;
+          if (r < rows) v = load<f32>(a + (<usize>((i0 + ir + r) * rs + col) << 2));
+          store<f32>(d, v);
+          d += 4;
+        }
+      }
+    }
+  }
+}
+
+// C[0..rows, 0..cols] (= or +=) packedA (kc x MR) * packedB (kc x NR). `ldc` is C's row pitch in bytes.
+function microKernel(
+  kc: i32,
+  ap: usize,
+  bp: usize,
+  c: usize,
+  ldc: usize,
+  rows: i32,
+  cols: i32,
+  accumulate: bool,
+  tile: usize,
+): void {
+  let c00 = f32x4.splat(0);
+  let c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0);
+  let c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0);
+  let c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0);
+  let c31 = f32x4.splat(0);
+  // The k loop is unrolled 4x with an exit test after every step (kc >= 1, so no remainder loop).
+  // The exits matter: they stop Binaryen from merging the four steps into one expression tree per
+  // accumulator, which would keep all eight B vectors and four A splats live at once and make V8 spill.
+  // Each step: 2 B loads (immediate offsets), 4 broadcast loads of A, 8 mul + 8 add; 12 of V8's 15
+  // allocatable xmm registers. A advances by 16 B per step so its broadcasts keep offsets 0..12 (V8
+  // folds those into hoisted base registers; larger broadcast offsets cost an extra lea each).
+  let p = kc;
+  let b0: v128;
+  let b1: v128;
+  let av: v128;
+  while (true) {
+    b0 = v128.load(bp);
+    b1 = v128.load(bp, 16);
+    av = v128.load32_splat(ap);
+    c00 = f32x4.add(c00, f32x4.mul(av, b0));
+    c01 = f32x4.add(c01, f32x4.mul(av, b1));
+    av = v128.load32_splat(ap, 4);
+    c10 = f32x4.add(c10, f32x4.mul(av, b0));
+    c11 = f32x4.add(c11, f32x4.mul(av, b1));
+    av = v128.load32_splat(ap, 8);
+    c20 = f32x4.add(c20, f32x4.mul(av, b0));
+    c21 = f32x4.add(c21, f32x4.mul(av, b1));
+    av = v128.load32_splat(ap, 12);
+    c30 = f32x4.add(c30, f32x4.mul(av, b0));
+    c31 = f32x4.add(c31, f32x4.mul(av, b1));
+    ap += 16;
+    if (--p == 0) break;
+    b0 = v128.load(bp, 32);
+    b1 = v128.load(bp, 48);
+    av = v128.load32_splat(ap);
+    c00 = f32x4.add(c00, f32x4.mul(av, b0));
+    c01 = f32x4.add(c01, f32x4.mul(av, b1));
+    av = v128.load32_splat(ap, 4);
+    c10 = f32x4.add(c10, f32x4.mul(av, b0));
+    c11 = f32x4.add(c11, f32x4.mul(av, b1));
+    av = v128.load32_splat(ap, 8);
+    c20 = f32x4.add(c20, f32x4.mul(av, b0));
+    c21 = f32x4.add(c21, f32x4.mul(av, b1));
+    av = v128.load32_splat(ap, 12);
+    c30 = f32x4.add(c30, f32x4.mul(av, b0));
+    c31 = f32x4.add(c31, f32x4.mul(av, b1));
+    ap += 16;
+    if (--p == 0) break;
+    b0 = v128.load(bp, 64);
+    b1 = v128.load(bp, 80);
+    av = v128.load32_splat(ap);
+    c00 = f32x4.add(c00, f32x4.mul(av, b0));
+    c01 = f32x4.add(c01, f32x4.mul(av, b1));
+    av = v128.load32_splat(ap, 4);
+    c10 = f32x4.add(c10, f32x4.mul(av, b0));
+    c11 = f32x4.add(c11, f32x4.mul(av, b1));
+    av = v128.load32_splat(ap, 8);
+    c20 = f32x4.add(c20, f32x4.mul(av, b0));
+    c21 = f32x4.add(c21, f32x4.mul(av, b1));
+    av = v128.load32_splat(ap, 12);
+    c30 = f32x4.add(c30, f32x4.mul(av, b0));
+    c31 = f32x4.add(c31, f32x4.mul(av, b1));
+    ap += 16;
+    if (--p == 0) break;
+    b0 = v128.load(bp, 96);
+    b1 = v128.load(bp, 112);
+    av = v128.load32_splat(ap);
+    c00 = f32x4.add(c00, f32x4.mul(av, b0));
+    c01 = f32x4.add(c01, f32x4.mul(av, b1));
+    av = v128.load32_splat(ap, 4);
+    c10 = f32x4.add(c10, f32x4.mul(av, b0));
+    c11 = f32x4.add(c11, f32x4.mul(av, b1));
+    av = v128.load32_splat(ap, 8);
+    c20 = f32x4.add(c20, f32x4.mul(av, b0));
+    c21 = f32x4.add(c21, f32x4.mul(av, b1));
+    av = v128.load32_splat(ap, 12);
+    c30 = f32x4.add(c30, f32x4.mul(av, b0));
+    c31 = f32x4.add(c31, f32x4.mul(av, b1));
+    ap += 16;
+    bp += 128;
+    if (--p == 0) break;
+  }
+
+  if (rows == MR && cols == NR) {
+    const c0 = c;
+    const c1 = c0 + ldc;
+    const c2 = c1 + ldc;
+    const c3 = c2 + ldc;
+    if (accumulate) {
+      c00 = f32x4.add(c00, v128.load(c0));
+      c01 = f32x4.add(c01, v128.load(c0, 16));
+      c10 = f32x4.add(c10, v128.load(c1));
+      c11 = f32x4.add(c11, v128.load(c1, 16));
+      c20 = f32x4.add(c20, v128.load(c2));
+      c21 = f32x4.add(c21, v128.load(c2, 16));
+      c30 = f32x4.add(c30, v128.load(c3));
+      c31 = f32x4.add(c31, v128.load(c3, 16));
+    }
+    v128.store(c0, c00);
+    v128.store(c0, c01, 16);
+    v128.store(c1, c10);
+    v128.store(c1, c11, 16);
+    v128.store(c2, c20);
+    v128.store(c2, c21, 16);
+    v128.store(c3, c30);
+    v128.store(c3, c31, 16);
+    return;
+  }
+
+  // Edge tile: spill the accumulators, then write only the valid rows x cols.
+  v128.store(tile, c00);
+  v128.store(tile, c01, 16);
+  v128.store(tile, c10, 32);
+  v128.store(tile, c11, 48);
+  v128.store(tile, c20, 64);
+  v128.store(tile, c21, 80);
+  v128.store(tile, c30, 96);
+  v128.store(tile, c31, 112);
+  for (let r: i32 = 0; r < rows; r++) {
+    const t = tile + (<usize>(r * NR) << 2);
+    const cr = c + <usize>r * ldc;
+    for (let j: i32 = 0; j < cols; j++) {
+      const o = <usize>j << 2;
+      let v = load<f32>(t + o);
+      if (accumulate) v += load<f32>(cr + o);
+      store<f32>(cr + o, v);
+    }
+  }
+}
+
+/**
+ * C[i, j] = sum_p A[i, p] * B[p, j] for rows i in [rowStart, rowEnd), all j in [0, n); float32.
+ * A[i, p] is at a + 4 * (i * aRowStride + p * aColStride), B[p, j] at b + 4 * (p * bRowStride + j * bColStride)
+ * (element strides, so transposed operands need no copy). C is row-major with row pitch n and is
+ * overwritten (rows outside the range are untouched). `scratch` must hold matmulScratchBytes(m, n, k)
+ * bytes (16-byte alignment recommended) private to this call. If k < 1 the rows are zero-filled.
+ */
+export function matmul(
+  a: usize,
+  b: usize,
+  c: usize,
+  m: i32,
+  n: i32,
+  k: i32,
+  aRowStride: i32,
+  aColStride: i32,
+  bRowStride: i32,
+  bColStride: i32,
+  rowStart: i32,
+  rowEnd: i32,
+  scratch: usize,
+): void {
+  if (rowStart < 0) rowStart = 0;
+  if (rowEnd > m) rowEnd = m;
+  if (rowEnd <= rowStart || n < 1) return;
+  const ldc = <usize>n << 2;
+  if (k < 1) {
+    memory.fill(c + <usize>rowStart * ldc, 0, <usize>(rowEnd - rowStart) * ldc);
+    return;
+  }
+  const kcStep = slabDepth(k);
+  const tile = scratch;
+  const packedA = scratch + <usize>TILE_BYTES;
+  const packedB = packedA + <usize>packedABytes(m, k);
+  for (let jc: i32 = 0; jc < n; jc += NC) {
+    const nc = min(NC, n - jc);
+    for (let pc: i32 = 0; pc < k; pc += kcStep) {
+      const kc = min(kcStep, k - pc);
+      const accumulate = pc > 0;
+      packB(b, bRowStride, bColStride, pc, kc, jc, nc, packedB);
+      for (let ic = rowStart; ic < rowEnd; ic += MC) {
+        const mc = min(MC, rowEnd - ic);
+        packA(a, aRowStride, aColStride, ic, mc, pc, kc, packedA);
+        for (let jr: i32 = 0; jr < nc; jr += NR) {
+          const cols = min(NR, nc - jr);
+          const bStrip = packedB + (<usize>(jr * kc) << 2);
+          let cTile = c + <usize>ic * ldc + (<usize>(jc + jr) << 2);
+          for (let ir: i32 = 0; ir < mc; ir += MR) {
+            const rows = min(MR, mc - ir);
+            microKernel(kc, packedA + (<usize>(ir * kc) << 2), bStrip, cTile, ldc, rows, cols, accumulate, tile);
+            cTile += ldc * <usize>MR;
+          }
+        }
+      }
+    }
+  }
+}

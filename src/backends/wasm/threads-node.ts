@@ -1,0 +1,118 @@
+/**
+ * Worker threads for the wasm backend in Node (worker_threads). Every worker instantiates the
+ * same kernel module on the same shared memory; a product's rows are split between the workers
+ * and the calling thread. Jobs are posted through a small shared control block and Atomics
+ * (no message passing on the hot path).
+ *
+ * Control block (Int32Array over its own SharedArrayBuffer):
+ *   [SEQ]  job counter, bumped once per job (workers wait on it)
+ *   [DONE] workers finished with the current job
+ *   [QUIT] 1 asks the workers to exit
+ *   [ARGS …] the product: a, b, c, m, n, k, aRowStride, aColStride, bRowStride, bColStride
+ *   [ROWS + 3w …] worker w's rowStart, rowEnd, scratch pointer
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { MatmulCall, WasmBackend, WasmThreadPool } from './wasm-backend.js';
+
+export const SEQ = 0;
+export const DONE = 1;
+export const QUIT = 2;
+export const ARGS = 4;
+export const ROWS = 16;
+
+/** Rows are split in multiples of this (the micro-kernel's row block). */
+const ROW_ALIGN = 4;
+
+/**
+ * Starts `threads − 1` workers (the calling thread is the last one) and attaches them to the
+ * backend; products of at least `minFlops` are split across all threads.
+ *
+ * @example
+ * import { wasmBackend } from 'titans-ts';
+ * import { enableWasmThreads } from 'titans-ts/node';
+ * enableWasmThreads(wasmBackend!, 2);
+ */
+export function enableWasmThreads(
+  backend: WasmBackend,
+  threads = availableParallelism(),
+  minFlops = 2e6,
+): WasmThreadPool {
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new RangeError(`enableWasmThreads: threads must be an integer ≥ 1, got ${threads}`);
+  }
+  backend.threadPool?.terminate();
+  if (threads === 1) {
+    backend.setThreadPool(null);
+    return { threads: 1, matmulRows: () => {}, terminate: () => {} };
+  }
+  const workers = threads - 1;
+  const control = new Int32Array(new SharedArrayBuffer(4 * (ROWS + 3 * threads)));
+  const pool: Worker[] = [];
+  for (let w = 0; w < workers; w++) {
+    const worker = new Worker(new URL('./worker-node.js', import.meta.url), {
+      workerData: { module: backend.module, memory: backend.memory, control, index: w },
+    });
+    worker.unref(); // idle workers must not keep the process alive
+    pool.push(worker);
+  }
+  const { kernels, heap } = backend;
+
+  const matmulRows = (call: MatmulCall): void => {
+    const blocks = Math.ceil(call.m / ROW_ALIGN);
+    const per = Math.ceil(blocks / threads);
+    const scratchBytes = kernels.matmulScratchBytes(call.m, call.n, call.k);
+    const scratch: [number, number][] = [];
+    for (let t = 0; t < threads; t++) scratch.push(heap.allocBytes(scratchBytes));
+    const args = [call.a, call.b, call.c, call.m, call.n, call.k];
+    args.push(call.aRowStride, call.aColStride, call.bRowStride, call.bColStride);
+    args.forEach((v, i) => {
+      control[ARGS + i] = v;
+    });
+    for (let t = 0; t < threads; t++) {
+      const start = Math.min(call.m, t * per * ROW_ALIGN);
+      const end = Math.min(call.m, (t + 1) * per * ROW_ALIGN);
+      control[ROWS + 3 * t] = start;
+      control[ROWS + 3 * t + 1] = end;
+      control[ROWS + 3 * t + 2] = scratch[t]![0];
+    }
+    Atomics.store(control, DONE, 0);
+    Atomics.add(control, SEQ, 1);
+    Atomics.notify(control, SEQ);
+    // the calling thread takes the last share
+    const mine = ROWS + 3 * workers;
+    kernels.matmul(
+      call.a,
+      call.b,
+      call.c,
+      call.m,
+      call.n,
+      call.k,
+      call.aRowStride,
+      call.aColStride,
+      call.bRowStride,
+      call.bColStride,
+      control[mine]!,
+      control[mine + 1]!,
+      control[mine + 2]!,
+    );
+    for (let done = Atomics.load(control, DONE); done < workers; done = Atomics.load(control, DONE)) {
+      Atomics.wait(control, DONE, done, 1000);
+    }
+    for (const [ptr, size] of scratch) heap.freeBytes(ptr, size);
+  };
+
+  const threadPool: WasmThreadPool = {
+    threads,
+    matmulRows,
+    terminate() {
+      Atomics.store(control, QUIT, 1);
+      Atomics.add(control, SEQ, 1);
+      Atomics.notify(control, SEQ);
+      for (const worker of pool) void worker.terminate();
+      if (backend.threadPool === threadPool) backend.setThreadPool(null);
+    },
+  };
+  backend.setThreadPool(threadPool, minFlops);
+  return threadPool;
+}

@@ -1,0 +1,43 @@
+/**
+ * A wasm-backend worker thread (Node): instantiates the kernels on the shared memory, then
+ * waits for jobs on the control block (see threads-node.ts) and computes its share of rows.
+ */
+import { workerData } from 'node:worker_threads';
+import { instantiateKernels } from './kernels.js';
+import { ARGS, DONE, QUIT, ROWS, SEQ } from './threads-node.js';
+
+const { module, memory, control, index } = workerData as {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  control: Int32Array;
+  index: number;
+};
+const kernels = instantiateKernels(module, memory);
+
+// The pool's control block is new, so its first job is SEQ = 1 even if it was posted before this
+// worker started.
+let seen = 0;
+for (;;) {
+  Atomics.wait(control, SEQ, seen);
+  seen = Atomics.load(control, SEQ);
+  if (Atomics.load(control, QUIT) === 1) break;
+  const a = (i: number) => control[ARGS + i]!;
+  const row = ROWS + 3 * index;
+  kernels.matmul(
+    a(0),
+    a(1),
+    a(2),
+    a(3),
+    a(4),
+    a(5),
+    a(6),
+    a(7),
+    a(8),
+    a(9),
+    control[row]!,
+    control[row + 1]!,
+    control[row + 2]!,
+  );
+  Atomics.add(control, DONE, 1);
+  Atomics.notify(control, DONE);
+}
