@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const entry = 'src/backends/wasm/assembly/matmul.ts';
+const entry = 'src/backends/wasm/assembly/index.ts';
 const generated = 'src/backends/wasm/kernels.wasm.ts';
 const wasmOut = 'dist/wasm/kernels.wasm';
 const watOut = 'dist/wasm/kernels.wat';

@@ -1,6 +1,7 @@
 /** The tensor engine: tensors, ops, autodiff, random numbers and the backend interface. */
 export { grad, valueAndGrad, vjp } from './autodiff.js';
 export type { ActivationFn, Backend, BackendBuffer, BinaryOp, ReduceOp, UnaryOp } from './backend.js';
+export { type CustomOpSpec, customOp } from './custom.js';
 export type { DType, FloatDType, TypedArray } from './dtype.js';
 export * from './ops/create.js';
 export * from './ops/elementwise.js';

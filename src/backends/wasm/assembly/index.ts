@@ -1,0 +1,2 @@
+// Entry point of the WebAssembly kernels: one module, one file per kernel family.
+export * from './matmul';

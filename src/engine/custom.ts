@@ -1,0 +1,58 @@
+/**
+ * Custom (fused) ops: a forward computed by any means (a backend's fused kernel) and a hand-written
+ * backward, recorded on the tape as one node. Several outputs travel as one flat tensor, so the
+ * tape keeps its one-output nodes: the outputs handed to the caller are differentiable slices of
+ * it, and the backward receives one flat cotangent (zeros where an output was unused).
+ */
+
+import { reshape, slice } from './ops/shape.js';
+import { formatShape, type Shape, sizeOf } from './shape.js';
+import { isRecording, noGrad, record } from './tape.js';
+import type { Tensor } from './tensor.js';
+
+export interface CustomOpSpec {
+  name: string;
+  /** Tensors the op differentiates with respect to (all float). */
+  inputs: readonly Tensor[];
+  /** Shapes of the outputs, in the order they are packed in the flat result. */
+  outputShapes: readonly Shape[];
+  /** Computes every output, packed flat in order (length Σ sizes). Runs without recording. */
+  forward: () => Tensor;
+  /**
+   * Gradients for `inputs` given the flat cotangent of the outputs (same packing); `needs[i]`
+   * false may return null. Runs without recording: custom ops have no second derivative.
+   */
+  backward: (cotangent: Tensor, needs: readonly boolean[]) => readonly (Tensor | null)[];
+}
+
+/**
+ * Runs a custom op and returns its outputs (one tensor per output shape).
+ *
+ * @example
+ * const [y, w] = customOp({ name: 'fused', inputs: [x], outputShapes: [[4], [2, 2]],
+ *   forward: () => kernelForward(x), backward: (g) => [kernelBackward(x, g)] });
+ */
+export function customOp(spec: CustomOpSpec): Tensor[] {
+  const total = spec.outputShapes.reduce((n, s) => n + sizeOf(s), 0);
+  const flat = noGrad(spec.forward);
+  if (flat.rank !== 1 || flat.size !== total) {
+    throw new Error(`${spec.name}: forward returned ${formatShape(flat.shape)}, expected a flat [${total}]`);
+  }
+  if (isRecording(spec.inputs)) {
+    record(spec.name, spec.inputs, flat, (g, needs) => {
+      if (isRecording([g])) {
+        throw new Error(
+          `${spec.name}: a fused op has no second derivative; run this computation on the reference backend to differentiate twice`,
+        );
+      }
+      return noGrad(() => spec.backward(g, needs));
+    });
+  }
+  let offset = 0;
+  return spec.outputShapes.map((shape) => {
+    const n = sizeOf(shape);
+    const part = reshape(slice(flat, [offset], [n]), shape);
+    offset += n;
+    return part;
+  });
+}
