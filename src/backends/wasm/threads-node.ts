@@ -44,7 +44,7 @@ export function enableWasmThreads(
   backend.threadPool?.terminate();
   if (threads === 1) {
     backend.setThreadPool(null);
-    return { threads: 1, matmulRows: () => {}, terminate: () => {} };
+    return { threads: 1, jobs: 0, matmulRows: () => {}, terminate: () => {} };
   }
   const workers = threads - 1;
   const control = new Int32Array(new SharedArrayBuffer(4 * (ROWS + 3 * threads)));
@@ -58,7 +58,9 @@ export function enableWasmThreads(
   }
   const { kernels, heap } = backend;
 
+  let jobs = 0;
   const matmulRows = (call: MatmulCall): void => {
+    jobs++;
     const blocks = Math.ceil(call.m / ROW_ALIGN);
     const per = Math.ceil(blocks / threads);
     const scratchBytes = kernels.matmulScratchBytes(call.m, call.n, call.k);
@@ -104,6 +106,9 @@ export function enableWasmThreads(
 
   const threadPool: WasmThreadPool = {
     threads,
+    get jobs() {
+      return jobs;
+    },
     matmulRows,
     terminate() {
       Atomics.store(control, QUIT, 1);

@@ -114,6 +114,8 @@ export class WasmHeap implements HostStorage {
  */
 export interface WasmThreadPool {
   readonly threads: number;
+  /** Products run on the pool so far. */
+  readonly jobs: number;
   matmulRows(args: MatmulCall): void;
   terminate(): void;
 }
