@@ -1,34 +1,43 @@
 /**
- * `npm run bench`: prints a table of throughput numbers on this machine, and with `--append`
- * appends it (date, machine, commit) to BENCHMARKS.md. Benchmarks print; tests never time.
+ * `npm run bench`: throughput on this machine, side by side with a PyTorch peer doing the same
+ * work (bench/torch_peer.py, run with /usr/bin/python3 when torch is installed — see
+ * scripts/install-torch-peer.sh; the benchmark runs without it). With `--append` the table is
+ * appended to BENCHMARKS.md (date, machine, commit). Benchmarks print; tests never time.
  *
- *   node dist/bench/run.js [--append] [--backend reference] [--only matmul,memoryScan]
+ *   node dist/bench/run.js [--append] [--backend wasm,reference] [--threads N] [--tokens 4096]
+ *                          [--only matmul,memoryScan,memoryLayer] [--no-torch]
  */
-import { execSync } from 'node:child_process';
+import { execFileSync, execSync } from 'node:child_process';
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { availableParallelism, cpus, totalmem } from 'node:os';
 import {
   add,
+  defaultMemoryLayerConfig,
   type FloatDType,
   grad,
+  initMemoryLayer,
   listBackends,
   matmul,
+  memoryLayer,
   memoryScan,
   mul,
   Rng,
   sum,
   type Tensor,
   tidy,
+  wasmBackend,
   withBackend,
 } from '../src/index.js';
+import { enableWasmThreads } from '../src/node.js';
 
 interface Row {
   bench: string;
   shape: string;
   backend: string;
-  dtype: string;
-  value: string;
+  value: number;
   unit: string;
+  /** The same measurement from the PyTorch peer, when it ran. */
+  torch?: number;
 }
 
 const args = process.argv.slice(2);
@@ -37,12 +46,15 @@ const option = (name: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : undefined;
 };
-const backends = option('backend')?.split(',') ?? listBackends();
+const backends = option('backend')?.split(',') ?? (wasmBackend ? ['wasm'] : listBackends());
 const only = option('only')?.split(',');
 const wanted = (name: string) => !only || only.includes(name);
+const T = Number(option('tokens') ?? 4096);
+const threads = Number(option('threads') ?? availableParallelism());
+const dtype: FloatDType = 'float32';
 
 /** Median seconds of `runs` timed calls after `warmup` untimed ones. */
-function time(fn: () => void, runs = 3, warmup = 1): number {
+function time(fn: () => void, runs: number, warmup: number): number {
   for (let i = 0; i < warmup; i++) fn();
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
@@ -54,34 +66,42 @@ function time(fn: () => void, runs = 3, warmup = 1): number {
   return times[Math.floor(times.length / 2)]!;
 }
 
+/** The reference backend is ~50× slower: fewer repetitions there. */
+const reps = (backend: string) => (backend === 'reference' ? { runs: 1, warmup: 0 } : { runs: 3, warmup: 1 });
+
 const rows: Row[] = [];
 function report(row: Row): void {
   rows.push(row);
   console.log(
-    `${row.bench.padEnd(26)} ${row.shape.padEnd(34)} ${row.backend.padEnd(10)} ${row.dtype.padEnd(8)} ${row.value.padStart(10)} ${row.unit}`,
+    `${row.bench.padEnd(20)} ${row.shape.padEnd(36)} ${row.backend.padEnd(10)} ${format(row.value).padStart(10)} ${row.unit}`,
   );
 }
 
-function benchMatmul(backend: string, dtype: FloatDType): void {
+function format(v: number): string {
+  return v >= 100 ? v.toFixed(0) : v.toFixed(1);
+}
+
+const MATMUL_SHAPES: [number, number, number][] = [
+  [256, 256, 256],
+  [512, 512, 512],
+  [1024, 1024, 1024],
+  [4096, 64, 256],
+];
+
+function benchMatmul(backend: string): void {
   const rng = new Rng(0);
-  const shapes: [number, number, number][] = [
-    [128, 128, 128],
-    [256, 256, 256],
-    [512, 512, 512],
-    [4096, 64, 256],
-  ];
-  for (const [m, k, n] of shapes) {
+  for (const [m, k, n] of MATMUL_SHAPES) {
+    if (backend === 'reference' && m * k * n > 2e8) continue;
     tidy(() => {
       const a = rng.normal([m, k], { dtype });
       const b = rng.normal([k, n], { dtype });
-      const runs = m * k * n > 5e7 ? 1 : 3;
-      const s = time(() => tidy(() => matmul(a, b)), runs);
+      const { runs, warmup } = reps(backend);
+      const s = time(() => tidy(() => matmul(a, b)), Math.max(runs, 5), warmup + 2);
       report({
         bench: 'matmul',
-        shape: `${m}×${k} @ ${k}×${n}`,
+        shape: `${m}x${k}x${n}`,
         backend,
-        dtype,
-        value: ((2 * m * k * n) / s / 1e9).toFixed(2),
+        value: (2 * m * k * n) / s / 1e9,
         unit: 'GFLOP/s',
       });
     });
@@ -89,7 +109,7 @@ function benchMatmul(backend: string, dtype: FloatDType): void {
 }
 
 /** The memory core at the issue's size: H = 4 heads, d_h = 64, expansion 4 (h = 256), depth 2. */
-function benchMemoryScan(backend: string, dtype: FloatDType, T: number): void {
+function benchMemoryScan(backend: string): void {
   const H = 4;
   const dh = 64;
   const hidden = 4 * dh;
@@ -110,68 +130,132 @@ function benchMemoryScan(backend: string, dtype: FloatDType, T: number): void {
       };
       const options = { chunkSize };
       const shape = `H=${H} dh=${dh} h=${hidden} T=${T} b=${chunkSize}`;
-      // One timed run each, no warm-up run: at this size the JIT is warm after the first chunks.
-      const forward = time(() => tidy(() => memoryScan(inputs, options).y), 1, 0);
-      report({
-        bench: 'memoryScan forward',
-        shape,
-        backend,
-        dtype,
-        value: (T / forward).toFixed(0),
-        unit: 'tokens/s',
-      });
+      const { runs, warmup } = reps(backend);
+      const forward = time(() => tidy(() => memoryScan(inputs, options).y), runs, warmup);
+      report({ bench: 'memoryScan fwd', shape, backend, value: T / forward, unit: 'tokens/s' });
       const loss = (p: typeof inputs): Tensor => {
         const r = memoryScan(p, options);
         return add(sum(mul(r.y, r.y)), sum(r.state.weights[0]!));
       };
-      const both = time(() => tidy(() => grad(loss)(inputs)), 1, 0);
-      report({
-        bench: 'memoryScan fwd+bwd',
-        shape,
-        backend,
-        dtype,
-        value: (T / both).toFixed(0),
-        unit: 'tokens/s',
-      });
+      const both = time(() => tidy(() => grad(loss)(inputs)), runs, warmup);
+      report({ bench: 'memoryScan fwd+bwd', shape, backend, value: T / both, unit: 'tokens/s' });
     });
   }
 }
 
-const T = Number(option('tokens') ?? 4096);
-console.log(
-  `titans-ts benchmarks — ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}\n`,
-);
-for (const backend of backends) {
-  withBackend(backend, () => {
-    if (wanted('matmul')) benchMatmul(backend, 'float32');
-    if (wanted('memoryScan')) benchMemoryScan(backend, 'float32', T);
+/** The memory layer of SPEC §2 at d = 256 (H = 4 × d_h = 64), expansion 4, chunk 16, batch 1. */
+function benchMemoryLayer(backend: string): void {
+  tidy(() => {
+    const config = defaultMemoryLayerConfig({
+      dModel: 256,
+      heads: 4,
+      headDim: 64,
+      expansion: 4,
+      chunkSize: 16,
+    });
+    const rng = new Rng(2);
+    const params = initMemoryLayer(config, rng, dtype);
+    const x = rng.normal([1, T, 256], { dtype });
+    const shape = `d=256 H=4 dh=64 h=256 T=${T} b=16`;
+    const { runs, warmup } = reps(backend);
+    const forward = time(() => tidy(() => memoryLayer(params, config, x).y), runs, warmup);
+    report({ bench: 'memoryLayer fwd', shape, backend, value: T / forward, unit: 'tokens/s' });
+    const loss = (p: typeof params) => {
+      const y = memoryLayer(p, config, x).y;
+      return sum(mul(y, y));
+    };
+    const both = time(() => tidy(() => grad(loss)(params)), runs, warmup);
+    report({ bench: 'memoryLayer fwd+bwd', shape, backend, value: T / both, unit: 'tokens/s' });
   });
 }
+
+/** Runs the PyTorch peer and attaches its numbers to the matching rows. */
+function torchPeer(): string | null {
+  if (flag('no-torch')) return null;
+  const python = '/usr/bin/python3';
+  try {
+    execFileSync(python, ['-c', 'import torch'], { stdio: 'ignore' });
+  } catch {
+    console.log(
+      '\n(PyTorch peer skipped: /usr/bin/python3 cannot import torch; see scripts/install-torch-peer.sh)',
+    );
+    return null;
+  }
+  const parts = ['matmul', 'memoryScan', 'memoryLayer'].filter(wanted);
+  const torchOnly = parts.map(
+    (p) => ({ matmul: 'matmul', memoryScan: 'memory_scan', memoryLayer: 'memory_layer' })[p]!,
+  );
+  console.log(`\nrunning the PyTorch peer (${threads} threads)…`);
+  const out = execFileSync(
+    python,
+    [
+      'bench/torch_peer.py',
+      '--threads',
+      String(threads),
+      '--only',
+      torchOnly.join(','),
+      '--tokens',
+      String(T),
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const peer = JSON.parse(out);
+  for (const row of rows) {
+    if (row.bench === 'matmul') row.torch = peer.matmul?.[row.shape];
+    const chunk = /b=(\d+)/.exec(row.shape)?.[1];
+    const key = row.bench.endsWith('fwd+bwd') ? 'fwd_bwd_tokens_per_s' : 'forward_tokens_per_s';
+    if (row.bench.startsWith('memoryScan')) row.torch = peer.memory_scan?.[`b${chunk}`]?.[key];
+    if (row.bench.startsWith('memoryLayer')) row.torch = peer.memory_layer?.[key];
+  }
+  return `torch ${peer.torch_version}, ${peer.threads} threads`;
+}
+
+console.log(
+  `titans-ts benchmarks — ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}`,
+);
+if (wasmBackend && backends.includes('wasm') && threads > 1) enableWasmThreads(wasmBackend, threads);
+console.log(`wasm threads: ${wasmBackend?.threadPool?.threads ?? 1}\n`);
+for (const backend of backends) {
+  withBackend(backend, () => {
+    if (wanted('matmul')) benchMatmul(backend);
+    if (wanted('memoryScan')) benchMemoryScan(backend);
+    if (wanted('memoryLayer')) benchMemoryLayer(backend);
+  });
+}
+wasmBackend?.threadPool?.terminate();
+const peer = torchPeer();
+
+const table = [
+  '| bench | shape | backend | ours | PyTorch | ours/PyTorch | unit |',
+  '|---|---|---|---|---|---|---|',
+  ...rows.map(
+    (r) =>
+      `| ${r.bench} | ${r.shape} | ${r.backend} | ${format(r.value)} | ${r.torch === undefined ? '—' : format(r.torch)} | ${r.torch ? (r.value / r.torch).toFixed(2) : '—'} | ${r.unit} |`,
+  ),
+].join('\n');
+console.log(`\n${table}\n${peer ? `\nPyTorch peer: ${peer}` : ''}`);
 
 if (flag('append')) {
   let commit = 'unknown';
   try {
     commit = execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim();
-    if (execSync('git status --porcelain', { encoding: 'utf8' }).trim()) commit += '+dirty';
+    if (execSync('git status --porcelain --untracked-files=no', { encoding: 'utf8' }).trim())
+      commit += '+dirty';
   } catch {
     // not a git checkout
   }
-  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`;
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, wasm threads ${threads}`;
   const file = 'BENCHMARKS.md';
   if (!existsSync(file)) {
     writeFileSync(
       file,
-      '# Benchmarks\n\nAppended by `npm run bench -- --append`; newest last. Never edit old rows.\n',
+      '# Benchmarks\n\nAppended by `npm run bench -- --append`; newest last. Never edit old entries.\n',
     );
   }
-  const table = [
-    `\n## ${new Date().toISOString().slice(0, 10)} — commit ${commit}\n`,
-    `Machine: ${machine}\n`,
-    '| bench | shape | backend | dtype | value | unit |',
-    '|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.bench} | ${r.shape} | ${r.backend} | ${r.dtype} | ${r.value} | ${r.unit} |`),
-    '',
-  ].join('\n');
-  appendFileSync(file, table);
-  console.log(`\nappended to ${file}`);
+  const command = `node dist/bench/run.js ${args.join(' ')}`.trim();
+  appendFileSync(
+    file,
+    `\n## ${new Date().toISOString().slice(0, 10)} — commit ${commit}\n\nMachine: ${machine}${peer ? `; PyTorch peer: ${peer}` : ''}\nCommand: \`${command}\`\n\n${table}\n`,
+  );
+  console.log(`appended to ${file}`);
 }

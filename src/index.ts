@@ -3,17 +3,13 @@
  * Node-only parts (files, checkpoints, the CLI) are in `titans-ts/node`.
  */
 import { referenceBackend } from './backends/reference/reference.js';
+import { compileKernelsAsync } from './backends/wasm/kernels.js';
 import { createWasmBackend, type WasmBackend } from './backends/wasm/wasm-backend.js';
 import { registerBackend, setBackend } from './engine/tensor.js';
 
 registerBackend(referenceBackend);
 
-/**
- * The wasm backend (WebAssembly SIMD, float32), registered and made the default when this
- * runtime supports WebAssembly SIMD and shared memory; null otherwise. Float64 tensors always go
- * to the reference backend, the oracle.
- */
-export const wasmBackend: WasmBackend | null = (() => {
+function installWasm(): WasmBackend | null {
   try {
     const backend = createWasmBackend();
     registerBackend(backend);
@@ -22,7 +18,32 @@ export const wasmBackend: WasmBackend | null = (() => {
   } catch {
     return null;
   }
-})();
+}
+
+/**
+ * The wasm backend (WebAssembly SIMD, float32), registered and made the default at import where
+ * the runtime supports WebAssembly SIMD and shared memory and may compile synchronously (Node,
+ * workers); null otherwise — on a browser's main thread call `await loadWasmBackend()`. Float64
+ * tensors always go to the reference backend, the oracle.
+ */
+export let wasmBackend: WasmBackend | null = installWasm();
+
+/**
+ * Makes sure the wasm backend is registered (compiling asynchronously where a synchronous compile
+ * is refused) and returns it; null where WebAssembly SIMD or shared memory is unavailable (in a
+ * browser, shared memory needs cross-origin isolation).
+ * @example await loadWasmBackend(); // then float32 tensors run on wasm
+ */
+export async function loadWasmBackend(): Promise<WasmBackend | null> {
+  if (wasmBackend) return wasmBackend;
+  try {
+    await compileKernelsAsync();
+  } catch {
+    return null;
+  }
+  wasmBackend = installWasm();
+  return wasmBackend;
+}
 
 export * from './engine/index.js';
 export { type MemorizeOptions, memorizeRecall } from './eval/memorize.js';

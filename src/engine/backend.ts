@@ -1,5 +1,7 @@
+import type { MemoryScanInputs, MemoryScanOptions, MemoryState } from '../memory/scan.js';
 import type { DType, TypedArray } from './dtype.js';
 import type { Shape } from './shape.js';
+import type { Tensor } from './tensor.js';
 
 /**
  * A backend owns buffers and runs kernels on them. Every kernel reads dense row-major inputs and
@@ -129,6 +131,66 @@ export interface Backend {
     reverse: boolean,
     dtype: DType,
   ): BackendBuffer;
+
+  /**
+   * Optional fused attention (flash-attention style) behind the `attention` op (ops/attention.ts).
+   * Backends without it, or whose `supports` declines a call, get the composed-ops path.
+   */
+  readonly fusedAttention?: FusedAttention;
+
+  /**
+   * Optional fused memory scan behind `memoryScan` (memory/scan.ts), called with its already
+   * validated arguments; returns null to decline, and memoryScan then composes ops.
+   */
+  readonly fusedMemoryScan?: (
+    inputs: MemoryScanInputs,
+    options: MemoryScanOptions,
+  ) => { y: Tensor; state: MemoryState } | null;
+}
+
+/**
+ * One fused attention call: q is (batch, queries, headDim), k and v are (batch, keys, headDim),
+ * dense row-major (batch = B·H). Key j is visible to query i iff j < prefix, or
+ * 0 ≤ queryPositions[i] − keyPositions[j] < window (window = Infinity: no window).
+ */
+export interface AttentionParams {
+  readonly batch: number;
+  readonly queries: number;
+  readonly keys: number;
+  readonly headDim: number;
+  readonly queryPositions: Int32Array;
+  readonly keyPositions: Int32Array;
+  readonly window: number;
+  readonly prefix: number;
+  readonly scale: number;
+}
+
+/** A backend's fused attention kernels (see `Backend.fusedAttention`). */
+export interface FusedAttention {
+  /** Whether `forward`/`backward` handle these arguments; otherwise the engine composes ops. */
+  supports(params: AttentionParams, dtype: DType): boolean;
+  /**
+   * Softmax attention without materialising queries × keys: returns one flat buffer holding the
+   * output (batch, queries, headDim) followed by each row's log-sum-exp of its visible scaled
+   * scores (batch, queries); rows with no visible key have output 0 and log-sum-exp −Infinity.
+   */
+  forward(
+    q: BackendBuffer,
+    k: BackendBuffer,
+    v: BackendBuffer,
+    params: AttentionParams,
+    dtype: DType,
+  ): BackendBuffer;
+  /** Gradients [dq, dk, dv] given `forward`'s packed result and the output's cotangent dOut. */
+  backward(
+    q: BackendBuffer,
+    k: BackendBuffer,
+    v: BackendBuffer,
+    packed: BackendBuffer,
+    dOut: BackendBuffer,
+    params: AttentionParams,
+    dtype: DType,
+  ): [BackendBuffer, BackendBuffer, BackendBuffer];
 }
 
 /** A backend's buffer; opaque to everything but its backend. */

@@ -40,7 +40,9 @@ export function customOp(spec: CustomOpSpec): Tensor[] {
   }
   if (isRecording(spec.inputs)) {
     record(spec.name, spec.inputs, flat, (g, needs) => {
-      if (isRecording([g])) {
+      // An enclosing tape that tracks the cotangent or an input would need this backward recorded
+      // (a second derivative); without the check it would silently get zero from here.
+      if (isRecording([g, ...spec.inputs])) {
         throw new Error(
           `${spec.name}: a fused op has no second derivative; run this computation on the reference backend to differentiate twice`,
         );

@@ -3,6 +3,7 @@ export { grad, valueAndGrad, vjp } from './autodiff.js';
 export type { ActivationFn, Backend, BackendBuffer, BinaryOp, ReduceOp, UnaryOp } from './backend.js';
 export { type CustomOpSpec, customOp } from './custom.js';
 export type { DType, FloatDType, TypedArray } from './dtype.js';
+export * from './ops/attention.js';
 export * from './ops/create.js';
 export * from './ops/elementwise.js';
 export * from './ops/matmul.js';

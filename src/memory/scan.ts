@@ -78,6 +78,11 @@ export interface MemoryScanOptions {
   activation?: MemoryActivation;
   /** M(z) = z + MLP(z) (default false). */
   residual?: boolean;
+  /**
+   * Use the backend's fused kernel where it has one (`Backend.fusedMemoryScan`; default true).
+   * false always composes engine ops (differentiable twice).
+   */
+  fused?: boolean;
 }
 
 /**
@@ -94,6 +99,8 @@ export function memoryScan(
   options: MemoryScanOptions,
 ): { y: Tensor; state: MemoryState } {
   const prepared = prepareScan(inputs, options);
+  const fused = options.fused === false ? null : inputs.q.backend.fusedMemoryScan?.(inputs, options);
+  if (fused) return fused; // one tape node with a hand-written backward (no second derivative)
   const { T, b, model } = prepared;
   let { weights, momentum, chunkStart, position } = prepared;
   const outputs: Tensor[] = [];

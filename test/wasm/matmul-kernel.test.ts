@@ -202,12 +202,9 @@ const transposeCombos: [Layout, Layout][] = layouts.flatMap((x) =>
 describe('wasm matmul kernel', () => {
   it('loads: one shared-memory import, two exports, and HEAP_START is page aligned', () => {
     assert.deepEqual(WebAssembly.Module.imports(module), [{ module: 'env', name: 'memory', kind: 'memory' }]);
-    assert.deepEqual(
-      WebAssembly.Module.exports(module)
-        .map((e) => e.name)
-        .sort(),
-      ['matmul', 'matmulScratchBytes'],
-    );
+    // Other kernel families (attention, …) share the module; matmul's two exports must be there.
+    const exported = WebAssembly.Module.exports(module).map((e) => e.name);
+    for (const name of ['matmul', 'matmulScratchBytes']) assert.ok(exported.includes(name), name);
     assert.ok(memory.buffer instanceof SharedArrayBuffer);
     assert.equal(HEAP_START % WASM_PAGE_BYTES, 0);
     assert.equal(compileKernels(), module, 'compileKernels caches its module');

@@ -38,7 +38,9 @@ describe('wasm worker threads', { skip: !wasmBackend && 'no wasm backend here' }
       const threaded = run();
       assert.equal(pool.jobs, 12, 'every product ran on the pool');
       threaded.forEach((results, c) => {
-        results.forEach((r, t) => assert.deepEqual(r, single[c]![t], `case ${c}, transpose variant ${t}`));
+        results.forEach((r, t) => {
+          assert.deepEqual(r, single[c]![t], `case ${c}, transpose variant ${t}`);
+        });
       });
     } finally {
       pool.terminate();

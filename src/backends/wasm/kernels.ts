@@ -69,11 +69,18 @@ let compiled: WebAssembly.Module | undefined;
 
 /**
  * The compiled kernel module (compiled once, then cached). A Module can be posted to workers, which
- * then call `instantiateKernels` on it with the shared memory. The binary is under 4 KiB, so this
- * synchronous compile is allowed on a browser's main thread too.
+ * then call `instantiateKernels` on it with the shared memory. The binary is tens of KB: Node and
+ * browser workers compile it synchronously, but a browser's main thread refuses synchronous
+ * compiles over 4 KB — there, `await compileKernelsAsync()` first (what `loadWasmBackend` does).
  */
 export function compileKernels(): WebAssembly.Module {
   compiled ??= new WebAssembly.Module(decodeBase64(KERNELS_WASM_BASE64));
+  return compiled;
+}
+
+/** Compiles the kernel module asynchronously (allowed everywhere) and caches it for `compileKernels`. */
+export async function compileKernelsAsync(): Promise<WebAssembly.Module> {
+  compiled ??= await WebAssembly.compile(decodeBase64(KERNELS_WASM_BASE64));
   return compiled;
 }
 

@@ -18,8 +18,13 @@ import type { MatmulCall, WasmBackend, WasmThreadPool } from './wasm-backend.js'
 export const SEQ = 0;
 export const DONE = 1;
 export const QUIT = 2;
+/** The job: 0 = a product's rows; 1 + i = tasks of TASK_KERNELS[i] (ARGS: count, args, stride, next). */
+export const KIND = 3;
 export const ARGS = 4;
 export const ROWS = 16;
+
+/** Kernel exports `runTasks` may call, each as f(argsPointer, scratchPointer). */
+export const TASK_KERNELS = ['memoryScanForwardHead', 'memoryScanBackwardHead'] as const;
 
 /** Rows are split in multiples of this (the micro-kernel's row block). */
 const ROW_ALIGN = 4;
@@ -61,6 +66,7 @@ export function enableWasmThreads(
   let jobs = 0;
   const matmulRows = (call: MatmulCall): void => {
     jobs++;
+    control[KIND] = 0;
     const blocks = Math.ceil(call.m / ROW_ALIGN);
     const per = Math.ceil(blocks / threads);
     const scratchBytes = kernels.matmulScratchBytes(call.m, call.n, call.k);
@@ -104,12 +110,39 @@ export function enableWasmThreads(
     for (const [ptr, size] of scratch) heap.freeBytes(ptr, size);
   };
 
+  // Tasks: every thread (this one too) takes the next index from a shared counter until none is left.
+  const runTasks = (name: string, count: number, args: number, argStride: number, scratchBytes: number) => {
+    const kind = TASK_KERNELS.indexOf(name as (typeof TASK_KERNELS)[number]);
+    const kernel = (kernels as unknown as Record<string, (a: number, s: number) => void>)[name];
+    if (kind < 0 || typeof kernel !== 'function') throw new Error(`runTasks: unknown task kernel '${name}'`);
+    const scratch: [number, number][] = [];
+    for (let t = 0; t < threads; t++) scratch.push(heap.allocBytes(scratchBytes));
+    control[KIND] = 1 + kind;
+    control[ARGS] = count;
+    control[ARGS + 1] = args;
+    control[ARGS + 2] = argStride;
+    control[ARGS + 3] = 0;
+    for (let t = 0; t < threads; t++) control[ROWS + 3 * t + 2] = scratch[t]![0];
+    Atomics.store(control, DONE, 0);
+    Atomics.add(control, SEQ, 1);
+    Atomics.notify(control, SEQ);
+    const mine = scratch[workers]![0];
+    for (let i = Atomics.add(control, ARGS + 3, 1); i < count; i = Atomics.add(control, ARGS + 3, 1)) {
+      kernel(args + i * argStride, mine);
+    }
+    for (let done = Atomics.load(control, DONE); done < workers; done = Atomics.load(control, DONE)) {
+      Atomics.wait(control, DONE, done, 1000);
+    }
+    for (const [ptr, size] of scratch) heap.freeBytes(ptr, size);
+  };
+
   const threadPool: WasmThreadPool = {
     threads,
     get jobs() {
       return jobs;
     },
     matmulRows,
+    runTasks,
     terminate() {
       Atomics.store(control, QUIT, 1);
       Atomics.add(control, SEQ, 1);

@@ -9,6 +9,8 @@ import type { Backend, BackendBuffer } from '../../engine/backend.js';
 import type { DType, TypedArray } from '../../engine/dtype.js';
 import { broadcastStrides, type Shape, sizeOf } from '../../engine/shape.js';
 import { createHostBackend, type HostStorage } from '../reference/reference.js';
+import { createWasmAttention } from './attention.js';
+import { createWasmElementwise } from './elementwise.js';
 import {
   compileKernels,
   createSharedMemory,
@@ -17,6 +19,7 @@ import {
   type KernelExports,
   WASM_PAGE_BYTES,
 } from './kernels.js';
+import { createWasmMemoryScan } from './memory-scan.js';
 
 /** A region of the shared memory: `length` elements of `dtype` at byte address `ptr`. */
 export class WasmBuffer {
@@ -117,6 +120,12 @@ export interface WasmThreadPool {
   /** Products run on the pool so far. */
   readonly jobs: number;
   matmulRows(args: MatmulCall): void;
+  /**
+   * Optional: calls the kernel export `name`(args + i·argStride, scratch) for every i in
+   * [0, count), spread over the threads; each thread passes its own `scratchBytes` of scratch.
+   * Returns when all are done. `name` must be one of TASK_KERNELS (threads-node.ts).
+   */
+  runTasks?(name: string, count: number, args: number, argStride: number, scratchBytes: number): void;
   terminate(): void;
 }
 
@@ -197,10 +206,13 @@ export function createWasmBackend(options: WasmBackendOptions = {}): WasmBackend
 
   const backend: WasmBackend = {
     ...host,
+    ...createWasmElementwise({ heap, kernels, fallback: host, wrap: (...a) => new WasmBuffer(...a) }),
     heap,
     kernels,
     module,
     memory,
+    fusedAttention: createWasmAttention(heap, kernels),
+    fusedMemoryScan: createWasmMemoryScan(() => backend, heap, kernels),
     get threadPool() {
       return pool;
     },

@@ -4,7 +4,7 @@
  */
 import { workerData } from 'node:worker_threads';
 import { instantiateKernels } from './kernels.js';
-import { ARGS, DONE, QUIT, ROWS, SEQ } from './threads-node.js';
+import { ARGS, DONE, KIND, QUIT, ROWS, SEQ, TASK_KERNELS } from './threads-node.js';
 
 const { module, memory, control, index } = workerData as {
   module: WebAssembly.Module;
@@ -23,6 +23,19 @@ for (;;) {
   if (Atomics.load(control, QUIT) === 1) break;
   const a = (i: number) => control[ARGS + i]!;
   const row = ROWS + 3 * index;
+  const kind = control[KIND]!;
+  if (kind > 0) {
+    // tasks: take indices from the shared counter until none is left
+    const task = (kernels as unknown as Record<string, (args: number, scratch: number) => void>)[
+      TASK_KERNELS[kind - 1]!
+    ]!;
+    for (let i = Atomics.add(control, ARGS + 3, 1); i < a(0); i = Atomics.add(control, ARGS + 3, 1)) {
+      task(a(1) + i * a(2), control[row + 2]!);
+    }
+    Atomics.add(control, DONE, 1);
+    Atomics.notify(control, DONE);
+    continue;
+  }
   kernels.matmul(
     a(0),
     a(1),

@@ -1,2 +1,5 @@
 // Entry point of the WebAssembly kernels: one module, one file per kernel family.
 export * from './matmul';
+export * from './attention';
+export * from './elementwise';
+export * from './memory';

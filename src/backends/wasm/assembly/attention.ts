@@ -1,0 +1,740 @@
+// AssemblyScript source of the fused (flash-attention style) float32 attention kernels; compiled into
+// the one kernel module by scripts/build-wasm.mjs (src/backends/wasm/assembly/index.ts re-exports it).
+//
+// Memory contract (as for matmul.ts): the module owns no linear memory; every address is passed in.
+// These functions keep no state between calls and write only to their outputs and their `scratch`.
+// No data segments or globals: exp and log are written here (no Math.*), constants are immediates.
+//
+// Layout: q is (bh, tq, dh), k and v are (bh, tk, dh), row-major float32; O likewise (bh, tq, dh);
+// lse is (bh, tq); qpos (tq) and kpos (tk) are int32 position ids shared by every (batch, head).
+// Visibility: key j is visible to query i iff j < prefix, or 0 <= qpos[i] - kpos[j] < window.
+// Positions must lie in (-2^30, 2^30) so that differences fit in i32; window is clamped by the caller
+// to i32 (use i32.MAX_VALUE for "no window"). dh must be a positive multiple of 4.
+//
+// Forward (FlashAttention-2): for each (bh, query block of BR rows) the output rows are accumulated in
+// scratch over the key blocks of BC keys with an online softmax (running row max m and row sum l,
+// earlier partial sums rescaled by exp(m_old - m_new)), then divided by l; lse = m + log(l) is saved.
+// S = Q Kᵀ uses a transposed copy of the head's K (block-major: block kb holds dh x BC floats), so both
+// products are "splat one A element x one contiguous B row" register tiles (4 rows x 8 columns).
+// Backward (FlashAttention-2): D_i = Σ dO_i·O_i; for each key block (K, V transposed into scratch) and
+// each query block that sees it, P = exp(S·scale - lse) is recomputed, dV += Pᵀ dO, dP = dO Vᵀ,
+// dS = P ⊙ (dP - D)·scale, dQ += dS K, dK += dSᵀ Q. Nothing of size tq x tk is ever stored.
+// Tiles whose (query block, key block) pair has no visible entry are skipped, using the min/max
+// position of each block (so sliding windows cost O(T·w) when positions are sorted); tiles known to be
+// fully visible skip the per-entry mask. Rows with no visible key output 0 and get lse = -inf.
+
+const BR: i32 = 32; // query rows per tile (multiple of 4)
+const BC: i32 = 64; // keys per tile (multiple of 8)
+const NO_KEY: i32 = 0x7fffffff; // block minimum position when a block has no non-prefix key
+
+// ---- exp / log --------------------------------------------------------------------------------
+
+const LOG2E: f32 = 1.44269504;
+const LN2_HI: f32 = 0.693359375; // few mantissa bits: n * LN2_HI is exact for |n| <= 256
+const LN2_LO: f32 = -2.12194440e-4;
+const EXP_MIN: f32 = -87.33; // below: result flushed to 0 (exp(-87.33) is about FLT_MIN)
+
+// exp of each lane: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite), exp(r) = 1 + r + r² p(r) with the
+// Taylor polynomial to degree 7 (truncation < 1e-8 relative), times 2^n built in the exponent bits.
+// Max error about 1 ulp for x in [-87.33, 88.3]; 0 below -87.33 (and for -inf); +inf above ~88.37; NaN
+// stays NaN.
+// @ts-ignore: decorator
+@inline
+function expv(x: v128): v128 {
+  const xc = f32x4.max(x, f32x4.splat(EXP_MIN));
+  const nf = f32x4.nearest(f32x4.mul(xc, f32x4.splat(LOG2E)));
+  let r = f32x4.sub(xc, f32x4.mul(nf, f32x4.splat(LN2_HI)));
+  r = f32x4.sub(r, f32x4.mul(nf, f32x4.splat(LN2_LO)));
+  let p = f32x4.add(f32x4.mul(f32x4.splat(<f32>(1.0 / 5040.0)), r), f32x4.splat(<f32>(1.0 / 720.0)));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 120.0)));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 24.0)));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 6.0)));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>0.5));
+  const y = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(r, r), p), r), f32x4.splat(<f32>1));
+  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(nf), i32x4.splat(127)), 23);
+  return v128.andnot(f32x4.mul(y, scale), f32x4.lt(x, f32x4.splat(EXP_MIN)));
+}
+
+// @ts-ignore: decorator
+@inline
+function expf(x: f32): f32 {
+  return f32x4.extract_lane(expv(f32x4.splat(x)), 0);
+}
+
+// Natural log for x > 0 (per row, not hot): x = 2^e m with m in [√½, √2), log m = 2 atanh(s),
+// s = (m - 1)/(m + 1), |s| < 0.172, series to s^15 (error < 1e-13). log(0) = -inf.
+function logPositive(x: f64): f64 {
+  if (x <= 0) return -Infinity;
+  const bits = reinterpret<i64>(x);
+  let e = <i32>((bits >> 52) & 0x7ff) - 1023;
+  let m = reinterpret<f64>((bits & 0x000fffffffffffff) | 0x3ff0000000000000);
+  if (e == -1023) {
+    // subnormal (not reached for the row sums here, which are >= 1): renormalise
+    const y = x * 4503599627370496.0; // 2^52
+    const yb = reinterpret<i64>(y);
+    e = <i32>((yb >> 52) & 0x7ff) - 1023 - 52;
+    m = reinterpret<f64>((yb & 0x000fffffffffffff) | 0x3ff0000000000000);
+  }
+  if (m > 1.4142135623730951) {
+    m *= 0.5;
+    e += 1;
+  }
+  const s = (m - 1) / (m + 1);
+  const s2 = s * s;
+  let t = 1.0 / 15.0;
+  t = t * s2 + 1.0 / 13.0;
+  t = t * s2 + 1.0 / 11.0;
+  t = t * s2 + 1.0 / 9.0;
+  t = t * s2 + 1.0 / 7.0;
+  t = t * s2 + 1.0 / 5.0;
+  t = t * s2 + 1.0 / 3.0;
+  t = t * s2 + 1.0;
+  return <f64>e * 0.6931471805599453 + 2 * s * t;
+}
+
+/** dst[i] = exp(src[i]) for i < n with the kernels' own exp (exposed for accuracy tests). */
+export function attentionExp(src: usize, dst: usize, n: i32): void {
+  let i: i32 = 0;
+  for (; i + 4 <= n; i += 4) {
+    v128.store(dst + (<usize>i << 2), expv(v128.load(src + (<usize>i << 2))));
+  }
+  for (; i < n; i++) store<f32>(dst + (<usize>i << 2), expf(load<f32>(src + (<usize>i << 2))));
+}
+
+// ---- register tiles ----------------------------------------------------------------------------
+// C[r, c] (= or +=) Σ_{p < np} A[r, p] · B[p, c]. A[r, p] is the f32 at a + r·ars + p·acs (byte strides,
+// any layout); B row p is contiguous at b + p·brs; C row r at c + r·crs. np >= 1.
+
+// @ts-ignore: decorator
+@inline
+function tile4x8(
+  a: usize,
+  ars: usize,
+  acs: usize,
+  b: usize,
+  brs: usize,
+  np: i32,
+  c: usize,
+  crs: usize,
+  acc: bool,
+): void {
+  let c00 = f32x4.splat(0);
+  let c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0);
+  let c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0);
+  let c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0);
+  let c31 = f32x4.splat(0);
+  const a2 = ars << 1;
+  const a3 = a2 + ars;
+  let pa = a;
+  let pb = b;
+  for (let p: i32 = 0; p < np; p++) {
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    let av = v128.load32_splat(pa);
+    c00 = f32x4.add(c00, f32x4.mul(av, b0));
+    c01 = f32x4.add(c01, f32x4.mul(av, b1));
+    av = v128.load32_splat(pa + ars);
+    c10 = f32x4.add(c10, f32x4.mul(av, b0));
+    c11 = f32x4.add(c11, f32x4.mul(av, b1));
+    av = v128.load32_splat(pa + a2);
+    c20 = f32x4.add(c20, f32x4.mul(av, b0));
+    c21 = f32x4.add(c21, f32x4.mul(av, b1));
+    av = v128.load32_splat(pa + a3);
+    c30 = f32x4.add(c30, f32x4.mul(av, b0));
+    c31 = f32x4.add(c31, f32x4.mul(av, b1));
+    pa += acs;
+    pb += brs;
+  }
+  const r1 = c + crs;
+  const r2 = r1 + crs;
+  const r3 = r2 + crs;
+  if (acc) {
+    c00 = f32x4.add(c00, v128.load(c));
+    c01 = f32x4.add(c01, v128.load(c, 16));
+    c10 = f32x4.add(c10, v128.load(r1));
+    c11 = f32x4.add(c11, v128.load(r1, 16));
+    c20 = f32x4.add(c20, v128.load(r2));
+    c21 = f32x4.add(c21, v128.load(r2, 16));
+    c30 = f32x4.add(c30, v128.load(r3));
+    c31 = f32x4.add(c31, v128.load(r3, 16));
+  }
+  v128.store(c, c00);
+  v128.store(c, c01, 16);
+  v128.store(r1, c10);
+  v128.store(r1, c11, 16);
+  v128.store(r2, c20);
+  v128.store(r2, c21, 16);
+  v128.store(r3, c30);
+  v128.store(r3, c31, 16);
+}
+
+// @ts-ignore: decorator
+@inline
+function tile4x4(
+  a: usize,
+  ars: usize,
+  acs: usize,
+  b: usize,
+  brs: usize,
+  np: i32,
+  c: usize,
+  crs: usize,
+  acc: bool,
+): void {
+  let c0 = f32x4.splat(0);
+  let c1 = f32x4.splat(0);
+  let c2 = f32x4.splat(0);
+  let c3 = f32x4.splat(0);
+  const a2 = ars << 1;
+  const a3 = a2 + ars;
+  let pa = a;
+  let pb = b;
+  for (let p: i32 = 0; p < np; p++) {
+    const b0 = v128.load(pb);
+    c0 = f32x4.add(c0, f32x4.mul(v128.load32_splat(pa), b0));
+    c1 = f32x4.add(c1, f32x4.mul(v128.load32_splat(pa + ars), b0));
+    c2 = f32x4.add(c2, f32x4.mul(v128.load32_splat(pa + a2), b0));
+    c3 = f32x4.add(c3, f32x4.mul(v128.load32_splat(pa + a3), b0));
+    pa += acs;
+    pb += brs;
+  }
+  const r1 = c + crs;
+  const r2 = r1 + crs;
+  const r3 = r2 + crs;
+  if (acc) {
+    c0 = f32x4.add(c0, v128.load(c));
+    c1 = f32x4.add(c1, v128.load(r1));
+    c2 = f32x4.add(c2, v128.load(r2));
+    c3 = f32x4.add(c3, v128.load(r3));
+  }
+  v128.store(c, c0);
+  v128.store(r1, c1);
+  v128.store(r2, c2);
+  v128.store(r3, c3);
+}
+
+// @ts-ignore: decorator
+@inline
+function tile1x8(a: usize, acs: usize, b: usize, brs: usize, np: i32, c: usize, acc: bool): void {
+  let c0 = f32x4.splat(0);
+  let c1 = f32x4.splat(0);
+  let pa = a;
+  let pb = b;
+  for (let p: i32 = 0; p < np; p++) {
+    const av = v128.load32_splat(pa);
+    c0 = f32x4.add(c0, f32x4.mul(av, v128.load(pb)));
+    c1 = f32x4.add(c1, f32x4.mul(av, v128.load(pb, 16)));
+    pa += acs;
+    pb += brs;
+  }
+  if (acc) {
+    c0 = f32x4.add(c0, v128.load(c));
+    c1 = f32x4.add(c1, v128.load(c, 16));
+  }
+  v128.store(c, c0);
+  v128.store(c, c1, 16);
+}
+
+// @ts-ignore: decorator
+@inline
+function tile1x4(a: usize, acs: usize, b: usize, brs: usize, np: i32, c: usize, acc: bool): void {
+  let c0 = f32x4.splat(0);
+  let pa = a;
+  let pb = b;
+  for (let p: i32 = 0; p < np; p++) {
+    c0 = f32x4.add(c0, f32x4.mul(v128.load32_splat(pa), v128.load(pb)));
+    pa += acs;
+    pb += brs;
+  }
+  if (acc) c0 = f32x4.add(c0, v128.load(c));
+  v128.store(c, c0);
+}
+
+// C (rows x cols, cols a multiple of 4) (= or +=) A (rows x np) · B (np x cols), strides as above.
+function gemm(
+  c: usize,
+  crs: usize,
+  a: usize,
+  ars: usize,
+  acs: usize,
+  b: usize,
+  brs: usize,
+  rows: i32,
+  cols: i32,
+  np: i32,
+  acc: bool,
+): void {
+  let r: i32 = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const ar = a + <usize>r * ars;
+    const cr = c + <usize>r * crs;
+    let col: i32 = 0;
+    for (; col + 8 <= cols; col += 8) {
+      const off = <usize>col << 2;
+      tile4x8(ar, ars, acs, b + off, brs, np, cr + off, crs, acc);
+    }
+    if (col < cols) {
+      const off = <usize>col << 2;
+      tile4x4(ar, ars, acs, b + off, brs, np, cr + off, crs, acc);
+    }
+  }
+  for (; r < rows; r++) {
+    const ar = a + <usize>r * ars;
+    const cr = c + <usize>r * crs;
+    let col: i32 = 0;
+    for (; col + 8 <= cols; col += 8) {
+      const off = <usize>col << 2;
+      tile1x8(ar, acs, b + off, brs, np, cr + off, acc);
+    }
+    if (col < cols) {
+      const off = <usize>col << 2;
+      tile1x4(ar, acs, b + off, brs, np, cr + off, acc);
+    }
+  }
+}
+
+// ---- helpers -----------------------------------------------------------------------------------
+
+function ceil8(x: i32): i32 {
+  return (x + 7) & ~7;
+}
+
+function align16(x: i32): i32 {
+  return (x + 15) & ~15;
+}
+
+// Min and max position of each block of `size` entries (entries below `prefix` are left out; a block
+// with none gets min = NO_KEY, max = -NO_KEY): info[2b], info[2b + 1].
+function blockRanges(pos: usize, n: i32, size: i32, prefix: i32, info: usize): void {
+  const blocks = (n + size - 1) / size;
+  for (let blk: i32 = 0; blk < blocks; blk++) {
+    const j0 = blk * size;
+    const j1 = min(n, j0 + size);
+    let lo = NO_KEY;
+    let hi = -NO_KEY;
+    for (let j = max(j0, prefix); j < j1; j++) {
+      const p = load<i32>(pos + (<usize>j << 2));
+      lo = min(lo, p);
+      hi = max(hi, p);
+    }
+    store<i32>(info + (<usize>blk << 3), lo);
+    store<i32>(info + (<usize>blk << 3), hi, 4);
+  }
+}
+
+// 0: no entry of the tile is visible; 1: every entry is; 2: some may be (apply the mask per entry).
+function classify(
+  qinfo: usize,
+  qb: i32,
+  kinfo: usize,
+  kb: i32,
+  j0: i32,
+  j1: i32,
+  prefix: i32,
+  window: i32,
+): i32 {
+  if (j1 <= prefix) return 1;
+  const qlo = load<i32>(qinfo + (<usize>qb << 3));
+  const qhi = load<i32>(qinfo + (<usize>qb << 3), 4);
+  const klo = load<i32>(kinfo + (<usize>kb << 3));
+  const khi = load<i32>(kinfo + (<usize>kb << 3), 4);
+  const hasPrefix = j0 < prefix;
+  if (klo > qhi || qlo - khi >= window) return hasPrefix ? 2 : 0;
+  if (!hasPrefix && khi <= qlo && qhi - klo < window) return 1;
+  return 2;
+}
+
+// Transposes rows j0 .. j0+bc of x (n x dh) into dst (dh x BC), zero-filling columns bc .. BC.
+function transposeBlock(x: usize, j0: i32, bc: i32, dh: i32, dst: usize): void {
+  for (let c: i32 = 0; c < bc; c++) {
+    const src = x + (<usize>((j0 + c) * dh) << 2);
+    let d = dst + (<usize>c << 2);
+    for (let p: i32 = 0; p < dh; p++) {
+      store<f32>(d, load<f32>(src + (<usize>p << 2)));
+      d += <usize>BC << 2;
+    }
+  }
+  if (bc < BC) {
+    for (let p: i32 = 0; p < dh; p++) {
+      memory.fill(dst + (<usize>(p * BC + bc) << 2), 0, <usize>(BC - bc) << 2);
+    }
+  }
+}
+
+// Scales a score row and applies the mask: row[c] = visible ? row[c]·scale : -inf for c < bc, and
+// -inf for the padding columns bc .. ceil8(bc). Returns the row maximum (-inf when nothing is visible).
+function maskRow(
+  row: usize,
+  bc: i32,
+  cls: i32,
+  scale: f32,
+  qp: i32,
+  kpos: usize,
+  j0: i32,
+  prefix: i32,
+  window: i32,
+): f32 {
+  const bcp = ceil8(bc);
+  const ninf = f32.NEGATIVE_INFINITY;
+  if (cls == 1) {
+    const sv = f32x4.splat(scale);
+    for (let c: i32 = 0; c < bcp; c += 4) {
+      const o = <usize>c << 2;
+      v128.store(row + o, f32x4.mul(v128.load(row + o), sv));
+    }
+  } else {
+    for (let c: i32 = 0; c < bc; c++) {
+      const j = j0 + c;
+      const o = <usize>c << 2;
+      let visible = j < prefix;
+      if (!visible) {
+        const d = qp - load<i32>(kpos + (<usize>j << 2));
+        visible = d >= 0 && d < window;
+      }
+      store<f32>(row + o, visible ? load<f32>(row + o) * scale : ninf);
+    }
+  }
+  for (let c = bc; c < bcp; c++) store<f32>(row + (<usize>c << 2), ninf);
+  let mv = f32x4.splat(ninf);
+  for (let c: i32 = 0; c < bcp; c += 4) mv = f32x4.max(mv, v128.load(row + (<usize>c << 2)));
+  return max(
+    max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)),
+    max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)),
+  );
+}
+
+// ---- forward -------------------------------------------------------------------------------------
+
+function fwdLayout(tq: i32, tk: i32, dh: i32, scratch: usize, which: i32): usize {
+  const nkb = (tk + BC - 1) / BC;
+  const nqb = (tq + BR - 1) / BR;
+  let off: i32 = 0;
+  const kt = off;
+  off += align16(nkb * dh * BC * 4);
+  const s = off;
+  off += BR * BC * 4;
+  const oacc = off;
+  off += align16(BR * dh * 4);
+  const m = off;
+  off += BR * 4;
+  const l = off;
+  off += BR * 4;
+  const kinfo = off;
+  off += align16(nkb * 8);
+  const qinfo = off;
+  off += align16(nqb * 8);
+  switch (which) {
+    case 0:
+      return scratch + <usize>kt;
+    case 1:
+      return scratch + <usize>s;
+    case 2:
+      return scratch + <usize>oacc;
+    case 3:
+      return scratch + <usize>m;
+    case 4:
+      return scratch + <usize>l;
+    case 5:
+      return scratch + <usize>kinfo;
+    case 6:
+      return scratch + <usize>qinfo;
+    default:
+      return <usize>off; // total bytes
+  }
+}
+
+/** Scratch bytes `attentionForward` needs (16-byte aligned start recommended). About 4·dh·tk + 16 KiB. */
+export function attentionForwardScratchBytes(tq: i32, tk: i32, dh: i32): i32 {
+  return <i32>fwdLayout(max(tq, 1), max(tk, 1), max(dh, 4), 0, 7);
+}
+
+/**
+ * out[b, i] = Σ_j softmax_j(scale · q[b, i]·k[b, j], visible j) v[b, j]; lse[b, i] = log Σ_visible exp(...)
+ * (-inf and out row 0 where no key is visible). Pointers are byte addresses; see the file header.
+ */
+export function attentionForward(
+  q: usize,
+  k: usize,
+  v: usize,
+  out: usize,
+  lse: usize,
+  qpos: usize,
+  kpos: usize,
+  bh: i32,
+  tq: i32,
+  tk: i32,
+  dh: i32,
+  prefix: i32,
+  window: i32,
+  scale: f32,
+  scratch: usize,
+): void {
+  const nkb = (tk + BC - 1) / BC;
+  const nqb = (tq + BR - 1) / BR;
+  const kt = fwdLayout(tq, tk, dh, scratch, 0);
+  const s = fwdLayout(tq, tk, dh, scratch, 1);
+  const oacc = fwdLayout(tq, tk, dh, scratch, 2);
+  const mrow = fwdLayout(tq, tk, dh, scratch, 3);
+  const lrow = fwdLayout(tq, tk, dh, scratch, 4);
+  const kinfo = fwdLayout(tq, tk, dh, scratch, 5);
+  const qinfo = fwdLayout(tq, tk, dh, scratch, 6);
+  const rowBytes = <usize>dh << 2;
+  const sRow = <usize>BC << 2;
+  const ninf = f32.NEGATIVE_INFINITY;
+  blockRanges(kpos, tk, BC, prefix, kinfo);
+  blockRanges(qpos, tq, BR, 0, qinfo);
+  for (let b: i32 = 0; b < bh; b++) {
+    const qh = q + <usize>b * <usize>tq * rowBytes;
+    const kh = k + <usize>b * <usize>tk * rowBytes;
+    const vh = v + <usize>b * <usize>tk * rowBytes;
+    const oh = out + <usize>b * <usize>tq * rowBytes;
+    const lh = lse + (<usize>(b * tq) << 2);
+    for (let kb: i32 = 0; kb < nkb; kb++) {
+      const j0 = kb * BC;
+      transposeBlock(kh, j0, min(BC, tk - j0), dh, kt + <usize>kb * <usize>(dh * BC * 4));
+    }
+    for (let qb: i32 = 0; qb < nqb; qb++) {
+      const i0 = qb * BR;
+      const br = min(BR, tq - i0);
+      for (let r: i32 = 0; r < br; r++) {
+        store<f32>(mrow + (<usize>r << 2), ninf);
+        store<f32>(lrow + (<usize>r << 2), 0);
+      }
+      memory.fill(oacc, 0, <usize>br * rowBytes);
+      const qblk = qh + <usize>i0 * rowBytes;
+      for (let kb: i32 = 0; kb < nkb; kb++) {
+        const j0 = kb * BC;
+        const bc = min(BC, tk - j0);
+        const cls = classify(qinfo, qb, kinfo, kb, j0, j0 + bc, prefix, window);
+        if (cls == 0) continue;
+        const bcp = ceil8(bc);
+        // S = Q_blk Kᵀ_blk
+        gemm(s, sRow, qblk, rowBytes, 4, kt + <usize>kb * <usize>(dh * BC * 4), sRow, br, bcp, dh, false);
+        for (let r: i32 = 0; r < br; r++) {
+          const row = s + <usize>r * sRow;
+          const qp = load<i32>(qpos + (<usize>(i0 + r) << 2));
+          const rmax = maskRow(row, bc, cls, scale, qp, kpos, j0, prefix, window);
+          const mold = load<f32>(mrow + (<usize>r << 2));
+          const mnew = max(mold, rmax);
+          if (mnew == ninf) {
+            memory.fill(row, 0, <usize>bcp << 2);
+            continue;
+          }
+          const mv = f32x4.splat(mnew);
+          let sum = f32x4.splat(0);
+          for (let c: i32 = 0; c < bcp; c += 4) {
+            const o = <usize>c << 2;
+            const pv = expv(f32x4.sub(v128.load(row + o), mv));
+            v128.store(row + o, pv);
+            sum = f32x4.add(sum, pv);
+          }
+          const rowSum =
+            f32x4.extract_lane(sum, 0) +
+            f32x4.extract_lane(sum, 1) +
+            (f32x4.extract_lane(sum, 2) + f32x4.extract_lane(sum, 3));
+          const alpha = expf(mold - mnew);
+          store<f32>(lrow + (<usize>r << 2), load<f32>(lrow + (<usize>r << 2)) * alpha + rowSum);
+          store<f32>(mrow + (<usize>r << 2), mnew);
+          if (alpha != 1) {
+            const orow = oacc + <usize>r * rowBytes;
+            const av = f32x4.splat(alpha);
+            for (let c: i32 = 0; c < dh; c += 4) {
+              const o = <usize>c << 2;
+              v128.store(orow + o, f32x4.mul(v128.load(orow + o), av));
+            }
+          }
+        }
+        // O_acc += P V_blk
+        gemm(oacc, rowBytes, s, sRow, 4, vh + <usize>j0 * rowBytes, rowBytes, br, dh, bc, true);
+      }
+      for (let r: i32 = 0; r < br; r++) {
+        const l = load<f32>(lrow + (<usize>r << 2));
+        const orow = oacc + <usize>r * rowBytes;
+        const dst = oh + <usize>(i0 + r) * rowBytes;
+        const inv = f32x4.splat(l > 0 ? <f32>1 / l : <f32>0);
+        for (let c: i32 = 0; c < dh; c += 4) {
+          const o = <usize>c << 2;
+          v128.store(dst + o, f32x4.mul(v128.load(orow + o), inv));
+        }
+        const m = load<f32>(mrow + (<usize>r << 2));
+        store<f32>(lh + (<usize>(i0 + r) << 2), l > 0 ? <f32>(<f64>m + logPositive(<f64>l)) : ninf);
+      }
+    }
+  }
+}
+
+// ---- backward ------------------------------------------------------------------------------------
+
+function bwdLayout(tq: i32, tk: i32, dh: i32, scratch: usize, which: i32): usize {
+  const nkb = (tk + BC - 1) / BC;
+  const nqb = (tq + BR - 1) / BR;
+  let off: i32 = 0;
+  const kt = off;
+  off += align16(dh * BC * 4);
+  const vt = off;
+  off += align16(dh * BC * 4);
+  const p = off;
+  off += BR * BC * 4;
+  const ds = off;
+  off += BR * BC * 4;
+  const dd = off;
+  off += align16(tq * 4);
+  const kinfo = off;
+  off += align16(nkb * 8);
+  const qinfo = off;
+  off += align16(nqb * 8);
+  switch (which) {
+    case 0:
+      return scratch + <usize>kt;
+    case 1:
+      return scratch + <usize>vt;
+    case 2:
+      return scratch + <usize>p;
+    case 3:
+      return scratch + <usize>ds;
+    case 4:
+      return scratch + <usize>dd;
+    case 5:
+      return scratch + <usize>kinfo;
+    case 6:
+      return scratch + <usize>qinfo;
+    default:
+      return <usize>off;
+  }
+}
+
+/** Scratch bytes `attentionBackward` needs. About 8·dh·64 + 4·tq + 16 KiB. */
+export function attentionBackwardScratchBytes(tq: i32, tk: i32, dh: i32): i32 {
+  return <i32>bwdLayout(max(tq, 1), max(tk, 1), max(dh, 4), 0, 7);
+}
+
+/**
+ * Gradients of attentionForward: given q, k, v, its out and lse and the output cotangent dout
+ * (bh, tq, dh), writes dq (bh, tq, dh), dk and dv (bh, tk, dh) (overwritten, not accumulated into).
+ */
+export function attentionBackward(
+  q: usize,
+  k: usize,
+  v: usize,
+  o: usize,
+  lse: usize,
+  dout: usize,
+  dq: usize,
+  dk: usize,
+  dv: usize,
+  qpos: usize,
+  kpos: usize,
+  bh: i32,
+  tq: i32,
+  tk: i32,
+  dh: i32,
+  prefix: i32,
+  window: i32,
+  scale: f32,
+  scratch: usize,
+): void {
+  const nkb = (tk + BC - 1) / BC;
+  const nqb = (tq + BR - 1) / BR;
+  const kt = bwdLayout(tq, tk, dh, scratch, 0);
+  const vt = bwdLayout(tq, tk, dh, scratch, 1);
+  const pbuf = bwdLayout(tq, tk, dh, scratch, 2);
+  const dsbuf = bwdLayout(tq, tk, dh, scratch, 3);
+  const dd = bwdLayout(tq, tk, dh, scratch, 4);
+  const kinfo = bwdLayout(tq, tk, dh, scratch, 5);
+  const qinfo = bwdLayout(tq, tk, dh, scratch, 6);
+  const rowBytes = <usize>dh << 2;
+  const sRow = <usize>BC << 2;
+  const ninf = f32.NEGATIVE_INFINITY;
+  const sv = f32x4.splat(scale);
+  blockRanges(kpos, tk, BC, prefix, kinfo);
+  blockRanges(qpos, tq, BR, 0, qinfo);
+  for (let b: i32 = 0; b < bh; b++) {
+    const qh = q + <usize>b * <usize>tq * rowBytes;
+    const kh = k + <usize>b * <usize>tk * rowBytes;
+    const vh = v + <usize>b * <usize>tk * rowBytes;
+    const oh = o + <usize>b * <usize>tq * rowBytes;
+    const doh = dout + <usize>b * <usize>tq * rowBytes;
+    const dqh = dq + <usize>b * <usize>tq * rowBytes;
+    const dkh = dk + <usize>b * <usize>tk * rowBytes;
+    const dvh = dv + <usize>b * <usize>tk * rowBytes;
+    const lh = lse + (<usize>(b * tq) << 2);
+    // D_i = Σ dO_i · O_i
+    for (let i: i32 = 0; i < tq; i++) {
+      const orow = oh + <usize>i * rowBytes;
+      const grow = doh + <usize>i * rowBytes;
+      let acc = f32x4.splat(0);
+      for (let c: i32 = 0; c < dh; c += 4) {
+        const off = <usize>c << 2;
+        acc = f32x4.add(acc, f32x4.mul(v128.load(orow + off), v128.load(grow + off)));
+      }
+      store<f32>(
+        dd + (<usize>i << 2),
+        f32x4.extract_lane(acc, 0) +
+          f32x4.extract_lane(acc, 1) +
+          (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3)),
+      );
+    }
+    memory.fill(dqh, 0, <usize>tq * rowBytes);
+    memory.fill(dkh, 0, <usize>tk * rowBytes);
+    memory.fill(dvh, 0, <usize>tk * rowBytes);
+    for (let kb: i32 = 0; kb < nkb; kb++) {
+      const j0 = kb * BC;
+      const bc = min(BC, tk - j0);
+      const bcp = ceil8(bc);
+      let transposed = false;
+      const kblk = kh + <usize>j0 * rowBytes;
+      const dkblk = dkh + <usize>j0 * rowBytes;
+      const dvblk = dvh + <usize>j0 * rowBytes;
+      for (let qb: i32 = 0; qb < nqb; qb++) {
+        const i0 = qb * BR;
+        const cls = classify(qinfo, qb, kinfo, kb, j0, j0 + bc, prefix, window);
+        if (cls == 0) continue;
+        if (!transposed) {
+          transposeBlock(kh, j0, bc, dh, kt);
+          transposeBlock(vh, j0, bc, dh, vt);
+          transposed = true;
+        }
+        const br = min(BR, tq - i0);
+        const qblk = qh + <usize>i0 * rowBytes;
+        const doblk = doh + <usize>i0 * rowBytes;
+        // P = exp(S·scale - lse), masked entries 0
+        gemm(pbuf, sRow, qblk, rowBytes, 4, kt, sRow, br, bcp, dh, false);
+        for (let r: i32 = 0; r < br; r++) {
+          const row = pbuf + <usize>r * sRow;
+          const l = load<f32>(lh + (<usize>(i0 + r) << 2));
+          if (l == ninf) {
+            memory.fill(row, 0, <usize>bcp << 2);
+            continue;
+          }
+          const qp = load<i32>(qpos + (<usize>(i0 + r) << 2));
+          maskRow(row, bc, cls, scale, qp, kpos, j0, prefix, window);
+          const lv = f32x4.splat(l);
+          for (let c: i32 = 0; c < bcp; c += 4) {
+            const off = <usize>c << 2;
+            v128.store(row + off, expv(f32x4.sub(v128.load(row + off), lv)));
+          }
+        }
+        // dV_blk += Pᵀ dO_blk
+        gemm(dvblk, rowBytes, pbuf, 4, sRow, doblk, rowBytes, bc, dh, br, true);
+        // dP = dO_blk Vᵀ_blk, then dS = P ⊙ (dP - D)·scale (in place)
+        gemm(dsbuf, sRow, doblk, rowBytes, 4, vt, sRow, br, bcp, dh, false);
+        for (let r: i32 = 0; r < br; r++) {
+          const prow = pbuf + <usize>r * sRow;
+          const drow = dsbuf + <usize>r * sRow;
+          const dv4 = f32x4.splat(load<f32>(dd + (<usize>(i0 + r) << 2)));
+          for (let c: i32 = 0; c < bcp; c += 4) {
+            const off = <usize>c << 2;
+            const g = f32x4.mul(f32x4.sub(v128.load(drow + off), dv4), sv);
+            v128.store(drow + off, f32x4.mul(v128.load(prow + off), g));
+          }
+        }
+        // dQ_blk += dS K_blk; dK_blk += dSᵀ Q_blk
+        gemm(dqh + <usize>i0 * rowBytes, rowBytes, dsbuf, sRow, 4, kblk, rowBytes, br, dh, bc, true);
+        gemm(dkblk, rowBytes, dsbuf, 4, sRow, qblk, rowBytes, bc, dh, br, true);
+      }
+    }
+  }
+}

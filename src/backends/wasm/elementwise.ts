@@ -1,0 +1,459 @@
+/**
+ * The wasm backend's elementwise, reduction and data-movement kernels: the JS side of
+ * ./assembly/elementwise.ts. Each method collapses its shapes (drops size-1 axes, merges axes that are
+ * contiguous for every operand), then makes ONE kernel call on byte addresses in the shared memory. No
+ * typed-array views are made, so a call allocates nothing on the JavaScript heap but a few small
+ * arrays. Anything a kernel does not cover (more axes than it takes after collapsing, dtypes other
+ * than float32/int32, two separate groups of reduced axes) goes to `fallback`: the reference kernels
+ * on the same storage.
+ */
+import type {
+  ActivationFn,
+  Backend,
+  BackendBuffer,
+  BinaryOp,
+  ReduceOp,
+  UnaryOp,
+} from '../../engine/backend.js';
+import { MAX_ACTIVATION_ORDER } from '../../engine/backend.js';
+import type { DType } from '../../engine/dtype.js';
+import { broadcastStrides, type Shape, sizeOf, stridesOf } from '../../engine/shape.js';
+import type { WasmBuffer, WasmHeap } from './wasm-backend.js';
+
+/** Exports of assembly/elementwise.ts. Pointers are byte addresses; sizes and strides in elements. */
+export interface ElementwiseKernelExports {
+  ewUnary(op: number, out: number, x: number, n: number): void;
+  ewActivation(fn: number, order: number, out: number, x: number, n: number): void;
+  ewBinary(op: number, out: number, a: number, b: number, ...dimsAndStrides: number[]): void;
+  ewWhere(out: number, c: number, a: number, b: number, ...dimsAndStrides: number[]): void;
+  ewReduce(op: number, out: number, x: number, outer: number, r: number, inner: number): void;
+  ewArgMax(out: number, x: number, outer: number, n: number, inner: number): void;
+  ewCopy(dst: number, src: number, ...dimsAndStrides: number[]): void;
+  ewTranspose2(dst: number, src: number, batch: number, rows: number, cols: number): void;
+  ewFill(dst: number, bits: number, n: number): void;
+  ewGather(out: number, x: number, idx: number, outer: number, n: number, inner: number, count: number): void;
+  ewScatterAdd(
+    out: number,
+    g: number,
+    idx: number,
+    outer: number,
+    n: number,
+    inner: number,
+    count: number,
+  ): void;
+  ewLinearScan(
+    out: number,
+    a: number,
+    b: number,
+    outer: number,
+    n: number,
+    inner: number,
+    reverse: number,
+  ): void;
+  ewCastF32ToI32(out: number, x: number, n: number): void;
+  ewCastI32ToF32(out: number, x: number, n: number): void;
+}
+
+/** What the kernels need from the backend. */
+export interface WasmElementwisePieces {
+  heap: WasmHeap;
+  /** The kernel instance's exports (must include ElementwiseKernelExports). */
+  kernels: object;
+  /** The reference kernels on the same heap, for what the wasm kernels do not cover. */
+  fallback: Backend;
+  /** Makes the backend's buffer for a block from `heap.allocBytes`. */
+  wrap(ptr: number, bytes: number, length: number, dtype: DType): BackendBuffer;
+}
+
+/** The Backend methods this file replaces. */
+export type WasmElementwiseMethods = Pick<
+  Backend,
+  | 'fill'
+  | 'cast'
+  | 'unary'
+  | 'activation'
+  | 'binary'
+  | 'where'
+  | 'reduce'
+  | 'argMax'
+  | 'transpose'
+  | 'broadcastTo'
+  | 'slice'
+  | 'pad'
+  | 'concat'
+  | 'gather'
+  | 'scatterAdd'
+  | 'linearScan'
+>;
+
+// Op codes, mirrored in assembly/elementwise.ts.
+const UNARY: Record<UnaryOp, number> = {
+  neg: 0,
+  exp: 1,
+  log: 2,
+  sqrt: 3,
+  rsqrt: 4,
+  abs: 5,
+  sign: 6,
+  reciprocal: 7,
+  square: 8,
+  log1p: 9,
+};
+const ACTIVATION: Record<ActivationFn, number> = { sigmoid: 0, tanh: 1, silu: 2, gelu: 3, softplus: 4 };
+const BINARY: Record<BinaryOp, number> = {
+  add: 0,
+  sub: 1,
+  mul: 2,
+  div: 3,
+  pow: 4,
+  maximum: 5,
+  minimum: 6,
+  greater: 7,
+  greaterEqual: 8,
+  less: 9,
+  lessEqual: 10,
+  equal: 11,
+  notEqual: 12,
+};
+const REDUCE: Record<ReduceOp, number> = { sum: 0, max: 1, min: 2 };
+
+/** Axes the binary and where kernels take; the copy kernel takes COPY_RANK. */
+const ELEMENTWISE_RANK = 4;
+const COPY_RANK = 6;
+
+/**
+ * Drops size-1 axes and merges each axis into the previous one when that is contiguous for every
+ * operand (stride_prev = stride · dim), then pads with leading size-1 axes (stride 0) to `rank`.
+ * Returns the dims followed by each operand's strides, flat (rank · (1 + operands) numbers), or null
+ * when more than `rank` axes remain.
+ */
+export function collapseAxes(
+  shape: Shape,
+  strides: readonly (readonly number[])[],
+  rank: number,
+): number[] | null {
+  const dims: number[] = [];
+  const merged: number[][] = strides.map(() => []);
+  for (let ax = 0; ax < shape.length; ax++) {
+    const d = shape[ax]!;
+    if (d === 1) continue;
+    const last = dims.length - 1;
+    let contiguous = last >= 0;
+    for (let s = 0; contiguous && s < strides.length; s++) {
+      if (merged[s]![last] !== strides[s]![ax]! * d) contiguous = false;
+    }
+    if (contiguous) {
+      dims[last] = dims[last]! * d;
+      for (let s = 0; s < strides.length; s++) merged[s]![last] = strides[s]![ax]!;
+    } else {
+      dims.push(d);
+      for (let s = 0; s < strides.length; s++) merged[s]!.push(strides[s]![ax]!);
+    }
+  }
+  if (dims.length > rank) return null;
+  const pad = rank - dims.length;
+  const flat = new Array<number>(rank * (1 + strides.length)).fill(0);
+  for (let i = 0; i < pad; i++) flat[i] = 1;
+  for (let i = 0; i < dims.length; i++) {
+    flat[pad + i] = dims[i]!;
+    for (let s = 0; s < strides.length; s++) flat[(s + 1) * rank + pad + i] = merged[s]![i]!;
+  }
+  return flat;
+}
+
+/** Splits a shape around `axis` into (outer, n, inner). */
+function around(shape: Shape, axis: number): [number, number, number] {
+  let outer = 1;
+  let inner = 1;
+  for (let i = 0; i < axis; i++) outer *= shape[i]!;
+  for (let i = axis + 1; i < shape.length; i++) inner *= shape[i]!;
+  return [outer, shape[axis]!, inner];
+}
+
+const bitsF32 = new Float32Array(1);
+const bitsI32 = new Int32Array(bitsF32.buffer);
+
+/** The 32-bit pattern a Float32Array / Int32Array stores for `value`. */
+function wordOf(value: number, dtype: DType): number {
+  if (dtype === 'int32') return value | 0;
+  bitsF32[0] = value;
+  return bitsI32[0]!;
+}
+
+/** Replacement Backend methods running the kernels of assembly/elementwise.ts. */
+export function createWasmElementwise(pieces: WasmElementwisePieces): WasmElementwiseMethods {
+  const { heap, fallback, wrap } = pieces;
+  const k = pieces.kernels as ElementwiseKernelExports;
+
+  function alloc(dtype: DType, size: number): BackendBuffer {
+    const [ptr, bytes] = heap.allocBytes(size * 4);
+    return wrap(ptr, bytes, size, dtype);
+  }
+  function ptr(buffer: BackendBuffer): number {
+    const p = (buffer as WasmBuffer).ptr;
+    if (p < 0) throw new Error('wasm backend: buffer used after release');
+    return p;
+  }
+  const isWord = (dtype: DType) => dtype === 'float32' || dtype === 'int32';
+
+  /** Strided copy of `dims` from src to dst (flat = collapseAxes(dims, [dst, src], COPY_RANK)). */
+  function copy(dst: number, src: number, flat: readonly number[]): void {
+    k.ewCopy(dst, src, ...flat);
+  }
+
+  return {
+    fill(size, value, dtype) {
+      if (!isWord(dtype)) return fallback.fill(size, value, dtype);
+      const out = alloc(dtype, size);
+      k.ewFill(ptr(out), wordOf(value, dtype), size);
+      return out;
+    },
+
+    cast(x, size, from, to) {
+      if (!isWord(from) || !isWord(to)) return fallback.cast(x, size, from, to);
+      const out = alloc(to, size);
+      if (from === to) k.ewCopy(ptr(out), ptr(x), 1, 1, 1, 1, 1, size, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1);
+      else if (to === 'int32') k.ewCastF32ToI32(ptr(out), ptr(x), size);
+      else k.ewCastI32ToF32(ptr(out), ptr(x), size);
+      return out;
+    },
+
+    unary(op, x, size, dtype) {
+      if (dtype !== 'float32') return fallback.unary(op, x, size, dtype);
+      const out = alloc(dtype, size);
+      k.ewUnary(UNARY[op], ptr(out), ptr(x), size);
+      return out;
+    },
+
+    activation(fn, order, x, size, dtype) {
+      if (dtype !== 'float32' || !Number.isInteger(order) || order < 0 || order > MAX_ACTIVATION_ORDER) {
+        return fallback.activation(fn, order, x, size, dtype);
+      }
+      const out = alloc(dtype, size);
+      k.ewActivation(ACTIVATION[fn], order, ptr(out), ptr(x), size);
+      return out;
+    },
+
+    binary(op, a, aShape, b, bShape, outShape, dtype) {
+      if (dtype !== 'float32') return fallback.binary(op, a, aShape, b, bShape, outShape, dtype);
+      const size = sizeOf(outShape);
+      const flat =
+        size === 0
+          ? null
+          : collapseAxes(
+              outShape,
+              [broadcastStrides(aShape, outShape), broadcastStrides(bShape, outShape)],
+              ELEMENTWISE_RANK,
+            );
+      if (size !== 0 && !flat) return fallback.binary(op, a, aShape, b, bShape, outShape, dtype);
+      const out = alloc(dtype, size);
+      if (flat) k.ewBinary(BINARY[op], ptr(out), ptr(a), ptr(b), ...flat);
+      return out;
+    },
+
+    where(cond, condShape, a, aShape, b, bShape, outShape, dtype) {
+      const size = sizeOf(outShape);
+      const flat =
+        dtype !== 'float32' || (cond as WasmBuffer).dtype !== 'float32' || size === 0
+          ? null
+          : collapseAxes(
+              outShape,
+              [
+                broadcastStrides(condShape, outShape),
+                broadcastStrides(aShape, outShape),
+                broadcastStrides(bShape, outShape),
+              ],
+              ELEMENTWISE_RANK,
+            );
+      if (!flat) return fallback.where(cond, condShape, a, aShape, b, bShape, outShape, dtype);
+      const out = alloc(dtype, size);
+      k.ewWhere(ptr(out), ptr(cond), ptr(a), ptr(b), ...flat);
+      return out;
+    },
+
+    reduce(op, x, shape, axes, dtype) {
+      if (dtype !== 'float32') return fallback.reduce(op, x, shape, axes, dtype);
+      // (outer, r, inner) when the reduced axes of size > 1 are one run of adjacent axes.
+      let outer = 1;
+      let r = 1;
+      let inner = 1;
+      let phase = 0; // 0: before the reduced run, 1: in it, 2: after it
+      let empty = false;
+      for (let i = 0; i < shape.length; i++) {
+        const d = shape[i]!;
+        if (d === 0) empty = true;
+        const reduced = axes.includes(i);
+        if (d === 1) continue;
+        if (reduced) {
+          if (phase === 2) return fallback.reduce(op, x, shape, axes, dtype);
+          phase = 1;
+          r *= d;
+        } else if (phase === 0) outer *= d;
+        else {
+          phase = phase === 1 ? 2 : phase;
+          inner *= d;
+        }
+      }
+      if (empty) {
+        // Some axis has size 0: either the output is empty or every output reduces nothing.
+        let outSize = 1;
+        for (let i = 0; i < shape.length; i++) if (!axes.includes(i)) outSize *= shape[i]!;
+        const identity = op === 'sum' ? 0 : op === 'max' ? -Infinity : Infinity;
+        const out = alloc(dtype, outSize);
+        k.ewFill(ptr(out), wordOf(identity, dtype), outSize);
+        return out;
+      }
+      const out = alloc(dtype, outer * inner);
+      if (r === 1)
+        k.ewCopy(ptr(out), ptr(x), 1, 1, 1, 1, 1, outer * inner, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1);
+      else k.ewReduce(REDUCE[op], ptr(out), ptr(x), outer, r, inner);
+      return out;
+    },
+
+    argMax(x, shape, axis, dtype) {
+      if (dtype !== 'float32') return fallback.argMax(x, shape, axis, dtype);
+      const [outer, n, inner] = around(shape, axis);
+      const out = alloc('int32', outer * inner);
+      k.ewArgMax(ptr(out), ptr(x), outer, n, inner);
+      return out;
+    },
+
+    transpose(x, shape, perm, dtype) {
+      if (!isWord(dtype)) return fallback.transpose(x, shape, perm, dtype);
+      const outShape = perm.map((p) => shape[p]!);
+      const size = sizeOf(outShape);
+      const inStrides = stridesOf(shape);
+      const flat =
+        size === 0
+          ? null
+          : collapseAxes(outShape, [stridesOf(outShape), perm.map((p) => inStrides[p]!)], COPY_RANK);
+      if (size !== 0 && !flat) return fallback.transpose(x, shape, perm, dtype);
+      const out = alloc(dtype, size);
+      if (!flat) return out;
+      // A batch of 2-D transposes: out (b, r, c) = src (b, c, r) with source strides (r·c, 1, r).
+      const R = COPY_RANK;
+      const [b, rows, cols] = [flat[R - 3]!, flat[R - 2]!, flat[R - 1]!];
+      const [sb, sr, sc] = [flat[3 * R - 3]!, flat[3 * R - 2]!, flat[3 * R - 1]!];
+      const leadingOnes = flat.slice(0, R - 3).every((d) => d === 1);
+      if (
+        leadingOnes &&
+        sr === 1 &&
+        sc === rows &&
+        (b === 1 || sb === rows * cols) &&
+        rows >= 4 &&
+        cols >= 4
+      ) {
+        k.ewTranspose2(ptr(out), ptr(x), b, cols, rows);
+      } else copy(ptr(out), ptr(x), flat);
+      return out;
+    },
+
+    broadcastTo(x, shape, outShape, dtype) {
+      if (!isWord(dtype)) return fallback.broadcastTo(x, shape, outShape, dtype);
+      const size = sizeOf(outShape);
+      const flat =
+        size === 0
+          ? null
+          : collapseAxes(outShape, [stridesOf(outShape), broadcastStrides(shape, outShape)], COPY_RANK);
+      if (size !== 0 && !flat) return fallback.broadcastTo(x, shape, outShape, dtype);
+      const out = alloc(dtype, size);
+      if (flat) copy(ptr(out), ptr(x), flat);
+      return out;
+    },
+
+    slice(x, shape, begin, size, dtype) {
+      if (!isWord(dtype)) return fallback.slice(x, shape, begin, size, dtype);
+      const count = sizeOf(size);
+      const strides = stridesOf(shape);
+      const flat = count === 0 ? null : collapseAxes(size, [stridesOf(size), strides], COPY_RANK);
+      if (count !== 0 && !flat) return fallback.slice(x, shape, begin, size, dtype);
+      const out = alloc(dtype, count);
+      if (!flat) return out;
+      let start = 0;
+      for (let i = 0; i < begin.length; i++) start += begin[i]! * strides[i]!;
+      copy(ptr(out), ptr(x) + 4 * start, flat);
+      return out;
+    },
+
+    pad(x, shape, padding, value, dtype) {
+      if (!isWord(dtype)) return fallback.pad(x, shape, padding, value, dtype);
+      const outShape = shape.map((d, i) => d + padding[i]![0] + padding[i]![1]);
+      const outStrides = stridesOf(outShape);
+      const inSize = sizeOf(shape);
+      const flat = inSize === 0 ? null : collapseAxes(shape, [outStrides, stridesOf(shape)], COPY_RANK);
+      if (inSize !== 0 && !flat) return fallback.pad(x, shape, padding, value, dtype);
+      const size = sizeOf(outShape);
+      const out = alloc(dtype, size);
+      k.ewFill(ptr(out), wordOf(value, dtype), size);
+      if (!flat) return out;
+      let start = 0;
+      for (let i = 0; i < padding.length; i++) start += padding[i]![0] * outStrides[i]!;
+      copy(ptr(out) + 4 * start, ptr(x), flat);
+      return out;
+    },
+
+    concat(xs, shapes, axis, dtype) {
+      if (!isWord(dtype)) return fallback.concat(xs, shapes, axis, dtype);
+      const [outer, , inner] = around(shapes[0]!, axis);
+      let total = 0;
+      for (const s of shapes) total += s[axis]!;
+      const out = alloc(dtype, outer * total * inner);
+      const base = ptr(out);
+      let offset = 0;
+      for (let i = 0; i < xs.length; i++) {
+        const block = shapes[i]![axis]! * inner;
+        if (block > 0 && outer > 0) {
+          // (outer, block) rows: destination pitch total·inner, source pitch block.
+          k.ewCopy(
+            base + 4 * offset,
+            ptr(xs[i]!),
+            1,
+            1,
+            1,
+            1,
+            outer,
+            block,
+            0,
+            0,
+            0,
+            0,
+            total * inner,
+            1,
+            0,
+            0,
+            0,
+            0,
+            block,
+            1,
+          );
+        }
+        offset += block;
+      }
+      return out;
+    },
+
+    gather(x, shape, indices, indexSize, axis, dtype) {
+      if (!isWord(dtype)) return fallback.gather(x, shape, indices, indexSize, axis, dtype);
+      const [outer, n, inner] = around(shape, axis);
+      const out = alloc(dtype, outer * indexSize * inner);
+      k.ewGather(ptr(out), ptr(x), ptr(indices), outer, n, inner, indexSize);
+      return out;
+    },
+
+    scatterAdd(g, indices, indexSize, outShape, axis, dtype) {
+      if (dtype !== 'float32') return fallback.scatterAdd(g, indices, indexSize, outShape, axis, dtype);
+      const [outer, n, inner] = around(outShape, axis);
+      const out = alloc(dtype, outer * n * inner);
+      k.ewScatterAdd(ptr(out), ptr(g), ptr(indices), outer, n, inner, indexSize);
+      return out;
+    },
+
+    linearScan(a, b, shape, axis, reverse, dtype) {
+      if (dtype !== 'float32') return fallback.linearScan(a, b, shape, axis, reverse, dtype);
+      const [outer, n, inner] = around(shape, axis);
+      const out = alloc(dtype, outer * n * inner);
+      k.ewLinearScan(ptr(out), ptr(a), ptr(b), outer, n, inner, reverse ? 1 : 0);
+      return out;
+    },
+  };
+}
