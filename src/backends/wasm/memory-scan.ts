@@ -8,8 +8,9 @@
  * The whole scan is one `customOp` (one tape node) with a hand-written backward. Each (batch·head)
  * index is one task for the kernels' per-head drivers (memoryScanForwardHead/BackwardHead), which
  * run its chunk pieces in order (backward: in reverse); with a thread pool attached, heads run on
- * all threads. A recorded forward keeps every piece-start state (W, S) for the backward when they
- * fit `memoryScanLimits.saveBytes`; otherwise the backward recomputes them per head (with √P
+ * all threads. A recorded forward keeps every piece-start state (W, S) and every piece's
+ * intermediates (key-pass factors, activations, scores) for the backward when they fit
+ * `memoryScanLimits.saveBytes`; otherwise the backward recomputes them per head (with √P
  * checkpoints beyond `memoryScanLimits.stateBytes`). Browser-safe: no `node:*` imports.
  */
 import { customOp } from '../../engine/custom.js';
@@ -57,7 +58,10 @@ export function memoryScanKernels(kernels: KernelExports): MemoryScanKernelExpor
 export const memoryScanLimits = {
   /** Largest per-piece scratch the fused path accepts (bigger chunks compose ops instead). */
   maxScratchBytes: 256 * 2 ** 20,
-  /** Piece-start states of all heads a recorded forward keeps for its backward (else recomputed). */
+  /**
+   * What a recorded forward keeps for its backward, all heads: every piece-start state and every
+   * piece's intermediates. Beyond it the backward recomputes them.
+   */
   saveBytes: 256 * 2 ** 20,
   /** Recomputed piece-start states the backward keeps per head before it checkpoints (√P). */
   stateBytes: 64 * 2 ** 20,
