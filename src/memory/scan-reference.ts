@@ -11,8 +11,7 @@ import {
   expandDims,
   grad,
   mul,
-  reshape,
-  slice,
+  sliceAxis,
   sub,
   sum,
   type Tensor,
@@ -40,27 +39,8 @@ export function memoryScanReference(
   let S = (inputs.momentum ?? inputs.weights.map((w) => zerosLike(w))).map(full);
   let position = inputs.position ?? 0;
   let G = position % b === 0 ? W : (inputs.chunkStartWeights ?? inputs.weights).map(full);
-  const row = (t: Tensor, i: number): Tensor =>
-    slice(
-      t,
-      t.shape.map((_, a) => (a === t.rank - 2 ? i : 0)),
-      t.shape.map((s, a) => (a === t.rank - 2 ? 1 : s)),
-    ); // (…, 1, d)
-  const gate = (t: Tensor, i: number): Tensor =>
-    expandDims(
-      expandDims(
-        reshape(
-          slice(
-            t,
-            t.shape.map((_, a) => (a === t.rank - 1 ? i : 0)),
-            t.shape.map((s, a) => (a === t.rank - 1 ? 1 : s)),
-          ),
-          lead,
-        ),
-        -1,
-      ),
-      -1,
-    ); // (…, 1, 1)
+  const row = (t: Tensor, i: number): Tensor => sliceAxis(t, -2, i, 1); // (…, 1, d)
+  const gate = (t: Tensor, i: number): Tensor => expandDims(sliceAxis(t, -1, i, 1), -1); // (…, 1, 1)
   const ys: Tensor[] = [];
   for (let t = 0; t < T; t++) {
     if (position % b === 0) G = W; // c(t): a new chunk starts at this token

@@ -23,7 +23,7 @@ import {
   matmul,
   mul,
   reshape,
-  slice,
+  sliceAxis,
   sub,
   type Tensor,
   tensor,
@@ -238,18 +238,8 @@ interface Piece {
 }
 
 function chunkPiece(x: MemoryScanInputs, start: number, n: number): Piece {
-  const rows = (t: Tensor): Tensor =>
-    slice(
-      t,
-      t.shape.map((_, i) => (i === t.rank - 2 ? start : 0)),
-      t.shape.map((s, i) => (i === t.rank - 2 ? n : s)),
-    );
-  const gates = (t: Tensor): Tensor =>
-    slice(
-      t,
-      t.shape.map((_, i) => (i === t.rank - 1 ? start : 0)),
-      t.shape.map((s, i) => (i === t.rank - 1 ? n : s)),
-    );
+  const rows = (t: Tensor) => sliceAxis(t, -2, start, n);
+  const gates = (t: Tensor) => sliceAxis(t, -1, start, n);
   return {
     q: rows(x.q),
     k: rows(x.k),
@@ -316,30 +306,8 @@ function scanChunkPiece(
   const y = model.residual ? add(r, piece.q) : r;
 
   // State after the piece: the last row of the coefficient matrices.
-  const lastRow = (M: Tensor): Tensor =>
-    reshape(
-      slice(
-        M,
-        M.shape.map((_, i) => (i === M.rank - 2 ? n - 1 : 0)),
-        M.shape.map((s, i) => (i === M.rank - 2 ? 1 : s)),
-      ),
-      M.shape.slice(0, -2).concat([n]),
-    );
-  const lastOf = (g: Tensor): Tensor =>
-    expandDims(
-      expandDims(
-        reshape(
-          slice(
-            g,
-            g.shape.map((_, i) => (i === g.rank - 1 ? n - 1 : 0)),
-            g.shape.map((s, i) => (i === g.rank - 1 ? 1 : s)),
-          ),
-          g.shape.slice(0, -1),
-        ),
-        -1,
-      ),
-      -1,
-    );
+  const lastRow = (M: Tensor): Tensor => reshape(sliceAxis(M, -2, n - 1, 1), [...M.shape.slice(0, -2), n]); // (…, n)
+  const lastOf = (g: Tensor): Tensor => expandDims(sliceAxis(g, -1, n - 1, 1), -1); // (…, 1, 1)
   const wCoef = expandDims(mul(lastRow(C), piece.theta), -1); // (…, n, 1): C[n,s] θ_s
   const sCoef = expandDims(mul(lastRow(E), piece.theta), -1); // E[n,s] θ_s
   const betaN = lastOf(beta);

@@ -22,6 +22,7 @@ import {
   mul,
   Rng,
   slice,
+  sliceAxis,
   sub,
   sum,
   type Tensor,
@@ -84,18 +85,8 @@ function randomInputs(rng: Rng, spec: CaseSpec): MemoryScanInputs {
 
 /** Tokens [start, start + n) of every per-token input. */
 function sliceTokens(x: MemoryScanInputs, start: number, n: number): MemoryScanInputs {
-  const rows = (t: Tensor) =>
-    slice(
-      t,
-      t.shape.map((_, i) => (i === t.rank - 2 ? start : 0)),
-      t.shape.map((s, i) => (i === t.rank - 2 ? n : s)),
-    );
-  const gates = (t: Tensor) =>
-    slice(
-      t,
-      t.shape.map((_, i) => (i === t.rank - 1 ? start : 0)),
-      t.shape.map((s, i) => (i === t.rank - 1 ? n : s)),
-    );
+  const rows = (t: Tensor) => sliceAxis(t, -2, start, n);
+  const gates = (t: Tensor) => sliceAxis(t, -1, start, n);
   return {
     ...x,
     q: rows(x.q),

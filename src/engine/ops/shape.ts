@@ -132,6 +132,19 @@ export function slice(x: Tensor, begin: readonly number[], size?: readonly numbe
   return out;
 }
 
+/**
+ * `length` entries from `start` along one axis, every other axis whole.
+ * @example sliceAxis(x, -2, t, 1) // (…, T, d) → (…, 1, d): token t
+ */
+export function sliceAxis(x: Tensor, axis: number, start: number, length: number): Tensor {
+  const a = normalizeAxis(axis, x.rank, 'sliceAxis');
+  return slice(
+    x,
+    x.shape.map((_, i) => (i === a ? start : 0)),
+    x.shape.map((d, i) => (i === a ? length : d)),
+  );
+}
+
 /** Pads every axis with `value`: padding[i] = [before, after]. */
 export function pad(x: Tensor, padding: readonly (readonly [number, number])[], value = 0): Tensor {
   if (padding.length !== x.rank) {
