@@ -20,7 +20,7 @@ const backends = new Map<string, Backend>();
 let defaultBackend: Backend | null = null;
 const live = { tensors: 0, bytes: 0, buffers: 0 };
 
-/** Tensors created inside the innermost `tidy` (null entries are kept/disposed slots). */
+/** One set per open `tidy`: the tensors created inside it, innermost last. */
 const scopeStack: Set<Tensor>[] = [];
 
 /**
