@@ -28,22 +28,9 @@ import {
   wasmBackend,
 } from '../../src/index.js';
 import { enableWasmThreads } from '../../src/node.js';
+import { relError } from '../helpers/compare.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '../../../test/memory/fixtures');
-
-/** max |a − b| / max |b| (0 when both are zero). */
-function relError(a: Tensor | ArrayLike<number>, b: Tensor | ArrayLike<number>): number {
-  const x = 'dataSync' in a ? a.dataSync() : a;
-  const y = 'dataSync' in b ? b.dataSync() : b;
-  assert.equal(x.length, y.length, 'sizes differ');
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < x.length; i++) {
-    err = Math.max(err, Math.abs(x[i]! - y[i]!));
-    scale = Math.max(scale, Math.abs(y[i]!));
-  }
-  return scale === 0 ? err : err / scale;
-}
 
 /** The same values as a float32 tensor on the wasm backend. */
 function toWasm(t: Tensor): Tensor {
