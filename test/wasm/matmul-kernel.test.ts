@@ -273,7 +273,8 @@ describe('wasm matmul kernel', () => {
       [37, 45, 600], // 3 k slabs of 200
       [5, 9, 257], // 2 slabs of 129/128
       [300, 20, 40], // 3 row blocks
-      [3, 4100, 3], // 2 column blocks
+      [3, 4100, 3], // 9 column blocks of <= 512 (B strips packed lazily per block)
+      [300, 1030, 40], // 3 row blocks x 3 column blocks, partial last strip: packed B reused across row blocks
       [1, 1, 1000],
       [130, 8, 1],
     ];

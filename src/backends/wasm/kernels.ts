@@ -13,9 +13,10 @@
  *   for the module; the JS allocator may use [HEAP_START, memory.buffer.byteLength).
  * - All pointers are byte addresses into that memory; all values are float32.
  * - `matmul` needs a private scratch region of `matmulScratchBytes(m, n, k)` bytes (16-byte aligned
- *   recommended; about 4 * (128 * min(k, 256) + min(k, 256) * min(n, 4096)) bytes, at most ~4.3 MB).
+ *   recommended; about 4 * (128 * min(k, 256) + min(k, 256) * min(n, 512)) bytes, at most ~0.7 MB).
  *   Threads splitting the rows of one product each pass their own scratch and a disjoint
- *   [rowStart, rowEnd); each packs B itself, so nothing else is shared or synchronised.
+ *   [rowStart, rowEnd) (the Node pool hands out row chunks); each packs B itself, so nothing else is
+ *   shared or synchronised.
  */
 import { KERNELS_WASM_BASE64 } from './kernels.wasm.js';
 

@@ -8,8 +8,12 @@
  *   [SEQ]  job counter, bumped once per job (workers wait on it)
  *   [DONE] workers finished with the current job
  *   [QUIT] 1 asks the workers to exit
- *   [ARGS …] the product: a, b, c, m, n, k, aRowStride, aColStride, bRowStride, bColStride
- *   [ROWS + 3w …] worker w's rowStart, rowEnd, scratch pointer
+ *   [ARGS …] the product: a, b, c, m, n, k, aRowStride, aColStride, bRowStride, bColStride,
+ *            next row chunk (shared counter), rows per chunk
+ *   [ROWS + 3w …] worker w's scratch pointer at ROWS + 3w + 2
+ *
+ * A product's rows are cut into chunks that the threads take from the shared counter, so a thread
+ * slowed down by other load on the machine does not hold up the others.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -26,8 +30,26 @@ export const ROWS = 16;
 /** Kernel exports `runTasks` may call, each as f(argsPointer, scratchPointer). */
 export const TASK_KERNELS = ['memoryScanForwardHead', 'memoryScanBackwardHead'] as const;
 
-/** Rows are split in multiples of this (the micro-kernel's row block). */
-const ROW_ALIGN = 4;
+/** Control slots of a product's row-chunk counter and rows per chunk. */
+export const NEXT = ARGS + 10;
+export const CHUNK = ARGS + 11;
+
+/** Row chunks per thread of a threaded product (measured: 1 or 2 lose to load imbalance). */
+const CHUNKS_PER_THREAD = 4;
+
+/** Rows are split in multiples of this (the kernel's A block, a multiple of its micro-tile rows). */
+const ROW_ALIGN = 128;
+
+/**
+ * Rows per chunk of a threaded product: about CHUNKS_PER_THREAD chunks per thread, in whole
+ * ROW_ALIGN blocks where there are enough rows (each chunk packs its own copy of B, so chunks
+ * should not be too small), else multiples of 4 rows.
+ */
+function matmulChunkRows(call: MatmulCall, threads: number): number {
+  const target = Math.ceil(call.m / (threads * CHUNKS_PER_THREAD));
+  const align = call.m >= threads * ROW_ALIGN * 2 ? ROW_ALIGN : 4;
+  return Math.max(align, Math.ceil(target / align) * align);
+}
 
 /**
  * Starts `threads − 1` workers (the calling thread is the last one) and attaches them to the
@@ -67,43 +89,38 @@ export function enableWasmThreads(
   const matmulRows = (call: MatmulCall): void => {
     jobs++;
     control[KIND] = 0;
-    const blocks = Math.ceil(call.m / ROW_ALIGN);
-    const per = Math.ceil(blocks / threads);
+    const chunk = matmulChunkRows(call, threads);
     const scratchBytes = kernels.matmulScratchBytes(call.m, call.n, call.k);
     const scratch: [number, number][] = [];
     for (let t = 0; t < threads; t++) scratch.push(heap.allocBytes(scratchBytes));
     const args = [call.a, call.b, call.c, call.m, call.n, call.k];
-    args.push(call.aRowStride, call.aColStride, call.bRowStride, call.bColStride);
+    args.push(call.aRowStride, call.aColStride, call.bRowStride, call.bColStride, 0, chunk);
     args.forEach((v, i) => {
       control[ARGS + i] = v;
     });
-    for (let t = 0; t < threads; t++) {
-      const start = Math.min(call.m, t * per * ROW_ALIGN);
-      const end = Math.min(call.m, (t + 1) * per * ROW_ALIGN);
-      control[ROWS + 3 * t] = start;
-      control[ROWS + 3 * t + 1] = end;
-      control[ROWS + 3 * t + 2] = scratch[t]![0];
-    }
+    for (let t = 0; t < threads; t++) control[ROWS + 3 * t + 2] = scratch[t]![0];
     Atomics.store(control, DONE, 0);
     Atomics.add(control, SEQ, 1);
     Atomics.notify(control, SEQ);
-    // the calling thread takes the last share
-    const mine = ROWS + 3 * workers;
-    kernels.matmul(
-      call.a,
-      call.b,
-      call.c,
-      call.m,
-      call.n,
-      call.k,
-      call.aRowStride,
-      call.aColStride,
-      call.bRowStride,
-      call.bColStride,
-      control[mine]!,
-      control[mine + 1]!,
-      control[mine + 2]!,
-    );
+    // the calling thread takes chunks too (with the last scratch)
+    const mine = scratch[workers]![0];
+    for (let i = Atomics.add(control, NEXT, 1); i * chunk < call.m; i = Atomics.add(control, NEXT, 1)) {
+      kernels.matmul(
+        call.a,
+        call.b,
+        call.c,
+        call.m,
+        call.n,
+        call.k,
+        call.aRowStride,
+        call.aColStride,
+        call.bRowStride,
+        call.bColStride,
+        i * chunk,
+        Math.min(call.m, (i + 1) * chunk),
+        mine,
+      );
+    }
     for (let done = Atomics.load(control, DONE); done < workers; done = Atomics.load(control, DONE)) {
       Atomics.wait(control, DONE, done, 1000);
     }

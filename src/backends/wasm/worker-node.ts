@@ -1,10 +1,10 @@
 /**
  * A wasm-backend worker thread (Node): instantiates the kernels on the shared memory, then
- * waits for jobs on the control block (see threads-node.ts) and computes its share of rows.
+ * waits for jobs on the control block (see threads-node.ts) and computes row chunks of products (taken from a shared counter) or tasks.
  */
 import { workerData } from 'node:worker_threads';
 import { instantiateKernels } from './kernels.js';
-import { ARGS, DONE, KIND, QUIT, ROWS, SEQ, TASK_KERNELS } from './threads-node.js';
+import { ARGS, CHUNK, DONE, KIND, NEXT, QUIT, ROWS, SEQ, TASK_KERNELS } from './threads-node.js';
 
 const { module, memory, control, index } = workerData as {
   module: WebAssembly.Module;
@@ -36,21 +36,26 @@ for (;;) {
     Atomics.notify(control, DONE);
     continue;
   }
-  kernels.matmul(
-    a(0),
-    a(1),
-    a(2),
-    a(3),
-    a(4),
-    a(5),
-    a(6),
-    a(7),
-    a(8),
-    a(9),
-    control[row]!,
-    control[row + 1]!,
-    control[row + 2]!,
-  );
+  // a product: take row chunks from the shared counter until none is left
+  const m = a(3);
+  const chunk = control[CHUNK]!;
+  for (let i = Atomics.add(control, NEXT, 1); i * chunk < m; i = Atomics.add(control, NEXT, 1)) {
+    kernels.matmul(
+      a(0),
+      a(1),
+      a(2),
+      m,
+      a(4),
+      a(5),
+      a(6),
+      a(7),
+      a(8),
+      a(9),
+      i * chunk,
+      Math.min(m, (i + 1) * chunk),
+      control[row + 2]!,
+    );
+  }
   Atomics.add(control, DONE, 1);
   Atomics.notify(control, DONE);
 }

@@ -8,19 +8,21 @@
 //   area (matmulScratchBytes(m, n, k) bytes). Concurrent calls must use disjoint scratch regions and
 //   disjoint row ranges of C.
 //
-// Algorithm: GotoBLAS/BLIS-style blocking. For each KC-deep slab of k and NC-wide slab of n, B is packed
-// into NR-column strips (kc x NR, row p contiguous), then for each MC-row block of A, A is packed into
-// MR-row strips (kc x MR, column p contiguous) and a 4x8 register-blocked f32x4 micro-kernel computes
-// each MR x NR tile of C. Packing zero-pads partial strips so the micro-kernel always runs full tiles;
+// Algorithm: GotoBLAS/BLIS-style blocking. For each NC-wide slab of n and KC-deep slab of k, and each
+// MC-row block of A, A is packed into MR-row strips (kc x MR, column p contiguous) and a 4x8
+// register-blocked f32x4 micro-kernel computes each MR x NR tile of C. B is packed into NR-column strips
+// (kc x NR, row p contiguous) lazily, each strip just before its first use by the first A block (so it
+// is still in L1), and the kc x NC packed block (512 KiB) is reused by the later A blocks from L2. Packing zero-pads partial strips so the micro-kernel always runs full tiles;
 // edge tiles go through a small tile buffer and only their valid part is written to C.
 
 // Micro-tile: 4 rows x 8 columns = 8 f32x4 accumulators.
 const MR: i32 = 4;
 const NR: i32 = 8;
-// Cache blocking. KC x NR x 4 B = 8 KiB B strip (L1); MC x KC x 4 B = 128 KiB A block (L2).
+// Cache blocking. KC x NR x 4 B = 8 KiB B strip (L1); MC x KC x 4 B = 128 KiB A block (L2);
+// KC x NC x 4 B = 512 KiB packed B block (L2 on a 1 MiB-L2 core, with the A block).
 const KC: i32 = 256;
 const MC: i32 = 128;
-const NC: i32 = 4096;
+const NC: i32 = 512;
 // Bytes of the edge-tile buffer at the start of scratch.
 const TILE_BYTES: i32 = MR * NR * 4;
 
@@ -353,13 +355,15 @@ export function matmul(
     for (let pc: i32 = 0; pc < k; pc += kcStep) {
       const kc = min(kcStep, k - pc);
       const accumulate = pc > 0;
-      packB(b, bRowStride, bColStride, pc, kc, jc, nc, packedB);
       for (let ic = rowStart; ic < rowEnd; ic += MC) {
         const mc = min(MC, rowEnd - ic);
         packA(a, aRowStride, aColStride, ic, mc, pc, kc, packedA);
         for (let jr: i32 = 0; jr < nc; jr += NR) {
           const cols = min(NR, nc - jr);
           const bStrip = packedB + (<usize>(jr * kc) << 2);
+          // B strips are packed just before their first use (the first A block), while they are
+          // hot in L1; later A blocks reuse the packed block from L2.
+          if (ic == rowStart) packB(b, bRowStride, bColStride, pc, kc, jc + jr, cols, bStrip);
           let cTile = c + <usize>ic * ldc + (<usize>(jc + jr) << 2);
           for (let ir: i32 = 0; ir < mc; ir += MR) {
             const rows = min(MR, mc - ir);
