@@ -102,6 +102,35 @@ for (const backend of backendsUnderTest()) {
       });
     }
 
+    it('the streaming state does not grow with the stream (as many values after 1k as after 16k tokens)', () => {
+      withBackend(backend, () => {
+        const rng = new Rng(9);
+        const config = small({ chunkSize: 16 });
+        const params = initMemoryLayer(config, rng, dtype);
+        // Every field counted on its own (at a chunk boundary chunkStartWeights *is* weights, so
+        // distinct buffers would shrink there): the state's size whatever the position.
+        const stateBytes = (state: ReturnType<typeof memoryLayer>['state']) => {
+          const { weights, momentum, chunkStartWeights } = state.memory;
+          const tails = state.convTails ? [state.convTails.q, state.convTails.k, state.convTails.v] : [];
+          return [...weights, ...momentum, ...chunkStartWeights, ...tails].reduce((n, t) => n + t.size, 0);
+        };
+        let state: ReturnType<typeof memoryLayer>['state'] | undefined;
+        const sizes: number[] = [];
+        for (let tokens = 0; tokens < 16384; ) {
+          const piece = 1000 + (tokens % 7); // uneven pieces, mid-chunk boundaries
+          state = tidy(() => {
+            const r = memoryLayer(params, config, rng.normal([1, piece, 6], { dtype }), state);
+            return r.state;
+          });
+          tokens += piece;
+          if (sizes.length === 0 || tokens >= 16384) sizes.push(stateBytes(state));
+        }
+        assert.equal(sizes.length, 2);
+        assert.equal(sizes[1], sizes[0], `state values ${sizes}`);
+        assert.ok(state!.memory.position >= 16384);
+      });
+    });
+
     it('gradients of every parameter and the input match finite differences', {
       skip: !hasF64 && 'finite differences need float64',
     }, () => {
