@@ -4,10 +4,7 @@
  * finite differences, and extreme gates.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import {
   add,
   cast,
@@ -15,7 +12,6 @@ import {
   getBackend,
   grad,
   type MemoryScanInputs,
-  type MemoryScanOptions,
   memoryForward,
   memoryScan,
   memoryScanReference,
@@ -32,9 +28,8 @@ import {
 } from '../../src/index.js';
 import { backendsUnderTest } from '../helpers/backends.js';
 import { relError } from '../helpers/compare.js';
+import { CONFORMANCE_CASES, loadConformanceCase, type StoredArray } from '../helpers/conformance.js';
 import { checkGradients } from '../helpers/finite-diff.js';
-
-const fixtures = join(dirname(fileURLToPath(import.meta.url)), '../../../test/memory/fixtures');
 
 interface CaseSpec {
   lead?: number[];
@@ -93,30 +88,12 @@ for (const backend of backendsUnderTest()) {
   describe(`memoryScan on ${backend}`, () => {
     it(`matches the published conformance vectors (values and gradients), both implementations, in ${dtype}`, () => {
       withBackend(backend, () => {
-        for (let c = 0; c < 4; c++) {
-          const data = JSON.parse(readFileSync(join(fixtures, `case_${c}.json`), 'utf8'));
-          const t = (o: { shape: number[]; data: number[] }) =>
-            tensor(Float64Array.from(o.data), o.shape, { dtype });
+        for (const c of CONFORMANCE_CASES) {
+          const t = (o: StoredArray) => tensor(Float64Array.from(o.data), o.shape, { dtype });
           const tol = hasF64 ? 1e-9 : 1e-4;
           const gradTol = hasF64 ? 1e-9 : 2e-3;
-          const depth: number = data.options.depth;
+          const { depth, inputs, options, data } = loadConformanceCase(c, t);
           const layers = Array.from({ length: depth }, (_, i) => i);
-          const I = data.inputs;
-          const inputs: MemoryScanInputs = {
-            q: t(I.q),
-            k: t(I.k),
-            v: t(I.v),
-            alpha: t(I.alpha),
-            eta: t(I.eta),
-            theta: t(I.theta),
-            weights: layers.map((i) => t(I[`W0_${i}`])),
-            momentum: layers.map((i) => t(I[`S0_${i}`])),
-          };
-          const options: MemoryScanOptions = {
-            chunkSize: data.options.chunkSize,
-            activation: data.options.activation,
-            residual: data.options.residual,
-          };
           for (const scan of [memoryScan, memoryScanReference]) {
             const label = `case ${c} ${scan.name}`;
             tidy(() => {

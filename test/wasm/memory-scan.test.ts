@@ -5,10 +5,7 @@
  * recompute/checkpoint paths of the backward, memory hygiene, and what falls back.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { memoryScanLimits } from '../../src/backends/wasm/memory-scan.js';
 import {
   add,
@@ -29,8 +26,7 @@ import {
 } from '../../src/index.js';
 import { enableWasmThreads } from '../../src/node.js';
 import { relError } from '../helpers/compare.js';
-
-const fixtures = join(dirname(fileURLToPath(import.meta.url)), '../../../test/memory/fixtures');
+import { CONFORMANCE_CASES, loadConformanceCase, type StoredArray } from '../helpers/conformance.js';
 
 /** The same values as a float32 tensor on the wasm backend. */
 function toWasm(t: Tensor): Tensor {
@@ -310,29 +306,12 @@ describe('fused memoryScan on wasm', { skip: wasmBackend === null && 'no wasm ba
   });
 
   it('matches the published conformance vectors in float32 (values and gradients, 1e-3)', () => {
-    for (let c = 0; c < 4; c++) {
+    for (const c of CONFORMANCE_CASES) {
       tidy(() => {
-        const data = JSON.parse(readFileSync(join(fixtures, `case_${c}.json`), 'utf8'));
-        const t = (o: { shape: number[]; data: number[] }) =>
+        const t = (o: StoredArray) =>
           tensor(Float32Array.from(o.data), o.shape, { dtype: 'float32', backend: 'wasm' });
-        const depth: number = data.options.depth;
+        const { depth, inputs, options, data } = loadConformanceCase(c, t);
         const layers = Array.from({ length: depth }, (_, i) => i);
-        const I = data.inputs;
-        const inputs: MemoryScanInputs = {
-          q: t(I.q),
-          k: t(I.k),
-          v: t(I.v),
-          alpha: t(I.alpha),
-          eta: t(I.eta),
-          theta: t(I.theta),
-          weights: layers.map((i) => t(I[`W0_${i}`])),
-          momentum: layers.map((i) => t(I[`S0_${i}`])),
-        };
-        const options: MemoryScanOptions = {
-          chunkSize: data.options.chunkSize,
-          activation: data.options.activation,
-          residual: data.options.residual,
-        };
         assert.notEqual(wasmBackend!.fusedMemoryScan!(inputs, options), null, `case ${c} is fused`);
         const { y, state } = memoryScan(inputs, options);
         const expect = (what: string, got: Tensor, want: number[], tol: number) => {
