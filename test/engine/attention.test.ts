@@ -18,6 +18,7 @@ import {
   tidy,
 } from '../../src/index.js';
 import { backendsUnderTest, tolerance } from '../helpers/backends.js';
+import { relError } from '../helpers/compare.js';
 import { bestFloat, float64Backends, gradCheck, uniform } from './util.js';
 
 const range = (n: number, from = 0): number[] => Array.from({ length: n }, (_, i) => from + i);
@@ -76,17 +77,6 @@ function naiveAttention(c: Case, q: Float64Array, k: Float64Array, v: Float64Arr
     }
   }
   return out;
-}
-
-function maxRelError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  assert.equal(actual.length, expected.length);
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    err = Math.max(err, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return err / Math.max(scale, 1e-12);
 }
 
 // MAC: [P; h; n] with N_p = 2 persistent rows and a segment of C = 4: h_j and n_j both at position j.
@@ -155,7 +145,7 @@ describe('attention: forward against a plain-JS loop', () => {
           assert.deepEqual(out.shape, [c.b, c.h, c.tq, c.dh]);
           return out.dataSync();
         });
-        const err = maxRelError(actual, expected);
+        const err = relError(actual, expected);
         assert.ok(err <= tolerance(dtype), `relative error ${err.toExponential(2)}`);
       });
     }
@@ -259,7 +249,7 @@ describe('rope', () => {
       const x = randomData(rng, 2 * 5 * 8);
       const expected = naiveRope(x, 5, 8, positions, 500);
       const actual = tidy(() => rope(tensor(x, [2, 5, 8], { dtype, backend }), positions, 500).dataSync());
-      assert.ok(maxRelError(actual, expected) <= tolerance(dtype));
+      assert.ok(relError(actual, expected) <= tolerance(dtype));
     });
 
     it(`${backend} (${dtype}): preserves each token's norm`, () => {

@@ -19,6 +19,7 @@ import {
   tidy,
   wasmBackend,
 } from '../../src/index.js';
+import { relError } from '../helpers/compare.js';
 
 const range = (n: number, from = 0): number[] => Array.from({ length: n }, (_, i) => from + i);
 
@@ -27,18 +28,6 @@ function randomData(rng: Rng, n: number, lo: number, hi: number): Float64Array {
   const d = new Float64Array(n);
   for (let i = 0; i < n; i++) d[i] = Math.fround(lo + (hi - lo) * rng.next());
   return d;
-}
-
-function maxRelError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  assert.equal(actual.length, expected.length);
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    err = Math.max(err, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  if (scale === 0) return err;
-  return err / scale;
 }
 
 /** Counts the fused kernel's calls (to prove the fused path ran). */
@@ -190,7 +179,7 @@ describe('wasm fused attention vs the reference backend (float64)', { skip: !was
       assert.equal(counts.backwards, 1, 'the fused backward ran');
       const names = ['out', 'dq', 'dk', 'dv'];
       actual.forEach((a, i) => {
-        const err = maxRelError(a, expected[i]!);
+        const err = relError(a, expected[i]!);
         assert.ok(err <= (i === 0 ? 1e-4 : 1e-3), `${names[i]}: relative error ${err.toExponential(2)}`);
       });
     });
@@ -213,7 +202,7 @@ describe('wasm fused attention vs the reference backend (float64)', { skip: !was
     const actual = run(c, data, 'wasm', 'float32');
     assert.equal(counts.forwards, 0);
     actual.forEach((a, i) => {
-      assert.ok(maxRelError(a, expected[i]!) <= 1e-4);
+      assert.ok(relError(a, expected[i]!) <= 1e-4);
     });
   });
 
@@ -223,7 +212,7 @@ describe('wasm fused attention vs the reference backend (float64)', { skip: !was
     const fused = run(c, data, 'wasm', 'float32');
     const composed = run({ ...c, opts: { ...c.opts, fused: false } }, data, 'wasm', 'float32');
     fused.forEach((a, i) => {
-      assert.ok(maxRelError(a, composed[i]!) <= 1e-4);
+      assert.ok(relError(a, composed[i]!) <= 1e-4);
     });
   });
 
@@ -247,7 +236,7 @@ describe('wasm fused attention vs the reference backend (float64)', { skip: !was
         const inner = (x: Tensor) => sum(mul(attention(x, k!, v!, { window: 3, fused: false }), w!));
         return grad((x: Tensor) => sum(mul(grad(inner)(x), x)))(q!).dataSync();
       });
-    assert.ok(maxRelError(second('wasm', 'float32'), second('reference', 'float64')) <= 1e-3);
+    assert.ok(relError(second('wasm', 'float32'), second('reference', 'float64')) <= 1e-3);
   });
 });
 
