@@ -6,10 +6,12 @@
 import { KERNELS_WASM_BASE64 } from '../dist/src/backends/wasm/kernels.wasm.js';
 import {
   attention,
+  enableWasmWorkers,
   getBackend,
   grad,
   listBackends,
   loadWasmBackend,
+  matmul,
   memoryScan,
   mul,
   Rng,
@@ -153,8 +155,85 @@ async function run() {
     const a64 = attention(qkv[0], qkv[1], qkv[2]);
     report.attention = { causal: true, backend: a32.backend.name, relDiff: relDiff(a32, a64) };
   });
+  if (wasm) report.workers = await workerPool(wasm, report.crossOriginIsolated);
   report.totalMs = Math.round(performance.now() - t0);
   return report;
+}
+
+/** max |a − b| over two arrays of the same length. */
+function maxAbsDiff(x, y) {
+  if (x.length !== y.length) return Number.POSITIVE_INFINITY;
+  let err = 0;
+  for (let i = 0; i < x.length; i++) err = Math.max(err, Math.abs(x[i] - y[i]));
+  return err;
+}
+
+/** A 256×256 product and the small memoryScan on the wasm backend, as plain arrays. */
+function poolWorkload() {
+  return tidy(() => {
+    const rng = new Rng(4);
+    const a = toF32(rng.normal([256, 256], { dtype: 'float64', backend: 'reference' }));
+    const b = toF32(rng.normal([256, 256], { dtype: 'float64', backend: 'reference' }));
+    const x32 = mapInputs(scanInputs(new Rng(1), 2, 64, 16, 32, 2), toF32);
+    const scan = memoryScan(x32, { chunkSize: 16 });
+    const c = matmul(a, b);
+    return {
+      backend: c.backend.name,
+      matmul: c.dataSync().slice(),
+      scanY: scan.y.dataSync().slice(),
+      scanWeights: scan.state.weights.map((w) => w.dataSync().slice()),
+    };
+  });
+}
+
+/**
+ * Cross-origin isolated: the same workload on one thread and on enableWasmWorkers(wasm, 2).
+ * Otherwise enableWasmWorkers must reject (the shared memory cannot reach a worker).
+ */
+async function workerPool(wasm, isolated) {
+  const out = { isolated, mainThreadCanWait: mainThreadCanWait() };
+  if (!isolated) {
+    try {
+      const pool = await enableWasmWorkers(wasm, 2);
+      pool.terminate();
+      out.rejected = false;
+    } catch (e) {
+      out.rejected = true;
+      out.error = String(e?.message ?? e);
+    }
+    return out;
+  }
+  try {
+    const single = poolWorkload();
+    const t0 = performance.now();
+    const pool = await enableWasmWorkers(wasm, 2);
+    out.startMs = Math.round(performance.now() - t0);
+    out.threads = pool.threads;
+    out.attached = wasm.threadPool === pool;
+    const pooled = poolWorkload();
+    out.jobs = pool.jobs;
+    out.backend = pooled.backend;
+    out.matmulMaxAbsDiff = maxAbsDiff(pooled.matmul, single.matmul);
+    out.scanYMaxAbsDiff = maxAbsDiff(pooled.scanY, single.scanY);
+    out.scanWeightsMaxAbsDiff = Math.max(
+      ...pooled.scanWeights.map((w, i) => maxAbsDiff(w, single.scanWeights[i])),
+    );
+    pool.terminate();
+    out.detached = wasm.threadPool === null;
+  } catch (e) {
+    out.error = String(e?.stack ?? e);
+  }
+  return out;
+}
+
+/** Whether Atomics.wait is allowed on this (main) thread: the pool spins where it is not. */
+function mainThreadCanWait() {
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function send(report) {

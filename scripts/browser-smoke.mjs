@@ -17,6 +17,7 @@ const chromium = process.argv[2] ?? process.env.CHROMIUM ?? 'chromium';
 const TIMEOUT_MS = 90_000;
 const VALUE_TOL = 1e-4; // float32 vs float64
 const GRAD_TOL = 1e-3; // a gradient through the scan accumulates more float32 rounding (as in test/wasm)
+const POOL_TOL = 1e-6; // enableWasmWorkers vs one thread: the same kernels on the same rows
 
 // ---- 1. the core entry's import graph must have no bare specifiers and no node:* imports --------
 function importGraph(entry) {
@@ -28,10 +29,11 @@ function importGraph(entry) {
     if (seen.has(file)) continue;
     seen.add(file);
     const text = readFileSync(file, 'utf8');
+    // static imports, dynamic imports, and worker scripts (new URL('./x.js', import.meta.url))
     const re =
-      /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]\s*\)/gm;
+      /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]\s*\)|new URL\(\s*['"]([^'"]+)['"]\s*,\s*import\.meta\.url\s*\)/gm;
     for (const m of text.matchAll(re)) {
-      const spec = m[1] ?? m[2];
+      const spec = m[1] ?? m[2] ?? m[3];
       if (spec.startsWith('./') || spec.startsWith('../')) stack.push(resolve(dirname(file), spec));
       else bad.push(`${file.slice(root.length + 1)} imports '${spec}'`);
     }
@@ -201,6 +203,25 @@ function check(mode, r) {
   expect(r.grad.relDiff < GRAD_TOL, `grad differs by ${r.grad.relDiff}`);
   expect(r.attention.backend === backend, `attention ran on ${r.attention.backend}`);
   expect(r.attention.relDiff < VALUE_TOL, `attention differs by ${r.attention.relDiff}`);
+  const w = r.workers;
+  if (mode === 'iso') {
+    // enableWasmWorkers(wasm, 2): the same numbers as one thread, and the pool was used
+    expect(w && !w.error, `enableWasmWorkers failed: ${w?.error ?? 'no report'}`);
+    if (w && !w.error) {
+      expect(
+        w.threads === 2 && w.attached && w.detached,
+        `pool threads ${w.threads}, attached ${w.attached}`,
+      );
+      expect(w.backend === 'wasm', `pooled workload ran on ${w.backend}`);
+      expect(w.jobs > 0, `pool.jobs is ${w.jobs}`);
+      for (const key of ['matmulMaxAbsDiff', 'scanYMaxAbsDiff', 'scanWeightsMaxAbsDiff']) {
+        expect(w[key] <= POOL_TOL, `pooled ${key} ${w[key]} > ${POOL_TOL}`);
+      }
+    }
+  } else if (w) {
+    // wasm without cross-origin isolation: starting workers must fail with a clear error
+    expect(w.rejected === true, 'enableWasmWorkers did not reject without cross-origin isolation');
+  }
   return problems;
 }
 

@@ -45,6 +45,7 @@ export async function loadWasmBackend(): Promise<WasmBackend | null> {
   return wasmBackend;
 }
 
+export { enableWasmWorkers } from './backends/wasm/threads-web.js';
 export * from './engine/index.js';
 export { type MemorizeOptions, memorizeRecall } from './eval/memorize.js';
 export { formatMemorizeTable, type MemorizeRow, memorizeTable } from './eval/memorize-table.js';

@@ -2,8 +2,9 @@
  * The `wasm` backend: float32 (and int32) tensors in one shared WebAssembly memory. The hot
  * kernels run compiled WebAssembly SIMD (matmul: packed, register-blocked f32x4); the rest reuse
  * the reference kernels on typed-array views of that memory. With a thread pool attached
- * (`titans-ts/node`: `enableWasmThreads`), large products are split across worker threads that
- * instantiate the same module on the same memory. Browser-safe: no `node:*` imports.
+ * (`titans-ts/node`: `enableWasmThreads`; browsers: `enableWasmWorkers`), large products are
+ * split across worker threads that instantiate the same module on the same memory.
+ * Browser-safe: no `node:*` imports.
  */
 import type { Backend, BackendBuffer } from '../../engine/backend.js';
 import type { DType, TypedArray } from '../../engine/dtype.js';
@@ -123,7 +124,7 @@ export interface WasmThreadPool {
   /**
    * Optional: calls the kernel export `name`(args + i·argStride, scratch) for every i in
    * [0, count), spread over the threads; each thread passes its own `scratchBytes` of scratch.
-   * Returns when all are done. `name` must be one of TASK_KERNELS (threads-node.ts).
+   * Returns when all are done. `name` must be one of TASK_KERNELS (pool-protocol.ts).
    */
   runTasks?(name: string, count: number, args: number, argStride: number, scratchBytes: number): void;
   terminate(): void;

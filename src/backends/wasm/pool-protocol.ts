@@ -1,0 +1,221 @@
+/**
+ * The wasm thread pool's protocol, shared by the Node pool (threads-node.ts + worker-node.ts,
+ * worker_threads) and the browser pool (threads-web.ts + worker-web.ts, Web Workers).
+ * Browser-safe: no `node:*` imports.
+ *
+ * Every worker instantiates the same kernel module on the same shared memory; a product's rows
+ * (or a list of tasks) are split between the workers and the calling thread. Jobs are posted
+ * through a small shared control block and Atomics (no message passing on the hot path).
+ *
+ * Control block (Int32Array over its own SharedArrayBuffer, `controlWords(threads)` words):
+ *   [SEQ]  job counter, bumped once per job (workers wait on it)
+ *   [DONE] workers finished with the current job
+ *   [QUIT] 1 asks the workers to exit
+ *   [KIND] 0 = a product's rows; 1 + i = tasks of TASK_KERNELS[i]
+ *   [ARGS …] a product: a, b, c, m, n, k, aRowStride, aColStride, bRowStride, bColStride,
+ *            next row chunk (shared counter, NEXT), rows per chunk (CHUNK);
+ *            tasks: count, args, argStride, next task (shared counter)
+ *   [ROWS + 3w …] thread w's scratch pointer at ROWS + 3w + 2 (the calling thread is w = threads − 1)
+ *
+ * A product's rows are cut into chunks that the threads take from the shared counter, so a thread
+ * slowed down by other load on the machine does not hold up the others.
+ */
+import type { KernelExports } from './kernels.js';
+import type { MatmulCall, WasmBackend, WasmThreadPool } from './wasm-backend.js';
+
+export const SEQ = 0;
+export const DONE = 1;
+export const QUIT = 2;
+/** The job: 0 = a product's rows; 1 + i = tasks of TASK_KERNELS[i] (ARGS: count, args, stride, next). */
+export const KIND = 3;
+export const ARGS = 4;
+export const ROWS = 16;
+
+/** Kernel exports `runTasks` may call, each as f(argsPointer, scratchPointer). */
+export const TASK_KERNELS = ['memoryScanForwardHead', 'memoryScanBackwardHead'] as const;
+
+/** Control slots of a product's row-chunk counter and rows per chunk. */
+export const NEXT = ARGS + 10;
+export const CHUNK = ARGS + 11;
+
+/** Int32 words of the control block of a pool of `threads` threads (the calling thread included). */
+export function controlWords(threads: number): number {
+  return ROWS + 3 * threads;
+}
+
+/** Row chunks per thread of a threaded product (measured: 1 or 2 lose to load imbalance). */
+const CHUNKS_PER_THREAD = 4;
+
+/** Rows are split in multiples of this (the kernel's A block, a multiple of its micro-tile rows). */
+const ROW_ALIGN = 128;
+
+/**
+ * Rows per chunk of a threaded product: about CHUNKS_PER_THREAD chunks per thread, in whole
+ * ROW_ALIGN blocks where there are enough rows (each chunk packs its own copy of B, so chunks
+ * should not be too small), else multiples of 4 rows.
+ */
+export function matmulChunkRows(call: MatmulCall, threads: number): number {
+  const target = Math.ceil(call.m / (threads * CHUNKS_PER_THREAD));
+  const align = call.m >= threads * ROW_ALIGN * 2 ? ROW_ALIGN : 4;
+  return Math.max(align, Math.ceil(target / align) * align);
+}
+
+type TaskKernel = (args: number, scratch: number) => void;
+
+function taskKernel(kernels: KernelExports, name: string): TaskKernel | undefined {
+  const f = (kernels as unknown as Record<string, unknown>)[name];
+  return typeof f === 'function' ? (f as TaskKernel) : undefined;
+}
+
+/** Rows [i·chunk, min(m, (i+1)·chunk)) of the product in the control block, for every chunk i taken. */
+function takeRowChunks(kernels: KernelExports, control: Int32Array, scratch: number): void {
+  const a = (i: number) => control[ARGS + i]!;
+  const m = a(3);
+  const chunk = control[CHUNK]!;
+  for (let i = Atomics.add(control, NEXT, 1); i * chunk < m; i = Atomics.add(control, NEXT, 1)) {
+    kernels.matmul(
+      a(0),
+      a(1),
+      a(2),
+      m,
+      a(4),
+      a(5),
+      a(6),
+      a(7),
+      a(8),
+      a(9),
+      i * chunk,
+      Math.min(m, (i + 1) * chunk),
+      scratch,
+    );
+  }
+}
+
+/** Every task index taken from the shared counter, until none is left. */
+function takeTasks(kernel: TaskKernel, control: Int32Array, scratch: number): void {
+  const count = control[ARGS]!;
+  const args = control[ARGS + 1]!;
+  const stride = control[ARGS + 2]!;
+  for (let i = Atomics.add(control, ARGS + 3, 1); i < count; i = Atomics.add(control, ARGS + 3, 1)) {
+    kernel(args + i * stride, scratch);
+  }
+}
+
+/**
+ * A worker's loop (Node worker thread or Web Worker; both may block in Atomics.wait): waits for
+ * jobs on the control block, runs its share, reports DONE; returns when QUIT is set. The pool's
+ * control block is new, so its first job is SEQ = 1 even if it was posted before this worker
+ * started waiting.
+ */
+export function runWorkerLoop(kernels: KernelExports, control: Int32Array, index: number): void {
+  let seen = 0;
+  for (;;) {
+    Atomics.wait(control, SEQ, seen);
+    seen = Atomics.load(control, SEQ);
+    if (Atomics.load(control, QUIT) === 1) return;
+    const scratch = control[ROWS + 3 * index + 2]!;
+    const kind = control[KIND]!;
+    if (kind > 0) {
+      const kernel = taskKernel(kernels, TASK_KERNELS[kind - 1]!);
+      if (kernel) takeTasks(kernel, control, scratch);
+    } else {
+      takeRowChunks(kernels, control, scratch);
+    }
+    Atomics.add(control, DONE, 1);
+    Atomics.notify(control, DONE);
+  }
+}
+
+/** How the calling thread waits until `workers` workers have reported DONE. */
+export type WaitForWorkers = (control: Int32Array, workers: number) => void;
+
+/** Waits in Atomics.wait (Node threads, Web Workers; a browser main thread may not). */
+export const blockUntilDone: WaitForWorkers = (control, workers) => {
+  for (let done = Atomics.load(control, DONE); done < workers; done = Atomics.load(control, DONE)) {
+    Atomics.wait(control, DONE, done, 1000);
+  }
+};
+
+/** Spins on Atomics.load (for a browser main thread, where Atomics.wait throws). */
+export const spinUntilDone: WaitForWorkers = (control, workers) => {
+  while (Atomics.load(control, DONE) < workers) {
+    // busy-wait: the calling thread has already taken its share, only the last chunks are left
+  }
+};
+
+/**
+ * The calling thread's half of a pool of `threads` threads (`threads − 1` workers running
+ * runWorkerLoop on `control`): posts products and tasks, takes its own share, and waits for the
+ * workers with `wait`. `terminate` asks the workers to quit, then calls `stop`.
+ */
+export function createPoolClient(
+  backend: WasmBackend,
+  control: Int32Array,
+  threads: number,
+  wait: WaitForWorkers,
+  stop: () => void,
+): WasmThreadPool {
+  const workers = threads - 1;
+  const { kernels, heap } = backend;
+  let jobs = 0;
+
+  /** Allocates a scratch per thread, posts the job, runs `mine` on this thread, waits, frees. */
+  const post = (kind: number, scratchBytes: number, args: number[], mine: (scratch: number) => void) => {
+    const scratch: [number, number][] = [];
+    for (let t = 0; t < threads; t++) scratch.push(heap.allocBytes(scratchBytes));
+    control[KIND] = kind;
+    args.forEach((v, i) => {
+      control[ARGS + i] = v;
+    });
+    for (let t = 0; t < threads; t++) control[ROWS + 3 * t + 2] = scratch[t]![0];
+    Atomics.store(control, DONE, 0);
+    Atomics.add(control, SEQ, 1);
+    Atomics.notify(control, SEQ);
+    // the calling thread takes its share too (with the last scratch)
+    mine(scratch[workers]![0]);
+    wait(control, workers);
+    // not in a finally: after a throw the workers may still be writing into their scratch
+    for (const [ptr, size] of scratch) heap.freeBytes(ptr, size);
+  };
+
+  const matmulRows = (call: MatmulCall): void => {
+    jobs++;
+    const chunk = matmulChunkRows(call, threads);
+    const args = [call.a, call.b, call.c, call.m, call.n, call.k];
+    args.push(call.aRowStride, call.aColStride, call.bRowStride, call.bColStride, 0, chunk);
+    const scratchBytes = kernels.matmulScratchBytes(call.m, call.n, call.k);
+    post(0, scratchBytes, args, (scratch) => takeRowChunks(kernels, control, scratch));
+  };
+
+  // Tasks: every thread (this one too) takes the next index from a shared counter until none is left.
+  const runTasks = (name: string, count: number, args: number, argStride: number, scratchBytes: number) => {
+    const kind = TASK_KERNELS.indexOf(name as (typeof TASK_KERNELS)[number]);
+    const kernel = taskKernel(kernels, name);
+    if (kind < 0 || !kernel) throw new Error(`runTasks: unknown task kernel '${name}'`);
+    post(1 + kind, scratchBytes, [count, args, argStride, 0], (scratch) =>
+      takeTasks(kernel, control, scratch),
+    );
+  };
+
+  const pool: WasmThreadPool = {
+    threads,
+    get jobs() {
+      return jobs;
+    },
+    matmulRows,
+    runTasks,
+    terminate() {
+      Atomics.store(control, QUIT, 1);
+      Atomics.add(control, SEQ, 1);
+      Atomics.notify(control, SEQ);
+      stop();
+      if (backend.threadPool === pool) backend.setThreadPool(null);
+    },
+  };
+  return pool;
+}
+
+/** The pool of one thread: nothing to split, nothing to stop. */
+export function singleThreadPool(): WasmThreadPool {
+  return { threads: 1, jobs: 0, matmulRows: () => {}, terminate: () => {} };
+}
