@@ -227,16 +227,6 @@ export function memory(): { tensors: number; buffers: number; bytes: number } {
   return { ...live };
 }
 
-type Tree =
-  | Tensor
-  | null
-  | undefined
-  | number
-  | string
-  | boolean
-  | readonly Tree[]
-  | { readonly [k: string]: Tree };
-
 function collectTensors(value: unknown, out: Set<Tensor>): void {
   if (value instanceof Tensor) out.add(value);
   else if (Array.isArray(value)) for (const v of value) collectTensors(v, out);
@@ -309,5 +299,3 @@ export function tensorLeaves(value: unknown): Tensor[] {
   collectTensors(value, found);
   return [...found];
 }
-
-export type { Tree };

@@ -18,5 +18,6 @@ export {
   type MemoryScanOptions,
   type MemoryState,
   memoryScan,
+  sliceTokens,
 } from './scan.js';
 export { memoryScanReference } from './scan-reference.js';

@@ -108,7 +108,7 @@ export function memoryScan(
   while (start < T) {
     const offset = position % b;
     const n = Math.min(b - offset, T - start);
-    const piece = chunkPiece(inputs, start, n);
+    const piece = sliceTokens(inputs, start, n);
     const grads = offset === 0 ? weights : chunkStart;
     const result = scanChunkPiece(piece, weights, momentum, grads, model);
     outputs.push(result.y);
@@ -237,10 +237,16 @@ interface Piece {
   theta: Tensor;
 }
 
-function chunkPiece(x: MemoryScanInputs, start: number, n: number): Piece {
+/**
+ * Tokens [start, start + n) of every per-token input (q, k, v along the token axis; the gates
+ * along theirs); weights and any carried state are passed through unchanged.
+ * @example const rest = sliceTokens(inputs, 16, 48); // tokens 16…63
+ */
+export function sliceTokens(x: MemoryScanInputs, start: number, n: number): MemoryScanInputs {
   const rows = (t: Tensor) => sliceAxis(t, -2, start, n);
   const gates = (t: Tensor) => sliceAxis(t, -1, start, n);
   return {
+    ...x,
     q: rows(x.q),
     k: rows(x.k),
     v: rows(x.v),

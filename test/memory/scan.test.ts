@@ -18,7 +18,7 @@ import {
   mul,
   Rng,
   slice,
-  sliceAxis,
+  sliceTokens,
   sub,
   sum,
   type Tensor,
@@ -62,21 +62,6 @@ function randomInputs(rng: Rng, spec: CaseSpec): MemoryScanInputs {
       .slice(0, -1)
       .map((din, l) => rng.normal([din, dims[l + 1]!], { std: 1 / Math.sqrt(din), dtype })),
     momentum: dims.slice(0, -1).map((din, l) => rng.normal([din, dims[l + 1]!], { std: 0.1, dtype })),
-  };
-}
-
-/** Tokens [start, start + n) of every per-token input. */
-function sliceTokens(x: MemoryScanInputs, start: number, n: number): MemoryScanInputs {
-  const rows = (t: Tensor) => sliceAxis(t, -2, start, n);
-  const gates = (t: Tensor) => sliceAxis(t, -1, start, n);
-  return {
-    ...x,
-    q: rows(x.q),
-    k: rows(x.k),
-    v: rows(x.v),
-    alpha: gates(x.alpha),
-    eta: gates(x.eta),
-    theta: gates(x.theta),
   };
 }
 
