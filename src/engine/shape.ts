@@ -83,3 +83,60 @@ export function broadcastStrides(inShape: Shape, outShape: Shape): number[] {
     return inShape[j] === 1 ? 0 : inStrides[j]!;
   });
 }
+
+/**
+ * The geometry of a batched matmul as backends need it: sizes, the element strides of each
+ * operand's matrix (a transposed operand is just swapped strides: A[i, p] = a[aOffset +
+ * i·aRowStride + p·aColStride]) and, per output batch, the element offsets of both operands'
+ * matrices after batch broadcasting.
+ */
+export function matmulLayout(
+  aShape: Shape,
+  bShape: Shape,
+  transposeA: boolean,
+  transposeB: boolean,
+  outShape: Shape,
+): {
+  m: number;
+  n: number;
+  k: number;
+  aRowStride: number;
+  aColStride: number;
+  bRowStride: number;
+  bColStride: number;
+  /** visit(batch, aOffset, bOffset) for every output batch, in order; C's offset is batch·m·n. */
+  forEachBatch: (visit: (batch: number, aOffset: number, bOffset: number) => void) => void;
+} {
+  const rank = outShape.length;
+  const [ar, ac] = [aShape[aShape.length - 2]!, aShape[aShape.length - 1]!];
+  const [br, bc] = [bShape[bShape.length - 2]!, bShape[bShape.length - 1]!];
+  const batchShape = outShape.slice(0, -2);
+  const aBatch = broadcastStrides(aShape.slice(0, -2), batchShape);
+  const bBatch = broadcastStrides(bShape.slice(0, -2), batchShape);
+  return {
+    m: outShape[rank - 2]!,
+    n: outShape[rank - 1]!,
+    k: transposeA ? ar : ac,
+    aRowStride: transposeA ? 1 : ac,
+    aColStride: transposeA ? ac : 1,
+    bRowStride: transposeB ? 1 : bc,
+    bColStride: transposeB ? bc : 1,
+    forEachBatch(visit) {
+      const index = new Array<number>(batchShape.length).fill(0);
+      const batches = sizeOf(batchShape);
+      for (let batch = 0; batch < batches; batch++) {
+        let aOff = 0;
+        let bOff = 0;
+        for (let i = 0; i < index.length; i++) {
+          aOff += index[i]! * aBatch[i]!;
+          bOff += index[i]! * bBatch[i]!;
+        }
+        visit(batch, aOff * ar * ac, bOff * br * bc);
+        for (let i = index.length - 1; i >= 0; i--) {
+          if (++index[i]! < batchShape[i]!) break;
+          index[i] = 0;
+        }
+      }
+    },
+  };
+}

@@ -7,7 +7,7 @@ import type {
   UnaryOp,
 } from '../../engine/backend.js';
 import { allocArray, type DType, type TypedArray } from '../../engine/dtype.js';
-import { broadcastStrides, type Shape, sizeOf, stridesOf } from '../../engine/shape.js';
+import { broadcastStrides, matmulLayout, type Shape, sizeOf, stridesOf } from '../../engine/shape.js';
 import {
   geluDerivative,
   sigmoidDerivative,
@@ -334,27 +334,21 @@ export function createHostBackend(
     matmul(a, aShape, b, bShape, transposeA, transposeB, outShape, dtype) {
       const x = view(a);
       const y = view(b);
-      const rank = outShape.length;
-      const m = outShape[rank - 2]!;
-      const n = outShape[rank - 1]!;
-      const [ar, ac] = [aShape[aShape.length - 2]!, aShape[aShape.length - 1]!];
-      const [br, bc] = [bShape[bShape.length - 2]!, bShape[bShape.length - 1]!];
-      const k = transposeA ? ar : ac;
-      const batchShape = outShape.slice(0, -2);
-      const aBatch = broadcastStrides(aShape.slice(0, -2), batchShape).map((s) => s * ar * ac);
-      const bBatch = broadcastStrides(bShape.slice(0, -2), batchShape).map((s) => s * br * bc);
+      const { m, n, k, aRowStride, aColStride, bRowStride, bColStride, forEachBatch } = matmulLayout(
+        aShape,
+        bShape,
+        transposeA,
+        transposeB,
+        outShape,
+      );
       const [buffer, out] = alloc(dtype, sizeOf(outShape));
       // Each batch's operands are first copied into plain row-major float64 matrices (A: m×k,
       // B: k×n), so the product loop below is one simple, monomorphic i-p-j loop whatever the
-      // transposes and dtypes. A[i, p] = x[aOff + i·aRowStride + p·aColStride], B likewise.
-      const [aRowStride, aColStride] = transposeA ? [1, ac] : [ac, 1];
-      const [bRowStride, bColStride] = transposeB ? [1, bc] : [bc, 1];
+      // transposes and dtypes.
       const A = new Float64Array(m * k);
       const B = new Float64Array(k * n);
       const C = new Float64Array(m * n);
-      odometer(batchShape, [aBatch, bBatch], (batch, o) => {
-        const aOff = o[0]!;
-        const bOff = o[1]!;
+      forEachBatch((batch, aOff, bOff) => {
         for (let i = 0; i < m; i++) {
           for (let p = 0; p < k; p++) A[i * k + p] = x[aOff + i * aRowStride + p * aColStride]!;
         }

@@ -8,7 +8,7 @@
  */
 import type { Backend, BackendBuffer } from '../../engine/backend.js';
 import type { DType, TypedArray } from '../../engine/dtype.js';
-import { broadcastStrides, type Shape, sizeOf } from '../../engine/shape.js';
+import { matmulLayout, type Shape, sizeOf } from '../../engine/shape.js';
 import { createHostBackend, type HostStorage } from '../reference/reference.js';
 import { createWasmAttention } from './attention.js';
 import { createWasmElementwise } from './elementwise.js';
@@ -222,47 +222,26 @@ export function createWasmBackend(options: WasmBackendOptions = {}): WasmBackend
       if (minFlops !== undefined) poolMinFlops = minFlops;
     },
     matmul(a, aShape: Shape, b, bShape: Shape, transposeA, transposeB, outShape: Shape, dtype) {
-      const rank = outShape.length;
-      const m = outShape[rank - 2]!;
-      const n = outShape[rank - 1]!;
-      const [ar, ac] = [aShape[aShape.length - 2]!, aShape[aShape.length - 1]!];
-      const [br, bc] = [bShape[bShape.length - 2]!, bShape[bShape.length - 1]!];
-      const k = transposeA ? ar : ac;
-      const batchShape = outShape.slice(0, -2);
-      const aBatch = broadcastStrides(aShape.slice(0, -2), batchShape);
-      const bBatch = broadcastStrides(bShape.slice(0, -2), batchShape);
+      const layout = matmulLayout(aShape, bShape, transposeA, transposeB, outShape);
+      const { m, n, k } = layout;
       const [out] = heap.alloc(dtype, sizeOf(outShape));
       const A = a as WasmBuffer;
       const B = b as WasmBuffer;
       const C = out as WasmBuffer;
-      const [aRowStride, aColStride] = transposeA ? [1, ac] : [ac, 1];
-      const [bRowStride, bColStride] = transposeB ? [1, bc] : [bc, 1];
-      const batches = sizeOf(batchShape);
-      const index = new Array<number>(batchShape.length).fill(0);
-      for (let batch = 0; batch < batches; batch++) {
-        let aOff = 0;
-        let bOff = 0;
-        for (let i = 0; i < index.length; i++) {
-          aOff += index[i]! * aBatch[i]!;
-          bOff += index[i]! * bBatch[i]!;
-        }
+      layout.forEachBatch((batch, aOff, bOff) => {
         product({
-          a: A.ptr + 4 * aOff * ar * ac,
-          b: B.ptr + 4 * bOff * br * bc,
+          a: A.ptr + 4 * aOff,
+          b: B.ptr + 4 * bOff,
           c: C.ptr + 4 * batch * m * n,
           m,
           n,
           k,
-          aRowStride,
-          aColStride,
-          bRowStride,
-          bColStride,
+          aRowStride: layout.aRowStride,
+          aColStride: layout.aColStride,
+          bRowStride: layout.bRowStride,
+          bColStride: layout.bColStride,
         });
-        for (let i = index.length - 1; i >= 0; i--) {
-          if (++index[i]! < batchShape[i]!) break;
-          index[i] = 0;
-        }
-      }
+      });
       return out;
     },
   };
