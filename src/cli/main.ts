@@ -6,12 +6,45 @@ import { writeFile } from 'node:fs/promises';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { formatMemorizeTable, memorizeTable } from '../index.js';
 import { readSafetensorsFile } from '../io/checkpoint.js';
+import { MODEL_VARIANTS } from '../models/config.js';
+import { evalPplCommand, generateCommand, trainCommand } from './train.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1)
     throw new InvalidArgumentError(`expected a positive integer, got '${value}'`);
   return n;
+}
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new InvalidArgumentError(`expected a positive number, got '${value}'`);
+  return n;
+}
+
+function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`expected a number ≥ 0, got '${value}'`);
+  return n;
+}
+
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0)
+    throw new InvalidArgumentError(`expected an integer ≥ 0, got '${value}'`);
+  return n;
+}
+
+function variantName(value: string): string {
+  if (!(MODEL_VARIANTS as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`expected one of ${MODEL_VARIANTS.join(', ')}`);
+  }
+  return value;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 function intList(value: string): number[] {
@@ -72,6 +105,66 @@ export function buildProgram(): Command {
     .command('demo')
     .description('the main demo (what `npm start` runs)')
     .action(() => memorizeCommand({ pairs: [16, 32, 64, 128], dim: 32, passes: 16 }));
+  program
+    .command('train')
+    .description('train a model on text (checkpoints, resume, loss curve)')
+    .option(
+      '--preset <name|file>',
+      'a preset from presets/ (tiny, small, paper-170m) or a preset file',
+      'small',
+    )
+    .option(
+      '--variant <name>',
+      `model variant: ${MODEL_VARIANTS.join(', ')} (default: the preset's)`,
+      variantName,
+    )
+    .option('--data <source>', 'a UTF-8 text file, or builtin:sotu / builtin:sotu-small', 'builtin:sotu')
+    .option('--out <dir>', 'run folder (default runs/<preset>-<variant>)')
+    .option(
+      '--tokenizer <spec>',
+      "'byte' or 'bpe:N' (a byte-level BPE of N tokens trained on the data)",
+      'byte',
+    )
+    .option('--steps <n>', 'optimizer updates', positiveInt)
+    .option('--batch-size <n>', 'sequences per micro-batch', positiveInt)
+    .option('--seq-len <n>', 'tokens per sequence', positiveInt)
+    .option('--accumulate <n>', 'micro-batches per update (gradient accumulation)', positiveInt)
+    .option('--lr <x>', 'peak learning rate', positiveNumber)
+    .option('--seed <n>', 'initialisation and data-sampling seed', nonNegativeInt)
+    .option('--eval-every <n>', 'validation every n steps (0 = never)', nonNegativeInt)
+    .option('--checkpoint-every <n>', 'checkpoint every n steps', positiveInt)
+    .option(
+      '--set <key=value>',
+      'override a model config field, e.g. memory.thetaMax=0.05 (repeatable)',
+      collect,
+      [],
+    )
+    .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt)
+    .option('--resume', 'continue the checkpoint in --out')
+    .action(trainCommand);
+  program
+    .command('generate')
+    .description('stream text from a checkpoint (memory state carried token by token)')
+    .requiredOption('--checkpoint <dir>', 'a run folder or checkpoint directory')
+    .option('--prompt <text>', 'text to continue', 'The ')
+    .option('--max-tokens <n>', 'tokens to generate', positiveInt, 200)
+    .option('--temperature <x>', '0 = greedy', nonNegativeNumber, 0.8)
+    .option('--top-k <n>', 'sample among the k most likely tokens (0 = all)', nonNegativeInt, 40)
+    .option('--seed <n>', 'sampling seed', nonNegativeInt, 0)
+    .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt)
+    .action(generateCommand);
+  const evaluate = program.command('eval').description('evaluate a checkpoint');
+  evaluate
+    .command('ppl')
+    .description('perplexity (and bits per byte) of a checkpoint on a text')
+    .requiredOption('--checkpoint <dir>', 'a run folder or checkpoint directory')
+    .requiredOption('--data <source>', 'a UTF-8 text file, or builtin:sotu / builtin:sotu-small')
+    .option('--seq-len <n>', 'window length (with --stream: the piece length)', positiveInt, 256)
+    .option('--batch-size <n>', 'windows per batch', positiveInt, 16)
+    .option('--max-tokens <n>', 'evaluate at most this many tokens', positiveInt)
+    .option('--stream', 'read the data as one stream, carrying the memory across windows')
+    .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt)
+    .action(evalPplCommand);
   program
     .command('inspect')
     .description('list the tensors of a .safetensors file')

@@ -21,6 +21,8 @@ export interface TensorCheckpoint<P> {
   /** Anything else a trainer needs to resume exactly (step, RNG state, data position…). */
   trainer?: Record<string, unknown>;
   metadata?: Record<string, string>;
+  /** More JSON files to write in the directory (e.g. tokenizer.json). */
+  extraJsonFiles?: Record<string, unknown>;
 }
 
 /**
@@ -44,7 +46,7 @@ export async function saveTensorCheckpoint<P>(dir: string, checkpoint: TensorChe
     tensors,
     ...(checkpoint.metadata ? { metadata: checkpoint.metadata } : {}),
     extraTensorFiles,
-    extraJsonFiles: { [TRAINER_FILE]: trainer },
+    extraJsonFiles: { ...(checkpoint.extraJsonFiles ?? {}), [TRAINER_FILE]: trainer },
   });
 }
 

@@ -9,6 +9,8 @@ export {
   type MemoryLayerParams,
   type MemoryLayerState,
   memoryLayer,
+  memoryRead,
+  primedMemoryLayerState,
   validateMemoryLayerConfig,
 } from './layer.js';
 export { type MemoryActivation, memoryForward, memoryGradientFactors } from './memory-mlp.js';

@@ -10,6 +10,7 @@
 import type { FloatDType } from '../engine/dtype.js';
 import {
   add,
+  broadcastTo,
   concat,
   expandDims,
   full,
@@ -28,7 +29,7 @@ import {
   zerosLike,
 } from '../engine/index.js';
 import { formatShape } from '../engine/shape.js';
-import type { MemoryActivation } from './memory-mlp.js';
+import { type MemoryActivation, memoryForward } from './memory-mlp.js';
 import { type MemoryState, memoryScan } from './scan.js';
 
 /** Configuration of one memory layer. Every field has a default (see `defaultMemoryLayerConfig`). */
@@ -299,8 +300,66 @@ export function memoryLayer(
     { chunkSize: config.chunkSize, activation: config.activation, residual: config.residual },
   );
 
-  // 6. o = (RMSNorm_h(y) ⊙ SiLU(X W_G)) W_O, the norm per head with a learned scale.
+  return { y: memoryOutput(params, x, retrieved), state: { memory, convTails: tails } };
+}
+
+/** Step 6: o = (RMSNorm_h(y) ⊙ SiLU(X W_G)) W_O, the norm per head with a learned scale. */
+function memoryOutput(params: MemoryLayerParams, x: Tensor, retrieved: Tensor): Tensor {
   const normed = rmsNorm(retrieved, expandDims(params.normScale, 1)); // (B, H, T, dh) · (H, 1, dh)
-  const gated = mul(mergeHeads(normed), silu(matmul(x, params.wg)));
-  return { y: matmul(gated, params.wo), state: { memory, convTails: tails } };
+  const gated = mul(mergeHeads(normed), silu(matmul(x, params.wg))); // (B, T, C)
+  return matmul(gated, params.wo); // (B, T, d)
+}
+
+/**
+ * Retrieval without writing (MAC's h = read(n), SPEC §4): queries from x (B, T, d) through the
+ * layer's projection, conv (its tail `queryTail` (B, K−1, C) carried across calls, null without
+ * conv), SiLU and L2 norm; M_W(q) with fixed `weights` (…, H, d_in, d_out) per memory-MLP layer,
+ * broadcasting over B; then the output norm, gate and projection of step 6. Returns (B, T, d).
+ *
+ * @example
+ * const { y: h, queryTail } = memoryRead(params, config, n, state.memory.weights, tail);
+ */
+export function memoryRead(
+  params: MemoryLayerParams,
+  config: MemoryLayerConfig,
+  x: Tensor,
+  weights: readonly Tensor[],
+  queryTail: Tensor | null,
+): { y: Tensor; queryTail: Tensor | null } {
+  if (x.rank !== 3 || x.shape[2] !== config.dModel) {
+    throw new RangeError(`memoryRead: input must be (B, T, ${config.dModel}), got ${formatShape(x.shape)}`);
+  }
+  let zq = matmul(x, params.wq); // (B, T, C)
+  let tail = queryTail;
+  if (tail && params.convQ) {
+    const conv = causalConv(zq, params.convQ, tail);
+    zq = conv.out;
+    tail = conv.tail;
+  }
+  const q = l2Normalize(splitHeads(silu(zq), config.heads)); // (B, H, T, dh)
+  const retrieved = memoryForward(q, weights, { activation: config.activation, residual: config.residual });
+  return { y: memoryOutput(params, x, retrieved), queryTail: tail };
+}
+
+/**
+ * The state of a stream whose first `rows.shape[0]` inputs were `rows` (N_p, d): SPEC §3's
+ * persistent memory written into the memory layer "as if they were the first N_p tokens", their
+ * outputs discarded. Differentiable in `rows` and the layer's parameters. The memory tensors keep a
+ * leading axis of 1 (they broadcast over the batch); the conv tails are broadcast to `batch`.
+ */
+export function primedMemoryLayerState(
+  params: MemoryLayerParams,
+  config: MemoryLayerConfig,
+  rows: Tensor,
+  batch: number,
+): MemoryLayerState {
+  const fresh = initialMemoryLayerState(params, config, 1);
+  if (rows.shape[0] === 0) return initialMemoryLayerState(params, config, batch);
+  const { state } = memoryLayer(params, config, expandDims(rows, 0), fresh);
+  const tails = state.convTails;
+  const widen = (t: Tensor) => broadcastTo(t, [batch, t.shape[1]!, t.shape[2]!]);
+  return {
+    memory: state.memory,
+    convTails: tails ? { q: widen(tails.q), k: widen(tails.k), v: widen(tails.v) } : null,
+  };
 }
