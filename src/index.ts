@@ -46,10 +46,14 @@ export async function loadWasmBackend(): Promise<WasmBackend | null> {
 }
 
 export { enableWasmWorkers } from './backends/wasm/threads-web.js';
+export * from './data/index.js';
 export * from './engine/index.js';
 export { type MemorizeOptions, memorizeRecall } from './eval/memorize.js';
 export { formatMemorizeTable, type MemorizeRow, memorizeTable } from './eval/memorize-table.js';
 export * from './io/index.js';
 export * from './memory/index.js';
+export * from './models/index.js';
+export * from './report/index.js';
+export * from './tokenizer/index.js';
 export * from './train/index.js';
 export { referenceBackend };

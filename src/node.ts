@@ -5,6 +5,10 @@
 
 export { enableWasmThreads } from './backends/wasm/threads-node.js';
 export { buildProgram, main } from './cli/main.js';
+export { listPresets, loadPreset, type Preset } from './cli/presets.js';
+export { BUILTIN_CORPORA, type LoadedText, loadText } from './data/corpus.js';
 export * from './io/atomic.js';
 export * from './io/checkpoint.js';
+export * from './io/model-checkpoint.js';
 export * from './io/tensor-checkpoint.js';
+export { stderrSink } from './report/node-sink.js';

@@ -62,6 +62,15 @@ export interface MemoryLayerConfig {
   etaMax: number;
   /** Initial gate biases; σ(bias) is the gate's starting value before its cap. */
   gateBias: { alpha: number; eta: number; theta: number };
+  /**
+   * Safeguard beyond SPEC (default true): L2-normalise each head's value v like q and k, so the
+   * targets the inner descent fits have unit norm. SPEC §2.3 leaves v unnormalised; then |v| (and
+   * with it the memory's weights and the curvature of its loss) can grow until the inner descent
+   * diverges mid-sequence — measured on the small preset: NaN from step 9 at θ_max = 0.1,
+   * η_max = 0.9. The retrieved values are RMS-normalised per head before use (step 6), so their
+   * scale carried little information anyway. false gives SPEC's v exactly.
+   */
+  normalizeValues: boolean;
 }
 
 /** Defaults measured to keep the inner descent stable at initialisation (SPEC §2.4). */
@@ -82,6 +91,7 @@ export function defaultMemoryLayerConfig(
     thetaMax: 0.1, // θ_max = 1 diverges at init; ≤ 0.1 is stable at η ≈ 0.5 (SPEC §2.4)
     etaMax: 0.9,
     gateBias: { alpha: -4, eta: 0, theta: 0 }, // α ≈ 0.018, η ≈ 0.45, θ ≈ 0.05 at init
+    normalizeValues: true, // safeguard beyond SPEC: unit-norm targets keep the inner descent stable
     ...overrides,
   };
   validateMemoryLayerConfig(config);
@@ -109,6 +119,9 @@ export function validateMemoryLayerConfig(c: MemoryLayerConfig, where = 'memory 
   }
   if (!(c.etaMax >= 0 && c.etaMax <= 1))
     throw new RangeError(`${where}: etaMax must be in [0, 1], got ${c.etaMax}`);
+  if (typeof c.normalizeValues !== 'boolean') {
+    throw new RangeError(`${where}: normalizeValues must be true or false, got ${c.normalizeValues}`);
+  }
   for (const [k, v] of Object.entries(c.gateBias)) {
     if (!Number.isFinite(v)) throw new RangeError(`${where}: gateBias.${k} must be finite, got ${v}`);
   }
@@ -280,7 +293,8 @@ export function memoryLayer(
   }
   const q = l2Normalize(splitHeads(silu(zq), H)); // (B, H, T, dh)
   const k = l2Normalize(splitHeads(silu(zk), H));
-  const v = splitHeads(silu(zv), H);
+  const values = splitHeads(silu(zv), H);
+  const v = config.normalizeValues ? l2Normalize(values) : values; // safeguard (see the config)
 
   // 4. data-dependent gates (B, H, T).
   const dtype = x.dtype as FloatDType;

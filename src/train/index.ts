@@ -15,3 +15,17 @@ export {
 } from './optimizer.js';
 export { constantLr, type LrSchedule, type WarmupCosineOptions, warmupCosine } from './schedule.js';
 export { flattenTree, type TensorTree, unflattenInto } from './tree.js';
+export {
+  DEFAULT_TRAIN_OPTIONS,
+  evaluateLoss,
+  initialTrainerState,
+  languageModelLoss,
+  resolveTrainOptions,
+  type StepRecord,
+  type TrainData,
+  type TrainerState,
+  type TrainHooks,
+  TrainingDivergedError,
+  type TrainOptions,
+  trainLanguageModel,
+} from './trainer.js';

@@ -1,0 +1,31 @@
+/** The models of SPEC §3–§5: configuration, parameters, forward pass with streaming state, generation. */
+
+export {
+  layerHasMemory,
+  MODEL_VARIANTS,
+  type MemoryOptions,
+  type ModelVariant,
+  memoryLayerConfigOf,
+  resolveConfig,
+  type TitansConfig,
+  type TitansConfigInput,
+  usesMemory,
+  validateConfig,
+} from './config.js';
+export { type GenerateOptions, generate, greedyTokens, pickToken, stateBytes } from './generate.js';
+export {
+  type BlockKind,
+  type BlockParams,
+  type BlockState,
+  blockKind,
+  countParameters,
+  type ForwardOptions,
+  initialModelState,
+  initModel,
+  type MacState,
+  type ModelParams,
+  type ModelState,
+  modelForward,
+  releaseState,
+  tokenTensor,
+} from './model.js';
