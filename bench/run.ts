@@ -5,7 +5,11 @@
  * appended to BENCHMARKS.md (date, machine, commit). Benchmarks print; tests never time.
  *
  *   node dist/bench/run.js [--append] [--backend wasm,reference] [--threads N] [--tokens 4096]
- *                          [--only matmul,memoryScan,memoryLayer] [--no-torch]
+ *                          [--only matmul,memoryScan,memoryLayer,train,stream] [--no-torch]
+ *                          [--train-variants mac,mag,swa] [--stream-variant mac]
+ *                          [--stream-tokens 2097152] [--piece 512]
+ * `train` and `stream` (bench/models.ts) run on wasm only; the PyTorch peer of `train` is
+ * bench/torch_models.py.
  */
 import { execFileSync, execSync } from 'node:child_process';
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
@@ -29,6 +33,7 @@ import {
   withBackend,
 } from '../src/index.js';
 import { enableWasmThreads } from '../src/node.js';
+import { benchStreaming, benchTrainStep } from './models.js';
 
 interface Row {
   bench: string;
@@ -52,6 +57,7 @@ const wanted = (name: string) => !only || only.includes(name);
 const T = Number(option('tokens') ?? 4096);
 const threads = Number(option('threads') ?? availableParallelism());
 const dtype: FloatDType = 'float32';
+const trainVariants = option('train-variants')?.split(',') ?? ['mac', 'mag', 'swa'];
 
 /** Median seconds of `runs` timed calls after `warmup` untimed ones. */
 function time(fn: () => void, runs: number, warmup: number): number {
@@ -182,6 +188,7 @@ function torchPeer(): string | null {
     return null;
   }
   const parts = ['matmul', 'memoryScan', 'memoryLayer'].filter(wanted);
+  if (parts.length === 0) return null;
   const torchOnly = parts.map(
     (p) => ({ matmul: 'matmul', memoryScan: 'memory_scan', memoryLayer: 'memory_layer' })[p]!,
   );
@@ -210,6 +217,39 @@ function torchPeer(): string | null {
   return `torch ${peer.torch_version}, ${peer.threads} threads`;
 }
 
+/** Runs bench/torch_models.py (training steps of the same models) and attaches its numbers. */
+function torchModelPeer(): string | null {
+  if (flag('no-torch') || !wanted('train')) return null;
+  const python = '/usr/bin/python3';
+  try {
+    execFileSync(python, ['-c', 'import torch'], { stdio: 'ignore' });
+  } catch {
+    return null;
+  }
+  console.log(`\nrunning the PyTorch model peer (${threads} threads)…`);
+  const out = execFileSync(
+    python,
+    [
+      'bench/torch_models.py',
+      '--threads',
+      String(threads),
+      '--variants',
+      trainVariants.join(','),
+      '--batch',
+      '16',
+      '--seq',
+      '256',
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const peer = JSON.parse(out);
+  for (const row of rows) {
+    const m = /^train step (\S+)$/.exec(row.bench);
+    if (m) row.torch = peer.train_step?.[m[1]!]?.tokens_per_s;
+  }
+  return `models: torch ${peer.torch_version}, ${peer.threads} threads`;
+}
+
 console.log(
   `titans-ts benchmarks — ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}`,
 );
@@ -222,8 +262,22 @@ for (const backend of backends) {
     if (wanted('memoryLayer')) benchMemoryLayer(backend);
   });
 }
+if (backends.includes('wasm') && wasmBackend) {
+  withBackend('wasm', () => {
+    if (wanted('train')) for (const v of trainVariants) benchTrainStep(v, 16, 256, report);
+    if (wanted('stream')) {
+      benchStreaming(
+        option('stream-variant') ?? 'mac',
+        Number(option('stream-tokens') ?? 2 ** 21),
+        Number(option('piece') ?? 512),
+        report,
+      );
+    }
+  });
+}
 wasmBackend?.threadPool?.terminate();
 const peer = torchPeer();
+const modelPeer = torchModelPeer();
 
 const table = [
   '| bench | shape | backend | ours | PyTorch | ours/PyTorch | unit |',
@@ -233,7 +287,8 @@ const table = [
       `| ${r.bench} | ${r.shape} | ${r.backend} | ${format(r.value)} | ${r.torch === undefined ? '—' : format(r.torch)} | ${r.torch ? (r.value / r.torch).toFixed(2) : '—'} | ${r.unit} |`,
   ),
 ].join('\n');
-console.log(`\n${table}\n${peer ? `\nPyTorch peer: ${peer}` : ''}`);
+const peers = [peer, modelPeer].filter(Boolean).join('; ');
+console.log(`\n${table}\n${peers ? `\nPyTorch peer: ${peers}` : ''}`);
 
 if (flag('append')) {
   let commit = 'unknown';
@@ -255,7 +310,7 @@ if (flag('append')) {
   const command = `node dist/bench/run.js ${args.join(' ')}`.trim();
   appendFileSync(
     file,
-    `\n## ${new Date().toISOString().slice(0, 10)} — commit ${commit}\n\nMachine: ${machine}${peer ? `; PyTorch peer: ${peer}` : ''}\nCommand: \`${command}\`\n\n${table}\n`,
+    `\n## ${new Date().toISOString().slice(0, 10)} — commit ${commit}\n\nMachine: ${machine}${peers ? `; PyTorch peer: ${peers}` : ''}\nCommand: \`${command}\`\n\n${table}\n`,
   );
   console.log(`appended to ${file}`);
 }

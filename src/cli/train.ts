@@ -9,11 +9,11 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { wasmBackend } from '../index.js';
 import { enableWasmThreads } from '../backends/wasm/threads-node.js';
 import { loadText } from '../data/corpus.js';
 import { splitTokens } from '../data/dataset.js';
 import { dispose, noGrad, Rng, tidy } from '../engine/index.js';
+import { wasmBackend } from '../index.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { loadModelCheckpoint, saveModelCheckpoint } from '../io/model-checkpoint.js';
 import { resolveConfig, type TitansConfig, type TitansConfigInput } from '../models/config.js';
@@ -37,9 +37,9 @@ import {
   languageModelLoss,
   resolveTrainOptions,
   type TrainerState,
+  TrainingDivergedError,
   type TrainOptions,
   trainLanguageModel,
-  TrainingDivergedError,
 } from '../train/trainer.js';
 import { loadPreset } from './presets.js';
 

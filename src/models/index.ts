@@ -2,8 +2,8 @@
 
 export {
   layerHasMemory,
-  MODEL_VARIANTS,
   type MemoryOptions,
+  MODEL_VARIANTS,
   type ModelVariant,
   memoryLayerConfigOf,
   resolveConfig,

@@ -13,7 +13,6 @@ import {
   attention,
   concat,
   dispose,
-  tensorLeaves,
   gather,
   matmul,
   ones,
@@ -22,6 +21,7 @@ import {
   sliceAxis,
   type Tensor,
   tensor,
+  tensorLeaves,
 } from '../engine/index.js';
 import { formatShape } from '../engine/shape.js';
 import {

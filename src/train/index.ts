@@ -14,7 +14,6 @@ export {
   sgd,
 } from './optimizer.js';
 export { constantLr, type LrSchedule, type WarmupCosineOptions, warmupCosine } from './schedule.js';
-export { flattenTree, type TensorTree, unflattenInto } from './tree.js';
 export {
   DEFAULT_TRAIN_OPTIONS,
   evaluateLoss,
@@ -29,3 +28,4 @@ export {
   type TrainOptions,
   trainLanguageModel,
 } from './trainer.js';
+export { flattenTree, type TensorTree, unflattenInto } from './tree.js';

@@ -8,13 +8,15 @@
  * applied, `onBadStep` reports it with the step number, and after `maxBadSteps` such steps in a
  * row training stops with a `TrainingDivergedError` (the last checkpoint written stays intact).
  */
+
+import { sampleBatch } from '../data/dataset.js';
 import {
   crossEntropy,
   dispose,
   keep,
   noGrad,
-  reshape,
   Rng,
+  reshape,
   tensor,
   tensorLeaves,
   tidy,
@@ -22,7 +24,6 @@ import {
 } from '../engine/index.js';
 import { add, div, mul } from '../engine/ops/elementwise.js';
 import { Tensor } from '../engine/tensor.js';
-import { sampleBatch } from '../data/dataset.js';
 import type { TitansConfig } from '../models/config.js';
 import { type ModelParams, modelForward, tokenTensor } from '../models/model.js';
 import { globalNorm } from './clip.js';

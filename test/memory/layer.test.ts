@@ -62,6 +62,7 @@ for (const backend of backendsUnderTest()) {
         name: 'no conv, GELU, residual memory',
         config: { convKernel: 0, activation: 'gelu' as const, residual: true },
       },
+      { name: "SPEC's unnormalised values (normalizeValues: false)", config: { normalizeValues: false } },
     ]) {
       it(`${variant.name}: split stream = whole stream and causal`, () => {
         withBackend(backend, () => {
@@ -131,33 +132,41 @@ for (const backend of backendsUnderTest()) {
       });
     });
 
-    it('gradients of every parameter and the input match finite differences', {
-      skip: !hasF64 && 'finite differences need float64',
-    }, () => {
-      withBackend(backend, () => {
-        const rng = new Rng(7);
-        const config = small({ dModel: 4, heads: 2, headDim: 2, convKernel: 2, thetaMax: 0.5 });
-        const params = initMemoryLayer(config, rng, 'float64');
-        const x = rng.normal([1, 5, 4], { dtype: 'float64' });
-        const cot = rng.normal([1, 5, 4], { dtype: 'float64' });
-        const leaves = tensorLeaves(params);
-        const rebuild = (xs: Tensor[]): MemoryLayerParams => {
-          const map = new Map(leaves.map((l, i) => [l, xs[i]!]));
-          const swap = (t: Tensor | null) => (t ? map.get(t)! : null);
-          return {
-            ...params,
-            ...Object.fromEntries(
-              Object.entries(params).map(([k, v]) => [
-                k,
-                Array.isArray(v) ? v.map((t) => swap(t)) : swap(v as Tensor),
-              ]),
-            ),
-          } as MemoryLayerParams;
-        };
-        const f = (xs: Tensor[]) => sum(mul(memoryLayer(rebuild(xs.slice(1)), config, xs[0]!).y, cot));
-        checkGradients(f, [x, ...leaves], { rtol: 1e-6, maxEntries: 12 });
+    for (const normalizeValues of [true, false])
+      it(`gradients of every parameter and the input match finite differences (normalizeValues ${normalizeValues})`, {
+        skip: !hasF64 && 'finite differences need float64',
+      }, () => {
+        withBackend(backend, () => {
+          const rng = new Rng(7);
+          const config = small({
+            dModel: 4,
+            heads: 2,
+            headDim: 2,
+            convKernel: 2,
+            thetaMax: 0.5,
+            normalizeValues,
+          });
+          const params = initMemoryLayer(config, rng, 'float64');
+          const x = rng.normal([1, 5, 4], { dtype: 'float64' });
+          const cot = rng.normal([1, 5, 4], { dtype: 'float64' });
+          const leaves = tensorLeaves(params);
+          const rebuild = (xs: Tensor[]): MemoryLayerParams => {
+            const map = new Map(leaves.map((l, i) => [l, xs[i]!]));
+            const swap = (t: Tensor | null) => (t ? map.get(t)! : null);
+            return {
+              ...params,
+              ...Object.fromEntries(
+                Object.entries(params).map(([k, v]) => [
+                  k,
+                  Array.isArray(v) ? v.map((t) => swap(t)) : swap(v as Tensor),
+                ]),
+              ),
+            } as MemoryLayerParams;
+          };
+          const f = (xs: Tensor[]) => sum(mul(memoryLayer(rebuild(xs.slice(1)), config, xs[0]!).y, cot));
+          checkGradients(f, [x, ...leaves], { rtol: 1e-6, maxEntries: 12 });
+        });
       });
-    });
 
     it('switches remove their parameters: no momentum → no η gate, no forgetting → no α gate, no conv → no taps', () => {
       withBackend(backend, () => {

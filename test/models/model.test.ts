@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { crossEntropy, dispose, noGrad, reshape, Rng, type Tensor, tensor, tidy } from '../../src/index.js';
+import { crossEntropy, dispose, noGrad, Rng, reshape, type Tensor, tensor, tidy } from '../../src/index.js';
 import { MODEL_VARIANTS, type ModelVariant, resolveConfig } from '../../src/models/config.js';
 import { generate, greedyTokens, stateBytes } from '../../src/models/generate.js';
 import {
