@@ -192,6 +192,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<void> {
   process.on('SIGINT', onSignal);
   const started = performance.now();
   const startStep = state.step;
+  let lastSaved: number | null = o.resume ? state.step : null;
   const save = async (s: TrainerState) => {
     await saveModelCheckpoint(ckptDir, {
       config,
@@ -209,6 +210,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<void> {
       },
     });
     await writeFileAtomic(join(out, 'loss.svg'), lossCurve(s, config));
+    lastSaved = s.step;
     progress.log(`step ${s.step}: checkpoint saved to ${ckptDir}`);
   };
   let final: TrainerState;
@@ -224,7 +226,15 @@ export async function trainCommand(o: TrainCommandOptions): Promise<void> {
     });
   } catch (e) {
     progress.finish();
-    if (e instanceof TrainingDivergedError) throw new Error(`${e.message} (${ckptDir})`);
+    if (e instanceof TrainingDivergedError) {
+      const where =
+        lastSaved === null
+          ? 'no checkpoint had been written yet'
+          : `the last good checkpoint (step ${lastSaved}) is intact in ${ckptDir}`;
+      throw new Error(
+        `${e.message}; ${where}. Lower memory.thetaMax / memory.etaMax (--set) or the learning rate.`,
+      );
+    }
     throw e;
   } finally {
     process.off('SIGINT', onSignal);

@@ -56,9 +56,18 @@ export interface MemoryLayerConfig {
   momentum: boolean;
   /** Forgetting gate; false makes α = 0. */
   forgetting: boolean;
-  /** θ = θ_max · σ(·): the cap on the inner learning rate (stability, SPEC §2.4). */
+  /**
+   * θ = θ_max · σ(·): the cap on the inner learning rate (stability, SPEC §2.4). Default
+   * min(0.1, 0.32 / chunkSize): inside a chunk every token's gradient is taken at the chunk-start
+   * weights, so b similar keys move the memory b times as far before any correction. With unit
+   * keys the loss's curvature is about 2, and the descent stays stable while
+   * b · θ_max · 2 / (1 − η_max) stays below about 2. The defaults give 1.28 at b = 16, θ_max = 0.02,
+   * η_max = 0.5. Measured: MAC on the small preset with θ_max = 0.1, η_max = 0.9 diverged (memory
+   * weights 1e32) at step 80 with the gates still near their initial values (θ ≈ 0.05, η ≈ 0.45:
+   * 2.9 by that rule); the same weights were finite with caps giving ≤ 2.1.
+   */
   thetaMax: number;
-  /** η = η_max · σ(·): the cap on momentum decay. */
+  /** η = η_max · σ(·): the cap on momentum decay (default 0.5; momentum amplifies steps by 1/(1 − η)). */
   etaMax: number;
   /** Initial gate biases; σ(bias) is the gate's starting value before its cap. */
   gateBias: { alpha: number; eta: number; theta: number };
@@ -88,9 +97,9 @@ export function defaultMemoryLayerConfig(
     convKernel: 4, // SPEC default K = 4
     momentum: true,
     forgetting: true,
-    thetaMax: 0.1, // θ_max = 1 diverges at init; ≤ 0.1 is stable at η ≈ 0.5 (SPEC §2.4)
-    etaMax: 0.9,
-    gateBias: { alpha: -4, eta: 0, theta: 0 }, // α ≈ 0.018, η ≈ 0.45, θ ≈ 0.05 at init
+    thetaMax: Math.min(0.1, 0.32 / (overrides.chunkSize ?? 16)), // b·θ_max·2/(1−η_max) ≤ 1.28 (see above)
+    etaMax: 0.5,
+    gateBias: { alpha: -4, eta: 0, theta: 0 }, // α ≈ 0.018, η ≈ η_max/2, θ ≈ θ_max/2 at init
     normalizeValues: true, // safeguard beyond SPEC: unit-norm targets keep the inner descent stable
     ...overrides,
   };

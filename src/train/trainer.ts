@@ -304,7 +304,7 @@ export async function trainLanguageModel(
       state = { ...state, step, rng: rng.state(), badSteps: [...state.badSteps, { step, reason }] };
       if (consecutiveBad >= o.maxBadSteps) {
         throw new TrainingDivergedError(
-          `training stopped at step ${step}: ${consecutiveBad} consecutive steps with a non-finite loss or gradient (${reason}); no update was applied on those steps, and the last checkpoint written is intact`,
+          `training stopped at step ${step}: ${consecutiveBad} consecutive steps with a non-finite loss or gradient (${reason}); no update was applied on those steps, and no checkpoint is written from them`,
           step,
         );
       }
