@@ -56,7 +56,10 @@ export interface TitansConfig {
   window: number;
   /** MAC segment length C (attention runs within a segment). Default 64. */
   segmentSize: number;
-  /** Persistent memory tokens N_p per block (eq. 19); 0 switches them off. Default 4. */
+  /**
+   * Persistent memory tokens N_p per block of a Titans variant (eq. 19); 0 switches them off.
+   * The baselines have none, as in the paper. Default 4.
+   */
   persistentTokens: number;
   /** Which layers hold a memory: 'all' or layer indices; the others are SWA blocks. Default 'all'. */
   memoryLayers: 'all' | number[];
@@ -75,6 +78,11 @@ export interface TitansConfig {
 /** A config as written by a user or a preset file: everything but the variant and vocabulary is optional. */
 export type TitansConfigInput = Partial<Omit<TitansConfig, 'memory'>> &
   Pick<TitansConfig, 'variant' | 'vocabSize'> & { memory?: Partial<MemoryOptions> };
+
+/** Whether a variant is one of the four Titans models (MAC, MAG, MAL, LMM): they have persistent memory. */
+export function isTitans(variant: ModelVariant): boolean {
+  return variant === 'mac' || variant === 'mag' || variant === 'mal' || variant === 'lmm';
+}
 
 /** Whether a variant's blocks hold a memory layer. */
 export function usesMemory(variant: ModelVariant): boolean {

@@ -1,6 +1,7 @@
 /** The models of SPEC §3–§5: configuration, parameters, forward pass with streaming state, generation. */
 
 export {
+  isTitans,
   layerHasMemory,
   type MemoryOptions,
   MODEL_VARIANTS,

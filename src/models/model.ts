@@ -33,7 +33,7 @@ import {
   memoryRead,
   primedMemoryLayerState,
 } from '../memory/layer.js';
-import { layerHasMemory, memoryLayerConfigOf, type TitansConfig } from './config.js';
+import { isTitans, layerHasMemory, memoryLayerConfigOf, type TitansConfig } from './config.js';
 import {
   type AttentionWeights,
   extendCache,
@@ -133,7 +133,9 @@ export function initModel(config: TitansConfig, rng: Rng, dtype: FloatDType = 'f
       attentionNorm: kind === 'mal' ? unit() : null,
       attention: hasAttention ? initAttention(d, outputStd, rng, dtype) : null,
       persistent:
-        config.persistentTokens > 0 ? rng.normal([config.persistentTokens, d], { std: 1, dtype }) : null,
+        config.persistentTokens > 0 && isTitans(config.variant)
+          ? rng.normal([config.persistentTokens, d], { std: 1, dtype })
+          : null,
       memory: hasMemory ? initMemoryLayer(memoryConfig, rng, dtype) : null,
       gate: kind === 'mac' || kind === 'mag' ? { normY: unit(), normM: unit() } : null,
       mlpNorm: unit(),

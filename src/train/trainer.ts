@@ -186,8 +186,16 @@ export function initialTrainerState(params: ModelParams, options: TrainOptions):
   };
 }
 
+/**
+ * Weight decay on weight matrices and embeddings only: not on norm scales (the memory's per-head
+ * `normScale` is rank 2 but a scale), conv taps, gate biases or other vectors.
+ */
+export function decayWeightsOnly(path: string, t: Tensor): boolean {
+  return t.rank >= 2 && !/(normScale|conv[QKV])$/.test(path);
+}
+
 function makeOptimizer(o: TrainOptions) {
-  return adamw({ weightDecay: o.weightDecay, beta2: o.beta2 });
+  return adamw({ weightDecay: o.weightDecay, beta2: o.beta2, decayMask: decayWeightsOnly });
 }
 
 /** Mean next-token cross-entropy (nats) of one batch. */
