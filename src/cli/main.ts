@@ -3,10 +3,12 @@
  * one-line error (exit code 1 or 2), never a stack trace (set TITANS_DEBUG=1 to see it).
  */
 import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { formatMemorizeTable, memorizeTable } from '../index.js';
 import { readSafetensorsFile } from '../io/checkpoint.js';
 import { MODEL_VARIANTS } from '../models/config.js';
+import { demoCommand, evalTaskCommand, experimentCommand } from './experiment.js';
 import { evalPplCommand, generateCommand, trainCommand } from './train.js';
 
 function positiveInt(value: string): number {
@@ -45,6 +47,16 @@ function variantName(value: string): string {
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+/** 1k → 1024, 4096 → 4096. */
+function lengthList(value: string): number[] {
+  return value.split(',').map((part) => {
+    const m = /^(\d+)(k?)$/i.exec(part.trim());
+    if (!m || Number(m[1]) < 1)
+      throw new InvalidArgumentError(`expected lengths like 1k,2k,4096, got '${value}'`);
+    return Number(m[1]) * (m[2] ? 1024 : 1);
+  });
 }
 
 function intList(value: string): number[] {
@@ -103,8 +115,34 @@ export function buildProgram(): Command {
     .action(memorizeCommand);
   program
     .command('demo')
-    .description('the main demo (what `npm start` runs)')
-    .action(() => memorizeCommand({ pairs: [16, 32, 64, 128], dim: 32, passes: 16 }));
+    .description(
+      'the main demo (what `npm start` runs): memory vs sliding-window attention on a pass key beyond the window',
+    )
+    .option('--out <dir>', 'results folder', join('results', 'demo'))
+    .option('--steps <n>', 'training steps per model', positiveInt, 600)
+    .option('--examples <n>', 'test examples per context length', positiveInt, 100)
+    .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt)
+    .action(demoCommand);
+  program
+    .command('experiment')
+    .description(
+      "train MAC, MAG, MAL, LMM, SWA, Transformer++ and DeltaNet on a task and test length generalisation (the paper's Table 2; 'ablation': Table 5)",
+    )
+    .argument('<name>', 'niah, mqar, babilong or ablation')
+    .option('--out <dir>', 'experiment folder (default results/experiment-<name>); re-running resumes')
+    .option('--steps <n>', 'training steps per model', positiveInt, 1000)
+    .option('--batch-size <n>', 'sequences per step', positiveInt, 16)
+    .option('--train-length <n>', 'training sequence length (evaluated at 1×, 2×, 4×)', positiveInt, 256)
+    .option('--examples <n>', 'test examples per length', positiveInt, 100)
+    .option('--digits <n>', 'pass-key digits (niah, ablation)', positiveInt)
+    .option('--models <list>', 'only these models (comma-separated)', (v: string) => v.split(','))
+    .option('--seed <n>', 'seed', nonNegativeInt, 0)
+    .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt)
+    .action(async (name: string, o) => {
+      const { useThreads } = await import('./train.js');
+      useThreads(o.threads);
+      await experimentCommand(name, o);
+    });
   program
     .command('train')
     .description('train a model on text (checkpoints, resume, loss curve)')
@@ -165,6 +203,23 @@ export function buildProgram(): Command {
     .option('--stream', 'read the data as one stream, carrying the memory across windows')
     .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt)
     .action(evalPplCommand);
+  for (const task of ['niah1', 'niah2', 'niah3', 'mqar', 'babilong-qa1', 'babilong-qa2', 'custom']) {
+    evaluate
+      .command(task)
+      .description(
+        task === 'custom'
+          ? 'exact-match accuracy on your own {context, question, answer} JSON Lines'
+          : `accuracy on ${task} by context length`,
+      )
+      .requiredOption('--checkpoint <dir>', 'a run folder or checkpoint directory')
+      .option('--lengths <list>', 'context lengths, e.g. 1k,2k,4k', lengthList, [1024, 2048, 4096])
+      .option('--examples <n>', 'examples per length', positiveInt, 100)
+      .option('--data <file>', 'JSON Lines file (custom)')
+      .option('--seed <n>', 'seed', nonNegativeInt, 0)
+      .option('--out <dir>', 'where results.json and accuracy.svg go (default results/eval-<task>)')
+      .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt)
+      .action((o) => evalTaskCommand(task, o));
+  }
   program
     .command('inspect')
     .description('list the tensors of a .safetensors file')

@@ -21,6 +21,7 @@ export {
   languageModelLoss,
   resolveTrainOptions,
   type StepRecord,
+  type BatchSource,
   type TrainData,
   type TrainerState,
   type TrainHooks,

@@ -9,7 +9,7 @@
  * row training stops with a `TrainingDivergedError` (the last checkpoint written stays intact).
  */
 
-import { sampleBatch } from '../data/dataset.js';
+import { sampleBatch, type TokenBatch } from '../data/dataset.js';
 import {
   crossEntropy,
   dispose,
@@ -151,6 +151,16 @@ export interface TrainData {
   validation: Int32Array;
 }
 
+/**
+ * Batches from a generator instead of a token stream (synthetic tasks): `sample` returns inputs and
+ * targets (B·T each); a target of −1 is ignored by the loss (e.g. everything but the answer).
+ * Evaluation averages the loss over `validation` when given.
+ */
+export interface BatchSource {
+  sample: (rng: Rng, batch: number, seqLen: number) => TokenBatch;
+  validation?: TokenBatch[];
+}
+
 export interface TrainHooks {
   onStep?: (record: StepRecord, state: TrainerState) => void;
   onEval?: (step: number, loss: number) => void;
@@ -198,7 +208,7 @@ function makeOptimizer(o: TrainOptions) {
   return adamw({ weightDecay: o.weightDecay, beta2: o.beta2, decayMask: decayWeightsOnly });
 }
 
-/** Mean next-token cross-entropy (nats) of one batch. */
+/** Mean next-token cross-entropy (nats) of one batch; targets of −1 are left out. */
 export function languageModelLoss(
   params: ModelParams,
   config: TitansConfig,
@@ -211,7 +221,7 @@ export function languageModelLoss(
     keepState: false,
   });
   const flat = reshape(logits, [batch * seqLen, config.vocabSize]);
-  return crossEntropy(flat, tensor(targets, [batch * seqLen], { dtype: 'int32' }));
+  return crossEntropy(flat, tensor(targets, [batch * seqLen], { dtype: 'int32' }), { ignoreIndex: -1 });
 }
 
 /**
@@ -248,6 +258,24 @@ export function evaluateLoss(
   return total / count;
 }
 
+/** Mean loss over fixed batches (NaN when there are none). */
+function batchesLoss(
+  params: ModelParams,
+  config: TitansConfig,
+  batches: TokenBatch[],
+  batch: number,
+  seqLen: number,
+) {
+  if (batches.length === 0) return Number.NaN;
+  let total = 0;
+  for (const b of batches) {
+    total += noGrad(() =>
+      tidy(() => languageModelLoss(params, config, b.inputs, b.targets, batch, seqLen).item()),
+    );
+  }
+  return total / batches.length;
+}
+
 /**
  * Runs (or continues) training until `options.steps` updates. `state` is consumed: use the
  * returned one. Checkpoints go through `hooks.checkpoint`.
@@ -258,7 +286,7 @@ export function evaluateLoss(
  */
 export async function trainLanguageModel(
   config: TitansConfig,
-  data: TrainData,
+  data: TrainData | BatchSource,
   options: TrainOptions,
   start: TrainerState,
   hooks: TrainHooks = {},
@@ -285,7 +313,10 @@ export async function trainLanguageModel(
     let lossSum = 0;
     let grads: ModelParams | null = null;
     for (let micro = 0; micro < o.accumulate; micro++) {
-      const { inputs, targets } = sampleBatch(data.train, o.batchSize, o.seqLen, rng);
+      const { inputs, targets } =
+        'sample' in data
+          ? data.sample(rng, o.batchSize, o.seqLen)
+          : sampleBatch(data.train, o.batchSize, o.seqLen, rng);
       const out = tidy(() => {
         const { value, grads: g } = lossAndGrads(state.params, inputs, targets);
         const total = grads ? (mapTensors(grads, (a, path) => add(a, leafAt(g, path))) as ModelParams) : g;
@@ -345,14 +376,10 @@ export async function trainLanguageModel(
     };
     hooks.onStep?.(record, state);
     if (o.evalEvery > 0 && (step % o.evalEvery === 0 || step === o.steps)) {
-      const evalLoss = evaluateLoss(
-        state.params,
-        config,
-        data.validation,
-        o.batchSize,
-        o.seqLen,
-        o.evalBatches,
-      );
+      const evalLoss =
+        'sample' in data
+          ? batchesLoss(state.params, config, data.validation ?? [], o.batchSize, o.seqLen)
+          : evaluateLoss(state.params, config, data.validation, o.batchSize, o.seqLen, o.evalBatches);
       state = { ...state, evals: [...state.evals, { step, loss: evalLoss }] };
       hooks.onEval?.(step, evalLoss);
     }
