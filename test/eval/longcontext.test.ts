@@ -1,0 +1,182 @@
+/**
+ * Task training batches (loss only on the answer), greedy evaluation (= uncached argmax), and
+ * the experiment runner end to end on a tiny budget, including resume.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { maxDepthBeyondWindow } from '../../src/cli/experiment.js';
+import { encodeExample, greedyAnswer, taskBatchSource } from '../../src/eval/longcontext.js';
+import { passkeyTask } from '../../src/eval/tasks/niah.js';
+import { argMax, dispose, noGrad, Rng } from '../../src/index.js';
+import { modelForward, tokenTensor } from '../../src/models/model.js';
+import { byteTokenizer } from '../../src/tokenizer/tokenizer.js';
+import { tinyModel } from '../models/util.js';
+
+const bin = new URL('../../src/cli/bin.js', import.meta.url).pathname;
+let root: string;
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'titans-eval-'));
+});
+after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+function titans(...args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, CI: '1' },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('task batches', () => {
+  it('fill each row with prompt + answer and count only the answer tokens in the loss', () => {
+    const task = passkeyTask({ digits: 3 });
+    const tokenizer = byteTokenizer();
+    const source = taskBatchSource(task, tokenizer);
+    const { inputs, targets } = source.sample(new Rng(1), 4, 128);
+    assert.equal(inputs.length, 4 * 128);
+    for (let row = 0; row < 4; row++) {
+      const t = targets.subarray(row * 128, (row + 1) * 128);
+      const counted = [...t.keys()].filter((i) => t[i] !== -1);
+      assert.equal(counted.length, 3, 'three answer digits are predicted');
+      const text = tokenizer.decode(inputs.subarray(row * 128, row * 128 + counted[0]! + 1));
+      assert.match(text, /What is the pass key\? Answer: $/);
+      const digits = tokenizer.decode(counted.map((i) => t[i]!));
+      assert.match(text, new RegExp(`The pass key is ${digits}\\.`), 'the answer is the needle');
+    }
+  });
+
+  it('maxDepthBeyondWindow keeps every needle out of the attention layers’ reach', () => {
+    const task = passkeyTask({ digits: 1 });
+    const model = { layers: 2, window: 32 };
+    for (const length of [256, 512, 1024]) {
+      const depth = maxDepthBeyondWindow(length, model);
+      const ex = task.example(new Rng(length), length, { needleDepth: depth });
+      const { prompt } = encodeExample(byteTokenizer(), ex);
+      const needleEnd = ex.context.indexOf('pass key. ', ex.evidence[0]!) + 'pass key. '.length;
+      assert.ok(
+        prompt.length - needleEnd > model.layers * model.window,
+        `length ${length}: needle too close`,
+      );
+    }
+  });
+});
+
+describe('greedy evaluation', () => {
+  it('decodes in pieces with its cache exactly what uncached argmax predicts', () => {
+    const { config, params } = tinyModel('mac', 'float64');
+    const prompt = Int32Array.from({ length: 23 }, (_, i) => (i * 7) % config.vocabSize);
+    const answer = greedyAnswer(params, config, prompt, 4, 5);
+    const sequence = [...prompt, ...answer.slice(0, 3)];
+    const predicted = noGrad(() =>
+      argMax(modelForward(params, config, tokenTensor(sequence, 1, sequence.length)).logits, -1).dataSync(),
+    );
+    assert.deepEqual(answer, [...predicted.slice(prompt.length - 1)]);
+    dispose(params);
+  });
+});
+
+describe('titans eval <task> / experiment / demo', () => {
+  it('trains a tiny experiment, writes its report, resumes, and evaluates a checkpoint on a task and on custom JSONL', async () => {
+    const out = join(root, 'exp');
+    const args = [
+      'experiment',
+      'niah',
+      '--out',
+      out,
+      '--steps',
+      '2',
+      '--batch-size',
+      '2',
+      '--train-length',
+      '128',
+      '--examples',
+      '2',
+      '--digits',
+      '1',
+      '--models',
+      'mag,swa',
+      '--threads',
+      '1',
+    ];
+    const first = titans(...args);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /\| mag \| \d+k \| /);
+    for (const f of [
+      'experiment.json',
+      'report.md',
+      'accuracy.svg',
+      'results.json',
+      'mag/result.json',
+      'swa/checkpoint/config.json',
+    ]) {
+      assert.ok(existsSync(join(out, f)), `missing ${f}`);
+    }
+    const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
+    assert.equal(results.chance, 0.1);
+    assert.deepEqual(results.lengths, [128, 256, 512]);
+    const again = titans(...args);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /mag: done before/);
+    const other = titans(...args.map((a) => (a === '128' ? '64' : a)));
+    assert.equal(other.code, 1);
+    assert.match(other.stderr, /describes a different experiment/);
+
+    const evaluated = titans(
+      'eval',
+      'niah1',
+      '--checkpoint',
+      join(out, 'mag'),
+      '--lengths',
+      '100,200',
+      '--examples',
+      '2',
+      '--out',
+      join(root, 'ev'),
+      '--threads',
+      '1',
+    );
+    assert.equal(evaluated.code, 0, evaluated.stderr);
+    assert.ok(existsSync(join(root, 'ev', 'results.json')));
+    const jsonl = join(root, 'mine.jsonl');
+    await writeFile(
+      jsonl,
+      '{"context": "The code is 4. ", "question": "What is the code? ", "answer": "4"}\n\n{"context": "x", "question": "y", "answer": "z"}\n',
+    );
+    const custom = titans(
+      'eval',
+      'custom',
+      '--checkpoint',
+      join(out, 'mag'),
+      '--data',
+      jsonl,
+      '--out',
+      join(root, 'cu'),
+      '--threads',
+      '1',
+    );
+    assert.equal(custom.code, 0, custom.stderr);
+    await writeFile(jsonl, '{"context": "a", "question": "b"}\n');
+    const broken = titans(
+      'eval',
+      'custom',
+      '--checkpoint',
+      join(out, 'mag'),
+      '--data',
+      jsonl,
+      '--threads',
+      '1',
+    );
+    assert.equal(broken.code, 1);
+    assert.match(broken.stderr, /mine\.jsonl:1/);
+    const unknown = titans('experiment', 'nope');
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /unknown experiment 'nope'/);
+  });
+});
