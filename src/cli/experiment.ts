@@ -289,10 +289,14 @@ export const EXPERIMENT_MODEL: Omit<TitansConfigInput, 'vocabSize' | 'variant'> 
 };
 
 /** Loads the haystack corpus and builds a task by name. */
-export async function loadTask(name: string, options: { digits?: number } = {}): Promise<Task> {
+export async function loadTask(
+  name: string,
+  options: { digits?: number; cue?: 'question' | 'recall' } = {},
+): Promise<Task> {
   const { loadText } = await import('../data/corpus.js');
   const tasks = await import('../eval/tasks/index.js');
-  if (name === 'niah1' && options.digits !== undefined) return tasks.passkeyTask({ digits: options.digits });
+  if (name === 'niah1' && (options.digits !== undefined || options.cue !== undefined))
+    return tasks.passkeyTask(options);
   const needsText = name !== 'niah1' && name !== 'mqar';
   const haystack = tasks.Haystack.fromText(
     needsText ? (await loadText('builtin:sotu')).text : 'unused haystack text',
@@ -470,6 +474,9 @@ export async function demoCommand(o: {
   out: string;
   steps: number;
   examples: number;
+  batchSize: number;
+  variant: 'mag' | 'mac';
+  cue: 'question' | 'recall';
   threads?: number;
 }): Promise<void> {
   const { useThreads } = await import('./train.js');
@@ -478,14 +485,17 @@ export async function demoCommand(o: {
   const trainLength = 256;
   const spec: ExperimentSpec = {
     task: 'niah1',
-    taskOptions: { digits: 1 },
-    models: { mag: { ...EXPERIMENT_MODEL, variant: 'mag' }, swa: { ...EXPERIMENT_MODEL, variant: 'swa' } },
+    taskOptions: { digits: 1, cue: o.cue },
+    models: {
+      [o.variant]: { ...EXPERIMENT_MODEL, variant: o.variant },
+      swa: { ...EXPERIMENT_MODEL, variant: 'swa' },
+    },
     trainLength,
     evalLengths: [trainLength, 2 * trainLength, 4 * trainLength],
     examples: o.examples,
     train: {
       steps: o.steps,
-      batchSize: 16,
+      batchSize: o.batchSize,
       lr: 3e-3,
       warmupSteps: 50,
       checkpointEvery: Math.max(1, Math.floor(o.steps / 4)),
@@ -494,11 +504,11 @@ export async function demoCommand(o: {
     maxNeedleDepth: maxDepthBeyondWindow(trainLength, EXPERIMENT_MODEL),
   };
   console.log(
-    `Titans demo: a 1-digit pass key hidden in filler text, always more than ${EXPERIMENT_MODEL.layers}×${EXPERIMENT_MODEL.window} tokens before the question — beyond what sliding-window attention can see. Training MAG (attention + neural memory) and SWA (attention only), ${o.steps} steps each, then testing at ${spec.evalLengths.join(', ')} tokens.`,
+    `Titans demo: a 1-digit pass key hidden in filler text, always more than ${EXPERIMENT_MODEL.layers}×${EXPERIMENT_MODEL.window} tokens before the question — beyond what sliding-window attention can see. Training ${o.variant.toUpperCase()} (attention + neural memory) and SWA (attention only), ${o.steps} steps of ${o.batchSize} sequences each, then testing at ${spec.evalLengths.join(', ')} tokens.`,
   );
-  const report = await runExperiment(o.out, spec, await loadTask('niah1', { digits: 1 }));
+  const report = await runExperiment(o.out, spec, await loadTask('niah1', { digits: 1, cue: o.cue }));
   const summary = {
-    task: 'niah1 (1-digit pass key)',
+    task: `niah1 (1-digit pass key, ${o.cue === 'recall' ? 'cue "The pass key is"' : "RULER's question"})`,
     chance: report.chance,
     lengths: report.lengths,
     accuracy: Object.fromEntries(report.models.map((m) => [m.name, m.accuracy])),

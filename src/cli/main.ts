@@ -45,6 +45,13 @@ function variantName(value: string): string {
   return value;
 }
 
+function oneOf(values: string[]) {
+  return (value: string): string => {
+    if (!values.includes(value)) throw new InvalidArgumentError(`expected one of ${values.join(', ')}`);
+    return value;
+  };
+}
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
@@ -121,6 +128,14 @@ export function buildProgram(): Command {
     .option('--out <dir>', 'results folder', join('results', 'demo'))
     .option('--steps <n>', 'training steps per model', positiveInt, 600)
     .option('--examples <n>', 'test examples per context length', positiveInt, 100)
+    .option('--batch-size <n>', 'sequences per step', positiveInt, 16)
+    .option('--variant <name>', 'the Titans model: mag or mac', oneOf(['mag', 'mac']), 'mag')
+    .option(
+      '--cue <kind>',
+      "'recall' (prompt ends \"The pass key is \") or 'question' (RULER's)",
+      oneOf(['recall', 'question']),
+      'recall',
+    )
     .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt)
     .action(demoCommand);
   program

@@ -76,19 +76,23 @@ function checkDigits(task: string, digits: number): void {
 /**
  * S-NIAH-1: "The pass key is 12345. Remember it. 12345 is the pass key. " hidden in the repeated
  * RULER filler; the answer is the key. Keys are `digits` uniform digits (leading zeros allowed),
- * so chance = 10^-digits; `digits: 1` or `2` make tiny needles for short-budget demos.
+ * so chance = 10^-digits; `digits: 1` or `2` make tiny needles for short-budget demos. `cue: 'recall'`
+ * ends the prompt with "The pass key is " instead of RULER's question.
  *
  * @example
  * const ex = passkeyTask({ digits: 2 }).example(new Rng(0), 512, { needleDepth: 0.5 });
  * ex.question; // '\nWhat is the pass key? Answer: '
  * ex.answer; // e.g. '07'
  */
-export function passkeyTask(options: { digits?: number } = {}): Task {
+export function passkeyTask(options: { digits?: number; cue?: 'question' | 'recall' } = {}): Task {
   const digits = options.digits ?? 5;
   checkDigits('niah1', digits);
+  // 'recall' ends the prompt with the needle's own opening words (associative recall) instead of
+  // RULER's question: the same needle and chance, a cue the memory can match directly.
+  const question = options.cue === 'recall' ? '\nThe pass key is ' : '\nWhat is the pass key? Answer: ';
   return {
     name: 'niah1',
-    description: `RULER S-NIAH-1: a ${digits}-digit pass key hidden in repeated filler sentences`,
+    description: `RULER S-NIAH-1: a ${digits}-digit pass key hidden in repeated filler sentences${options.cue === 'recall' ? ', recalled from the cue "The pass key is"' : ''}`,
     chance: 1 / 10 ** digits,
     example(rng: Rng, length: number, exampleOptions?: ExampleOptions): TaskExample {
       const key = randomDigits(rng, digits, true);
@@ -96,7 +100,7 @@ export function passkeyTask(options: { digits?: number } = {}): Task {
       const { context, evidence } = hideNeedle('niah1', rng, length, exampleOptions, needle, (_, n) =>
         rulerFiller(n),
       );
-      return { context, question: '\nWhat is the pass key? Answer: ', answer: key, evidence };
+      return { context, question, answer: key, evidence };
     },
   };
 }
