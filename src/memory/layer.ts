@@ -69,7 +69,7 @@ export interface MemoryLayerConfig {
   thetaMax: number;
   /** η = η_max · σ(·): the cap on momentum decay (default 0.5; momentum amplifies steps by 1/(1 − η)). */
   etaMax: number;
-  /** Initial gate biases; σ(bias) is the gate's starting value before its cap. */
+  /** Initial gate biases; σ(bias) is the gate's starting value before its cap (default α −7, η 0, θ 0). */
   gateBias: { alpha: number; eta: number; theta: number };
   /**
    * Safeguard beyond SPEC (default true): L2-normalise each head's value v like q and k, so the
@@ -99,7 +99,11 @@ export function defaultMemoryLayerConfig(
     forgetting: true,
     thetaMax: Math.min(0.1, 0.32 / (overrides.chunkSize ?? 16)), // b·θ_max·2/(1−η_max) ≤ 1.28 (see above)
     etaMax: 0.5,
-    gateBias: { alpha: -4, eta: 0, theta: 0 }, // α ≈ 0.018, η ≈ η_max/2, θ ≈ θ_max/2 at init
+    // α ≈ 0.0009 at init (a write's half-life ≈ 770 tokens), η ≈ η_max/2, θ ≈ θ_max/2. Measured on
+    // the 1-digit pass key 100–200 tokens back (2-layer MAG, batch 8): with α's bias at −4
+    // (α ≈ 0.018, half-life ≈ 38 tokens) nothing was learned in 900 steps; at −7 learning began by
+    // step 265. A memory that forgets the needle before the question cannot learn to recall it.
+    gateBias: { alpha: -7, eta: 0, theta: 0 },
     normalizeValues: true, // safeguard beyond SPEC: unit-norm targets keep the inner descent stable
     ...overrides,
   };
