@@ -1,11 +1,26 @@
 /**
- * The wasm backend's worker-thread pool (Node): products split across threads equal the
- * single-threaded result exactly (each row is computed by one thread with the same kernel).
+ * The wasm backend's worker-thread pool (Node): products split across threads, and fused
+ * attention split into batch slices, equal the single-threaded result exactly (each row is
+ * computed by one thread with the same kernel).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { matmul, Rng, tidy, wasmBackend } from '../../src/index.js';
+import { attentionPoolLimits } from '../../src/backends/wasm/attention.js';
+import {
+  type AttentionOptions,
+  attention,
+  grad,
+  matmul,
+  mul,
+  Rng,
+  sum,
+  type Tensor,
+  tensor,
+  tidy,
+  wasmBackend,
+} from '../../src/index.js';
 import { enableWasmThreads } from '../../src/node.js';
+import { relError } from '../helpers/compare.js';
 
 describe('wasm worker threads', { skip: !wasmBackend && 'no wasm backend here' }, () => {
   it('row-split products equal single-threaded ones, for every transpose and odd sizes', () => {
@@ -50,5 +65,149 @@ describe('wasm worker threads', { skip: !wasmBackend && 'no wasm backend here' }
 
   it('rejects a bad thread count', () => {
     assert.throws(() => enableWasmThreads(wasmBackend!, 0), /threads must be an integer ≥ 1/);
+  });
+});
+
+const range = (n: number, from = 0): number[] => Array.from({ length: n }, (_, i) => from + i);
+
+interface AttentionCase {
+  name: string;
+  b: number;
+  h: number;
+  tq: number;
+  tk: number;
+  dh: number;
+  opts: AttentionOptions;
+}
+
+const attentionCases: AttentionCase[] = [
+  { name: 'causal, B·H = 5', b: 1, h: 5, tq: 70, tk: 70, dh: 8, opts: {} },
+  { name: 'sliding window 16, B·H = 6', b: 2, h: 3, tq: 130, tk: 130, dh: 16, opts: { window: 16 } },
+  {
+    name: 'causal, B·H = 13 (uneven slices of 1 and 2 rows)',
+    b: 13,
+    h: 1,
+    tq: 33,
+    tk: 33,
+    dh: 4,
+    opts: { scale: 0.3 },
+  },
+  {
+    name: 'persistent prefix (N_p = 5) under window 16, B·H = 3',
+    b: 1,
+    h: 3,
+    tq: 130,
+    tk: 135,
+    dh: 8,
+    opts: {
+      prefix: 5,
+      window: 16,
+      queryPositions: range(130),
+      keyPositions: [...range(5).map(() => 0), ...range(130)],
+    },
+  },
+  {
+    name: 'MAC [P; h; n] (N_p = 4, C = 40), B·H = 5',
+    b: 1,
+    h: 5,
+    tq: 84,
+    tk: 84,
+    dh: 8,
+    opts: {
+      prefix: 4,
+      queryPositions: [...range(4).map(() => 0), ...range(40), ...range(40)],
+      keyPositions: [...range(4).map(() => 0), ...range(40), ...range(40)],
+    },
+  },
+  { name: 'causal, batch 1 (runs on one thread)', b: 1, h: 1, tq: 130, tk: 130, dh: 8, opts: {} },
+];
+
+/** Output and gradients (of Σ w ⊙ out) of attention on the wasm backend in float32. */
+function attentionRun(c: AttentionCase, data: Float32Array[], fused: boolean): Float32Array[] {
+  return tidy(() => {
+    const opts = { backend: 'wasm', dtype: 'float32' as const };
+    const q = tensor(data[0]!, [c.b, c.h, c.tq, c.dh], opts);
+    const k = tensor(data[1]!, [c.b, c.h, c.tk, c.dh], opts);
+    const v = tensor(data[2]!, [c.b, c.h, c.tk, c.dh], opts);
+    const w = tensor(data[3]!, [c.b, c.h, c.tq, c.dh], opts);
+    const o = { ...c.opts, fused };
+    const out = attention(q, k, v, o);
+    const grads = grad((p: Tensor[]) => sum(mul(attention(p[0]!, p[1]!, p[2]!, o), w)))([q, k, v]);
+    return [out, ...grads].map((t) => Float32Array.from(t.dataSync()));
+  });
+}
+
+function attentionInputs(c: AttentionCase, seed: number): Float32Array[] {
+  const rng = new Rng(seed);
+  const n = c.b * c.h;
+  const uniform = (size: number, lo: number, hi: number) =>
+    Float32Array.from({ length: size }, () => lo + (hi - lo) * rng.next());
+  return [
+    uniform(n * c.tq * c.dh, -2, 2),
+    uniform(n * c.tk * c.dh, -1, 1),
+    uniform(n * c.tk * c.dh, -1, 1),
+    uniform(n * c.tq * c.dh, -1, 1),
+  ];
+}
+
+describe('wasm worker threads: fused attention', { skip: !wasmBackend && 'no wasm backend here' }, () => {
+  it('batch slices on 2 threads equal one thread bit for bit and match the composed path', () => {
+    const backend = wasmBackend!;
+    const data = attentionCases.map((c, i) => attentionInputs(c, 40 + i));
+    const single = attentionCases.map((c, i) => attentionRun(c, data[i]!, true));
+    const composed = attentionCases.map((c, i) => attentionRun(c, data[i]!, false));
+    const saved = attentionPoolLimits.minWork;
+    const pool = enableWasmThreads(backend, 2);
+    const tasks: [string, number][] = [];
+    const runTasks = pool.runTasks!.bind(pool);
+    pool.runTasks = (name, count, args, argStride, scratchBytes) => {
+      tasks.push([name, count]);
+      runTasks(name, count, args, argStride, scratchBytes);
+    };
+    attentionPoolLimits.minWork = 0; // every call with batch ≥ 2 goes to the pool
+    try {
+      attentionCases.forEach((c, i) => {
+        tasks.length = 0;
+        const threaded = attentionRun(c, data[i]!, true);
+        const batch = c.b * c.h;
+        const expected: [string, number][] = [];
+        if (batch > 1) {
+          const slices = Math.min(batch, 2 * attentionPoolLimits.tasksPerThread);
+          // the plain forward, then the recorded forward and its backward
+          expected.push(['attentionForwardTask', slices], ['attentionForwardTask', slices]);
+          expected.push(['attentionBackwardTask', slices]);
+        }
+        assert.deepEqual(tasks, expected, `${c.name}: pool tasks`);
+        ['out', 'dq', 'dk', 'dv'].forEach((name, j) => {
+          assert.deepEqual(threaded[j], single[i]![j], `${c.name}: ${name} equals the single-threaded one`);
+          const err = relError(threaded[j]!, composed[i]![j]!);
+          assert.ok(err <= 1e-4, `${c.name}: ${name} vs composed, relative error ${err.toExponential(2)}`);
+        });
+      });
+    } finally {
+      attentionPoolLimits.minWork = saved;
+      pool.terminate();
+    }
+    assert.equal(backend.threadPool, null);
+  });
+
+  it('small calls stay on the calling thread', () => {
+    const backend = wasmBackend!;
+    const c = attentionCases[0]!;
+    const data = attentionInputs(c, 9);
+    const pool = enableWasmThreads(backend, 2);
+    let calls = 0;
+    const runTasks = pool.runTasks!.bind(pool);
+    pool.runTasks = (...args) => {
+      calls++;
+      runTasks(...args);
+    };
+    try {
+      assert.ok(c.b * c.h * c.tq * c.tk * c.dh < attentionPoolLimits.minWork, 'the case is below the limit');
+      attentionRun(c, data, true);
+      assert.equal(calls, 0);
+    } finally {
+      pool.terminate();
+    }
   });
 });

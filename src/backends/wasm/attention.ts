@@ -1,14 +1,18 @@
 /**
  * The wasm backend's fused attention: JS glue around the AssemblyScript kernels in
  * ./assembly/attention.ts (tiled forward with an online softmax, FlashAttention-2 backward; memory
- * O((queries + keys)·headDim), never queries × keys). Single-threaded. Handles float32 with a head
- * size that is a positive multiple of 4; anything else falls back to the engine's composed path.
+ * O((queries + keys)·headDim), never queries × keys). Handles float32 with a head size that is a
+ * positive multiple of 4; anything else falls back to the engine's composed path. With a thread
+ * pool attached and enough work (`attentionPoolLimits`), the batch (batch·heads independent
+ * problems) is cut into contiguous slices that run as pool tasks (attentionForwardTask /
+ * attentionBackwardTask, one argument block per slice); every row is computed by the same kernel
+ * code either way, so the threaded results equal the single-threaded ones bit for bit.
  * Browser-safe: no `node:*` imports.
  */
 import type { AttentionParams, BackendBuffer, FusedAttention } from '../../engine/backend.js';
 import type { DType } from '../../engine/dtype.js';
 import type { KernelExports } from './kernels.js';
-import type { WasmBuffer, WasmHeap } from './wasm-backend.js';
+import type { WasmBackend, WasmBuffer, WasmHeap, WasmThreadPool } from './wasm-backend.js';
 
 /** The attention exports of the kernel module (byte addresses; sizes in elements). */
 export interface AttentionKernelExports {
@@ -52,6 +56,11 @@ export interface AttentionKernelExports {
     scratch: number,
   ): void;
   attentionBackwardScratchBytes(tq: number, tk: number, dh: number): number;
+  /** i32 words of a task's argument block (see TASK below). */
+  attentionTaskWords(): number;
+  /** attentionForward / attentionBackward on the batch slice of the argument block at `args`. */
+  attentionForwardTask(args: number, scratch: number): void;
+  attentionBackwardTask(args: number, scratch: number): void;
   /** dst[i] = exp(src[i]) with the kernels' own float32 exp (for accuracy tests). */
   attentionExp(src: number, dst: number, n: number): void;
 }
@@ -60,31 +69,146 @@ const I32_MAX = 0x7fffffff;
 /** Positions must lie strictly inside ±2^30 so that the kernel's i32 differences cannot overflow. */
 const POSITION_LIMIT = 2 ** 30;
 
+/**
+ * Word indices of a task's argument block (mirrors the A_* constants of assembly/attention.ts):
+ * the slice's tensor addresses (forward: q, k, v, out, lse; backward: all nine), then the shared
+ * positions and sizes; scale is stored as float32 bits.
+ */
+const TASK = {
+  pointers: 0, // q, k, v, out, lse, dout, dq, dk, dv
+  qpos: 9,
+  kpos: 10,
+  batch: 11,
+  tq: 12,
+  tk: 13,
+  dh: 14,
+  prefix: 15,
+  window: 16,
+  scale: 17,
+} as const;
+
+type TaskKernelName = 'attentionForwardTask' | 'attentionBackwardTask';
+
+/**
+ * When attention uses the thread pool (exported so tests can force the pooled path). A call goes
+ * to the pool when a pool with `runTasks` and at least 2 threads is attached, the batch has at
+ * least 2 rows, and batch · queries · min(keys, window + prefix) · headDim (half the forward's
+ * multiply-adds when every key is visible; an over-estimate for causal masks) is at least `minWork`.
+ */
+export const attentionPoolLimits = {
+  /**
+   * Smallest estimated work for the pool. Measured with 2 threads on a 2-core host (batch 2–16,
+   * T 16–256, dh 16 and 64, causal): below about 2^18 a pool round-trip costs more than it saves,
+   * forward and forward+backward break even near 2^19, and from 2^20 the pool wins (1.3–2×).
+   */
+  minWork: 2 ** 19,
+  /** Batch slices per thread (more balance the load better; each slice is one task). */
+  tasksPerThread: 4,
+};
+
+function ptrOf(buffer: BackendBuffer): number {
+  return (buffer as WasmBuffer).ptr;
+}
+
 /** The attention kernels of an instance, or null when the module was built without them. */
 export function attentionKernels(kernels: KernelExports): AttentionKernelExports | null {
   const k = kernels as unknown as Partial<AttentionKernelExports>;
   return typeof k.attentionForward === 'function' &&
     typeof k.attentionBackward === 'function' &&
+    typeof k.attentionForwardTask === 'function' &&
+    typeof k.attentionBackwardTask === 'function' &&
     typeof k.attentionExp === 'function'
     ? (k as AttentionKernelExports)
     : null;
 }
 
+/** Copies both position arrays into one fresh heap block; returns [ptr, bytes, qpos, kpos]. */
+function uploadPositions(heap: WasmHeap, p: AttentionParams): [number, number, number, number] {
+  const [ptr, size] = heap.allocBytes(4 * (p.queries + p.keys));
+  const view = new Int32Array(heap.memory.buffer, ptr, p.queries + p.keys);
+  view.set(p.queryPositions, 0);
+  view.set(p.keyPositions, p.queries);
+  return [ptr, size, ptr, ptr + 4 * p.queries];
+}
+
+/** The pool and the number of batch slices to run on it, or null to run here on one thread. */
+function poolPlan(backend: WasmBackend, p: AttentionParams): [WasmThreadPool, number] | null {
+  const pool = backend.threadPool;
+  if (!pool?.runTasks || pool.threads < 2 || p.batch < 2) return null;
+  const keys = Math.min(p.keys, p.window + p.prefix);
+  if (p.batch * p.queries * keys * p.headDim < attentionPoolLimits.minWork) return null;
+  const perThread = Math.max(1, Math.floor(attentionPoolLimits.tasksPerThread));
+  return [pool, Math.min(p.batch, pool.threads * perThread)];
+}
+
+/**
+ * Runs the task kernel `name` over the whole batch: on the pool as contiguous batch slices
+ * (see poolPlan), else here as one slice. `pointers` are the whole batch's tensor addresses in
+ * TASK order (0 where unused); a slice starting at batch row b gets each advanced by b rows.
+ */
+function runAttention(
+  backend: WasmBackend,
+  heap: WasmHeap,
+  kx: AttentionKernelExports,
+  name: TaskKernelName,
+  p: AttentionParams,
+  pointers: number[],
+  scratchBytes: number,
+): void {
+  const plan = poolPlan(backend, p);
+  const tasks = plan ? plan[1] : 1;
+  const words = kx.attentionTaskWords();
+  const [posPtr, posSize, qpos, kpos] = uploadPositions(heap, p);
+  const [args, argsSize] = heap.allocBytes(4 * words * tasks);
+  try {
+    const w = new Int32Array(heap.memory.buffer, args, words * tasks);
+    const f = new Float32Array(heap.memory.buffer, args, words * tasks);
+    const qRow = 4 * p.queries * p.headDim;
+    const kRow = 4 * p.keys * p.headDim;
+    // bytes per batch row of q, k, v, out, lse, dout, dq, dk, dv
+    const rowBytes = [qRow, kRow, kRow, qRow, 4 * p.queries, qRow, qRow, kRow, kRow];
+    for (let t = 0; t < tasks; t++) {
+      const first = Math.floor((t * p.batch) / tasks);
+      const a = t * words;
+      pointers.forEach((ptr, j) => {
+        w[a + TASK.pointers + j] = ptr === 0 ? 0 : ptr + first * rowBytes[j]!;
+      });
+      w[a + TASK.qpos] = qpos;
+      w[a + TASK.kpos] = kpos;
+      w[a + TASK.batch] = Math.floor(((t + 1) * p.batch) / tasks) - first;
+      w[a + TASK.tq] = p.queries;
+      w[a + TASK.tk] = p.keys;
+      w[a + TASK.dh] = p.headDim;
+      w[a + TASK.prefix] = p.prefix;
+      w[a + TASK.window] = Math.min(p.window, I32_MAX);
+      f[a + TASK.scale] = p.scale;
+    }
+    if (plan) {
+      plan[0].runTasks!(name, tasks, args, 4 * words, scratchBytes);
+    } else {
+      const [scratch, scratchSize] = heap.allocBytes(scratchBytes);
+      try {
+        kx[name](args, scratch);
+      } finally {
+        heap.freeBytes(scratch, scratchSize);
+      }
+    }
+  } finally {
+    heap.freeBytes(args, argsSize);
+    heap.freeBytes(posPtr, posSize);
+  }
+}
+
 /** Creates the fused attention of a wasm backend (undefined when the kernels lack it). */
-export function createWasmAttention(heap: WasmHeap, kernels: KernelExports): FusedAttention | undefined {
+export function createWasmAttention(
+  getBackend: () => WasmBackend,
+  heap: WasmHeap,
+  kernels: KernelExports,
+): FusedAttention | undefined {
   const kx = attentionKernels(kernels);
   if (!kx) return undefined;
-
-  /** Copies both position arrays into one fresh heap block; returns [ptr, bytes, qpos, kpos]. */
-  function uploadPositions(p: AttentionParams): [number, number, number, number] {
-    const [ptr, size] = heap.allocBytes(4 * (p.queries + p.keys));
-    const view = new Int32Array(heap.memory.buffer, ptr, p.queries + p.keys);
-    view.set(p.queryPositions, 0);
-    view.set(p.keyPositions, p.queries);
-    return [ptr, size, ptr, ptr + 4 * p.queries];
-  }
-
-  const windowArg = (w: number): number => Math.min(w, I32_MAX);
+  const run = (name: TaskKernelName, p: AttentionParams, pointers: number[], scratchBytes: number) =>
+    runAttention(getBackend(), heap, kx, name, p, pointers, scratchBytes);
 
   return {
     supports(p: AttentionParams, dtype: DType): boolean {
@@ -103,33 +227,9 @@ export function createWasmAttention(heap: WasmHeap, kernels: KernelExports): Fus
     forward(q, k, v, p, dtype): BackendBuffer {
       const rows = p.batch * p.queries;
       const [out] = heap.alloc(dtype, rows * p.headDim + rows);
-      const [scratch, scratchSize] = heap.allocBytes(
-        kx.attentionForwardScratchBytes(p.queries, p.keys, p.headDim),
-      );
-      const [posPtr, posSize, qpos, kpos] = uploadPositions(p);
-      try {
-        const o = (out as WasmBuffer).ptr;
-        kx.attentionForward(
-          (q as WasmBuffer).ptr,
-          (k as WasmBuffer).ptr,
-          (v as WasmBuffer).ptr,
-          o,
-          o + 4 * rows * p.headDim,
-          qpos,
-          kpos,
-          p.batch,
-          p.queries,
-          p.keys,
-          p.headDim,
-          p.prefix,
-          windowArg(p.window),
-          p.scale,
-          scratch,
-        );
-      } finally {
-        heap.freeBytes(posPtr, posSize);
-        heap.freeBytes(scratch, scratchSize);
-      }
+      const o = ptrOf(out);
+      const pointers = [...[q, k, v].map(ptrOf), o, o + 4 * rows * p.headDim, 0, 0, 0, 0];
+      run('attentionForwardTask', p, pointers, kx.attentionForwardScratchBytes(p.queries, p.keys, p.headDim));
       return out;
     },
 
@@ -138,37 +238,15 @@ export function createWasmAttention(heap: WasmHeap, kernels: KernelExports): Fus
       const [dq] = heap.alloc(dtype, rows * p.headDim);
       const [dk] = heap.alloc(dtype, p.batch * p.keys * p.headDim);
       const [dv] = heap.alloc(dtype, p.batch * p.keys * p.headDim);
-      const [scratch, scratchSize] = heap.allocBytes(
+      const o = ptrOf(packed);
+      const pointers = [...[q, k, v].map(ptrOf), o, o + 4 * rows * p.headDim];
+      pointers.push(...[dOut, dq, dk, dv].map(ptrOf));
+      run(
+        'attentionBackwardTask',
+        p,
+        pointers,
         kx.attentionBackwardScratchBytes(p.queries, p.keys, p.headDim),
       );
-      const [posPtr, posSize, qpos, kpos] = uploadPositions(p);
-      try {
-        const o = (packed as WasmBuffer).ptr;
-        kx.attentionBackward(
-          (q as WasmBuffer).ptr,
-          (k as WasmBuffer).ptr,
-          (v as WasmBuffer).ptr,
-          o,
-          o + 4 * rows * p.headDim,
-          (dOut as WasmBuffer).ptr,
-          (dq as WasmBuffer).ptr,
-          (dk as WasmBuffer).ptr,
-          (dv as WasmBuffer).ptr,
-          qpos,
-          kpos,
-          p.batch,
-          p.queries,
-          p.keys,
-          p.headDim,
-          p.prefix,
-          windowArg(p.window),
-          p.scale,
-          scratch,
-        );
-      } finally {
-        heap.freeBytes(posPtr, posSize);
-        heap.freeBytes(scratch, scratchSize);
-      }
       return [dq, dk, dv];
     },
   };

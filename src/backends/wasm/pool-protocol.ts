@@ -32,7 +32,12 @@ export const ARGS = 4;
 export const ROWS = 16;
 
 /** Kernel exports `runTasks` may call, each as f(argsPointer, scratchPointer). */
-export const TASK_KERNELS = ['memoryScanForwardHead', 'memoryScanBackwardHead'] as const;
+export const TASK_KERNELS = [
+  'memoryScanForwardHead',
+  'memoryScanBackwardHead',
+  'attentionForwardTask',
+  'attentionBackwardTask',
+] as const;
 
 /** Control slots of a product's row-chunk counter and rows per chunk. */
 export const NEXT = ARGS + 10;

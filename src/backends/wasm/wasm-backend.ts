@@ -212,7 +212,7 @@ export function createWasmBackend(options: WasmBackendOptions = {}): WasmBackend
     kernels,
     module,
     memory,
-    fusedAttention: createWasmAttention(heap, kernels),
+    fusedAttention: createWasmAttention(() => backend, heap, kernels),
     fusedMemoryScan: createWasmMemoryScan(() => backend, heap, kernels),
     get threadPool() {
       return pool;

@@ -22,6 +22,8 @@
 // Tiles whose (query block, key block) pair has no visible entry are skipped, using the min/max
 // position of each block (so sliding windows cost O(T·w) when positions are sorted); tiles known to be
 // fully visible skip the per-entry mask. Rows with no visible key output 0 and get lse = -inf.
+// With a thread pool, the JS glue runs attentionForwardTask / attentionBackwardTask (end of file) on
+// contiguous slices of the batch, one argument block per slice.
 
 const BR: i32 = 32; // query rows per tile (multiple of 4)
 const BC: i32 = 64; // keys per tile (multiple of 8)
@@ -737,4 +739,94 @@ export function attentionBackward(
       }
     }
   }
+}
+
+// ---- pool tasks ----------------------------------------------------------------------------------
+// attentionForwardTask / attentionBackwardTask run the kernels above on one contiguous slice of the
+// batch, reading their arguments from a block of i32 words (the A_* indices below, written by the JS
+// glue, ../attention.ts): the slice's own q/k/v/out/lse/dout/dq/dk/dv addresses, its batch count,
+// and the shared sizes, positions, prefix, window and scale. Slices touch disjoint outputs, so they
+// may run on different threads, each with its own scratch (the scratch size depends only on tq, tk
+// and dh). Each (batch, head) row is computed exactly as in one call over the whole batch.
+
+const A_Q: i32 = 0;
+const A_K: i32 = 1;
+const A_V: i32 = 2;
+const A_O: i32 = 3; // forward: out written; backward: the forward's out read
+const A_LSE: i32 = 4;
+const A_DOUT: i32 = 5; // backward only
+const A_DQ: i32 = 6; // backward only
+const A_DK: i32 = 7; // backward only
+const A_DV: i32 = 8; // backward only
+const A_QPOS: i32 = 9;
+const A_KPOS: i32 = 10;
+const A_BATCH: i32 = 11; // (batch, head) rows in this slice
+const A_TQ: i32 = 12;
+const A_TK: i32 = 13;
+const A_DH: i32 = 14;
+const A_PREFIX: i32 = 15;
+const A_WINDOW: i32 = 16;
+const A_SCALE: i32 = 17; // f32 bits
+
+/** i32 words of one task's argument block. */
+export function attentionTaskWords(): i32 {
+  return 18;
+}
+
+// @ts-ignore: decorator
+@inline
+function argWord(args: usize, i: i32): i32 {
+  return load<i32>(args + (<usize>i << 2));
+}
+
+// @ts-ignore: decorator
+@inline
+function argPtr(args: usize, i: i32): usize {
+  return <usize>load<u32>(args + (<usize>i << 2));
+}
+
+/** attentionForward on the slice described by the argument block at `args`. */
+export function attentionForwardTask(args: usize, scratch: usize): void {
+  attentionForward(
+    argPtr(args, A_Q),
+    argPtr(args, A_K),
+    argPtr(args, A_V),
+    argPtr(args, A_O),
+    argPtr(args, A_LSE),
+    argPtr(args, A_QPOS),
+    argPtr(args, A_KPOS),
+    argWord(args, A_BATCH),
+    argWord(args, A_TQ),
+    argWord(args, A_TK),
+    argWord(args, A_DH),
+    argWord(args, A_PREFIX),
+    argWord(args, A_WINDOW),
+    load<f32>(args + (<usize>A_SCALE << 2)),
+    scratch,
+  );
+}
+
+/** attentionBackward on the slice described by the argument block at `args`. */
+export function attentionBackwardTask(args: usize, scratch: usize): void {
+  attentionBackward(
+    argPtr(args, A_Q),
+    argPtr(args, A_K),
+    argPtr(args, A_V),
+    argPtr(args, A_O),
+    argPtr(args, A_LSE),
+    argPtr(args, A_DOUT),
+    argPtr(args, A_DQ),
+    argPtr(args, A_DK),
+    argPtr(args, A_DV),
+    argPtr(args, A_QPOS),
+    argPtr(args, A_KPOS),
+    argWord(args, A_BATCH),
+    argWord(args, A_TQ),
+    argWord(args, A_TK),
+    argWord(args, A_DH),
+    argWord(args, A_PREFIX),
+    argWord(args, A_WINDOW),
+    load<f32>(args + (<usize>A_SCALE << 2)),
+    scratch,
+  );
 }
