@@ -219,7 +219,8 @@ function torchPeer(): string | null {
 
 /** Runs bench/torch_models.py (training steps of the same models) and attaches its numbers. */
 function torchModelPeer(): string | null {
-  if (flag('no-torch') || !wanted('train')) return null;
+  const peerVariants = trainVariants.filter((v) => ['mac', 'mag', 'swa'].includes(v)); // what the peer implements
+  if (flag('no-torch') || !wanted('train') || peerVariants.length === 0) return null;
   const python = '/usr/bin/python3';
   try {
     execFileSync(python, ['-c', 'import torch'], { stdio: 'ignore' });
@@ -234,7 +235,7 @@ function torchModelPeer(): string | null {
       '--threads',
       String(threads),
       '--variants',
-      trainVariants.join(','),
+      peerVariants.join(','),
       '--batch',
       '16',
       '--seq',
