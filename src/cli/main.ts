@@ -126,7 +126,7 @@ export function buildProgram(): Command {
       'the main demo (what `npm start` runs): memory vs sliding-window attention on a pass key beyond the window',
     )
     .option('--out <dir>', 'results folder', join('results', 'demo'))
-    .option('--steps <n>', 'training steps per model', positiveInt, 1000)
+    .option('--steps <n>', 'training steps per model', positiveInt, 900)
     .option('--examples <n>', 'test examples per context length (300: ±0.017 at chance 0.1)', positiveInt, 300)
     .option('--batch-size <n>', 'sequences per step', positiveInt, 8)
     .option('--variant <name>', 'the Titans model: mag or mac', oneOf(['mag', 'mac']), 'mag')
@@ -145,7 +145,7 @@ export function buildProgram(): Command {
     )
     .argument('<name>', 'niah, mqar, babilong or ablation')
     .option('--out <dir>', 'experiment folder (default results/experiment-<name>); re-running resumes')
-    .option('--steps <n>', 'training steps per model', positiveInt, 1000)
+    .option('--steps <n>', 'training steps per model', positiveInt, 900)
     .option('--batch-size <n>', 'sequences per step', positiveInt, 16)
     .option('--train-length <n>', 'training sequence length (evaluated at 1×, 2×, 4×)', positiveInt, 256)
     .option('--examples <n>', 'test examples per length', positiveInt, 100)
