@@ -127,7 +127,12 @@ export function buildProgram(): Command {
     )
     .option('--out <dir>', 'results folder', join('results', 'demo'))
     .option('--steps <n>', 'training steps per model', positiveInt, 900)
-    .option('--examples <n>', 'test examples per context length (300: ±0.017 at chance 0.1)', positiveInt, 300)
+    .option(
+      '--examples <n>',
+      'test examples per context length (300: ±0.017 at chance 0.1)',
+      positiveInt,
+      300,
+    )
     .option('--batch-size <n>', 'sequences per step', positiveInt, 8)
     .option('--variant <name>', 'the Titans model: mag or mac', oneOf(['mag', 'mac']), 'mag')
     .option(

@@ -15,13 +15,13 @@ export {
 } from './optimizer.js';
 export { constantLr, type LrSchedule, type WarmupCosineOptions, warmupCosine } from './schedule.js';
 export {
+  type BatchSource,
   DEFAULT_TRAIN_OPTIONS,
   evaluateLoss,
   initialTrainerState,
   languageModelLoss,
   resolveTrainOptions,
   type StepRecord,
-  type BatchSource,
   type TrainData,
   type TrainerState,
   type TrainHooks,
