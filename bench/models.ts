@@ -41,8 +41,8 @@ export function smallConfig(variant: string): TitansConfig {
   return resolveConfig({ ...preset.model, variant, vocabSize: 256 });
 }
 
-/** Median seconds of `runs` timed calls after `warmup` untimed ones. */
-function median(fn: () => void, runs: number, warmup: number): number {
+/** Median seconds of `runs` timed calls after `warmup` untimed ones (bench/run.ts times with it too). */
+export function time(fn: () => void, runs: number, warmup: number): number {
   for (let i = 0; i < warmup; i++) fn();
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
@@ -79,7 +79,7 @@ export function benchTrainStep(
     params = next.params;
     state = next.state;
   };
-  const seconds = median(step, 5, 2);
+  const seconds = time(step, 5, 2);
   report({
     bench: `train step ${variant}`,
     shape: `small preset, ${countParameters(params)} params, ${batch}×${seq}`,

@@ -33,7 +33,7 @@ import {
   withBackend,
 } from '../src/index.js';
 import { enableWasmThreads } from '../src/node.js';
-import { benchStreaming, benchTrainStep } from './models.js';
+import { benchStreaming, benchTrainStep, time } from './models.js';
 
 interface Row {
   bench: string;
@@ -58,19 +58,6 @@ const T = Number(option('tokens') ?? 4096);
 const threads = Number(option('threads') ?? availableParallelism());
 const dtype: FloatDType = 'float32';
 const trainVariants = option('train-variants')?.split(',') ?? ['mac', 'mag', 'swa'];
-
-/** Median seconds of `runs` timed calls after `warmup` untimed ones. */
-function time(fn: () => void, runs: number, warmup: number): number {
-  for (let i = 0; i < warmup; i++) fn();
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = process.hrtime.bigint();
-    fn();
-    times.push(Number(process.hrtime.bigint() - t0) / 1e9);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
-}
 
 /** The reference backend is ~50× slower: fewer repetitions there. */
 const reps = (backend: string) => (backend === 'reference' ? { runs: 1, warmup: 0 } : { runs: 3, warmup: 1 });

@@ -50,11 +50,11 @@ def log(*parts):
 
 # presets/small.json resolved by src/models/config.ts (mlpHidden = nearest multiple of 8 to 8d/3)
 # and src/memory/layer.ts defaults (depth 2, SiLU, conv 4, thetaMax 0.02, etaMax 0.5, gate biases
-# alpha -4 / eta 0 / theta 0, normalizeValues true) as committed; --theta-max/--eta-max follow a
+# alpha -7 / eta 0 / theta 0, normalizeValues true) as committed; --theta-max/--eta-max follow a
 # change of those caps (they change the numbers, not the work).
 SMALL = dict(vocab=256, d=64, layers=2, heads=4, window=64, segment=64, persistent=4, mlp_hidden=168,
              mem_heads=2, mem_dh=32, expansion=2, chunk=16, conv=4, rope_base=10000.0, eps=1e-6,
-             init_std=0.02, theta_max=0.02, eta_max=0.5, gate_bias=(-4.0, 0.0, 0.0))
+             init_std=0.02, theta_max=0.02, eta_max=0.5, gate_bias=(-7.0, 0.0, 0.0))
 EXPECTED_PARAMETERS = {"mac": 174_540, "mag": 174_540, "swa": 113_984}
 
 

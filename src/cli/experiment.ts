@@ -14,7 +14,11 @@ import { dispose, Rng } from '../engine/index.js';
 import { evaluateTask, taskBatchSource } from '../eval/longcontext.js';
 import type { Task } from '../eval/tasks/types.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { loadModelCheckpoint, saveModelCheckpoint } from '../io/model-checkpoint.js';
+import {
+  loadModelCheckpoint,
+  loadTrainingCheckpoint,
+  saveTrainingCheckpoint,
+} from '../io/model-checkpoint.js';
 import {
   type ModelVariant,
   resolveConfig,
@@ -148,18 +152,7 @@ async function trainAndEvaluate(
   let config: TitansConfig;
   let state: TrainerState;
   if (existsSync(join(ckptDir, 'config.json'))) {
-    const ckpt = await loadModelCheckpoint(ckptDir);
-    const saved = ckpt.trainer as { step: number; rng: number[]; history: TrainerState['history'] };
-    config = ckpt.config;
-    state = {
-      step: saved.step,
-      params: ckpt.params,
-      optimizer: ckpt.optimizer!,
-      rng: saved.rng,
-      history: saved.history,
-      evals: [],
-      badSteps: [],
-    };
+    ({ config, state } = await loadTrainingCheckpoint(ckptDir));
     process.stderr.write(`${name}: resuming at step ${state.step}\n`);
   } else {
     config = resolveConfig(input);
@@ -170,13 +163,7 @@ async function trainAndEvaluate(
   const started = performance.now();
   const startStep = state.step;
   const save = async (s: TrainerState) => {
-    await saveModelCheckpoint(ckptDir, {
-      config,
-      params: s.params,
-      tokenizer: byteTokenizer(),
-      optimizer: s.optimizer,
-      trainer: { step: s.step, rng: s.rng, history: s.history },
-    });
+    await saveTrainingCheckpoint(ckptDir, { config, state: s, tokenizer: byteTokenizer() });
   };
   const final = await trainLanguageModel(config, source, options, state, {
     onStep: (r) => progress.update(r.step, { loss: r.loss, 'tok/s': Math.round(r.tokensPerSecond) }),

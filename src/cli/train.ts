@@ -15,7 +15,11 @@ import { splitTokens } from '../data/dataset.js';
 import { dispose, noGrad, Rng, tidy } from '../engine/index.js';
 import { wasmBackend } from '../index.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { loadModelCheckpoint, saveModelCheckpoint } from '../io/model-checkpoint.js';
+import {
+  loadModelCheckpoint,
+  loadTrainingCheckpoint,
+  saveTrainingCheckpoint,
+} from '../io/model-checkpoint.js';
 import { resolveConfig, type TitansConfig, type TitansConfigInput } from '../models/config.js';
 import { generate } from '../models/generate.js';
 import {
@@ -33,8 +37,8 @@ import { Progress } from '../report/progress.js';
 import { trainBpe } from '../tokenizer/bpe.js';
 import { byteTokenizer, type Tokenizer } from '../tokenizer/tokenizer.js';
 import {
+  evaluateLoss,
   initialTrainerState,
-  languageModelLoss,
   resolveTrainOptions,
   type TrainerState,
   TrainingDivergedError,
@@ -138,25 +142,15 @@ export async function trainCommand(o: TrainCommandOptions): Promise<void> {
         `${ckptDir} already holds a checkpoint: pass --resume to continue it, or choose another --out`,
       );
     }
-    const ckpt = await loadModelCheckpoint(ckptDir);
-    const saved = ckpt.trainer as Record<string, unknown>;
-    config = ckpt.config;
+    const saved = await loadTrainingCheckpoint(ckptDir);
+    config = saved.config;
     options = resolveTrainOptions({
-      ...(saved.options as Partial<TrainOptions>),
+      ...(saved.extra.options as Partial<TrainOptions>),
       ...pick(cliTrain, ['steps']),
     });
-    dataSource = String(saved.data ?? o.data);
-    tokenizer = ckpt.tokenizer ?? byteTokenizer();
-    if (!ckpt.optimizer) throw new Error(`${ckptDir}: no optimizer state to resume from`);
-    state = {
-      step: Number(saved.step),
-      params: ckpt.params,
-      optimizer: ckpt.optimizer,
-      rng: saved.rng as number[],
-      history: (saved.history as TrainerState['history']) ?? [],
-      evals: (saved.evals as TrainerState['evals']) ?? [],
-      badSteps: (saved.badSteps as TrainerState['badSteps']) ?? [],
-    };
+    dataSource = String(saved.extra.data ?? o.data);
+    tokenizer = saved.tokenizer ?? byteTokenizer();
+    state = saved.state;
     log(`resuming ${ckptDir} at step ${state.step} of ${options.steps}`);
   } else {
     options = resolveTrainOptions({ ...preset.train, ...cliTrain });
@@ -194,20 +188,11 @@ export async function trainCommand(o: TrainCommandOptions): Promise<void> {
   const startStep = state.step;
   let lastSaved: number | null = o.resume ? state.step : null;
   const save = async (s: TrainerState) => {
-    await saveModelCheckpoint(ckptDir, {
+    await saveTrainingCheckpoint(ckptDir, {
       config,
-      params: s.params,
+      state: s,
       tokenizer,
-      optimizer: s.optimizer,
-      trainer: {
-        step: s.step,
-        rng: s.rng,
-        options,
-        data: dataSource,
-        history: s.history,
-        evals: s.evals,
-        badSteps: s.badSteps,
-      },
+      extra: { options, data: dataSource },
     });
     await writeFileAtomic(join(out, 'loss.svg'), lossCurve(s, config));
     lastSaved = s.step;
@@ -358,24 +343,11 @@ function windowLoss(
   if (windows < 1)
     throw new Error(`the data has ${ids.length} tokens, fewer than one window of ${seqLen + 1}`);
   const progress = new Progress({ total: windows, label: 'eval', sink: stderrSink() });
-  let total = 0;
-  for (let first = 0; first < windows; first += batch) {
-    const rows = Math.min(batch, windows - first);
-    const inputs = new Int32Array(rows * seqLen);
-    const targets = new Int32Array(rows * seqLen);
-    for (let r = 0; r < rows; r++) {
-      const start = (first + r) * seqLen;
-      inputs.set(ids.subarray(start, start + seqLen), r * seqLen);
-      targets.set(ids.subarray(start + 1, start + seqLen + 1), r * seqLen);
-    }
-    total +=
-      noGrad(() => tidy(() => languageModelLoss(params, config, inputs, targets, rows, seqLen).item())) *
-      rows *
-      seqLen;
-    progress.update(first + rows);
-  }
+  const loss = evaluateLoss(params, config, ids, batch, seqLen, Number.POSITIVE_INFINITY, (done) =>
+    progress.update(done),
+  );
   progress.finish();
-  return { loss: total / (windows * seqLen), tokens: windows * seqLen };
+  return { loss, tokens: windows * seqLen };
 }
 
 /** Mean loss over the whole data read as one stream, the state carried from piece to piece. */

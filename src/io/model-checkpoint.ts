@@ -13,6 +13,7 @@ import { resolveConfig, type TitansConfig, type TitansConfigInput } from '../mod
 import { initModel, type ModelParams } from '../models/model.js';
 import { type Tokenizer, tokenizerFromJSON } from '../tokenizer/tokenizer.js';
 import type { OptimizerState } from '../train/optimizer.js';
+import type { TrainerState } from '../train/trainer.js';
 import { CheckpointError, CONFIG_FILE } from './checkpoint.js';
 import { loadTensorCheckpoint, saveTensorCheckpoint } from './tensor-checkpoint.js';
 
@@ -105,4 +106,60 @@ export async function loadModelCheckpoint(
     }
   }
   return { config, params: loaded.params, tokenizer, optimizer: loaded.optimizer, trainer: loaded.trainer };
+}
+
+/**
+ * Saves a training run's state (parameters, optimizer, step, data-sampler RNG, history) with its
+ * config and tokenizer; `extra` goes into trainer.json beside it (options, data source…).
+ * @example await saveTrainingCheckpoint('runs/mag/checkpoint', { config, state, tokenizer, extra: { options } });
+ */
+export async function saveTrainingCheckpoint(
+  dir: string,
+  c: {
+    config: TitansConfig;
+    state: TrainerState;
+    tokenizer: Tokenizer | null;
+    extra?: Record<string, unknown>;
+  },
+): Promise<void> {
+  const { step, rng, history, evals, badSteps } = c.state;
+  await saveModelCheckpoint(dir, {
+    config: c.config,
+    params: c.state.params,
+    tokenizer: c.tokenizer,
+    optimizer: c.state.optimizer,
+    trainer: { ...c.extra, step, rng, history, evals, badSteps },
+  });
+}
+
+/**
+ * Loads what `saveTrainingCheckpoint` wrote: the trainer state to continue exactly, and the rest
+ * of trainer.json as `extra`. Errors name the file when the optimizer state or step is missing.
+ * @example const { config, state, extra } = await loadTrainingCheckpoint('runs/mag/checkpoint');
+ */
+export async function loadTrainingCheckpoint(dir: string): Promise<{
+  config: TitansConfig;
+  tokenizer: Tokenizer | null;
+  state: TrainerState;
+  extra: Record<string, unknown>;
+}> {
+  const ckpt = await loadModelCheckpoint(dir);
+  const { step, rng, history, evals, badSteps, ...extra } = ckpt.trainer as Record<string, unknown>;
+  if (!ckpt.optimizer) throw new CheckpointError(dir, 'no optimizer state to resume from');
+  if (typeof step !== 'number' || !Array.isArray(rng)) {
+    throw new CheckpointError(
+      `${dir}/trainer.json`,
+      'needs the step and the data sampler state (rng) to resume',
+    );
+  }
+  const state: TrainerState = {
+    step,
+    params: ckpt.params,
+    optimizer: ckpt.optimizer,
+    rng: rng as number[],
+    history: (history as TrainerState['history']) ?? [],
+    evals: (evals as TrainerState['evals']) ?? [],
+    badSteps: (badSteps as TrainerState['badSteps']) ?? [],
+  };
+  return { config: ckpt.config, tokenizer: ckpt.tokenizer, state, extra };
 }

@@ -9,7 +9,7 @@
  * row training stops with a `TrainingDivergedError` (the last checkpoint written stays intact).
  */
 
-import { sampleBatch, type TokenBatch } from '../data/dataset.js';
+import { sampleBatch, sequentialBatches, type TokenBatch } from '../data/dataset.js';
 import {
   crossEntropy,
   dispose,
@@ -235,25 +235,20 @@ export function evaluateLoss(
   batch: number,
   seqLen: number,
   maxBatches: number,
+  onBatch?: (windowsDone: number) => void,
 ): number {
-  const windows = Math.floor((ids.length - 1) / seqLen);
-  if (windows < 1) return Number.NaN;
+  if (Math.floor((ids.length - 1) / seqLen) < 1) return Number.NaN;
   let total = 0;
   let count = 0;
-  for (let first = 0; first < windows && count / batch < maxBatches; first += batch) {
-    const rows = Math.min(batch, windows - first);
-    const inputs = new Int32Array(rows * seqLen);
-    const targets = new Int32Array(rows * seqLen);
-    for (let r = 0; r < rows; r++) {
-      const start = (first + r) * seqLen;
-      inputs.set(ids.subarray(start, start + seqLen), r * seqLen);
-      targets.set(ids.subarray(start + 1, start + seqLen + 1), r * seqLen);
-    }
+  let batches = 0;
+  for (const { inputs, targets, rows } of sequentialBatches(ids, batch, seqLen)) {
+    if (batches++ >= maxBatches) break;
     const loss = noGrad(() =>
       tidy(() => languageModelLoss(params, config, inputs, targets, rows, seqLen).item()),
     );
     total += loss * rows;
     count += rows;
+    onBatch?.(count);
   }
   return total / count;
 }

@@ -8,7 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { dispose, full, Rng } from '../../src/index.js';
-import { loadModelCheckpoint, saveModelCheckpoint } from '../../src/io/model-checkpoint.js';
+import {
+  loadModelCheckpoint,
+  loadTrainingCheckpoint,
+  saveModelCheckpoint,
+  saveTrainingCheckpoint,
+} from '../../src/io/model-checkpoint.js';
 import { initModel } from '../../src/models/model.js';
 import { byteTokenizer } from '../../src/tokenizer/tokenizer.js';
 import {
@@ -63,34 +68,15 @@ describe('trainLanguageModel', () => {
       {
         checkpoint: async (s: TrainerState) => {
           if (s.step !== 4) return;
-          await saveModelCheckpoint(dir, {
-            config,
-            params: s.params,
-            tokenizer: byteTokenizer(),
-            optimizer: s.optimizer,
-            trainer: { step: s.step, rng: s.rng, history: s.history, evals: s.evals, badSteps: s.badSteps },
-          });
+          await saveTrainingCheckpoint(dir, { config, state: s, tokenizer: byteTokenizer() });
           saved = true;
         },
       },
     );
     assert.ok(saved);
-    const ckpt = await loadModelCheckpoint(dir);
-    const t = ckpt.trainer as {
-      step: number;
-      rng: number[];
-      history: TrainerState['history'];
-      evals: TrainerState['evals'];
-    };
-    const resumed = await trainLanguageModel(config, data, options, {
-      step: t.step,
-      params: ckpt.params,
-      optimizer: ckpt.optimizer!,
-      rng: t.rng,
-      history: t.history,
-      evals: t.evals,
-      badSteps: [],
-    });
+    const ckpt = await loadTrainingCheckpoint(dir);
+    assert.equal(ckpt.state.step, 4);
+    const resumed = await trainLanguageModel(config, data, options, ckpt.state);
     assert.deepEqual(
       resumed.history.map((r) => r.loss),
       straight.history.map((r) => r.loss),
