@@ -5,7 +5,9 @@
  * An experiment folder holds experiment.json (everything needed to repeat it: task, models,
  * sizes, steps, seed), one folder per model (checkpoint/, result.json), results.json, report.md
  * and accuracy.svg. Re-running the same command resumes: finished models are skipped, a model
- * whose training was interrupted continues from its last checkpoint.
+ * whose training was interrupted continues from its last checkpoint. `only` trains a subset now, so
+ * that several processes can share one experiment folder (each writes the report of the models
+ * finished so far; the last one to finish writes the whole table).
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -93,7 +95,11 @@ export async function runExperiment(
   dir: string,
   spec: ExperimentSpec,
   task: Task,
+  only?: readonly string[],
 ): Promise<ExperimentReport> {
+  for (const m of only ?? [])
+    if (!(m in spec.models))
+      throw new Error(`unknown model '${m}' (models: ${Object.keys(spec.models).join(', ')})`);
   await mkdir(dir, { recursive: true });
   const specPath = join(dir, 'experiment.json');
   if (existsSync(specPath)) {
@@ -112,6 +118,7 @@ export async function runExperiment(
       process.stderr.write(`${name}: done before (${resultPath})\n`);
       continue;
     }
+    if (only && !only.includes(name)) continue; // another process's, or a later run's
     results.push(
       await trainAndEvaluate(
         name,
@@ -233,7 +240,7 @@ function markdownReport(report: ExperimentReport, spec: ExperimentSpec, task: Ta
 ${task.description}. Trained at length ${spec.trainLength} (${spec.train.steps ?? '?'} steps of ${spec.train.batchSize ?? '?'} sequences, seed ${spec.seed}); evaluated on ${spec.examples} examples per length, needles at depths 0–${spec.maxNeedleDepth} of the context. Chance: ${report.chance}.
 
 ${markdownTable(report)}
-
+${pendingLine(report, spec)}
 | model | variant | training time | tokens/s | final loss (answer tokens) |
 |---|---|---|---|---|
 ${timing}
@@ -242,6 +249,11 @@ ${timing}
 
 Repeat: the command that wrote this folder, with the same arguments (experiment.json holds them all).
 `;
+}
+
+function pendingLine(report: ExperimentReport, spec: ExperimentSpec): string {
+  const pending = Object.keys(spec.models).filter((m) => !report.models.some((r) => r.name === m));
+  return pending.length > 0 ? `\nNot trained yet: ${pending.join(', ')}.\n` : '';
 }
 
 function accuracyPlot(report: ExperimentReport): string {
@@ -303,6 +315,8 @@ export async function experimentCommand(
     seed: number;
     models?: string[];
     digits?: number;
+    cue?: 'question' | 'recall';
+    lr: number;
   },
 ): Promise<void> {
   const taskName = { niah: 'niah1', mqar: 'mqar', babilong: 'babilong-qa1', ablation: 'niah1' }[name];
@@ -339,27 +353,22 @@ export async function experimentCommand(
           { ...EXPERIMENT_MODEL, variant: v },
         ]),
       );
-  const chosen = o.models
-    ? Object.fromEntries(
-        o.models.map((m) => {
-          if (!variants[m])
-            throw new Error(`unknown model '${m}' (models: ${Object.keys(variants).join(', ')})`);
-          return [m, variants[m]!];
-        }),
-      )
-    : variants;
-  const task = await loadTask(taskName, o.digits === undefined ? {} : { digits: o.digits });
+  const taskOptions = {
+    ...(o.digits === undefined ? {} : { digits: o.digits }),
+    ...(o.cue === undefined ? {} : { cue: o.cue }),
+  };
+  const task = await loadTask(taskName, taskOptions);
   const spec: ExperimentSpec = {
     task: taskName,
-    taskOptions: o.digits === undefined ? {} : { digits: o.digits },
-    models: chosen,
+    taskOptions,
+    models: variants,
     trainLength: o.trainLength,
     evalLengths: [o.trainLength, 2 * o.trainLength, 4 * o.trainLength],
     examples: o.examples,
     train: {
       steps: o.steps,
       batchSize: o.batchSize,
-      lr: 3e-3,
+      lr: o.lr,
       warmupSteps: Math.min(50, o.steps),
       checkpointEvery: Math.max(1, Math.floor(o.steps / 4)),
     },
@@ -367,7 +376,10 @@ export async function experimentCommand(
     maxNeedleDepth: maxDepthBeyondWindow(o.trainLength, EXPERIMENT_MODEL),
   };
   const out = o.out ?? join('results', `experiment-${name}`);
-  const report = await runExperiment(out, spec, task);
+  const report = await runExperiment(out, spec, task, o.models);
+  const pending = Object.keys(variants).filter((m) => !report.models.some((r) => r.name === m));
+  if (pending.length > 0)
+    console.log(`\nnot trained yet: ${pending.join(', ')} (run again without --models, or with them)`);
   console.log(`\n${markdownTable(report)}\n\nwrote ${out}/report.md, accuracy.svg, results.json`);
 }
 
@@ -464,6 +476,7 @@ export async function demoCommand(o: {
   batchSize: number;
   variant: 'mag' | 'mac';
   cue: 'question' | 'recall';
+  lr: number;
   threads?: number;
 }): Promise<void> {
   const { useThreads } = await import('./train.js');
@@ -483,7 +496,7 @@ export async function demoCommand(o: {
     train: {
       steps: o.steps,
       batchSize: o.batchSize,
-      lr: 3e-3,
+      lr: o.lr,
       warmupSteps: 50,
       checkpointEvery: Math.max(1, Math.floor(o.steps / 4)),
     },

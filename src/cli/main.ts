@@ -135,6 +135,7 @@ export function buildProgram(): Command {
     )
     .option('--batch-size <n>', 'sequences per step', positiveInt, 8)
     .option('--variant <name>', 'the Titans model: mag or mac', oneOf(['mag', 'mac']), 'mag')
+    .option('--lr <x>', 'peak learning rate', positiveNumber, 3e-3)
     .option(
       '--cue <kind>',
       "'recall' (prompt ends \"The pass key is \") or 'question' (RULER's)",
@@ -154,8 +155,18 @@ export function buildProgram(): Command {
     .option('--batch-size <n>', 'sequences per step', positiveInt, 16)
     .option('--train-length <n>', 'training sequence length (evaluated at 1×, 2×, 4×)', positiveInt, 256)
     .option('--examples <n>', 'test examples per length', positiveInt, 100)
-    .option('--digits <n>', 'pass-key digits (niah, ablation)', positiveInt)
-    .option('--models <list>', 'only these models (comma-separated)', (v: string) => v.split(','))
+    .option('--digits <n>', 'pass-key digits (niah, ablation; default 5)', positiveInt)
+    .option(
+      '--cue <kind>',
+      "pass-key prompt (niah, ablation): 'question' (RULER's) or 'recall' (ends \"The pass key is \")",
+      oneOf(['recall', 'question']),
+    )
+    .option('--lr <x>', 'peak learning rate', positiveNumber, 3e-3)
+    .option(
+      '--models <list>',
+      'train only these models now (comma-separated); processes with different lists may share one --out',
+      (v: string) => v.split(','),
+    )
     .option('--seed <n>', 'seed', nonNegativeInt, 0)
     .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt)
     .action(async (name: string, o) => {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { enableWasmThreads } from '../backends/wasm/threads-node.js';
 import { loadText } from '../data/corpus.js';
 import { splitTokens } from '../data/dataset.js';
-import { dispose, noGrad, Rng, tidy } from '../engine/index.js';
+import { dispose, Rng } from '../engine/index.js';
 import { wasmBackend } from '../index.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import {
@@ -22,15 +22,8 @@ import {
 } from '../io/model-checkpoint.js';
 import { resolveConfig, type TitansConfig, type TitansConfigInput } from '../models/config.js';
 import { generate } from '../models/generate.js';
-import {
-  countParameters,
-  initModel,
-  type ModelParams,
-  type ModelState,
-  modelForward,
-  releaseState,
-  tokenTensor,
-} from '../models/model.js';
+import { countParameters, initModel, type ModelParams } from '../models/model.js';
+import { modelStream } from '../models/stream.js';
 import { stderrSink } from '../report/node-sink.js';
 import { lineChartSvg } from '../report/plot.js';
 import { Progress } from '../report/progress.js';
@@ -354,34 +347,27 @@ function windowLoss(
 function streamingLoss(params: ModelParams, config: TitansConfig, ids: Int32Array, piece: number) {
   const n = ids.length - 1;
   const progress = new Progress({ total: n, label: 'eval', sink: stderrSink() });
-  let state: ModelState | null = null;
+  const stream = modelStream(params, config);
+  const V = config.vocabSize;
   let total = 0;
   for (let start = 0; start < n; start += piece) {
     const len = Math.min(piece, n - start);
-    const inputs = ids.subarray(start, start + len);
     const targets = ids.subarray(start + 1, start + len + 1);
-    const out = noGrad(() =>
-      tidy(() => {
-        const { logits, state: next } = modelForward(params, config, tokenTensor(inputs, 1, len), state);
-        const lp = logits.dataSync();
-        const V = config.vocabSize;
-        let sum = 0;
-        for (let t = 0; t < len; t++) {
-          let max = Number.NEGATIVE_INFINITY;
-          for (let v = 0; v < V; v++) max = Math.max(max, lp[t * V + v]!);
-          let z = 0;
-          for (let v = 0; v < V; v++) z += Math.exp(lp[t * V + v]! - max);
-          sum += max + Math.log(z) - lp[t * V + targets[t]!]!;
-        }
-        return { sum, next: next! };
-      }),
-    );
-    if (state) releaseState(state, out.next);
-    state = out.next;
-    total += out.sum;
+    total += stream.feed(ids.subarray(start, start + len), (logits) => {
+      const lp = logits.dataSync();
+      let sum = 0;
+      for (let t = 0; t < len; t++) {
+        let max = Number.NEGATIVE_INFINITY;
+        for (let v = 0; v < V; v++) max = Math.max(max, lp[t * V + v]!);
+        let z = 0;
+        for (let v = 0; v < V; v++) z += Math.exp(lp[t * V + v]! - max);
+        sum += max + Math.log(z) - lp[t * V + targets[t]!]!;
+      }
+      return sum;
+    });
     progress.update(start + len);
   }
   progress.finish();
-  if (state) releaseState(state, null);
+  stream.close();
   return { loss: total / n, tokens: n };
 }

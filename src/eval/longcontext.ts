@@ -5,15 +5,10 @@
  * prompt and count only the answer's tokens in the loss.
  */
 import type { TokenBatch } from '../data/dataset.js';
-import { noGrad, type Rng, sliceAxis, tidy } from '../engine/index.js';
+import type { Rng } from '../engine/index.js';
 import type { TitansConfig } from '../models/config.js';
-import {
-  type ModelParams,
-  type ModelState,
-  modelForward,
-  releaseState,
-  tokenTensor,
-} from '../models/model.js';
+import { generate } from '../models/generate.js';
+import { type ModelParams, releaseState } from '../models/model.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { BatchSource } from '../train/trainer.js';
 import type { Task, TaskExample } from './tasks/types.js';
@@ -138,7 +133,7 @@ export function evaluateTask(
   return { task: task.name, chance: task.chance, results };
 }
 
-/** Reads `prompt` as one stream and decodes `n` tokens greedily. */
+/** Reads `prompt` as one stream (in pieces of `piece` tokens) and decodes `n` tokens greedily. */
 export function greedyAnswer(
   params: ModelParams,
   config: TitansConfig,
@@ -146,28 +141,11 @@ export function greedyAnswer(
   n: number,
   piece: number,
 ): number[] {
-  return noGrad(() => {
-    let state: ModelState | null = null;
-    let last = 0;
-    const feed = (ids: ArrayLike<number>) => {
-      const out = tidy(() => {
-        const { logits, state: next } = modelForward(params, config, tokenTensor(ids, 1, ids.length), state);
-        const row = sliceAxis(logits, 1, ids.length - 1, 1).dataSync();
-        let best = 0;
-        for (let v = 1; v < row.length; v++) if (row[v]! > row[best]!) best = v;
-        return { best, next: next! };
-      });
-      if (state) releaseState(state, out.next);
-      state = out.next;
-      last = out.best;
-    };
-    for (let start = 0; start < prompt.length; start += piece) feed(prompt.subarray(start, start + piece));
-    const produced: number[] = [];
-    for (let i = 0; i < n; i++) {
-      produced.push(last);
-      if (i < n - 1) feed([last]);
-    }
-    if (state) releaseState(state, null);
-    return produced;
+  const { tokens, state } = generate(params, config, prompt, {
+    maxTokens: n,
+    temperature: 0,
+    promptChunk: piece,
   });
+  releaseState(state, null);
+  return tokens;
 }

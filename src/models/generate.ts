@@ -3,18 +3,10 @@
  * (memory, conv tails, window-bounded KV caches, MAC's partial segment) from token to token
  * (SPEC §5). No step ever re-reads the past: the cost per token is constant.
  */
-import {
-  argMax,
-  keep,
-  noGrad,
-  type Rng,
-  sliceAxis,
-  type Tensor,
-  tensorLeaves,
-  tidy,
-} from '../engine/index.js';
+import { argMax, type Rng, sliceAxis, type Tensor, tensorLeaves } from '../engine/index.js';
 import type { TitansConfig } from './config.js';
-import { type ModelParams, type ModelState, modelForward, releaseState, tokenTensor } from './model.js';
+import type { ModelParams, ModelState } from './model.js';
+import { modelStream } from './stream.js';
 
 export interface GenerateOptions {
   /** Tokens to produce after the prompt. */
@@ -56,38 +48,22 @@ export function generate(
   if (temperature > 0 && !options.rng)
     throw new RangeError('generate: sampling (temperature > 0) needs an rng');
   const chunk = options.promptChunk ?? 256;
-  return noGrad(() => {
-    let current = state;
-    let last: Float64Array | null = null;
-    const advance = (ids: ArrayLike<number>) => {
-      const result = tidy(() => {
-        const { logits, state: next } = modelForward(
-          params,
-          config,
-          tokenTensor(ids, 1, ids.length),
-          current,
-        );
-        const final = sliceAxis(logits, 1, ids.length - 1, 1); // (1, 1, V)
-        for (const t of tensorLeaves(next)) keep(t);
-        return { final: Float64Array.from(final.dataSync()), next: next! };
-      });
-      if (current) releaseState(current, result.next);
-      current = result.next;
-      last = result.final;
-    };
-    for (let i = 0; i < prompt.length; i += chunk) {
-      advance(Array.from({ length: Math.min(chunk, prompt.length - i) }, (_, j) => prompt[i + j]!));
-    }
-    const tokens: number[] = [];
-    for (let n = 0; n < options.maxTokens; n++) {
-      const token = pickToken(last!, temperature, options.topK ?? 40, options.rng);
-      tokens.push(token);
-      options.onToken?.(token);
-      if (token === options.stopToken || n === options.maxTokens - 1) break;
-      advance([token]);
-    }
-    return { tokens, state: current! };
-  });
+  const stream = modelStream(params, config, state);
+  const lastRow = (ids: ArrayLike<number>) =>
+    stream.feed(ids, (logits) => Float64Array.from(sliceAxis(logits, 1, ids.length - 1, 1).dataSync()));
+  let last: Float64Array | null = null;
+  for (let i = 0; i < prompt.length; i += chunk) {
+    last = lastRow(Array.from({ length: Math.min(chunk, prompt.length - i) }, (_, j) => prompt[i + j]!));
+  }
+  const tokens: number[] = [];
+  for (let n = 0; n < options.maxTokens; n++) {
+    const token = pickToken(last!, temperature, options.topK ?? 40, options.rng);
+    tokens.push(token);
+    options.onToken?.(token);
+    if (token === options.stopToken || n === options.maxTokens - 1) break;
+    last = lastRow([token]);
+  }
+  return { tokens, state: stream.state! };
 }
 
 /** Greedy or temperature / top-k sampling from one row of logits. */

@@ -30,3 +30,4 @@ export {
   releaseState,
   tokenTensor,
 } from './model.js';
+export { type ModelStream, modelStream } from './stream.js';

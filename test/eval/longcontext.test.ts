@@ -105,9 +105,19 @@ describe('titans eval <task> / experiment / demo', () => {
       '--threads',
       '1',
     ];
-    const first = titans(...args);
+    // Two runs sharing one folder, each training its own subset (as parallel processes would).
+    const first = titans(...args.map((a) => (a === 'mag,swa' ? 'mag' : a)));
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stdout, /\| mag \| \d+k \| /);
+    assert.match(first.stdout, /not trained yet: mac, mal, lmm, swa, transformer, deltanet/);
+    const second = titans(...args.map((a) => (a === 'mag,swa' ? 'swa' : a)));
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stderr, /mag: done before/);
+    assert.match(second.stdout, /\| swa \| \d+k \| /);
+    assert.match(
+      await readFile(join(out, 'report.md'), 'utf8'),
+      /Not trained yet: mac, mal, lmm, transformer, deltanet/,
+    );
     for (const f of [
       'experiment.json',
       'report.md',
@@ -124,6 +134,10 @@ describe('titans eval <task> / experiment / demo', () => {
     const again = titans(...args);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stderr, /mag: done before/);
+    assert.match(again.stderr, /swa: done before/);
+    const wrong = titans(...args.map((a) => (a === 'mag,swa' ? 'mag,gpt' : a)));
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /unknown model 'gpt'/);
     const other = titans(...args.map((a) => (a === '128' ? '64' : a)));
     assert.equal(other.code, 1);
     assert.match(other.stderr, /describes a different experiment/);

@@ -5,7 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { crossEntropy, dispose, noGrad, Rng, reshape, type Tensor, tensor, tidy } from '../../src/index.js';
+import {
+  crossEntropy,
+  dispose,
+  noGrad,
+  Rng,
+  reshape,
+  type Tensor,
+  tensor,
+  tensorLeaves,
+  tidy,
+} from '../../src/index.js';
 import { MODEL_VARIANTS, type ModelVariant, resolveConfig } from '../../src/models/config.js';
 import { generate, greedyTokens, stateBytes } from '../../src/models/generate.js';
 import {
@@ -18,12 +28,21 @@ import {
   modelForward,
   tokenTensor,
 } from '../../src/models/model.js';
+import { modelStream } from '../../src/models/stream.js';
 import { flattenTree, unflattenInto } from '../../src/train/tree.js';
 import { checkGradients } from '../helpers/finite-diff.js';
 import { columns, randomTokens, tinyConfig, tinyModel } from './util.js';
 
 const B = 2;
 const T = 13; // crosses windows (4), MAC segments (4) and memory chunks (2) mid-way
+
+function logitsOf1(params: ModelParams, config: ReturnType<typeof tinyConfig>, ids: number[]): Float64Array {
+  return noGrad(() =>
+    tidy(() =>
+      Float64Array.from(modelForward(params, config, tokenTensor(ids, 1, ids.length)).logits.dataSync()),
+    ),
+  );
+}
 
 function logitsOf(params: ModelParams, variant: ModelVariant, ids: number[], length: number): Float64Array {
   const config = tinyConfig(variant);
@@ -211,6 +230,38 @@ describe('model structure', () => {
       () => resolveConfig({ variant: 'mag', vocabSize: 10, windw: 3 } as never),
       /unknown field 'windw'/,
     );
+  });
+
+  it('modelStream reads pieces as one pass, frees replaced states, and refuses use after close', () => {
+    const { config, params } = tinyModel('mac');
+    const ids = randomTokens(T, config.vocabSize, 5);
+    const whole = logitsOf1(params, config, ids);
+    const stream = modelStream(params, config);
+    const rows: number[] = [];
+    let first: ModelState | null = null;
+    for (const [a, b] of [
+      [0, 5],
+      [5, 6],
+      [6, T],
+    ] as const) {
+      rows.push(...stream.feed(ids.slice(a, b), (logits) => logits.dataSync()));
+      first ??= stream.state;
+    }
+    assert.equal(rows.length, whole.length);
+    for (let i = 0; i < rows.length; i++) assert.ok(Math.abs(rows[i]! - whole[i]!) < 1e-9, `logit ${i}`);
+    const leaves = tensorLeaves(stream.state);
+    assert.ok(
+      tensorLeaves(first).some((t) => t.disposed),
+      'the first state was not freed',
+    );
+    stream.close();
+    assert.ok(
+      leaves.every((t) => t.disposed),
+      'close left state tensors alive',
+    );
+    assert.throws(() => stream.feed([1], () => 0), /after close/);
+    assert.throws(() => modelStream(params, config).feed([], () => 0), /at least one token/);
+    dispose(params);
   });
 
   it('rejects bad tokens and mismatched states', () => {

@@ -1,0 +1,65 @@
+/**
+ * A sequence read piece by piece (SPEC §5): each `feed` runs the model on the next tokens of one
+ * sequence with the state the previous piece left, and frees the parts of the old state the new one
+ * does not share. Generation, long-context evaluation and streaming perplexity all read this way.
+ */
+import { keep, noGrad, type Tensor, tensorLeaves, tidy } from '../engine/index.js';
+import type { TitansConfig } from './config.js';
+import { type ModelParams, type ModelState, modelForward, releaseState, tokenTensor } from './model.js';
+
+export interface ModelStream {
+  /**
+   * Runs the model on `ids` (the next tokens of the sequence) and returns what `read` makes of
+   * the logits (1, n, V); tensors `read` creates are freed afterwards unless returned.
+   */
+  feed<T>(ids: ArrayLike<number>, read: (logits: Tensor) => T): T;
+  /** The state after the last piece fed (the initial state, or null, before the first). */
+  readonly state: ModelState | null;
+  /** Frees the state (the stream cannot be fed afterwards). */
+  close(): void;
+}
+
+/**
+ * Opens a stream on one sequence, continuing `state` when given (the stream then owns it).
+ *
+ * @example
+ * const stream = modelStream(params, config);
+ * const lastRow = stream.feed(prompt, (logits) => sliceAxis(logits, 1, prompt.length - 1, 1).dataSync());
+ * stream.close();
+ */
+export function modelStream(
+  params: ModelParams,
+  config: TitansConfig,
+  state: ModelState | null = null,
+): ModelStream {
+  let current = state;
+  let closed = false;
+  return {
+    feed<T>(ids: ArrayLike<number>, read: (logits: Tensor) => T): T {
+      if (closed) throw new Error('modelStream: feed after close');
+      if (ids.length === 0) throw new RangeError('modelStream: feed needs at least one token');
+      const out = noGrad(() =>
+        tidy(() => {
+          const { logits, state: next } = modelForward(
+            params,
+            config,
+            tokenTensor(ids, 1, ids.length),
+            current,
+          );
+          for (const t of tensorLeaves(next)) keep(t); // outlives any scope the caller is in
+          return { value: read(logits), next: next! };
+        }),
+      );
+      if (current) releaseState(current, out.next);
+      current = out.next;
+      return out.value;
+    },
+    get state() {
+      return current;
+    },
+    close() {
+      if (current && !closed) releaseState(current, null);
+      closed = true;
+    },
+  };
+}
