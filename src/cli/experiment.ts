@@ -82,6 +82,7 @@ function shallowNeedles(task: Task, maxDepth: number): Task {
     name: task.name,
     description: task.description,
     chance: task.chance,
+    ...(task.score ? { score: task.score } : {}),
     example: (rng, length, options) =>
       task.example(rng, length, { needleDepth: options?.needleDepth ?? rng.next() * maxDepth }),
   };
@@ -425,14 +426,12 @@ export async function evalTaskCommand(
     };
     o = { ...o, lengths: [0], examples: examples.length };
   } else task = await loadTask(taskName);
-  const scoring = taskName === 'mqar' ? (await import('../eval/tasks/mqar.js')).scoreMqar : undefined;
   const progress = new Progress({ total: o.lengths.length * o.examples, label: 'eval', sink: stderrSink() });
   let done = 0;
   const evaluation = evaluateTask(params, config, tok, task, {
     lengths: o.lengths,
     examples: o.examples,
     rng: new Rng(o.seed),
-    ...(scoring ? { score: scoring } : {}),
     onProgress: () => progress.update(++done),
   });
   progress.finish();

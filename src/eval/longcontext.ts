@@ -98,7 +98,7 @@ export interface EvaluateTaskOptions {
   rng: Rng;
   /** Prompts are fed in pieces of at most this many tokens (bounds memory). Default 2048. */
   piece?: number;
-  /** Score one prediction (default: exact match after trimming). */
+  /** Score one prediction (default: the task's own, else exact match after trimming). */
   score?: (predicted: string, answer: string) => number;
   onProgress?: (length: number, done: number, total: number) => void;
 }
@@ -117,7 +117,7 @@ export function evaluateTask(
   task: Task,
   options: EvaluateTaskOptions,
 ): TaskEvaluation {
-  const score = options.score ?? ((p: string, a: string) => (p.trim() === a.trim() ? 1 : 0));
+  const score = options.score ?? task.score ?? ((p: string, a: string) => (p.trim() === a.trim() ? 1 : 0));
   const results: LengthResult[] = [];
   for (const length of options.lengths) {
     let correct = 0;

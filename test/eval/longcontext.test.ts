@@ -10,12 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { maxDepthBeyondWindow } from '../../src/cli/experiment.js';
-import { encodeExample, greedyAnswer, taskBatchSource } from '../../src/eval/longcontext.js';
+import { encodeExample, evaluateTask, greedyAnswer, taskBatchSource } from '../../src/eval/longcontext.js';
+import { mqarTask, scoreMqar } from '../../src/eval/tasks/mqar.js';
 import { passkeyTask } from '../../src/eval/tasks/niah.js';
 import { argMax, dispose, noGrad, Rng } from '../../src/index.js';
-import { modelForward, tokenTensor } from '../../src/models/model.js';
+import { initModel, modelForward, tokenTensor } from '../../src/models/model.js';
 import { byteTokenizer } from '../../src/tokenizer/tokenizer.js';
-import { tinyModel } from '../models/util.js';
+import { tinyConfig, tinyModel } from '../models/util.js';
 
 const bin = new URL('../../src/cli/bin.js', import.meta.url).pathname;
 let root: string;
@@ -69,6 +70,30 @@ describe('task batches', () => {
 });
 
 describe('greedy evaluation', () => {
+  it("scores with the task's own scorer when it has one (MQAR: per value)", () => {
+    const config = tinyConfig('swa', { vocabSize: 256 });
+    const params = initModel(config, new Rng(1));
+    const base = passkeyTask({ digits: 1 });
+    const seen: string[] = [];
+    const task = {
+      ...base,
+      example: base.example,
+      score: (_predicted: string, answer: string) => {
+        seen.push(answer);
+        return 0.25;
+      },
+    };
+    const result = evaluateTask(params, config, byteTokenizer(), task, {
+      lengths: [64],
+      examples: 3,
+      rng: new Rng(2),
+    });
+    assert.equal(result.results[0]!.accuracy, 0.25);
+    assert.equal(seen.length, 3);
+    assert.equal(mqarTask().score, scoreMqar);
+    dispose(params);
+  });
+
   it('decodes in pieces with its cache exactly what uncached argmax predicts', () => {
     const { config, params } = tinyModel('mac', 'float64');
     const prompt = Int32Array.from({ length: 23 }, (_, i) => (i * 7) % config.vocabSize);

@@ -136,6 +136,7 @@ export function mqarTask(options: MqarOptions = {}): Task {
     name: 'mqar',
     description: `Zoology MQAR: ${pairs} key-value pairs (${layout} layout), all keys queried, scored per value`,
     chance: 1 / valueAlphabet.length,
+    score: scoreMqar,
     example(rng: Rng, length: number, exampleOptions?: ExampleOptions): TaskExample {
       const depth = checkExampleArgs('mqar', length, exampleOptions);
       const slots = Math.floor(length / SLOT);

@@ -50,6 +50,8 @@ export interface Task {
   readonly description: string;
   /** probability that a uniformly random guess of the answer is exactly right */
   readonly chance: number;
+  /** Scores a prediction in [0, 1] (default: exact match after trimming; MQAR: per value). */
+  score?(predicted: string, answer: string): number;
   /** an example whose context is exactly (or at most, if exact is impossible, within a few chars of) `length` characters */
   example(rng: Rng, length: number, options?: ExampleOptions): TaskExample;
 }
