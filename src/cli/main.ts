@@ -142,7 +142,12 @@ export function buildProgram(): Command {
       oneOf(['recall', 'question']),
       'recall',
     )
-    .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt)
+    .option('--threads <n>', 'wasm threads when --jobs is 1 (default: all cores)', positiveInt)
+    .option(
+      '--jobs <n>',
+      'models trained at once, one core each (default: both, if there are 2 cores)',
+      positiveInt,
+    )
     .action(demoCommand);
   program
     .command('experiment')
@@ -151,17 +156,17 @@ export function buildProgram(): Command {
     )
     .argument('<name>', 'niah, mqar, babilong or ablation')
     .option('--out <dir>', 'experiment folder (default results/experiment-<name>); re-running resumes')
-    .option('--steps <n>', 'training steps per model', positiveInt, 900)
+    .option('--steps <n>', 'training steps per model', positiveInt, 1200)
     .option('--batch-size <n>', 'sequences per step', positiveInt, 16)
     .option('--train-length <n>', 'training sequence length (evaluated at 1×, 2×, 4×)', positiveInt, 256)
     .option('--examples <n>', 'test examples per length', positiveInt, 100)
-    .option('--digits <n>', 'pass-key digits (niah, ablation; default 5)', positiveInt)
+    .option('--digits <n>', 'pass-key digits (niah, ablation; default 1, chance 0.1)', positiveInt)
     .option(
       '--cue <kind>',
-      "pass-key prompt (niah, ablation): 'question' (RULER's) or 'recall' (ends \"The pass key is \")",
+      "pass-key prompt (niah, ablation): 'recall' (ends \"The pass key is \", the default) or 'question' (RULER's)",
       oneOf(['recall', 'question']),
     )
-    .option('--lr <x>', 'peak learning rate', positiveNumber, 3e-3)
+    .option('--lr <x>', 'peak learning rate', positiveNumber, 2e-3)
     .option(
       '--models <list>',
       'train only these models now (comma-separated); processes with different lists may share one --out',
@@ -169,6 +174,11 @@ export function buildProgram(): Command {
     )
     .option('--seed <n>', 'seed', nonNegativeInt, 0)
     .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt)
+    .option(
+      '--jobs <n>',
+      'models trained at once, each in its own worker on one core (default 1; --threads then applies)',
+      positiveInt,
+    )
     .action(async (name: string, o) => {
       const { useThreads } = await import('./train.js');
       useThreads(o.threads);

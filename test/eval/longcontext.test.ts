@@ -160,6 +160,25 @@ describe('titans eval <task> / experiment / demo', () => {
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stderr, /mag: done before/);
     assert.match(again.stderr, /swa: done before/);
+    // The same experiment trained two models at a time in worker threads gives the same numbers.
+    const parallel = titans(...args.map((a) => (a === out ? join(root, 'exp-jobs') : a)), '--jobs', '2');
+    assert.equal(parallel.code, 0, parallel.stderr);
+    const together = JSON.parse(await readFile(join(root, 'exp-jobs', 'results.json'), 'utf8'));
+    assert.deepEqual(
+      together.models.map((m: { name: string; accuracy: unknown; finalLoss: number }) => [
+        m.name,
+        m.accuracy,
+        m.finalLoss,
+      ]),
+      results.models.map((m: { name: string; accuracy: unknown; finalLoss: number }) => [
+        m.name,
+        m.accuracy,
+        m.finalLoss,
+      ]),
+    );
+    const mqarDigits = titans('experiment', 'mqar', '--digits', '2', '--out', join(root, 'x'));
+    assert.equal(mqarDigits.code, 1);
+    assert.match(mqarDigits.stderr, /--digits and --cue apply to the pass-key experiments/);
     const wrong = titans(...args.map((a) => (a === 'mag,swa' ? 'mag,gpt' : a)));
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /unknown model 'gpt'/);
