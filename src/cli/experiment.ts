@@ -65,7 +65,10 @@ export interface ModelResult {
   name: string;
   variant: ModelVariant;
   parameters: number;
+  /** Wall-clock seconds of training (of the last session, if it was resumed). */
   trainSeconds: number;
+  /** Wall-clock seconds of the evaluation at every length. */
+  evalSeconds?: number;
   tokensPerSecond: number;
   finalLoss: number;
   accuracy: Record<string, number>;
@@ -99,7 +102,7 @@ export async function runExperiment(
   spec: ExperimentSpec,
   task: Task,
   only?: readonly string[],
-  options: { quietReport?: boolean } = {},
+  options: { quietReport?: boolean; command?: string } = {},
 ): Promise<ExperimentReport> {
   await openExperimentDir(dir, spec, only);
   const placed = shallowNeedles(task, spec.maxNeedleDepth);
@@ -131,7 +134,7 @@ export async function runExperiment(
     models: results,
   };
   await writeFileAtomic(join(dir, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
-  await writeFileAtomic(join(dir, 'report.md'), markdownReport(report, spec, task));
+  await writeFileAtomic(join(dir, 'report.md'), markdownReport(report, spec, task, options.command));
   await writeFileAtomic(join(dir, 'accuracy.svg'), accuracyPlot(report));
   return report;
 }
@@ -167,6 +170,7 @@ export async function runExperimentInWorkers(
   spec: ExperimentSpec,
   jobs: number,
   only?: readonly string[],
+  command?: string,
 ): Promise<ExperimentReport> {
   await openExperimentDir(dir, spec, only);
   const queue = (only ?? Object.keys(spec.models)).filter(
@@ -187,7 +191,7 @@ export async function runExperimentInWorkers(
   });
   await Promise.all(lanes);
   const task = await loadTask(spec.task, spec.taskOptions as Parameters<typeof loadTask>[1]);
-  return runExperiment(dir, spec, task, only ?? [], { quietReport: true });
+  return runExperiment(dir, spec, task, only ?? [], { quietReport: true, ...(command ? { command } : {}) });
 }
 
 /** The default number of models to train at once: one per core, at most `models`. */
@@ -246,12 +250,14 @@ async function trainAndEvaluate(
     onProgress: () => evalProgress.update(++done),
   });
   evalProgress.finish();
+  const evalSeconds = (performance.now() - started) / 1000 - trainSeconds;
   const recent = final.history.slice(-20);
   const result: ModelResult = {
     name,
     variant: config.variant,
     parameters: countParameters(final.params),
     trainSeconds,
+    evalSeconds,
     tokensPerSecond:
       ((final.step - startStep) * options.batchSize * options.seqLen) / Math.max(trainSeconds, 1e-9),
     finalLoss: recent.reduce((a, r) => a + r.loss, 0) / Math.max(1, recent.length),
@@ -281,11 +287,16 @@ function formatLength(n: number): string {
   return n >= 1024 && n % 1024 === 0 ? `${n / 1024}k` : String(n);
 }
 
-function markdownReport(report: ExperimentReport, spec: ExperimentSpec, task: Task): string {
+function markdownReport(
+  report: ExperimentReport,
+  spec: ExperimentSpec,
+  task: Task,
+  command: string | undefined,
+): string {
   const timing = report.models
     .map(
       (m) =>
-        `| ${m.name} | ${m.variant} | ${m.trainSeconds.toFixed(0)} s | ${m.tokensPerSecond.toFixed(0)} | ${m.finalLoss.toFixed(3)} |`,
+        `| ${m.name} | ${m.variant} | ${m.trainSeconds.toFixed(0)} s | ${m.evalSeconds === undefined ? '–' : `${m.evalSeconds.toFixed(0)} s`} | ${m.tokensPerSecond.toFixed(0)} | ${m.finalLoss.toFixed(3)} |`,
     )
     .join('\n');
   return `# ${task.name}: accuracy by context length
@@ -294,13 +305,13 @@ ${task.description}. Trained at length ${spec.trainLength} (${spec.train.steps ?
 
 ${markdownTable(report)}
 ${pendingLine(report, spec)}
-| model | variant | training time | tokens/s | final loss (answer tokens) |
-|---|---|---|---|---|
+| model | variant | training time | evaluation time | training tokens/s | final loss (answer tokens) |
+|---|---|---|---|---|---|
 ${timing}
 
 ![accuracy](accuracy.svg)
 
-Repeat: the command that wrote this folder, with the same arguments (experiment.json holds them all).
+Repeat: ${command ? `\`${command}\`` : 'the command that wrote this folder'} (experiment.json holds every setting; the same command resumes an unfinished run).
 `;
 }
 
@@ -431,10 +442,11 @@ export async function experimentCommand(
     maxNeedleDepth: maxDepthBeyondWindow(o.trainLength, EXPERIMENT_MODEL),
   };
   const out = o.out ?? join('results', `experiment-${name}`);
+  const command = ['titans', ...process.argv.slice(2)].join(' ');
   const report =
     (o.jobs ?? 1) > 1
-      ? await runExperimentInWorkers(out, spec, o.jobs!, o.models)
-      : await runExperiment(out, spec, task, o.models);
+      ? await runExperimentInWorkers(out, spec, o.jobs!, o.models, command)
+      : await runExperiment(out, spec, task, o.models, { command });
   const pending = Object.keys(variants).filter((m) => !report.models.some((r) => r.name === m));
   if (pending.length > 0)
     console.log(`\nnot trained yet: ${pending.join(', ')} (run again without --models, or with them)`);
@@ -564,10 +576,13 @@ export async function demoCommand(o: {
     `Titans demo: a 1-digit pass key hidden in filler text, always more than ${EXPERIMENT_MODEL.layers}×${EXPERIMENT_MODEL.window} tokens before the question — beyond what sliding-window attention can see. Training ${o.variant.toUpperCase()} (attention + neural memory) and SWA (attention only), ${o.steps} steps of ${o.batchSize} sequences each, then testing at ${spec.evalLengths.join(', ')} tokens.`,
   );
   const jobs = o.jobs ?? defaultJobs(2);
+  const command = ['titans', ...process.argv.slice(2)].join(' ');
   const report =
     jobs > 1
-      ? await runExperimentInWorkers(o.out, spec, jobs)
-      : await runExperiment(o.out, spec, await loadTask('niah1', { digits: 1, cue: o.cue }));
+      ? await runExperimentInWorkers(o.out, spec, jobs, undefined, command)
+      : await runExperiment(o.out, spec, await loadTask('niah1', { digits: 1, cue: o.cue }), undefined, {
+          command,
+        });
   const summary = {
     task: `niah1 (1-digit pass key, ${o.cue === 'recall' ? 'cue "The pass key is"' : "RULER's question"})`,
     chance: report.chance,
