@@ -126,16 +126,16 @@ export function buildProgram(): Command {
       'the main demo (what `npm start` runs): memory vs sliding-window attention on a pass key beyond the window',
     )
     .option('--out <dir>', 'results folder', join('results', 'demo'))
-    .option('--steps <n>', 'training steps per model', positiveInt, 900)
+    .option('--steps <n>', 'training steps per model', positiveInt, 650)
     .option(
       '--examples <n>',
       'test examples per context length (300: ±0.017 at chance 0.1)',
       positiveInt,
       300,
     )
-    .option('--batch-size <n>', 'sequences per step', positiveInt, 8)
+    .option('--batch-size <n>', 'sequences per step', positiveInt, 16)
     .option('--variant <name>', 'the Titans model: mag or mac', oneOf(['mag', 'mac']), 'mag')
-    .option('--lr <x>', 'peak learning rate', positiveNumber, 3e-3)
+    .option('--lr <x>', 'peak learning rate', positiveNumber, 2e-3)
     .option(
       '--cue <kind>',
       "'recall' (prompt ends \"The pass key is \") or 'question' (RULER's)",
