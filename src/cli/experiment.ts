@@ -160,8 +160,7 @@ async function openExperimentDir(
 
 /**
  * Runs (or resumes) an experiment with `jobs` models training at once, each in a worker thread
- * with a single-threaded wasm backend — for these small models one model per core beats spreading
- * one model over the cores. The task is rebuilt in each worker from `spec.task` and
+ * with a single-threaded wasm backend (one model per core). The task is rebuilt in each worker from `spec.task` and
  * `spec.taskOptions` (see `loadTask`). Writes the report once every model is done.
  * @example await runExperimentInWorkers('results/demo', spec, 2);
  */
@@ -474,6 +473,8 @@ export async function evalTaskCommand(
     out?: string;
     data?: string;
     threads?: number;
+    digits?: number;
+    cue?: 'question' | 'recall';
   },
 ): Promise<void> {
   const { checkpointDir, useThreads } = await import('./train.js');
@@ -494,7 +495,11 @@ export async function evalTaskCommand(
       example: () => examples[next++ % examples.length]!,
     };
     o = { ...o, lengths: [0], examples: examples.length };
-  } else task = await loadTask(taskName);
+  } else
+    task = await loadTask(taskName, {
+      ...(o.digits === undefined ? {} : { digits: o.digits }),
+      ...(o.cue === undefined ? {} : { cue: o.cue }),
+    });
   const progress = new Progress({ total: o.lengths.length * o.examples, label: 'eval', sink: stderrSink() });
   let done = 0;
   const evaluation = evaluateTask(params, config, tok, task, {

@@ -156,7 +156,7 @@ export function buildProgram(): Command {
     )
     .argument('<name>', 'niah, mqar, babilong or ablation')
     .option('--out <dir>', 'experiment folder (default results/experiment-<name>); re-running resumes')
-    .option('--steps <n>', 'training steps per model', positiveInt, 1200)
+    .option('--steps <n>', 'training steps per model', positiveInt, 650)
     .option('--batch-size <n>', 'sequences per step', positiveInt, 16)
     .option('--train-length <n>', 'training sequence length (evaluated at 1×, 2×, 4×)', positiveInt, 256)
     .option('--examples <n>', 'test examples per length', positiveInt, 100)
@@ -245,8 +245,16 @@ export function buildProgram(): Command {
     .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt)
     .action(evalPplCommand);
   for (const task of ['niah1', 'niah2', 'niah3', 'mqar', 'babilong-qa1', 'babilong-qa2', 'custom']) {
-    evaluate
-      .command(task)
+    const command = evaluate.command(task);
+    if (task === 'niah1')
+      command
+        .option('--digits <n>', 'pass-key digits (default 5, as in RULER)', positiveInt)
+        .option(
+          '--cue <kind>',
+          "'question' (RULER's, the default) or 'recall' (ends \"The pass key is \", as the experiments train)",
+          oneOf(['recall', 'question']),
+        );
+    command
       .description(
         task === 'custom'
           ? 'exact-match accuracy on your own {context, question, answer} JSON Lines'

@@ -200,7 +200,29 @@ describe('titans eval <task> / experiment / demo', () => {
       '1',
     );
     assert.equal(evaluated.code, 0, evaluated.stderr);
-    assert.ok(existsSync(join(root, 'ev', 'results.json')));
+    const evaluation = JSON.parse(await readFile(join(root, 'ev', 'results.json'), 'utf8'));
+    assert.equal(evaluation.chance, 1e-5, 'RULER default: 5 digits');
+    const asTrained = titans(
+      'eval',
+      'niah1',
+      '--checkpoint',
+      join(out, 'mag'),
+      '--lengths',
+      '100',
+      '--examples',
+      '2',
+      '--digits',
+      '1',
+      '--cue',
+      'recall',
+      '--out',
+      join(root, 'ev1'),
+      '--threads',
+      '1',
+    );
+    assert.equal(asTrained.code, 0, asTrained.stderr);
+    const evaluation1 = JSON.parse(await readFile(join(root, 'ev1', 'results.json'), 'utf8'));
+    assert.equal(evaluation1.chance, 0.1);
     const jsonl = join(root, 'mine.jsonl');
     await writeFile(
       jsonl,
