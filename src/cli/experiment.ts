@@ -81,8 +81,8 @@ export interface ExperimentReport {
   models: ModelResult[];
 }
 
-/** A task whose needles sit no deeper than `maxDepth` (so that they lie beyond the window). */
-function shallowNeedles(task: Task, maxDepth: number): Task {
+/** A task whose needles sit at uniform depths in [0, maxDepth] (so that they lie beyond the window). */
+export function shallowNeedles(task: Task, maxDepth: number): Task {
   return {
     name: task.name,
     description: task.description,
@@ -300,7 +300,7 @@ function markdownReport(
     .join('\n');
   return `# ${task.name}: accuracy by context length
 
-${task.description}. Trained at length ${spec.trainLength} (${spec.train.steps ?? '?'} steps of ${spec.train.batchSize ?? '?'} sequences, seed ${spec.seed}); evaluated on ${spec.examples} examples per length, needles at depths 0–${spec.maxNeedleDepth} of the context. Chance: ${report.chance}.
+${task.description}. Trained at length ${spec.trainLength} (${spec.train.steps ?? '?'} steps of ${spec.train.batchSize ?? '?'} sequences, peak learning rate ${spec.train.lr ?? '?'}, seed ${spec.seed}); evaluated on ${spec.examples} examples per length. ${spec.task === 'mqar' ? "MQAR places its pairs by Zoology's power law (many within the window); the depth bound below does not apply to it. " : ''}Needles sit at depths 0–${spec.maxNeedleDepth.toFixed(2)} of the context: at length L at least ${(1 - spec.maxNeedleDepth).toFixed(2)}·L tokens before the question (${Math.floor((1 - spec.maxNeedleDepth) * spec.trainLength)} at the training length), beyond what the sliding-window layers can reach (layers × window). Chance: ${report.chance}.
 
 ${markdownTable(report)}
 ${pendingLine(report, spec)}
@@ -475,6 +475,7 @@ export async function evalTaskCommand(
     threads?: number;
     digits?: number;
     cue?: 'question' | 'recall';
+    maxDepth?: number;
   },
 ): Promise<void> {
   const { checkpointDir, useThreads } = await import('./train.js');
@@ -500,6 +501,11 @@ export async function evalTaskCommand(
       ...(o.digits === undefined ? {} : { digits: o.digits }),
       ...(o.cue === undefined ? {} : { cue: o.cue }),
     });
+  if (o.maxDepth !== undefined) {
+    if (taskName === 'custom' || taskName === 'mqar')
+      throw new Error(`--max-depth does not apply to ${taskName} (it places no needle by depth)`);
+    task = shallowNeedles(task, o.maxDepth);
+  }
   const progress = new Progress({ total: o.lengths.length * o.examples, label: 'eval', sink: stderrSink() });
   let done = 0;
   const evaluation = evaluateTask(params, config, tok, task, {
@@ -530,7 +536,18 @@ export async function evalTaskCommand(
   await mkdir(out, { recursive: true });
   await writeFileAtomic(
     join(out, 'results.json'),
-    `${JSON.stringify({ ...evaluation, checkpoint: o.checkpoint, seed: o.seed }, null, 2)}\n`,
+    `${JSON.stringify(
+      {
+        ...evaluation,
+        checkpoint: o.checkpoint,
+        seed: o.seed,
+        digits: o.digits ?? null,
+        cue: o.cue ?? null,
+        maxDepth: o.maxDepth ?? null,
+      },
+      null,
+      2,
+    )}\n`,
   );
   await writeFileAtomic(join(out, 'accuracy.svg'), accuracyPlot(report));
   console.log(`wrote ${out}/results.json and accuracy.svg`);

@@ -38,6 +38,12 @@ function nonNegativeInt(value: string): number {
   return n;
 }
 
+function unitInterval(value: string): number {
+  const n = Number(value);
+  if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError(`expected a number in [0, 1], got '${value}'`);
+  return n;
+}
+
 function variantName(value: string): string {
   if (!(MODEL_VARIANTS as readonly string[]).includes(value)) {
     throw new InvalidArgumentError(`expected one of ${MODEL_VARIANTS.join(', ')}`);
@@ -264,6 +270,11 @@ export function buildProgram(): Command {
       .option('--lengths <list>', 'context lengths, e.g. 1k,2k,4k', lengthList, [1024, 2048, 4096])
       .option('--examples <n>', 'examples per length', positiveInt, 100)
       .option('--data <file>', 'JSON Lines file (custom)')
+      .option(
+        '--max-depth <x>',
+        'needles only at depths 0..x of the context (default: anywhere); e.g. 0.9 keeps them out of the last 10%',
+        unitInterval,
+      )
       .option('--seed <n>', 'seed', nonNegativeInt, 0)
       .option('--out <dir>', 'where results.json and accuracy.svg go (default results/eval-<task>)')
       .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt)

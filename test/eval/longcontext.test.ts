@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { maxDepthBeyondWindow } from '../../src/cli/experiment.js';
+import { maxDepthBeyondWindow, shallowNeedles } from '../../src/cli/experiment.js';
 import { encodeExample, evaluateTask, greedyAnswer, taskBatchSource } from '../../src/eval/longcontext.js';
 import { mqarTask, scoreMqar } from '../../src/eval/tasks/mqar.js';
 import { passkeyTask } from '../../src/eval/tasks/niah.js';
@@ -51,6 +51,14 @@ describe('task batches', () => {
       const digits = tokenizer.decode(counted.map((i) => t[i]!));
       assert.match(text, new RegExp(`The pass key is ${digits}\\.`), 'the answer is the needle');
     }
+  });
+
+  it('shallowNeedles spreads needles over depths 0..maxDepth and no deeper', () => {
+    const task = shallowNeedles(passkeyTask({ digits: 1 }), 0.3);
+    const offsets = Array.from({ length: 60 }, (_, i) => task.example(new Rng(i), 1000).evidence[0]!);
+    const sentence = 25; // the needle goes to a sentence boundary near its depth
+    assert.ok(Math.max(...offsets) <= 300 + sentence, `deepest needle at ${Math.max(...offsets)}`);
+    assert.ok(Math.max(...offsets) > 200 && Math.min(...offsets) < 100, 'not spread over the range');
   });
 
   it('maxDepthBeyondWindow keeps every needle out of the attention layers’ reach', () => {
@@ -215,6 +223,8 @@ describe('titans eval <task> / experiment / demo', () => {
       '1',
       '--cue',
       'recall',
+      '--max-depth',
+      '0.5',
       '--out',
       join(root, 'ev1'),
       '--threads',
@@ -223,6 +233,10 @@ describe('titans eval <task> / experiment / demo', () => {
     assert.equal(asTrained.code, 0, asTrained.stderr);
     const evaluation1 = JSON.parse(await readFile(join(root, 'ev1', 'results.json'), 'utf8'));
     assert.equal(evaluation1.chance, 0.1);
+    assert.equal(evaluation1.maxDepth, 0.5);
+    const badDepth = titans('eval', 'niah1', '--checkpoint', join(out, 'mag'), '--max-depth', '2');
+    assert.equal(badDepth.code, 2);
+    assert.match(badDepth.stderr, /expected a number in \[0, 1\]/);
     const jsonl = join(root, 'mine.jsonl');
     await writeFile(
       jsonl,
