@@ -193,6 +193,15 @@ export async function runExperimentInWorkers(
   return runExperiment(dir, spec, task, only ?? [], { quietReport: true, ...(command ? { command } : {}) });
 }
 
+/**
+ * A `titans …` command line (this process's by default), quoted for a POSIX shell where needed.
+ * @example commandLine(['experiment', 'ablation', '--models', 'no conv']); // "titans experiment ablation --models 'no conv'"
+ */
+export function commandLine(argv: readonly string[] = process.argv.slice(2)): string {
+  const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+  return ['titans', ...argv.map(quote)].join(' ');
+}
+
 /** The default number of models to train at once: one per core, at most `models`. */
 export function defaultJobs(models: number): number {
   return Math.max(1, Math.min(models, availableParallelism()));
@@ -441,7 +450,7 @@ export async function experimentCommand(
     maxNeedleDepth: maxDepthBeyondWindow(o.trainLength, EXPERIMENT_MODEL),
   };
   const out = o.out ?? join('results', `experiment-${name}`);
-  const command = ['titans', ...process.argv.slice(2)].join(' ');
+  const command = commandLine();
   const report =
     (o.jobs ?? 1) > 1
       ? await runExperimentInWorkers(out, spec, o.jobs!, o.models, command)
@@ -598,7 +607,7 @@ export async function demoCommand(o: {
     `Titans demo: a 1-digit pass key hidden in filler text, always more than ${EXPERIMENT_MODEL.layers}×${EXPERIMENT_MODEL.window} tokens before the question — beyond what sliding-window attention can see. Training ${o.variant.toUpperCase()} (attention + neural memory) and SWA (attention only), ${o.steps} steps of ${o.batchSize} sequences each, then testing at ${spec.evalLengths.join(', ')} tokens.`,
   );
   const jobs = o.jobs ?? defaultJobs(2);
-  const command = ['titans', ...process.argv.slice(2)].join(' ');
+  const command = commandLine();
   const report =
     jobs > 1
       ? await runExperimentInWorkers(o.out, spec, jobs, undefined, command)

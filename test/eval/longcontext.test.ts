@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { maxDepthBeyondWindow, shallowNeedles } from '../../src/cli/experiment.js';
+import { commandLine, maxDepthBeyondWindow, shallowNeedles } from '../../src/cli/experiment.js';
 import { encodeExample, evaluateTask, greedyAnswer, taskBatchSource } from '../../src/eval/longcontext.js';
 import { mqarTask, scoreMqar } from '../../src/eval/tasks/mqar.js';
 import { passkeyTask } from '../../src/eval/tasks/niah.js';
@@ -51,6 +51,13 @@ describe('task batches', () => {
       const digits = tokenizer.decode(counted.map((i) => t[i]!));
       assert.match(text, new RegExp(`The pass key is ${digits}\\.`), 'the answer is the needle');
     }
+  });
+
+  it('commandLine quotes what a shell would split', () => {
+    assert.equal(
+      commandLine(['experiment', 'ablation', '--models', "no conv,it's", '--out', 'a/b']),
+      "titans experiment ablation --models 'no conv,it'\\''s' --out a/b",
+    );
   });
 
   it('shallowNeedles spreads needles over depths 0..maxDepth and no deeper', () => {
