@@ -382,7 +382,7 @@ export async function experimentCommand(
     out?: string;
     steps: number;
     batchSize: number;
-    trainLength: number;
+    trainLength?: number;
     examples: number;
     seed: number;
     models?: string[];
@@ -432,12 +432,14 @@ export async function experimentCommand(
     throw new Error('--digits and --cue apply to the pass-key experiments (niah, ablation) only');
   const taskOptions = passkey ? { digits: o.digits ?? 1, cue: o.cue ?? 'recall' } : {};
   const task = await loadTask(taskName, taskOptions);
+  // A bAbI story of up to 10 facts takes ≈ 370 chars, so BABILong trains at 512 by default.
+  const trainLength = o.trainLength ?? (name === 'babilong' ? 512 : 256);
   const spec: ExperimentSpec = {
     task: taskName,
     taskOptions,
     models: variants,
-    trainLength: o.trainLength,
-    evalLengths: [o.trainLength, 2 * o.trainLength, 4 * o.trainLength],
+    trainLength,
+    evalLengths: [trainLength, 2 * trainLength, 4 * trainLength],
     examples: o.examples,
     train: {
       steps: o.steps,
@@ -447,7 +449,7 @@ export async function experimentCommand(
       checkpointEvery: Math.max(1, Math.floor(o.steps / 4)),
     },
     seed: o.seed,
-    maxNeedleDepth: maxDepthBeyondWindow(o.trainLength, EXPERIMENT_MODEL),
+    maxNeedleDepth: maxDepthBeyondWindow(trainLength, EXPERIMENT_MODEL),
   };
   const out = o.out ?? join('results', `experiment-${name}`);
   const command = commandLine();

@@ -164,7 +164,11 @@ export function buildProgram(): Command {
     .option('--out <dir>', 'experiment folder (default results/experiment-<name>); re-running resumes')
     .option('--steps <n>', 'training steps per model', positiveInt, 650)
     .option('--batch-size <n>', 'sequences per step', positiveInt, 16)
-    .option('--train-length <n>', 'training sequence length (evaluated at 1×, 2×, 4×)', positiveInt, 256)
+    .option(
+      '--train-length <n>',
+      'training sequence length, evaluated at 1×, 2×, 4× (default 256; babilong 512)',
+      positiveInt,
+    )
     .option('--examples <n>', 'test examples per length', positiveInt, 100)
     .option('--digits <n>', 'pass-key digits (niah, ablation; default 1, chance 0.1)', positiveInt)
     .option(

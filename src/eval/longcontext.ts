@@ -65,7 +65,7 @@ export function taskBatchSource(
  * question and answer of a first draw, then the example is drawn again at that length.
  */
 function exampleOfLength(task: Task, tokenizer: Tokenizer, rng: Rng, total: number) {
-  const probe = task.example(rng.split(), Math.max(8, Math.floor(total / 2)));
+  const probe = task.example(rng.split(), Math.max(8, total)); // a story task needs the room
   const overhead = tokenizer.encode(probe.question + probe.answer).length;
   const contextLength = Math.max(8, total - overhead - 2);
   const example = task.example(rng, contextLength);

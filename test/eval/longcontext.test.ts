@@ -10,7 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { commandLine, maxDepthBeyondWindow, shallowNeedles } from '../../src/cli/experiment.js';
+import { loadText } from '../../src/data/corpus.js';
 import { encodeExample, evaluateTask, greedyAnswer, taskBatchSource } from '../../src/eval/longcontext.js';
+import { babiTask } from '../../src/eval/tasks/babilong.js';
+import { Haystack } from '../../src/eval/tasks/haystack.js';
 import { mqarTask, scoreMqar } from '../../src/eval/tasks/mqar.js';
 import { passkeyTask } from '../../src/eval/tasks/niah.js';
 import { argMax, dispose, noGrad, Rng } from '../../src/index.js';
@@ -50,6 +53,16 @@ describe('task batches', () => {
       assert.match(text, /What is the pass key\? Answer: $/);
       const digits = tokenizer.decode(counted.map((i) => t[i]!));
       assert.match(text, new RegExp(`The pass key is ${digits}\\.`), 'the answer is the needle');
+    }
+  });
+
+  it('fit the longest bAbI stories (10 facts, ≈ 370 chars) into 512-token rows', async () => {
+    const text = (await loadText('builtin:sotu-small')).text;
+    const source = taskBatchSource(babiTask('qa2', Haystack.fromText(text), { facts: 10 }), byteTokenizer());
+    const { targets } = source.sample(new Rng(3), 8, 512);
+    for (let row = 0; row < 8; row++) {
+      const answer = targets.subarray(row * 512, (row + 1) * 512).filter((t) => t !== -1);
+      assert.ok(answer.length >= 3, `row ${row}: no answer to learn`);
     }
   });
 
