@@ -1,12 +1,11 @@
 /**
  * One model of an experiment, trained and evaluated in a worker thread (see
- * `runExperimentInWorkers`): workerData is { dir, spec, name }. The wasm backend runs
+ * `runExperimentJobs`): workerData is { dir, spec, name }. The wasm backend runs
  * single-threaded here; the parallelism is one model per core.
  */
 import { workerData } from 'node:worker_threads';
 import '../index.js'; // registers the backends (wasm the default), as the CLI's entry does
-import { type ExperimentSpec, loadTask, runExperiment } from './experiment.js';
+import { type ExperimentSpec, runExperiment, taskOfSpec } from './experiment.js';
 
 const { dir, spec, name } = workerData as { dir: string; spec: ExperimentSpec; name: string };
-const task = await loadTask(spec.task, spec.taskOptions as Parameters<typeof loadTask>[1]);
-await runExperiment(dir, spec, task, [name], { quietReport: true });
+await runExperiment(dir, spec, await taskOfSpec(spec), [name], { quietReport: true });

@@ -159,18 +159,20 @@ async function openExperimentDir(
 }
 
 /**
- * Runs (or resumes) an experiment with `jobs` models training at once, each in a worker thread
- * with a single-threaded wasm backend (one model per core). The task is rebuilt in each worker from `spec.task` and
- * `spec.taskOptions` (see `loadTask`). Writes the report once every model is done.
- * @example await runExperimentInWorkers('results/demo', spec, 2);
+ * Runs (or resumes) an experiment with `jobs` models training at once. With more than one job each
+ * model trains in a worker thread with a single-threaded wasm backend (one model per core), and
+ * the report is written once every model is done; with one, everything runs in this thread.
+ * @example await runExperimentJobs('results/demo', spec, 2);
  */
-export async function runExperimentInWorkers(
+export async function runExperimentJobs(
   dir: string,
   spec: ExperimentSpec,
   jobs: number,
   only?: readonly string[],
   command?: string,
 ): Promise<ExperimentReport> {
+  const options = command ? { command } : {};
+  if (jobs <= 1) return runExperiment(dir, spec, await taskOfSpec(spec), only, options);
   await openExperimentDir(dir, spec, only);
   const queue = (only ?? Object.keys(spec.models)).filter(
     (name) => !existsSync(join(dir, name, 'result.json')),
@@ -189,8 +191,12 @@ export async function runExperimentInWorkers(
     for (let name = queue.shift(); name !== undefined; name = queue.shift()) await runOne(name);
   });
   await Promise.all(lanes);
-  const task = await loadTask(spec.task, spec.taskOptions as Parameters<typeof loadTask>[1]);
-  return runExperiment(dir, spec, task, only ?? [], { quietReport: true, ...(command ? { command } : {}) });
+  return runExperiment(dir, spec, await taskOfSpec(spec), only ?? [], { quietReport: true, ...options });
+}
+
+/** The task an experiment names (`spec.task` with `spec.taskOptions`). */
+export function taskOfSpec(spec: ExperimentSpec): Promise<Task> {
+  return loadTask(spec.task, spec.taskOptions as Parameters<typeof loadTask>[1]);
 }
 
 /**
@@ -323,8 +329,13 @@ Repeat: ${command ? `\`${command}\`` : 'the command that wrote this folder'} (ex
 `;
 }
 
+/** The models of `spec` that `report` has no result for yet. */
+function pendingModels(report: ExperimentReport, spec: ExperimentSpec): string[] {
+  return Object.keys(spec.models).filter((m) => !report.models.some((r) => r.name === m));
+}
+
 function pendingLine(report: ExperimentReport, spec: ExperimentSpec): string {
-  const pending = Object.keys(spec.models).filter((m) => !report.models.some((r) => r.name === m));
+  const pending = pendingModels(report, spec);
   return pending.length > 0 ? `\nNot trained yet: ${pending.join(', ')}.\n` : '';
 }
 
@@ -431,7 +442,6 @@ export async function experimentCommand(
   if (!passkey && (o.digits !== undefined || o.cue !== undefined))
     throw new Error('--digits and --cue apply to the pass-key experiments (niah, ablation) only');
   const taskOptions = passkey ? { digits: o.digits ?? 1, cue: o.cue ?? 'recall' } : {};
-  const task = await loadTask(taskName, taskOptions);
   // A bAbI story of up to 10 facts takes ≈ 370 chars, so BABILong trains at 512 by default.
   const trainLength = o.trainLength ?? (name === 'babilong' ? 512 : 256);
   const spec: ExperimentSpec = {
@@ -452,12 +462,8 @@ export async function experimentCommand(
     maxNeedleDepth: maxDepthBeyondWindow(trainLength, EXPERIMENT_MODEL),
   };
   const out = o.out ?? join('results', `experiment-${name}`);
-  const command = commandLine();
-  const report =
-    (o.jobs ?? 1) > 1
-      ? await runExperimentInWorkers(out, spec, o.jobs!, o.models, command)
-      : await runExperiment(out, spec, task, o.models, { command });
-  const pending = Object.keys(variants).filter((m) => !report.models.some((r) => r.name === m));
+  const report = await runExperimentJobs(out, spec, o.jobs ?? 1, o.models, commandLine());
+  const pending = pendingModels(report, spec);
   if (pending.length > 0)
     console.log(`\nnot trained yet: ${pending.join(', ')} (run again without --models, or with them)`);
   console.log(`\n${markdownTable(report)}\n\nwrote ${out}/report.md, accuracy.svg, results.json`);
@@ -608,14 +614,7 @@ export async function demoCommand(o: {
   console.log(
     `Titans demo: a 1-digit pass key hidden in filler text, always more than ${EXPERIMENT_MODEL.layers}×${EXPERIMENT_MODEL.window} tokens before the question — beyond what sliding-window attention can see. Training ${o.variant.toUpperCase()} (attention + neural memory) and SWA (attention only), ${o.steps} steps of ${o.batchSize} sequences each, then testing at ${spec.evalLengths.join(', ')} tokens.`,
   );
-  const jobs = o.jobs ?? defaultJobs(2);
-  const command = commandLine();
-  const report =
-    jobs > 1
-      ? await runExperimentInWorkers(o.out, spec, jobs, undefined, command)
-      : await runExperiment(o.out, spec, await loadTask('niah1', { digits: 1, cue: o.cue }), undefined, {
-          command,
-        });
+  const report = await runExperimentJobs(o.out, spec, o.jobs ?? defaultJobs(2), undefined, commandLine());
   const summary = {
     task: `niah1 (1-digit pass key, ${o.cue === 'recall' ? 'cue "The pass key is"' : "RULER's question"})`,
     chance: report.chance,

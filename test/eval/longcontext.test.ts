@@ -213,42 +213,34 @@ describe('titans eval <task> / experiment / demo', () => {
     assert.equal(other.code, 1);
     assert.match(other.stderr, /describes a different experiment/);
 
-    const evaluated = titans(
-      'eval',
-      'niah1',
-      '--checkpoint',
-      join(out, 'mag'),
-      '--lengths',
-      '100,200',
-      '--examples',
-      '2',
-      '--out',
-      join(root, 'ev'),
-      '--threads',
-      '1',
-    );
+    const evalNiah1 = (folder: string, ...more: string[]) =>
+      titans(
+        'eval',
+        'niah1',
+        '--checkpoint',
+        join(out, 'mag'),
+        '--examples',
+        '2',
+        '--out',
+        join(root, folder),
+        '--threads',
+        '1',
+        ...more,
+      );
+    const evaluated = evalNiah1('ev', '--lengths', '100,200');
     assert.equal(evaluated.code, 0, evaluated.stderr);
     const evaluation = JSON.parse(await readFile(join(root, 'ev', 'results.json'), 'utf8'));
     assert.equal(evaluation.chance, 1e-5, 'RULER default: 5 digits');
-    const asTrained = titans(
-      'eval',
-      'niah1',
-      '--checkpoint',
-      join(out, 'mag'),
+    const asTrained = evalNiah1(
+      'ev1',
       '--lengths',
       '100',
-      '--examples',
-      '2',
       '--digits',
       '1',
       '--cue',
       'recall',
       '--max-depth',
       '0.5',
-      '--out',
-      join(root, 'ev1'),
-      '--threads',
-      '1',
     );
     assert.equal(asTrained.code, 0, asTrained.stderr);
     const evaluation1 = JSON.parse(await readFile(join(root, 'ev1', 'results.json'), 'utf8'));
