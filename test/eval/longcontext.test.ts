@@ -280,6 +280,24 @@ describe('titans eval <task> / experiment / demo', () => {
     );
     assert.equal(broken.code, 1);
     assert.match(broken.stderr, /mine\.jsonl:1/);
+    // The main demo end to end on a tiny budget (two models side by side in workers).
+    const demo = titans(
+      'demo',
+      '--steps',
+      '2',
+      '--batch-size',
+      '2',
+      '--examples',
+      '2',
+      '--out',
+      join(root, 'demo'),
+    );
+    assert.equal(demo.code, 0, demo.stderr);
+    const summary = JSON.parse(await readFile(join(root, 'demo', 'summary.json'), 'utf8'));
+    assert.equal(summary.chance, 0.1);
+    assert.deepEqual(Object.keys(summary.accuracy), ['mag', 'swa']);
+    assert.deepEqual(Object.keys(summary.accuracy.mag), ['256', '512', '1024']);
+    assert.ok(existsSync(join(root, 'demo', 'accuracy.svg')));
     const unknown = titans('experiment', 'nope');
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /unknown experiment 'nope'/);
