@@ -88,6 +88,7 @@ export function shallowNeedles(task: Task, maxDepth: number): Task {
     description: task.description,
     chance: task.chance,
     ...(task.score ? { score: task.score } : {}),
+    ...(task.placement ? { placement: task.placement } : {}),
     example: (rng, length, options) =>
       task.example(rng, length, { needleDepth: options?.needleDepth ?? rng.next() * maxDepth }),
   };
@@ -301,6 +302,13 @@ function formatLength(n: number): string {
   return n >= 1024 && n % 1024 === 0 ? `${n / 1024}k` : String(n);
 }
 
+/** Where the report says the needles are: beyond the window, or placed by the task itself. */
+function placementSentence(task: Task, spec: ExperimentSpec): string {
+  if (task.placement === 'own')
+    return `${task.name} places its facts itself (MQAR: at Zoology's power-law distances before the query, many within the attention window), so no depth bound applies.`;
+  return `Needles sit at depths 0–${spec.maxNeedleDepth.toFixed(2)} of the context: at length L at least ${(1 - spec.maxNeedleDepth).toFixed(2)}·L tokens before the question (${Math.floor((1 - spec.maxNeedleDepth) * spec.trainLength)} at the training length), beyond what the sliding-window layers can reach (layers × window).`;
+}
+
 function markdownReport(
   report: ExperimentReport,
   spec: ExperimentSpec,
@@ -315,7 +323,7 @@ function markdownReport(
     .join('\n');
   return `# ${task.name}: accuracy by context length
 
-${task.description}. Trained at length ${spec.trainLength} (${spec.train.steps ?? '?'} steps of ${spec.train.batchSize ?? '?'} sequences, peak learning rate ${spec.train.lr ?? '?'}, seed ${spec.seed}); evaluated on ${spec.examples} examples per length. ${spec.task === 'mqar' ? "MQAR places its pairs by Zoology's power law (many within the window); the depth bound below does not apply to it. " : ''}Needles sit at depths 0–${spec.maxNeedleDepth.toFixed(2)} of the context: at length L at least ${(1 - spec.maxNeedleDepth).toFixed(2)}·L tokens before the question (${Math.floor((1 - spec.maxNeedleDepth) * spec.trainLength)} at the training length), beyond what the sliding-window layers can reach (layers × window). Chance: ${report.chance}.
+${task.description}. Trained at length ${spec.trainLength} (${spec.train.steps ?? '?'} steps of ${spec.train.batchSize ?? '?'} sequences, peak learning rate ${spec.train.lr ?? '?'}, seed ${spec.seed}); evaluated on ${spec.examples} examples per length. ${placementSentence(task, spec)} Chance: ${report.chance}.
 
 ${markdownTable(report)}
 ${pendingLine(report, spec)}
@@ -510,6 +518,7 @@ export async function evalTaskCommand(
       name: 'custom',
       description: `examples from ${o.data}`,
       chance: 0,
+      placement: 'own',
       example: () => examples[next++ % examples.length]!,
     };
     o = { ...o, lengths: [0], examples: examples.length };
@@ -519,8 +528,8 @@ export async function evalTaskCommand(
       ...(o.cue === undefined ? {} : { cue: o.cue }),
     });
   if (o.maxDepth !== undefined) {
-    if (taskName === 'custom' || taskName === 'mqar')
-      throw new Error(`--max-depth does not apply to ${taskName} (it places no needle by depth)`);
+    if (task.placement === 'own')
+      throw new Error(`--max-depth does not apply to ${taskName} (it places its facts itself, not by depth)`);
     task = shallowNeedles(task, o.maxDepth);
   }
   const progress = new Progress({ total: o.lengths.length * o.examples, label: 'eval', sink: stderrSink() });

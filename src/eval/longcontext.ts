@@ -1,33 +1,46 @@
 /**
  * Long-context tasks as training data and as evaluations (browser-safe). A task example is
  * context + question → answer; the model reads `context + question` as one stream and must
- * produce `answer` (greedy decoding, exact match). Training sequences put the answer after the
- * prompt and count only the answer's tokens in the loss.
+ * produce `answer` (greedy decoding, exact match) — or, for examples that name `scored` answer
+ * positions (MQAR), predict those positions given the true answer before each (teacher forcing).
+ * Training sequences put the answer after the prompt and count only the answer's tokens (or only
+ * the scored ones) in the loss.
  */
 import type { TokenBatch } from '../data/dataset.js';
-import type { Rng } from '../engine/index.js';
+import { argMax, type Rng } from '../engine/index.js';
 import type { TitansConfig } from '../models/config.js';
 import { generate } from '../models/generate.js';
 import { type ModelParams, releaseState } from '../models/model.js';
+import { modelStream } from '../models/stream.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { BatchSource } from '../train/trainer.js';
 import type { Task, TaskExample } from './tasks/types.js';
 
-/** Token ids of one example: what the model reads, and what it must answer. */
+/**
+ * Token ids of one example: what the model reads, what it must answer, and (when the example
+ * names `scored` chars) the answer's token offsets to predict, which then equal the char offsets.
+ */
 export function encodeExample(
   tokenizer: Tokenizer,
   example: TaskExample,
-): { prompt: Int32Array; answer: Int32Array } {
-  return {
-    prompt: tokenizer.encode(example.context + example.question),
-    answer: tokenizer.encode(example.answer),
-  };
+): { prompt: Int32Array; answer: Int32Array; scored: number[] | null } {
+  const answer = tokenizer.encode(example.answer);
+  if (example.scored === undefined)
+    return { prompt: tokenizer.encode(example.context + example.question), answer, scored: null };
+  if (answer.length !== example.answer.length)
+    throw new RangeError(
+      `an example with scored answer positions needs one token per answer char; the tokenizer made ${answer.length} tokens of ${example.answer.length} chars`,
+    );
+  for (const offset of example.scored)
+    if (!Number.isInteger(offset) || offset < 0 || offset >= answer.length)
+      throw new RangeError(`scored answer offset ${offset} is outside the answer (${answer.length} chars)`);
+  return { prompt: tokenizer.encode(example.context + example.question), answer, scored: example.scored };
 }
 
 /**
  * Training batches of a task at a fixed sequence length: each row is prompt + answer (+ padding),
  * the context sized so that the row fills `seqLen + 1` tokens; targets are −1 (ignored) except
- * where the next token is part of the answer. Needs a tokenizer where one character of ASCII text
+ * where the next token is part of the answer (one of its `scored` positions, when it names them). Needs a tokenizer where one character of ASCII text
  * is one token (the byte tokenizer) for the sizes to be exact; otherwise rows are padded.
  *
  * @example
@@ -44,10 +57,14 @@ export function taskBatchSource(
     const targets = new Int32Array(batch * seqLen).fill(-1);
     for (let row = 0; row < batch; row++) {
       const tokens = exampleOfLength(task, tokenizer, rng, seqLen + 1);
-      const { sequence, answerStart } = tokens;
+      const { sequence, answerStart, scored } = tokens;
       const n = Math.min(sequence.length, seqLen + 1);
       for (let t = 0; t < seqLen; t++) inputs[row * seqLen + t] = t < n ? sequence[t]! : 0;
-      for (let t = Math.max(answerStart - 1, 0); t < n - 1; t++) targets[row * seqLen + t] = sequence[t + 1]!;
+      // Position t predicts token t + 1.
+      const predicted = scored
+        ? scored.map((offset) => answerStart + offset)
+        : Array.from({ length: sequence.length - answerStart }, (_, i) => answerStart + i);
+      for (const p of predicted) if (p >= 1 && p < n) targets[row * seqLen + p - 1] = sequence[p]!;
     }
     return { inputs, targets };
   };
@@ -69,11 +86,11 @@ function exampleOfLength(task: Task, tokenizer: Tokenizer, rng: Rng, total: numb
   const overhead = tokenizer.encode(probe.question + probe.answer).length;
   const contextLength = Math.max(8, total - overhead - 2);
   const example = task.example(rng, contextLength);
-  const { prompt, answer } = encodeExample(tokenizer, example);
+  const { prompt, answer, scored } = encodeExample(tokenizer, example);
   const sequence = new Int32Array(prompt.length + answer.length);
   sequence.set(prompt);
   sequence.set(answer, prompt.length);
-  return { sequence, answerStart: prompt.length };
+  return { sequence, answerStart: prompt.length, scored };
 }
 
 /** Accuracy at one context length. */
@@ -98,14 +115,16 @@ export interface EvaluateTaskOptions {
   rng: Rng;
   /** Prompts are fed in pieces of at most this many tokens (bounds memory). Default 2048. */
   piece?: number;
-  /** Score one prediction (default: the task's own, else exact match after trimming). */
+  /** Score one greedy prediction (default: the task's own, else exact match after trimming). */
   score?: (predicted: string, answer: string) => number;
   onProgress?: (length: number, done: number, total: number) => void;
 }
 
 /**
- * Accuracy of greedy answers at each context length: every example is read as a stream (state
- * carried across pieces), then the answer's length in tokens is decoded greedily.
+ * Accuracy at each context length: every example is read as a stream (state carried across
+ * pieces), then the answer's length in tokens is decoded greedily — or, for an example naming
+ * `scored` answer positions, the answer is read too and the example scores the fraction of those
+ * positions the model predicts (argmax) given the true answer before each.
  *
  * @example
  * const result = evaluateTask(params, config, byteTokenizer(), passkeyTask(), { lengths: [1024, 4096], examples: 50, rng: new Rng(0) });
@@ -123,9 +142,14 @@ export function evaluateTask(
     let correct = 0;
     for (let i = 0; i < options.examples; i++) {
       const example = task.example(options.rng, length);
-      const { prompt, answer } = encodeExample(tokenizer, example);
-      const predicted = greedyAnswer(params, config, prompt, answer.length, options.piece ?? 2048);
-      correct += score(tokenizer.decode(predicted), example.answer);
+      const { prompt, answer, scored } = encodeExample(tokenizer, example);
+      const piece = options.piece ?? 2048;
+      if (scored) {
+        correct += teacherForcedScore(params, config, prompt, answer, scored, piece);
+      } else {
+        const predicted = greedyAnswer(params, config, prompt, answer.length, piece);
+        correct += score(tokenizer.decode(predicted), example.answer);
+      }
       options.onProgress?.(length, i + 1, options.examples);
     }
     results.push({ length, examples: options.examples, correct, accuracy: correct / options.examples });
@@ -148,4 +172,38 @@ export function greedyAnswer(
   });
   releaseState(state, null);
   return tokens;
+}
+
+/**
+ * Reads `prompt` (in pieces of at most `piece` tokens) and then `answer`, and returns the fraction
+ * of the `scored` answer offsets where the argmax of the logits before them is the answer's token
+ * (teacher forcing: every prediction sees the true answer before it).
+ *
+ * @example
+ * teacherForcedScore(params, config, prompt, encode('b:0 h:4'), [2, 6], 2048); // 0, 0.5 or 1
+ */
+export function teacherForcedScore(
+  params: ModelParams,
+  config: TitansConfig,
+  prompt: Int32Array,
+  answer: Int32Array,
+  scored: readonly number[],
+  piece: number,
+): number {
+  if (prompt.length === 0) throw new RangeError('teacherForcedScore: the prompt is empty');
+  if (scored.length === 0) throw new RangeError('teacherForcedScore: no answer position is scored');
+  const stream = modelStream(params, config);
+  try {
+    // The logits at the last prompt token predict answer[0]: read the prompt but that token first.
+    for (let start = 0; start < prompt.length - 1; start += piece)
+      stream.feed(prompt.subarray(start, Math.min(start + piece, prompt.length - 1)), () => null);
+    const tail = new Int32Array(answer.length);
+    tail[0] = prompt[prompt.length - 1]!;
+    tail.set(answer.subarray(0, answer.length - 1), 1);
+    // logits (1, A, V): row j predicts answer[j].
+    const best = stream.feed(tail, (logits) => Int32Array.from(argMax(logits, -1).dataSync()));
+    return scored.filter((j) => best[j] === answer[j]).length / scored.length;
+  } finally {
+    stream.close();
+  }
 }

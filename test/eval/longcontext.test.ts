@@ -11,10 +11,16 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { commandLine, maxDepthBeyondWindow, shallowNeedles } from '../../src/cli/experiment.js';
 import { loadText } from '../../src/data/corpus.js';
-import { encodeExample, evaluateTask, greedyAnswer, taskBatchSource } from '../../src/eval/longcontext.js';
+import {
+  encodeExample,
+  evaluateTask,
+  greedyAnswer,
+  taskBatchSource,
+  teacherForcedScore,
+} from '../../src/eval/longcontext.js';
 import { babiTask } from '../../src/eval/tasks/babilong.js';
 import { Haystack } from '../../src/eval/tasks/haystack.js';
-import { mqarTask, scoreMqar } from '../../src/eval/tasks/mqar.js';
+import { mqarTask } from '../../src/eval/tasks/mqar.js';
 import { passkeyTask } from '../../src/eval/tasks/niah.js';
 import { argMax, dispose, noGrad, Rng } from '../../src/index.js';
 import { initModel, modelForward, tokenTensor } from '../../src/models/model.js';
@@ -53,6 +59,27 @@ describe('task batches', () => {
       assert.match(text, /What is the pass key\? Answer: $/);
       const digits = tokenizer.decode(counted.map((i) => t[i]!));
       assert.match(text, new RegExp(`The pass key is ${digits}\\.`), 'the answer is the needle');
+    }
+  });
+
+  it('count only the scored answer positions in the loss (MQAR: each value after its key)', () => {
+    const tokenizer = byteTokenizer();
+    const { inputs, targets } = taskBatchSource(mqarTask(), tokenizer).sample(new Rng(3), 3, 200);
+    for (let row = 0; row < 3; row++) {
+      const t = targets.subarray(row * 200, (row + 1) * 200);
+      const counted = [...t.keys()].filter((i) => t[i] !== -1);
+      assert.equal(counted.length, 8, 'one value per pair');
+      const text = tokenizer.decode(inputs.subarray(row * 200, (row + 1) * 200));
+      assert.equal(text.lastIndexOf('\nQ: '), counted[0]! - 5, 'the first value follows "\nQ: k:"');
+      for (const i of counted) {
+        assert.equal(text[i], ':', 'the value is predicted at the colon after its key');
+        const key = text[i - 1]!;
+        const value = String.fromCharCode(t[i]!);
+        assert.ok(
+          text.slice(0, counted[0]).includes(`${key}:${value} `),
+          `the context holds ${key}:${value}`,
+        );
+      }
     }
   });
 
@@ -98,7 +125,7 @@ describe('task batches', () => {
 });
 
 describe('greedy evaluation', () => {
-  it("scores with the task's own scorer when it has one (MQAR: per value)", () => {
+  it("scores with the task's own scorer when it has one", () => {
     const config = tinyConfig('swa', { vocabSize: 256 });
     const params = initModel(config, new Rng(1));
     const base = passkeyTask({ digits: 1 });
@@ -118,7 +145,6 @@ describe('greedy evaluation', () => {
     });
     assert.equal(result.results[0]!.accuracy, 0.25);
     assert.equal(seen.length, 3);
-    assert.equal(mqarTask().score, scoreMqar);
     dispose(params);
   });
 
@@ -131,6 +157,65 @@ describe('greedy evaluation', () => {
       argMax(modelForward(params, config, tokenTensor(sequence, 1, sequence.length)).logits, -1).dataSync(),
     );
     assert.deepEqual(answer, [...predicted.slice(prompt.length - 1)]);
+    dispose(params);
+  });
+});
+
+describe('teacher-forced evaluation (examples with scored answer positions)', () => {
+  it('scores the argmax of one uncached pass at the scored positions, fed in pieces or not', () => {
+    const { config, params } = tinyModel('mal', 'float64');
+    const prompt = Int32Array.from({ length: 19 }, (_, i) => (i * 5 + 3) % config.vocabSize);
+    const answer = Int32Array.from([7, 1, 4, 9, 2]);
+    const sequence = [...prompt, ...answer];
+    const predicted = noGrad(() =>
+      argMax(modelForward(params, config, tokenTensor(sequence, 1, sequence.length)).logits, -1).dataSync(),
+    );
+    // answer[j] is predicted at position prompt.length - 1 + j; make two of the three scored right.
+    const scored = [0, 2, 4];
+    const target = Int32Array.from(answer);
+    target[0] = predicted[prompt.length - 1]!;
+    target[2] = predicted[prompt.length + 1]!;
+    target[4] = (predicted[prompt.length + 3]! + 1) % config.vocabSize;
+    // Positions after a changed token see the changed token: recompute on the final sequence.
+    const final = [...prompt, ...target];
+    const check = noGrad(() =>
+      argMax(modelForward(params, config, tokenTensor(final, 1, final.length)).logits, -1).dataSync(),
+    );
+    const want = scored.filter((j) => check[prompt.length - 1 + j] === target[j]).length / 3;
+    assert.ok(want >= 1 / 3, 'answer[0] sees only the prompt, so it is right');
+    for (const piece of [4, 7, 2048])
+      assert.equal(teacherForcedScore(params, config, prompt, target, scored, piece), want);
+    assert.throws(() => teacherForcedScore(params, config, prompt, target, [], 8), /no answer position/);
+    dispose(params);
+  });
+
+  it('is what evaluateTask uses for MQAR, and refuses scored examples it cannot map to tokens', () => {
+    const config = tinyConfig('swa', { vocabSize: 256 });
+    const params = initModel(config, new Rng(4));
+    const tokenizer = byteTokenizer();
+    const task = mqarTask({ pairs: 4 });
+    const result = evaluateTask(params, config, tokenizer, task, {
+      lengths: [48],
+      examples: 3,
+      rng: new Rng(5),
+    });
+    const rng = new Rng(5);
+    let total = 0;
+    for (let i = 0; i < 3; i++) {
+      const { prompt, answer, scored } = encodeExample(tokenizer, task.example(rng, 48));
+      total += teacherForcedScore(params, config, prompt, answer, scored!, 2048);
+    }
+    assert.equal(result.results[0]!.correct, total);
+    const ex = task.example(new Rng(6), 48);
+    assert.throws(
+      () => encodeExample(tokenizer, { ...ex, scored: [ex.answer.length] }),
+      /outside the answer/,
+    );
+    const pairs = {
+      ...tokenizer,
+      encode: (text: string) => tokenizer.encode(text).filter((_, i) => i % 2 === 0),
+    };
+    assert.throws(() => encodeExample(pairs, ex), /one token per answer char/);
     dispose(params);
   });
 });
@@ -249,6 +334,9 @@ describe('titans eval <task> / experiment / demo', () => {
     const badDepth = titans('eval', 'niah1', '--checkpoint', join(out, 'mag'), '--max-depth', '2');
     assert.equal(badDepth.code, 2);
     assert.match(badDepth.stderr, /expected a number in \[0, 1\]/);
+    const mqarDepth = titans('eval', 'mqar', '--checkpoint', join(out, 'mag'), '--max-depth', '0.5');
+    assert.equal(mqarDepth.code, 1);
+    assert.match(mqarDepth.stderr, /--max-depth does not apply to mqar \(it places its facts itself/);
     const jsonl = join(root, 'mine.jsonl');
     await writeFile(
       jsonl,

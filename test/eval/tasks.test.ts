@@ -19,7 +19,6 @@ import {
   passkeyTask,
   powerLawGaps,
   scatterDepths,
-  scoreMqar,
   sentenceDepths,
   sentenceReach,
   TASKS,
@@ -259,7 +258,7 @@ describe('MQAR', () => {
     return pairs;
   }
 
-  it('writes distinct keys, queries every one, and answers with their values', () => {
+  it('writes distinct keys, queries every one as "k:v", and scores each value after its key', () => {
     const rng = new Rng(7);
     for (const layout of ['power-law', 'block'] as const) {
       for (const pairs of [1, 4, 8, 10]) {
@@ -270,17 +269,38 @@ describe('MQAR', () => {
           assert.equal(ex.context.length, length);
           const written = readPairs(ex.context);
           assert.equal(written.size, pairs);
-          assert.equal(new Set(written.values()).size, pairs, 'values distinct, as in Zoology');
-          const queried = /^\nQ: ([a-z](?: [a-z])*)\nA: $/.exec(ex.question)![1]!.split(' ');
+          assert.equal(ex.question, '\nQ: ');
+          assert.match(ex.answer, /^[a-z]:[0-9](?: [a-z]:[0-9])*$/);
+          const queried = ex.answer.split(' ').map((kv) => kv[0]!);
           assert.deepEqual([...queried].sort(), [...written.keys()].sort());
-          assert.equal(ex.answer, queried.map((k) => written.get(k)).join(' '));
+          assert.equal(ex.answer, queried.map((k) => `${k}:${written.get(k)}`).join(' '));
+          assert.deepEqual(
+            ex.scored!.map((o) => ex.answer.slice(o - 2, o + 1)),
+            queried.map((k) => `${k}:${written.get(k)}`),
+            'each scored offset is the value after its key',
+          );
           queried.forEach((k, i) => {
             assert.equal(ex.context.slice(ex.evidence[i], ex.evidence[i]! + 3), `${k}:${written.get(k)}`);
           });
-          assert.equal(scoreMqar(ex.answer, ex.answer), 1);
         }
       }
     }
+  });
+
+  it('draws values independently, so a guess without recall gets exactly 1/10', () => {
+    const rng = new Rng(8);
+    const counts = new Map<string, number>();
+    let repeats = 0;
+    for (let k = 0; k < 200; k++) {
+      const ex = mqarTask().example(rng, 256);
+      const values = ex.scored!.map((o) => ex.answer[o]!);
+      if (new Set(values).size < values.length) repeats++;
+      for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+    }
+    // p(8 values from 10 digits all differ) = 10!/(2!·10^8) ≈ 0.018.
+    assert.ok(repeats > 180, `examples with a repeated value: ${repeats}/200`);
+    assert.equal(counts.size, 10);
+    for (const [v, n] of counts) assert.ok(n > 110 && n < 210, `value ${v}: ${n} of 1600`);
   });
 
   it('places the block at the start, or at needleDepth', () => {
@@ -334,13 +354,9 @@ describe('MQAR', () => {
     assert.ok(near > 10 * far && near > distances.length / 2, `near ${near}, far ${far}`);
   });
 
-  it('scores per value and rejects impossible alphabets', () => {
-    assert.equal(scoreMqar(' 3 8 2\n', '3 8 1'), 2 / 3);
-    assert.equal(scoreMqar('3', '3 8 1'), 1 / 3);
-    assert.equal(scoreMqar('', '3 8 1'), 0);
-    assert.equal(scoreMqar('3 8 1 4 4', '3 8 1'), 1);
-    assert.throws(() => scoreMqar('1', ' '), /no values/);
-    assert.throws(() => mqarTask({ pairs: 11 }), /11 pairs need 11 distinct keys and values/);
+  it('rejects impossible alphabets', () => {
+    assert.throws(() => mqarTask({ pairs: 27 }), /27 pairs need 27 distinct keys; keyAlphabet has 26/);
+    assert.equal(mqarTask({ pairs: 12 }).example(new Rng(0), 64).scored!.length, 12);
     assert.throws(() => mqarTask({ keyAlphabet: 'abc1' }), /'1' is in keyAlphabet and valueAlphabet/);
     assert.throws(() => mqarTask({ keyAlphabet: 'ab:' }), /printable ASCII other than ':'/);
     assert.throws(() => mqarTask({ pairs: 8 }).example(new Rng(0), 31), /at least 32 chars/);

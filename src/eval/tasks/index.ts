@@ -5,7 +5,7 @@
  *   niah1         RULER S-NIAH-1, pass key in repeated filler        passkeyTask
  *   niah2         RULER S-NIAH-2, 7-digit number in natural text      numberNeedleTask
  *   niah3         RULER S-NIAH-3, UUID in natural text                uuidNeedleTask
- *   mqar          Zoology multi-query associative recall              mqarTask, scoreMqar
+ *   mqar          Zoology multi-query associative recall              mqarTask
  *   babilong-qa1  bAbI single supporting fact in natural text         babiTask('qa1', …)
  *   babilong-qa2  bAbI two supporting facts in natural text           babiTask('qa2', …)
  *   custom        JSON Lines of {context, question, answer}           parseCustomJsonl, exactMatch

@@ -8,17 +8,22 @@
  * because in real text the distance between repeats of a bigram is power-law distributed. The
  * model must emit each queried key's value right after the query.
  *
- * Here the model sees `context + question` and answers once, so every query goes in the question
- * and every value in the answer. To keep Zoology's power law on the distance between a pair and
- * its query, the construction is mirrored in time (layout 'power-law', the default): the context
- * is a run of 4-char slots, each "k:v " for a pair or three noise chars and a space, and pair i
- * sits `gap_i` slots before the question, the gaps drawn exactly as Zoology draws them. Layout
- * 'block' is the other reading: all pairs together (at the start by default, as in Zoology's
- * sequence, or at `needleDepth`), noise after, so every distance is about the context length.
+ * Here the model reads `context + question + answer`, the answer being the queries as Zoology
+ * writes them: "k:v" for every pair, in random order. Each query key (and ':') is given and its
+ * value predicted (`scored`, teacher forcing, as Zoology scores it), so a value needs one hop: find
+ * the key earlier in the stream and copy what followed it. To keep Zoology's power law on the
+ * distance between a pair and its query, the construction is mirrored in time (layout
+ * 'power-law', the default): the context is a run of 4-char slots, each "k:v " for a pair or three
+ * noise chars and a space, and pair i sits `gap_i` slots before the question, the gaps drawn
+ * exactly as Zoology draws them. Layout 'block' is the other reading: all pairs together (at the
+ * start by default, as in Zoology's sequence, or at `needleDepth`), noise after, so every distance
+ * is about the context length.
  *
  * Keys, values and noise are single chars from disjoint alphabets (lowercase letters, digits,
- * uppercase letters), so "k:v" is unambiguous; keys are distinct, and values are distinct as in
- * Zoology. Scoring is per value (`scoreMqar`): `chance` is the per-value chance 1/|values|.
+ * uppercase letters), so "k:v" is unambiguous; keys are distinct. Zoology also draws distinct
+ * values, from thousands of tokens; from 10 digits that would let a model that recalls nothing
+ * beat 1/10 by never repeating a value the answer has shown (≈ 0.18 for 8 pairs), so values here
+ * are drawn independently and `chance`, 1/|values|, is what any guess without recall gets.
  */
 import type { Rng } from '../../engine/random.js';
 import { checkExampleArgs, type ExampleOptions, type Task, type TaskExample } from './types.js';
@@ -29,7 +34,7 @@ export interface MqarOptions {
   pairs?: number;
   /** One char per key (default 'a'–'z'); at least `pairs` chars. */
   keyAlphabet?: string;
-  /** One char per value (default '0'–'9'); at least `pairs` chars, since values are distinct. */
+  /** One char per value (default '0'–'9'); values are drawn independently, with repeats. */
   valueAlphabet?: string;
   /** Chars the noise slots are drawn from (default 'A'–'Z'). */
   noiseAlphabet?: string;
@@ -102,23 +107,21 @@ function checkAlphabets(keys: string, values: string, noise: string, pairs: numb
   }
   if (!Number.isInteger(pairs) || pairs < 1)
     throw new RangeError(`mqar: pairs must be an integer >= 1, got ${pairs}`);
-  if (pairs > keys.length || pairs > values.length)
-    throw new RangeError(
-      `mqar: ${pairs} pairs need ${pairs} distinct keys and values; the alphabets have ${keys.length} and ${values.length}`,
-    );
+  if (pairs > keys.length)
+    throw new RangeError(`mqar: ${pairs} pairs need ${pairs} distinct keys; keyAlphabet has ${keys.length}`);
 }
 
 /**
- * MQAR as a prompt/answer task (see the file comment for the layouts). The question lists the N
- * keys in random order, the answer their values in the same order, space-separated; evidence[i]
- * is the offset of the i-th queried pair "k:v" in the context. Score with `scoreMqar`. Only the
+ * MQAR as a prompt/answer task (see the file comment for the layouts). The answer queries the N
+ * keys in random order as "k:v" pairs, space-separated, and `scored` marks its values; evidence[i]
+ * is the offset of the i-th queried pair in the context. Only the
  * 'block' layout reads `needleDepth` (where the block starts; default 0, the start); in the
  * 'power-law' layout the gaps decide where each pair goes.
  *
  * @example
  * const ex = mqarTask({ pairs: 3 }).example(new Rng(0), 64);
  * // ex.context  e.g. 'QWE RTY h:4 UIO ... c:7 PAS b:0 ' (64 chars)
- * // ex.question e.g. '\nQ: b h c\nA: ', ex.answer e.g. '0 4 7'
+ * // ex.question '\nQ: ', ex.answer e.g. 'b:0 h:4 c:7', ex.scored [2, 6, 10]
  */
 export function mqarTask(options: MqarOptions = {}): Task {
   const pairs = options.pairs ?? 8;
@@ -134,9 +137,9 @@ export function mqarTask(options: MqarOptions = {}): Task {
     Array.from({ length: n }, () => noiseAlphabet[rng.int(noiseAlphabet.length)]!).join('');
   return {
     name: 'mqar',
-    description: `Zoology MQAR: ${pairs} key-value pairs (${layout} layout), all keys queried, scored per value`,
+    description: `Zoology MQAR: ${pairs} key-value pairs (${layout} layout), all keys queried, each value predicted after its key`,
     chance: 1 / valueAlphabet.length,
-    score: scoreMqar,
+    placement: layout === 'power-law' ? 'own' : 'depth',
     example(rng: Rng, length: number, exampleOptions?: ExampleOptions): TaskExample {
       const depth = checkExampleArgs('mqar', length, exampleOptions);
       const slots = Math.floor(length / SLOT);
@@ -145,7 +148,7 @@ export function mqarTask(options: MqarOptions = {}): Task {
           `mqar: ${pairs} pairs need a context of at least ${pairs * SLOT} chars, got ${length}`,
         );
       const keys = drawDistinct(rng, keyAlphabet, pairs);
-      const values = drawDistinct(rng, valueAlphabet, pairs);
+      const values = keys.map(() => valueAlphabet[rng.int(valueAlphabet.length)]!);
       // slotOf[i]: the slot of pair i, slots counted from the start of the context.
       let slotOf: number[];
       if (layout === 'power-law') {
@@ -164,25 +167,11 @@ export function mqarTask(options: MqarOptions = {}): Task {
       const order = rng.shuffle(keys.map((_, i) => i));
       return {
         context,
-        question: `\nQ: ${order.map((i) => keys[i]).join(' ')}\nA: `,
-        answer: order.map((i) => values[i]).join(' '),
+        question: '\nQ: ',
+        answer: order.map((i) => `${keys[i]}:${values[i]}`).join(' '),
         evidence: order.map((i) => pad + slotOf[i]! * SLOT),
+        scored: order.map((_, j) => j * SLOT + 2), // the value of "k:v " at slot j
       };
     },
   };
-}
-
-/**
- * The fraction of values right: the answer and the prediction are split on whitespace and
- * compared position by position; missing predictions count as wrong, extra ones are ignored.
- *
- * @example
- * scoreMqar(' 3 8 2\n', '3 8 1'); // 2/3
- * scoreMqar('3', '3 8 1'); // 1/3
- */
-export function scoreMqar(predicted: string, answer: string): number {
-  const want = answer.trim().split(/\s+/);
-  if (want[0] === '') throw new RangeError('scoreMqar: the answer holds no values');
-  const got = predicted.trim().split(/\s+/);
-  return want.filter((v, i) => got[i] === v).length / want.length;
 }

@@ -7,8 +7,8 @@
 import type { Rng } from '../../engine/random.js';
 
 /**
- * One evaluation example: the prompt is `context + question`; `answer` is scored by exact match
- * after trimming (MQAR is scored per value, see `scoreMqar`).
+ * One evaluation example: the prompt is `context + question`; `answer` is decoded greedily and
+ * scored by exact match after trimming, unless `scored` names the answer positions to predict.
  *
  * @example
  * const ex: TaskExample = {
@@ -24,6 +24,14 @@ export interface TaskExample {
   answer: string;
   /** char offsets in `context` of every fact the answer depends on (needles/supporting facts) */
   evidence: number[];
+  /**
+   * Char offsets in `answer` that the model must predict, each given the true answer before it
+   * (teacher forcing); the rest of the answer is given, not predicted, and only these positions
+   * count in the training loss. The score is the fraction predicted right. This is how Zoology
+   * scores MQAR: each query key is given and its value predicted. Absent: the whole answer is
+   * decoded greedily and scored by `Task.score`. Needs one token per answer char.
+   */
+  scored?: number[];
 }
 
 /**
@@ -50,8 +58,14 @@ export interface Task {
   readonly description: string;
   /** probability that a uniformly random guess of the answer is exactly right */
   readonly chance: number;
-  /** Scores a prediction in [0, 1] (default: exact match after trimming; MQAR: per value). */
+  /** Scores a greedy prediction in [0, 1] (default: exact match after trimming); unused for examples with `scored`. */
   score?(predicted: string, answer: string): number;
+  /**
+   * What this task does with `needleDepth`: 'depth' (default) puts the needle (or last supporting
+   * fact) there; 'own' means the task places its facts itself and ignores it (MQAR's power-law
+   * layout, custom data), so depth bounds such as `--max-depth` do not apply.
+   */
+  readonly placement?: 'depth' | 'own';
   /** an example whose context is exactly (or at most, if exact is impossible, within a few chars of) `length` characters */
   example(rng: Rng, length: number, options?: ExampleOptions): TaskExample;
 }
