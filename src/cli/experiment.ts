@@ -305,7 +305,7 @@ function formatLength(n: number): string {
 /** Where the report says the needles are: beyond the window, or placed by the task itself. */
 function placementSentence(task: Task, spec: ExperimentSpec): string {
   if (task.placement === 'own')
-    return `${task.name} places its facts itself (MQAR: at Zoology's power-law distances before the query, many within the attention window), so no depth bound applies.`;
+    return 'The task places its facts itself, not by depth, so some may lie within the attention window.';
   return `Needles sit at depths 0–${spec.maxNeedleDepth.toFixed(2)} of the context: at length L at least ${(1 - spec.maxNeedleDepth).toFixed(2)}·L tokens before the question (${Math.floor((1 - spec.maxNeedleDepth) * spec.trainLength)} at the training length), beyond what the sliding-window layers can reach (layers × window).`;
 }
 
@@ -381,12 +381,16 @@ export const EXPERIMENT_MODEL: Omit<TitansConfigInput, 'vocabSize' | 'variant'> 
 /** Loads the haystack corpus and builds a task by name. */
 export async function loadTask(
   name: string,
-  options: { digits?: number; cue?: 'question' | 'recall' } = {},
+  options: { digits?: number; cue?: 'question' | 'recall'; layout?: 'power-law' | 'block' } = {},
 ): Promise<Task> {
   const { loadText } = await import('../data/corpus.js');
   const tasks = await import('../eval/tasks/index.js');
   if (name === 'niah1' && (options.digits !== undefined || options.cue !== undefined))
-    return tasks.passkeyTask(options);
+    return tasks.passkeyTask({
+      ...(options.digits === undefined ? {} : { digits: options.digits }),
+      ...(options.cue === undefined ? {} : { cue: options.cue }),
+    });
+  if (name === 'mqar' && options.layout !== undefined) return tasks.mqarTask({ layout: options.layout });
   const needsText = name !== 'niah1' && name !== 'mqar';
   const haystack = tasks.Haystack.fromText(
     needsText ? (await loadText('builtin:sotu')).text : 'unused haystack text',
@@ -500,6 +504,7 @@ export async function evalTaskCommand(
     threads?: number;
     digits?: number;
     cue?: 'question' | 'recall';
+    layout?: 'power-law' | 'block';
     maxDepth?: number;
   },
 ): Promise<void> {
@@ -526,6 +531,7 @@ export async function evalTaskCommand(
     task = await loadTask(taskName, {
       ...(o.digits === undefined ? {} : { digits: o.digits }),
       ...(o.cue === undefined ? {} : { cue: o.cue }),
+      ...(o.layout === undefined ? {} : { layout: o.layout }),
     });
   if (o.maxDepth !== undefined) {
     if (task.placement === 'own')
@@ -569,6 +575,7 @@ export async function evalTaskCommand(
         seed: o.seed,
         digits: o.digits ?? null,
         cue: o.cue ?? null,
+        layout: o.layout ?? null,
         maxDepth: o.maxDepth ?? null,
       },
       null,

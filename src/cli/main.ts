@@ -264,6 +264,12 @@ export function buildProgram(): Command {
           "'question' (RULER's, the default) or 'recall' (ends \"The pass key is \", as the experiments train)",
           oneOf(['recall', 'question']),
         );
+    if (task === 'mqar')
+      command.option(
+        '--layout <kind>',
+        "'power-law' (Zoology's gaps, many pairs within the window; the default) or 'block' (all pairs together at the start, or at depths up to --max-depth: beyond the window)",
+        oneOf(['power-law', 'block']),
+      );
     command
       .description(
         task === 'custom'

@@ -337,6 +337,27 @@ describe('titans eval <task> / experiment / demo', () => {
     const mqarDepth = titans('eval', 'mqar', '--checkpoint', join(out, 'mag'), '--max-depth', '0.5');
     assert.equal(mqarDepth.code, 1);
     assert.match(mqarDepth.stderr, /--max-depth does not apply to mqar \(it places its facts itself/);
+    const mqarBlock = titans(
+      'eval',
+      'mqar',
+      '--checkpoint',
+      join(out, 'mag'),
+      '--layout',
+      'block',
+      '--max-depth',
+      '0.5',
+      '--lengths',
+      '64',
+      '--examples',
+      '2',
+      '--out',
+      join(root, 'evm'),
+    );
+    assert.equal(mqarBlock.code, 0, mqarBlock.stderr);
+    const block = JSON.parse(await readFile(join(root, 'evm', 'results.json'), 'utf8'));
+    assert.equal(block.layout, 'block');
+    assert.equal(block.maxDepth, 0.5);
+    assert.equal(titans('eval', 'niah1', '--checkpoint', join(out, 'mag'), '--layout', 'block').code, 2);
     const jsonl = join(root, 'mine.jsonl');
     await writeFile(
       jsonl,

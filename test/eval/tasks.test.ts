@@ -305,6 +305,8 @@ describe('MQAR', () => {
 
   it('places the block at the start, or at needleDepth', () => {
     const task = mqarTask({ pairs: 4, layout: 'block' });
+    assert.equal(task.placement, 'depth');
+    assert.equal(mqarTask().placement, 'own', 'power-law gaps ignore needleDepth');
     assert.deepEqual(
       [...task.example(new Rng(1), 400).evidence].sort((a, b) => a - b),
       [0, 4, 8, 12],
