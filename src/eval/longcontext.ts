@@ -40,8 +40,9 @@ export function encodeExample(
 /**
  * Training batches of a task at a fixed sequence length: each row is prompt + answer (+ padding),
  * the context sized so that the row fills `seqLen + 1` tokens; targets are −1 (ignored) except
- * where the next token is part of the answer (one of its `scored` positions, when it names them). Needs a tokenizer where one character of ASCII text
- * is one token (the byte tokenizer) for the sizes to be exact; otherwise rows are padded.
+ * where the next token is part of the answer (one of its `scored` positions, when it names
+ * them). Needs a tokenizer where one character of ASCII text is one token (the byte tokenizer)
+ * for the sizes to be exact; otherwise rows are padded.
  *
  * @example
  * const source = taskBatchSource(passkeyTask({ digits: 1 }), byteTokenizer());
