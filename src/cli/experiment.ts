@@ -84,11 +84,7 @@ export interface ExperimentReport {
 /** A task whose needles sit at uniform depths in [0, maxDepth] (so that they lie beyond the window). */
 export function shallowNeedles(task: Task, maxDepth: number): Task {
   return {
-    name: task.name,
-    description: task.description,
-    chance: task.chance,
-    ...(task.score ? { score: task.score } : {}),
-    ...(task.placement ? { placement: task.placement } : {}),
+    ...task,
     example: (rng, length, options) =>
       task.example(rng, length, { needleDepth: options?.needleDepth ?? rng.next() * maxDepth }),
   };
@@ -385,12 +381,10 @@ export async function loadTask(
 ): Promise<Task> {
   const { loadText } = await import('../data/corpus.js');
   const tasks = await import('../eval/tasks/index.js');
-  if (name === 'niah1' && (options.digits !== undefined || options.cue !== undefined))
-    return tasks.passkeyTask({
-      ...(options.digits === undefined ? {} : { digits: options.digits }),
-      ...(options.cue === undefined ? {} : { cue: options.cue }),
-    });
-  if (name === 'mqar' && options.layout !== undefined) return tasks.mqarTask({ layout: options.layout });
+  const { layout, ...passkey } = options;
+  if (name === 'niah1' && (passkey.digits !== undefined || passkey.cue !== undefined))
+    return tasks.passkeyTask(passkey);
+  if (name === 'mqar' && layout !== undefined) return tasks.mqarTask({ layout });
   const needsText = name !== 'niah1' && name !== 'mqar';
   const haystack = tasks.Haystack.fromText(
     needsText ? (await loadText('builtin:sotu')).text : 'unused haystack text',

@@ -349,24 +349,21 @@ function streamingLoss(params: ModelParams, config: TitansConfig, ids: Int32Arra
   const progress = new Progress({ total: n, label: 'eval', sink: stderrSink() });
   const stream = modelStream(params, config);
   const V = config.vocabSize;
-  let total = 0;
-  for (let start = 0; start < n; start += piece) {
-    const len = Math.min(piece, n - start);
+  const sums = stream.feedPieces(ids.subarray(0, n), piece, (logits, start, len) => {
     const targets = ids.subarray(start + 1, start + len + 1);
-    total += stream.feed(ids.subarray(start, start + len), (logits) => {
-      const lp = logits.dataSync();
-      let sum = 0;
-      for (let t = 0; t < len; t++) {
-        let max = Number.NEGATIVE_INFINITY;
-        for (let v = 0; v < V; v++) max = Math.max(max, lp[t * V + v]!);
-        let z = 0;
-        for (let v = 0; v < V; v++) z += Math.exp(lp[t * V + v]! - max);
-        sum += max + Math.log(z) - lp[t * V + targets[t]!]!;
-      }
-      return sum;
-    });
+    const lp = logits.dataSync();
+    let sum = 0;
+    for (let t = 0; t < len; t++) {
+      let max = Number.NEGATIVE_INFINITY;
+      for (let v = 0; v < V; v++) max = Math.max(max, lp[t * V + v]!);
+      let z = 0;
+      for (let v = 0; v < V; v++) z += Math.exp(lp[t * V + v]! - max);
+      sum += max + Math.log(z) - lp[t * V + targets[t]!]!;
+    }
     progress.update(start + len);
-  }
+    return sum;
+  });
+  const total = sums.reduce((a, b) => a + b, 0);
   progress.finish();
   stream.close();
   return { loss: total / n, tokens: n };

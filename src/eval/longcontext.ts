@@ -138,13 +138,13 @@ export function evaluateTask(
   options: EvaluateTaskOptions,
 ): TaskEvaluation {
   const score = options.score ?? task.score ?? ((p: string, a: string) => (p.trim() === a.trim() ? 1 : 0));
+  const piece = options.piece ?? 2048;
   const results: LengthResult[] = [];
   for (const length of options.lengths) {
     let correct = 0;
     for (let i = 0; i < options.examples; i++) {
       const example = task.example(options.rng, length);
       const { prompt, answer, scored } = encodeExample(tokenizer, example);
-      const piece = options.piece ?? 2048;
       if (scored) {
         correct += teacherForcedScore(params, config, prompt, answer, scored, piece);
       } else {
@@ -196,8 +196,7 @@ export function teacherForcedScore(
   const stream = modelStream(params, config);
   try {
     // The logits at the last prompt token predict answer[0]: read the prompt but that token first.
-    for (let start = 0; start < prompt.length - 1; start += piece)
-      stream.feed(prompt.subarray(start, Math.min(start + piece, prompt.length - 1)), () => null);
+    stream.feedPieces(prompt.subarray(0, prompt.length - 1), piece, () => null);
     const tail = new Int32Array(answer.length);
     tail[0] = prompt[prompt.length - 1]!;
     tail.set(answer.subarray(0, answer.length - 1), 1);

@@ -49,19 +49,18 @@ export function generate(
     throw new RangeError('generate: sampling (temperature > 0) needs an rng');
   const chunk = options.promptChunk ?? 256;
   const stream = modelStream(params, config, state);
-  const lastRow = (ids: ArrayLike<number>) =>
-    stream.feed(ids, (logits) => Float64Array.from(sliceAxis(logits, 1, ids.length - 1, 1).dataSync()));
-  let last: Float64Array | null = null;
-  for (let i = 0; i < prompt.length; i += chunk) {
-    last = lastRow(Array.from({ length: Math.min(chunk, prompt.length - i) }, (_, j) => prompt[i + j]!));
-  }
+  // The logits (1, length, V) of a piece → its last row, which predicts the next token.
+  const lastRow = (logits: Tensor, length: number) =>
+    Float64Array.from(sliceAxis(logits, 1, length - 1, 1).dataSync());
+  const rows = stream.feedPieces(prompt, chunk, (logits, _start, length) => lastRow(logits, length));
+  let last = rows[rows.length - 1]!;
   const tokens: number[] = [];
   for (let n = 0; n < options.maxTokens; n++) {
-    const token = pickToken(last!, temperature, options.topK ?? 40, options.rng);
+    const token = pickToken(last, temperature, options.topK ?? 40, options.rng);
     tokens.push(token);
     options.onToken?.(token);
     if (token === options.stopToken || n === options.maxTokens - 1) break;
-    last = lastRow([token]);
+    last = stream.feed([token], (logits) => lastRow(logits, 1));
   }
   return { tokens, state: stream.state! };
 }

@@ -106,6 +106,11 @@ describe('task batches', () => {
     const sentence = 25; // the needle goes to a sentence boundary near its depth
     assert.ok(Math.max(...offsets) <= 300 + sentence, `deepest needle at ${Math.max(...offsets)}`);
     assert.ok(Math.max(...offsets) > 200 && Math.min(...offsets) < 100, 'not spread over the range');
+    const score = () => 0.5;
+    const kept = shallowNeedles({ ...mqarTask({ layout: 'block' }), score }, 0.3);
+    assert.equal(kept.placement, 'depth', "keeps the task's other fields");
+    assert.equal(kept.score, score);
+    assert.equal(kept.name, 'mqar');
   });
 
   it('maxDepthBeyondWindow keeps every needle out of the attention layers’ reach', () => {

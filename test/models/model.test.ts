@@ -264,6 +264,31 @@ describe('model structure', () => {
     dispose(params);
   });
 
+  it('modelStream.feedPieces cuts a sequence into pieces that read as one pass', () => {
+    const { config, params } = tinyModel('mal');
+    const ids = randomTokens(T, config.vocabSize, 6);
+    const whole = logitsOf1(params, config, ids);
+    const stream = modelStream(params, config);
+    const seen: [number, number][] = [];
+    const rows = stream
+      .feedPieces(Array.from(ids), 3, (logits, start, length) => {
+        seen.push([start, length]);
+        return [...logits.dataSync()];
+      })
+      .flat();
+    const cuts = Array.from({ length: Math.ceil(T / 3) }, (_, i) => [3 * i, Math.min(3, T - 3 * i)]);
+    assert.deepEqual(seen, cuts);
+    assert.equal(rows.length, whole.length);
+    for (let i = 0; i < rows.length; i++) assert.ok(Math.abs(rows[i]! - whole[i]!) < 1e-9, `logit ${i}`);
+    assert.deepEqual(
+      stream.feedPieces([], 3, () => 0),
+      [],
+    );
+    assert.throws(() => stream.feedPieces([1], 0, () => 0), /piece must be an integer >= 1, got 0/);
+    stream.close();
+    dispose(params);
+  });
+
   it('rejects bad tokens and mismatched states', () => {
     const { config, params } = tinyModel('mag');
     assert.throws(() => modelForward(params, config, tensor([1, 2], [2])), /int32 \(B, T\)/);
