@@ -46,6 +46,12 @@ export async function loadWasmBackend(): Promise<WasmBackend | null> {
 }
 
 export { enableWasmWorkers } from './backends/wasm/threads-web.js';
+export {
+  type LoadWebGpuOptions,
+  loadWebGpuBackend,
+  type WebGpuBackend,
+  type WebGpuBackendOptions,
+} from './backends/webgpu/load.js';
 export * from './data/index.js';
 export * from './engine/index.js';
 export { type MemorizeOptions, memorizeRecall } from './eval/memorize.js';

@@ -1,0 +1,481 @@
+/// <reference types="@webgpu/types" />
+/**
+ * The WebGPU backend's runtime around one GPUDevice: buffers (a pool by size class), kernel
+ * dispatch (pipelines compiled once and cached, many dispatches encoded per submission), reads
+ * (the only place the CPU waits for the GPU), the adapter's limits, and errors that name the op
+ * and the sizes (device loss, out of memory, validation). Browser-safe: no `node:*` imports.
+ *
+ * Ordering: every dispatch goes into one open command encoder, submitted when a read needs the
+ * results, when `maxDispatchesPerSubmit` are encoded, or when the parameter arena is full. WebGPU
+ * runs a queue's work in order, so a buffer released by the engine may be reused at once as a
+ * later kernel's output; only `queue.writeBuffer` (uploads) runs ahead of the open encoder, so
+ * uploads take buffers whose last use was already submitted.
+ */
+import type { DType } from '../../engine/dtype.js';
+
+// WebGPU's numeric flags (spelled out: Node has no GPUBufferUsage global unless installed).
+const USAGE_MAP_READ = 0x1;
+const USAGE_COPY_SRC = 0x4;
+const USAGE_COPY_DST = 0x8;
+const USAGE_UNIFORM = 0x40;
+const USAGE_STORAGE = 0x80;
+const MAP_MODE_READ = 0x1;
+
+/** Words of kernel parameters each dispatch gets (a uniform block of 16 vec4<u32>). */
+export const PARAM_WORDS = 64;
+const PARAM_BYTES = PARAM_WORDS * 4;
+
+/** The limits the backend plans its dispatches with (the device's, or lower ones for tests). */
+export interface GpuLimits {
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
+  maxComputeWorkgroupsPerDimension: number;
+  maxComputeInvocationsPerWorkgroup: number;
+  maxComputeWorkgroupStorageSize: number;
+  minStorageBufferOffsetAlignment: number;
+  minUniformBufferOffsetAlignment: number;
+}
+
+export interface GpuContextOptions {
+  /** Lower limits than the device's (tests exercise the splitting paths with tiny ones). */
+  limits?: Partial<GpuLimits>;
+  /** Most bytes kept in the pool's free lists; beyond it released buffers are destroyed (default 1 GiB). */
+  maxPoolBytes?: number;
+  /** Dispatches encoded before a submission is forced (default 256). */
+  maxDispatchesPerSubmit?: number;
+}
+
+/** A tensor's memory on the GPU: `length` elements of `dtype` in a buffer of `bytes` (its size class). */
+export class GpuBuffer {
+  constructor(
+    public gpu: GPUBuffer | null,
+    readonly bytes: number,
+    readonly length: number,
+    readonly dtype: DType,
+  ) {}
+}
+
+/** A storage binding: a buffer's byte range [offset, offset + size). */
+export interface Binding {
+  readonly buffer: GPUBuffer;
+  readonly offset: number;
+  readonly size: number;
+}
+
+/** Counters for tests and diagnostics. */
+export interface GpuStats {
+  /** GPU buffers created so far (misses of the pool). */
+  created: number;
+  /** Allocations served from the pool. */
+  reused: number;
+  /** Bytes in the pool's free lists. */
+  pooledBytes: number;
+  /** Bytes handed out to live tensors (size classes). */
+  liveBytes: number;
+  submits: number;
+  dispatches: number;
+  pipelines: number;
+  reads: number;
+}
+
+/** What the backend is doing, for error messages: the op and a description of its sizes. */
+interface OpLabel {
+  name: string;
+  sizes: () => string;
+}
+
+/** The byte size class of a request: at least 256, then four steps per power of two (≤ 25% waste). */
+export function sizeClass(bytes: number): number {
+  if (bytes <= 256) return 256;
+  const p = 2 ** Math.floor(Math.log2(bytes));
+  const step = Math.max(256, p / 4);
+  return Math.ceil(bytes / step) * step;
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes >= 2 ** 30) return `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+  if (bytes >= 2 ** 20) return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+  if (bytes >= 2 ** 10) return `${(bytes / 2 ** 10).toFixed(1)} KiB`;
+  return `${bytes} B`;
+}
+
+/** One device, its queue, the buffer pool and the open command encoder. */
+export class GpuContext {
+  readonly limits: GpuLimits;
+  readonly stats: GpuStats = {
+    created: 0,
+    reused: 0,
+    pooledBytes: 0,
+    liveBytes: 0,
+    submits: 0,
+    dispatches: 0,
+    pipelines: 0,
+    reads: 0,
+  };
+  private readonly free = new Map<number, GPUBuffer[]>();
+  /** Released since the last submission: reusable as kernel outputs, not yet for uploads. */
+  private pendingFree: [number, GPUBuffer][] = [];
+  private readonly staging = new Map<number, GPUBuffer[]>();
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private encoded = 0;
+  private readonly arena: GPUBuffer;
+  private readonly arenaData: ArrayBuffer;
+  private readonly arenaWords: Uint32Array;
+  private readonly arenaStride: number;
+  private arenaUsed = 0;
+  private readonly maxPoolBytes: number;
+  private readonly maxDispatches: number;
+  private op: OpLabel = { name: 'setup', sizes: () => '' };
+  /** Set when the device is lost; every later call throws naming it. */
+  private lostMessage: string | null = null;
+  /** The first asynchronous GPU error (out of memory, validation), reported at the next call. */
+  private failure: Error | null = null;
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly adapterName: string,
+    options: GpuContextOptions = {},
+  ) {
+    const d = device.limits;
+    this.limits = {
+      maxStorageBufferBindingSize: d.maxStorageBufferBindingSize,
+      maxBufferSize: d.maxBufferSize,
+      maxComputeWorkgroupsPerDimension: d.maxComputeWorkgroupsPerDimension,
+      maxComputeInvocationsPerWorkgroup: d.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupStorageSize: d.maxComputeWorkgroupStorageSize,
+      minStorageBufferOffsetAlignment: d.minStorageBufferOffsetAlignment,
+      minUniformBufferOffsetAlignment: d.minUniformBufferOffsetAlignment,
+    };
+    for (const [key, value] of Object.entries(options.limits ?? {})) {
+      const k = key as keyof GpuLimits;
+      if (value !== undefined) this.limits[k] = k.startsWith('min') ? Math.max(value, this.limits[k]) : value;
+    }
+    this.maxPoolBytes = options.maxPoolBytes ?? 2 ** 30;
+    this.maxDispatches = options.maxDispatchesPerSubmit ?? 256;
+    this.arenaStride = Math.max(PARAM_BYTES, this.limits.minUniformBufferOffsetAlignment);
+    const arenaBytes = this.arenaStride * Math.max(this.maxDispatches, 64);
+    this.arena = device.createBuffer({ size: arenaBytes, usage: USAGE_UNIFORM | USAGE_COPY_DST });
+    this.arenaData = new ArrayBuffer(arenaBytes);
+    this.arenaWords = new Uint32Array(this.arenaData);
+    device.lost.then((info) => {
+      this.lostMessage = `${info.reason}${info.message ? `: ${info.message}` : ''}`;
+    });
+    device.addEventListener?.('uncapturederror', (event) => {
+      const e = (event as GPUUncapturedErrorEvent).error;
+      this.failure ??= new Error(
+        `webgpu backend: GPU error in recent work (last op ${this.describe()}): ${e.message}`,
+      );
+    });
+  }
+
+  // ---- errors ------------------------------------------------------------------------------
+
+  /** Names the op that the next allocations and dispatches belong to (for error messages). */
+  begin(name: string, sizes: () => string): void {
+    this.check(name, sizes);
+    this.op = { name, sizes };
+  }
+
+  private describe(op: OpLabel = this.op): string {
+    const sizes = op.sizes();
+    return sizes ? `${op.name} (${sizes})` : op.name;
+  }
+
+  /** Throws if the device was lost or an earlier GPU error is pending. */
+  check(name = this.op.name, sizes = this.op.sizes): void {
+    if (this.lostMessage !== null) {
+      throw new Error(
+        `webgpu backend: the GPU device was lost (${this.lostMessage}); cannot run ${this.describe({ name, sizes })}. ` +
+          'Its tensors are gone: load a new backend with loadWebGpuBackend() and recompute.',
+      );
+    }
+    if (this.failure) {
+      const f = this.failure;
+      this.failure = null;
+      throw f;
+    }
+  }
+
+  /** Whether the device was lost (or destroyed). */
+  get lost(): boolean {
+    return this.lostMessage !== null;
+  }
+
+  // ---- buffers -----------------------------------------------------------------------------
+
+  private createBuffer(bytes: number, usage: number): GPUBuffer {
+    if (bytes > this.limits.maxBufferSize) {
+      throw new RangeError(
+        `webgpu backend: ${this.describe()} needs a buffer of ${formatBytes(bytes)}, above this device's ` +
+          `maxBufferSize (${formatBytes(this.limits.maxBufferSize)})`,
+      );
+    }
+    const op = this.op;
+    this.device.pushErrorScope('out-of-memory');
+    let buffer: GPUBuffer;
+    try {
+      buffer = this.device.createBuffer({ size: bytes, usage });
+    } catch (e) {
+      this.device.popErrorScope().catch(() => {});
+      throw new Error(
+        `webgpu backend: could not allocate ${formatBytes(bytes)} for ${this.describe(op)}: ${(e as Error).message}`,
+      );
+    }
+    this.device
+      .popErrorScope()
+      .then((error) => {
+        if (error) {
+          this.failure ??= new Error(
+            `webgpu backend: out of GPU memory allocating ${formatBytes(bytes)} for ${this.describe(op)} ` +
+              `(${formatBytes(this.stats.liveBytes)} live, ${formatBytes(this.stats.pooledBytes)} pooled): ${error.message}`,
+          );
+        }
+      })
+      .catch(() => {});
+    this.stats.created++;
+    return buffer;
+  }
+
+  /**
+   * A buffer for `length` elements. Kernel outputs (`forUpload` false) may reuse a buffer
+   * released since the last submission; uploads may not (queue.writeBuffer runs ahead of it).
+   */
+  alloc(length: number, dtype: DType, forUpload = false): GpuBuffer {
+    const bytes = sizeClass(Math.max(1, length) * 4);
+    let gpu = this.free.get(bytes)?.pop();
+    if (gpu) {
+      this.stats.pooledBytes -= bytes;
+    } else if (!forUpload) {
+      const i = this.pendingFree.findIndex(([b]) => b === bytes);
+      if (i >= 0) gpu = this.pendingFree.splice(i, 1)[0]![1];
+    }
+    if (gpu) this.stats.reused++;
+    else {
+      // A miss while the pool holds much memory of other sizes: give that back first.
+      const held = this.stats.liveBytes + this.stats.pooledBytes;
+      if (this.stats.pooledBytes >= bytes && held + bytes > this.maxPoolBytes) this.trim();
+      gpu = this.createBuffer(bytes, USAGE_STORAGE | USAGE_COPY_SRC | USAGE_COPY_DST);
+    }
+    this.stats.liveBytes += bytes;
+    return new GpuBuffer(gpu, bytes, length, dtype);
+  }
+
+  /** Returns a buffer to the pool (reused by the next allocation of its size class). */
+  release(buffer: GpuBuffer): void {
+    const gpu = buffer.gpu;
+    if (gpu === null) return;
+    buffer.gpu = null;
+    this.stats.liveBytes -= buffer.bytes;
+    if (this.lost) return;
+    if (this.encoder) this.pendingFree.push([buffer.bytes, gpu]);
+    else this.pool(buffer.bytes, gpu);
+  }
+
+  private pool(bytes: number, gpu: GPUBuffer): void {
+    if (this.stats.pooledBytes + bytes > this.maxPoolBytes) {
+      gpu.destroy();
+      return;
+    }
+    let list = this.free.get(bytes);
+    if (!list) {
+      list = [];
+      this.free.set(bytes, list);
+    }
+    list.push(gpu);
+    this.stats.pooledBytes += bytes;
+  }
+
+  /** Frees every pooled (unused) buffer; returns the bytes freed. */
+  trim(): number {
+    this.flush();
+    const freed = this.stats.pooledBytes;
+    for (const list of this.free.values()) for (const b of list) b.destroy();
+    this.free.clear();
+    for (const list of this.staging.values()) for (const b of list) b.destroy();
+    this.staging.clear();
+    this.stats.pooledBytes = 0;
+    return freed;
+  }
+
+  /** The live GPU buffer of a tensor's storage. */
+  gpuOf(buffer: GpuBuffer): GPUBuffer {
+    if (buffer.gpu === null) throw new Error(`webgpu backend: ${this.describe()} used a released buffer`);
+    return buffer.gpu;
+  }
+
+  upload(data: ArrayBufferView, length: number, dtype: DType): GpuBuffer {
+    const out = this.alloc(length, dtype, true);
+    if (data.byteLength > 0) {
+      this.device.queue.writeBuffer(this.gpuOf(out), 0, data.buffer, data.byteOffset, data.byteLength);
+    }
+    return out;
+  }
+
+  /** Copies `bytes` (a multiple of 4) from one buffer to another, in order with the dispatches. */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    if (bytes === 0) return;
+    this.endPass();
+    this.openEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  }
+
+  /**
+   * Reads `length` elements back: submits the pending work, copies into a mappable staging buffer
+   * and waits for it. The one place the CPU waits for the GPU.
+   */
+  async read(buffer: GpuBuffer, dtype: DType): Promise<Float32Array | Int32Array> {
+    this.begin('read', () => `${buffer.length} ${dtype}`);
+    const bytes = buffer.length * 4;
+    if (bytes === 0) return dtype === 'int32' ? new Int32Array(0) : new Float32Array(0);
+    const size = sizeClass(bytes);
+    const staging = this.staging.get(size)?.pop() ?? this.createBuffer(size, USAGE_MAP_READ | USAGE_COPY_DST);
+    this.copy(this.gpuOf(buffer), 0, staging, 0, bytes);
+    this.flush();
+    this.stats.reads++;
+    try {
+      await staging.mapAsync(MAP_MODE_READ, 0, bytes);
+    } catch (e) {
+      this.check('read', () => `${buffer.length} ${dtype}`);
+      throw new Error(
+        `webgpu backend: reading ${buffer.length} ${dtype} back failed: ${(e as Error).message}`,
+      );
+    }
+    const copy = staging.getMappedRange(0, bytes).slice(0);
+    staging.unmap();
+    let list = this.staging.get(size);
+    if (!list) {
+      list = [];
+      this.staging.set(size, list);
+    }
+    list.push(staging);
+    this.check('read', () => `${buffer.length} ${dtype}`);
+    return dtype === 'int32' ? new Int32Array(copy) : new Float32Array(copy);
+  }
+
+  // ---- kernels -----------------------------------------------------------------------------
+
+  /** The compute pipeline for a WGSL source, compiled on first use and cached by `key`. */
+  pipeline(key: string, source: () => string): GPUComputePipeline {
+    let p = this.pipelines.get(key);
+    if (!p) {
+      const code = source();
+      const module = this.device.createShaderModule({ code, label: key });
+      p = this.device.createComputePipeline({
+        layout: 'auto',
+        compute: { module, entryPoint: 'main' },
+        label: key,
+      });
+      this.pipelines.set(key, p);
+      this.stats.pipelines++;
+    }
+    return p;
+  }
+
+  private openEncoder(): GPUCommandEncoder {
+    this.encoder ??= this.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private endPass(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+
+  /**
+   * Encodes one dispatch of `groups` workgroups (spread over x and y when above the per-dimension
+   * limit; kernels compute their linear workgroup index from num_workgroups) with `params` as the
+   * uniform block at binding 0 and `bindings` as storage bindings 1, 2, ….
+   */
+  dispatch(
+    pipeline: GPUComputePipeline,
+    params: ArrayLike<number>,
+    bindings: readonly (GpuBuffer | Binding)[],
+    groups: number,
+  ): void {
+    if (groups === 0) return;
+    const maxDim = this.limits.maxComputeWorkgroupsPerDimension;
+    const x = Math.min(groups, maxDim);
+    const y = Math.ceil(groups / x);
+    if (y > maxDim) {
+      throw new RangeError(
+        `webgpu backend: ${this.describe()} needs ${groups} workgroups, above ${maxDim}² (maxComputeWorkgroupsPerDimension)`,
+      );
+    }
+    if (this.arenaUsed + this.arenaStride > this.arenaData.byteLength) this.flush();
+    const offset = this.arenaUsed;
+    const words = this.arenaWords.subarray(offset / 4, offset / 4 + PARAM_WORDS);
+    words.fill(0);
+    for (let i = 0; i < params.length; i++) words[i] = params[i]! >>> 0;
+    this.arenaUsed += this.arenaStride;
+    const entries: GPUBindGroupEntry[] = [
+      { binding: 0, resource: { buffer: this.arena, offset, size: PARAM_BYTES } },
+    ];
+    bindings.forEach((b, i) => {
+      const resource =
+        b instanceof GpuBuffer ? { buffer: this.gpuOf(b), offset: 0, size: b.bytes } : { ...b };
+      if (resource.size > this.limits.maxStorageBufferBindingSize) {
+        throw new RangeError(
+          `webgpu backend: ${this.describe()} binds ${formatBytes(resource.size)} at once, above this device's ` +
+            `maxStorageBufferBindingSize (${formatBytes(this.limits.maxStorageBufferBindingSize)})`,
+        );
+      }
+      entries.push({ binding: i + 1, resource });
+    });
+    const group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    this.openEncoder();
+    this.pass ??= this.encoder!.beginComputePass();
+    this.pass.setPipeline(pipeline);
+    this.pass.setBindGroup(0, group);
+    this.pass.dispatchWorkgroups(x, y);
+    this.stats.dispatches++;
+    if (++this.encoded >= this.maxDispatches) this.flush();
+  }
+
+  /** Submits everything encoded so far (no waiting). */
+  flush(): void {
+    if (!this.encoder) return;
+    this.endPass();
+    if (this.arenaUsed > 0) this.device.queue.writeBuffer(this.arena, 0, this.arenaData, 0, this.arenaUsed);
+    this.device.queue.submit([this.encoder.finish()]);
+    this.stats.submits++;
+    this.encoder = null;
+    this.encoded = 0;
+    this.arenaUsed = 0;
+    const pending = this.pendingFree;
+    this.pendingFree = [];
+    for (const [bytes, gpu] of pending) this.pool(bytes, gpu);
+  }
+
+  /** Waits until the GPU has finished everything submitted so far. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    this.check();
+  }
+
+  /**
+   * A binding of `count` elements of `buffer` starting at element `start`: the window begins at the
+   * nearest aligned byte offset at or below, and `skip` elements lead to `start` inside it.
+   */
+  window(buffer: GpuBuffer, start: number, count: number): { binding: Binding; skip: number } {
+    const align = this.limits.minStorageBufferOffsetAlignment;
+    const offset = Math.floor((start * 4) / align) * align;
+    const skip = start - offset / 4;
+    const size = Math.max(4, Math.min(buffer.bytes - offset, (skip + count) * 4));
+    return { binding: { buffer: this.gpuOf(buffer), offset, size: Math.ceil(size / 4) * 4 }, skip };
+  }
+
+  /** Elements a single binding may hold, rounded down to whole alignment units. */
+  get maxBindingElements(): number {
+    const align = this.limits.minStorageBufferOffsetAlignment;
+    return (Math.floor(this.limits.maxStorageBufferBindingSize / align) * align) / 4;
+  }
+
+  destroy(): void {
+    this.trim();
+    this.device.destroy();
+  }
+}

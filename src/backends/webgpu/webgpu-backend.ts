@@ -1,0 +1,88 @@
+/// <reference types="@webgpu/types" />
+/**
+ * The `webgpu` backend: float32 (and int32) tensors in GPU buffers, every kernel in WGSL
+ * (elementwise.ts, axis.ts, matmul.ts, attention.ts). Reads are asynchronous only (`await
+ * t.data()`); there is no `readSync`. Create it with `loadWebGpuBackend()` (load.ts), which finds
+ * an adapter in the browser (navigator.gpu) or in Node (the `webgpu` package, Dawn).
+ * Browser-safe: no `node:*` imports.
+ */
+import type { Backend, BackendBuffer } from '../../engine/backend.js';
+import type { DType, TypedArray } from '../../engine/dtype.js';
+import { createAxisKernels } from './axis.js';
+import { GpuBuffer, GpuContext, type GpuContextOptions, type GpuLimits, type GpuStats } from './context.js';
+import { createElementwise } from './elementwise.js';
+import { createMatmul } from './matmul.js';
+
+/** The WebGPU backend: a `Backend` plus its pool, limits and synchronisation controls. */
+export interface WebGpuBackend extends Backend {
+  /** The adapter's description (vendor, architecture), e.g. "mesa software llvmpipe". */
+  readonly adapterName: string;
+  /** Whether the adapter is a software rasteriser (lavapipe, SwiftShader): correct, not fast. */
+  readonly software: boolean;
+  /** The limits dispatches are planned with. */
+  readonly limits: Readonly<GpuLimits>;
+  /** Pool, submission and pipeline counters. */
+  stats(): GpuStats;
+  /** Frees every pooled (unused) GPU buffer; returns the bytes freed. */
+  trim(): number;
+  /** Submits pending work and waits until the GPU has finished it. */
+  sync(): Promise<void>;
+  /** Destroys the device; every tensor on this backend becomes unusable. */
+  destroy(): void;
+}
+
+export interface WebGpuBackendOptions extends GpuContextOptions {
+  /** The registered name (default 'webgpu'). */
+  name?: string;
+}
+
+/** Creates the backend on a device (not registered). Most callers want `loadWebGpuBackend()`. */
+export function createWebGpuBackend(
+  device: GPUDevice,
+  adapterName: string,
+  options: WebGpuBackendOptions = {},
+): WebGpuBackend {
+  const ctx = new GpuContext(device, adapterName, options);
+  const elementwise = createElementwise(ctx);
+  const software = /llvmpipe|lavapipe|swiftshader|software/i.test(adapterName);
+  const backend: WebGpuBackend = {
+    name: options.name ?? 'webgpu',
+    floatDTypes: ['float32'],
+    adapterName,
+    software,
+    limits: ctx.limits,
+
+    upload(data: TypedArray, dtype: DType): BackendBuffer {
+      ctx.begin('upload', () => `${data.length} ${dtype}`);
+      const words =
+        dtype === 'int32'
+          ? data instanceof Int32Array
+            ? data
+            : Int32Array.from(data as ArrayLike<number>)
+          : data instanceof Float32Array
+            ? data
+            : Float32Array.from(data as ArrayLike<number>);
+      return ctx.upload(words, data.length, dtype);
+    },
+    read(buffer, dtype) {
+      return ctx.read(buffer as GpuBuffer, dtype);
+    },
+    release(buffer) {
+      ctx.release(buffer as GpuBuffer);
+    },
+    byteLength(buffer) {
+      return (buffer as GpuBuffer).bytes;
+    },
+    ...elementwise,
+    ...createAxisKernels(ctx, elementwise.transpose),
+    ...createMatmul(ctx),
+
+    stats: () => ({ ...ctx.stats }),
+    trim: () => ctx.trim(),
+    sync: () => ctx.sync(),
+    destroy: () => ctx.destroy(),
+  };
+  return backend;
+}
+
+export { GpuBuffer };
