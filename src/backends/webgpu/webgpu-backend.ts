@@ -8,6 +8,7 @@
  */
 import type { Backend, BackendBuffer } from '../../engine/backend.js';
 import type { DType, TypedArray } from '../../engine/dtype.js';
+import { createWebGpuAttention } from './attention.js';
 import { createAxisKernels } from './axis.js';
 import { GpuBuffer, GpuContext, type GpuContextOptions, type GpuLimits, type GpuStats } from './context.js';
 import { createElementwise } from './elementwise.js';
@@ -76,6 +77,7 @@ export function createWebGpuBackend(
     ...elementwise,
     ...createAxisKernels(ctx, elementwise.transpose),
     ...createMatmul(ctx),
+    fusedAttention: createWebGpuAttention(ctx),
 
     stats: () => ({ ...ctx.stats }),
     trim: () => ctx.trim(),
