@@ -8,6 +8,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { formatMemorizeTable, memorizeTable } from '../index.js';
 import { readSafetensorsFile } from '../io/checkpoint.js';
 import { MODEL_VARIANTS } from '../models/config.js';
+import { BACKEND_NAMES, backendName, selectBackend } from './backend.js';
 import { demoCommand, evalTaskCommand, experimentCommand } from './experiment.js';
 import { evalPplCommand, generateCommand, trainCommand } from './train.js';
 
@@ -117,7 +118,9 @@ export function buildProgram(): Command {
     .name('titans')
     .description('Titans (Learning to Memorize at Test Time) in TypeScript')
     .showSuggestionAfterError()
-    .exitOverride();
+    .exitOverride()
+    .option('--backend <name>', `compute backend: ${BACKEND_NAMES.join(', ')} (default wasm)`, backendName)
+    .hook('preAction', () => selectBackend(program.opts().backend));
   program
     .command('memorize')
     .description('recall vs number of stored pairs for linear and deep memories, no outer training')
