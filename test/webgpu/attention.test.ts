@@ -109,8 +109,9 @@ describe('webgpu fused attention against the composed reference', { skip: skipRe
     };
     const fused = dispatches(true);
     const composed = dispatches(false);
-    // The kernel plus slicing the packed result, against scores, mask, softmax and products.
-    assert.ok(fused <= 3 && fused < composed, `fused ${fused} dispatches, composed ${composed}`);
+    // The kernel, the positions' upload and slicing the packed result, against scores, mask,
+    // softmax and products.
+    assert.ok(fused <= 4 && fused < composed / 2, `fused ${fused} dispatches, composed ${composed}`);
     q.dispose();
   });
 });

@@ -24,6 +24,18 @@ const MAP_MODE_READ = 0x1;
 /** Words of kernel parameters each dispatch gets (a uniform block of 16 vec4<u32>). */
 export const PARAM_WORDS = 64;
 const PARAM_BYTES = PARAM_WORDS * 4;
+/** Uploads up to this many words travel in the parameter block (see GpuContext.upload). */
+const SMALL_UPLOAD_WORDS = PARAM_WORDS - 1;
+const SMALL_UPLOAD_SOURCE = `
+struct Params { w: array<vec4<u32>, ${PARAM_WORDS / 4}> }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> dst: array<u32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_index) i: u32) {
+  let n = params.w[0].x;
+  let j = i + 1u;
+  if (i < n) { dst[i] = params.w[j >> 2u][j & 3u]; }
+}`;
 
 /** The limits the backend plans its dispatches with (the device's, or lower ones for tests). */
 export interface GpuLimits {
@@ -305,7 +317,19 @@ export class GpuContext {
     return buffer.gpu;
   }
 
+  /**
+   * A new buffer holding `data`. Small uploads (scalars, positions) are written by a dispatch from
+   * the parameter block, so they stay in order in the open encoder and may reuse a buffer released
+   * since the last submission; larger ones use queue.writeBuffer into a buffer already free.
+   */
   upload(data: ArrayBufferView, length: number, dtype: DType): GpuBuffer {
+    if (length > 0 && length <= SMALL_UPLOAD_WORDS) {
+      const out = this.alloc(length, dtype);
+      const words = new Uint32Array(data.buffer, data.byteOffset, length);
+      const pipeline = this.pipeline('upload-small', () => SMALL_UPLOAD_SOURCE);
+      this.dispatch(pipeline, [length, ...words], [out], 1);
+      return out;
+    }
     const out = this.alloc(length, dtype, true);
     if (data.byteLength > 0) {
       this.device.queue.writeBuffer(this.gpuOf(out), 0, data.buffer, data.byteOffset, data.byteLength);
