@@ -36,7 +36,17 @@ export {
   registerBackend,
   setBackend,
   Tensor,
-  tensorLeaves,
   tidy,
   withBackend,
 } from './tensor.js';
+export {
+  flattenTree,
+  forEachLeaf,
+  isContainer,
+  mapLeaves,
+  mapLeavesWith,
+  mapTensors,
+  type TensorTree,
+  tensorLeaves,
+  unflattenInto,
+} from './tree.js';

@@ -1,6 +1,7 @@
 import type { Backend, BackendBuffer } from './backend.js';
 import type { DType, TypedArray } from './dtype.js';
 import { formatShape, type Shape, sizeOf } from './shape.js';
+import { tensorLeaves } from './tree.js';
 
 /**
  * The engine's runtime: the backend registry, the live-tensor accounting and the scopes that
@@ -227,21 +228,9 @@ export function memory(): { tensors: number; buffers: number; bytes: number } {
   return { ...live };
 }
 
-function collectTensors(value: unknown, out: Set<Tensor>): void {
-  if (value instanceof Tensor) out.add(value);
-  else if (Array.isArray(value)) for (const v of value) collectTensors(v, out);
-  else if (
-    value !== null &&
-    typeof value === 'object' &&
-    !(ArrayBuffer.isView(value) || value instanceof Promise)
-  ) {
-    for (const v of Object.values(value)) collectTensors(v, out);
-  }
-}
-
 /**
  * Runs `fn` and disposes every tensor it created except those it returns (anywhere inside the
- * returned value: arrays and plain objects are searched) and those passed to `keep`. Tensors an
+ * returned value: its tensor leaves, engine/tree.ts) and those passed to `keep`. Tensors an
  * active autodiff tape still needs are freed when that tape lets go of them instead.
  *
  * @example
@@ -262,9 +251,7 @@ export function tidy<T>(fn: () => T): T {
   if (result instanceof Promise) {
     throw new Error('tidy: the function must be synchronous (it returned a Promise)');
   }
-  const kept = new Set<Tensor>();
-  collectTensors(result, kept);
-  endScope(scope, kept);
+  endScope(scope, new Set(tensorLeaves(result)));
   return result;
 }
 
@@ -286,16 +273,7 @@ export function keep<T extends Tensor>(t: T): T {
   return t;
 }
 
-/** Disposes every tensor found in a value (arrays and plain objects are searched). */
+/** Disposes every tensor leaf of a tree (engine/tree.ts: arrays and plain objects are searched). */
 export function dispose(value: unknown): void {
-  const found = new Set<Tensor>();
-  collectTensors(value, found);
-  for (const t of found) t.dispose();
-}
-
-/** Every tensor leaf of a nested record/array, in a stable order. */
-export function tensorLeaves(value: unknown): Tensor[] {
-  const found = new Set<Tensor>();
-  collectTensors(value, found);
-  return [...found];
+  for (const t of tensorLeaves(value)) t.dispose();
 }

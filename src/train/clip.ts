@@ -1,7 +1,7 @@
 import { mul, square } from '../engine/ops/elementwise.js';
 import { sum } from '../engine/ops/reduce.js';
 import { Tensor, tidy } from '../engine/tensor.js';
-import { forEachLeaf, mapLeaves } from './tree.js';
+import { forEachLeaf, mapTensors } from '../engine/tree.js';
 
 /**
  * The L2 norm of all tensor leaves of a tree taken together, √(Σ_leaves Σ g²), as a number.
@@ -41,8 +41,6 @@ export function clipByGlobalNorm<G>(grads: G, maxNorm: number): { grads: G; norm
   if (!Number.isFinite(norm) || norm <= maxNorm) return { grads, norm };
   const scale = maxNorm / norm;
   // tidy frees the scalar each mul makes of `scale`; the scaled leaves it returns survive.
-  const scaled = tidy(() =>
-    mapLeaves(grads, (leaf) => (leaf instanceof Tensor ? mul(leaf, scale) : leaf)),
-  ) as G;
+  const scaled = tidy(() => mapTensors(grads, (leaf) => mul(leaf, scale))) as G;
   return { grads: scaled, norm };
 }

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { flattenTree, unflattenInto } from '../../src/engine/tree.js';
 import {
   crossEntropy,
   dispose,
@@ -29,7 +30,6 @@ import {
   tokenTensor,
 } from '../../src/models/model.js';
 import { modelStream } from '../../src/models/stream.js';
-import { flattenTree, unflattenInto } from '../../src/train/tree.js';
 import { checkGradients } from '../helpers/finite-diff.js';
 import { columns, randomTokens, tinyConfig, tinyModel } from './util.js';
 
