@@ -34,6 +34,7 @@ import {
 } from '../src/index.js';
 import { enableWasmThreads } from '../src/node.js';
 import { benchStreaming, benchTrainStep, time } from './models.js';
+import { benchWebGpu } from './webgpu.js';
 
 interface Row {
   bench: string;
@@ -244,6 +245,10 @@ console.log(
 if (wasmBackend && backends.includes('wasm') && threads > 1) enableWasmThreads(wasmBackend, threads);
 console.log(`wasm threads: ${wasmBackend?.threadPool?.threads ?? 1}\n`);
 for (const backend of backends) {
+  if (backend === 'webgpu') {
+    await benchWebGpu(MATMUL_SHAPES, T, wanted, report); // asynchronous: timed until the GPU finishes
+    continue;
+  }
   withBackend(backend, () => {
     if (wanted('matmul')) benchMatmul(backend);
     if (wanted('memoryScan')) benchMemoryScan(backend);
