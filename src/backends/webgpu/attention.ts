@@ -44,6 +44,22 @@ fn visible(j: u32, qp: i32, kp: i32, prefix: u32, window: i32) -> bool {
   return j < prefix || (d >= 0 && d < window);
 }`;
 
+/** Workgroup arrays for one tile of tk keys: K and V rows and the keys' positions. */
+const keyTileDecls = (dh: number, tk: number) => `var<workgroup> Ks: array<f32, ${tk * dh}>;
+var<workgroup> Vs: array<f32, ${tk * dh}>;
+var<workgroup> Kp: array<i32, ${tk}>;`;
+
+/** Stages keys j0 … j0 + tk − 1 of batch row b (zeros past the end), between barriers. */
+const loadKeyTile = (dh: number, tk: number) => `    workgroupBarrier();
+    for (var e = lid; e < ${tk * dh}u; e += ${ROWS}u) {
+      let j = j0 + e / ${dh}u;
+      var kv = 0.0; var vv = 0.0;
+      if (b < batch && j < tk) { kv = k[(b * tk + j) * ${dh}u + e % ${dh}u]; vv = v[(b * tk + j) * ${dh}u + e % ${dh}u]; }
+      Ks[e] = kv; Vs[e] = vv;
+    }
+    for (var e = lid; e < ${tk}u; e += ${ROWS}u) { if (j0 + e < tk) { Kp[e] = pos[tq + j0 + e]; } }
+    workgroupBarrier();`;
+
 function forwardSource(dh: number, tk: number): string {
   return `${header([
     { name: 'out', type: 'f32', write: true },
@@ -54,9 +70,7 @@ function forwardSource(dh: number, tk: number): string {
   ])}
 ${FLOAT_HELPERS}
 ${VISIBLE}
-var<workgroup> Ks: array<f32, ${tk * dh}>;
-var<workgroup> Vs: array<f32, ${tk * dh}>;
-var<workgroup> Kp: array<i32, ${tk}>;
+${keyTileDecls(dh, tk)}
 ${entry(
   ROWS,
   `${PARAMS}
@@ -72,15 +86,7 @@ ${entry(
   }
   var m = -inf(); var l = 0.0;
   for (var j0 = 0u; j0 < tk; j0 += ${tk}u) {
-    workgroupBarrier();
-    for (var e = lid; e < ${tk * dh}u; e += ${ROWS}u) {
-      let j = j0 + e / ${dh}u;
-      var kv = 0.0; var vv = 0.0;
-      if (b < batch && j < tk) { kv = k[(b * tk + j) * ${dh}u + e % ${dh}u]; vv = v[(b * tk + j) * ${dh}u + e % ${dh}u]; }
-      Ks[e] = kv; Vs[e] = vv;
-    }
-    for (var e = lid; e < ${tk}u; e += ${ROWS}u) { if (j0 + e < tk) { Kp[e] = pos[tq + j0 + e]; } }
-    workgroupBarrier();
+${loadKeyTile(dh, tk)}
     if (valid) {
       let n = min(${tk}u, tk - j0);
       for (var t = 0u; t < n; t++) {
@@ -140,9 +146,7 @@ function dqSource(dh: number, tk: number): string {
   ])}
 ${FLOAT_HELPERS}
 ${VISIBLE}
-var<workgroup> Ks: array<f32, ${tk * dh}>;
-var<workgroup> Vs: array<f32, ${tk * dh}>;
-var<workgroup> Kp: array<i32, ${tk}>;
+${keyTileDecls(dh, tk)}
 ${entry(
   ROWS,
   `${PARAMS}
@@ -159,15 +163,7 @@ ${entry(
     for (var c = 0u; c < ${dh}u; c++) { qr[c] = q[row * ${dh}u + c] * scale; dor[c] = dout[row * ${dh}u + c]; acc[c] = 0.0; }
   }
   for (var j0 = 0u; j0 < tk; j0 += ${tk}u) {
-    workgroupBarrier();
-    for (var e = lid; e < ${tk * dh}u; e += ${ROWS}u) {
-      let j = j0 + e / ${dh}u;
-      var kv = 0.0; var vv = 0.0;
-      if (b < batch && j < tk) { kv = k[(b * tk + j) * ${dh}u + e % ${dh}u]; vv = v[(b * tk + j) * ${dh}u + e % ${dh}u]; }
-      Ks[e] = kv; Vs[e] = vv;
-    }
-    for (var e = lid; e < ${tk}u; e += ${ROWS}u) { if (j0 + e < tk) { Kp[e] = pos[tq + j0 + e]; } }
-    workgroupBarrier();
+${loadKeyTile(dh, tk)}
     if (valid) {
       let n = min(${tk}u, tk - j0);
       for (var t = 0u; t < n; t++) {
