@@ -264,9 +264,9 @@ async function webgpuChecks() {
   const qkv = ['q', 'k', 'v'].map(() =>
     new Rng(3).normal([1, 2, 64, 16], { dtype: 'float64', backend: 'reference' }),
   );
-  const attn = (q, k, v) => sum(mul(attention(q, k, v), q));
-  const g32 = grad(attn)(...qkv.map(onGpu));
-  const g64 = grad(attn)(...qkv);
+  const attn = ([q, k, v]) => sum(mul(attention(q, k, v), q));
+  const g32 = grad(attn)(qkv.map(onGpu));
+  const g64 = grad(attn)(qkv);
   return {
     available: true,
     adapter: gpu.adapterName,
