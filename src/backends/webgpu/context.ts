@@ -20,6 +20,7 @@ const USAGE_COPY_DST = 0x8;
 const USAGE_UNIFORM = 0x40;
 const USAGE_STORAGE = 0x80;
 const MAP_MODE_READ = 0x1;
+const STAGE_COMPUTE = 0x4;
 
 /** Words of kernel parameters each dispatch gets (a uniform block of 16 vec4<u32>). */
 export const PARAM_WORDS = 64;
@@ -379,14 +380,35 @@ export class GpuContext {
 
   // ---- kernels -----------------------------------------------------------------------------
 
-  /** The compute pipeline for a WGSL source, compiled on first use and cached by `key`. */
-  pipeline(key: string, source: () => string): GPUComputePipeline {
+  /**
+   * The compute pipeline for a WGSL source, compiled on first use and cached by `key`. Its layout
+   * is derived from the bindings the source uses, or, with `storage` (one entry per storage
+   * binding 1, 2, …: whether it is written), declared in full, so that kernels that leave some
+   * bindings unused still take the same bind group.
+   */
+  pipeline(key: string, source: () => string, storage?: readonly boolean[]): GPUComputePipeline {
     let p = this.pipelines.get(key);
     if (!p) {
       const code = source();
       const module = this.device.createShaderModule({ code, label: key });
+      const layout = storage
+        ? this.device.createPipelineLayout({
+            bindGroupLayouts: [
+              this.device.createBindGroupLayout({
+                entries: [
+                  { binding: 0, visibility: STAGE_COMPUTE, buffer: { type: 'uniform' } },
+                  ...storage.map((write, i) => ({
+                    binding: i + 1,
+                    visibility: STAGE_COMPUTE,
+                    buffer: { type: write ? ('storage' as const) : ('read-only-storage' as const) },
+                  })),
+                ],
+              }),
+            ],
+          })
+        : 'auto';
       p = this.device.createComputePipeline({
-        layout: 'auto',
+        layout,
         compute: { module, entryPoint: 'main' },
         label: key,
       });

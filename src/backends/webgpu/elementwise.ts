@@ -83,34 +83,53 @@ export type ElementwiseMethods = Pick<
   | 'concat'
 >;
 
-export function createElementwise(ctx: GpuContext): ElementwiseMethods {
+/** Strided word copies, fills and float sums between GPU buffers (shared by several kernels). */
+export interface Moves {
+  /** dst[box] = src[box]: a word copy of `shape` between two strided operands. */
+  copy(dst: Operand, src: Operand, shape: Shape): void;
+  /** dst[box] += src[box] in float32. */
+  accumulate(dst: Operand, src: Operand, shape: Shape): void;
+  /** dst[box] = value. */
+  fill(dst: Operand, shape: Shape, value: number, dtype: DType): void;
+}
+
+export function createMoves(ctx: GpuContext): Moves {
+  const twoOperands = (key: string, type: 'u32' | 'f32', expr: string) =>
+    ctx.pipeline(key, () =>
+      mappedSource(
+        [
+          { name: 'dst', type, write: true },
+          { name: 'src', type },
+        ],
+        expr,
+      ),
+    );
+  return {
+    copy(dst, src, shape) {
+      runMapped(ctx, twoOperands('copy', 'u32', 'dst[o0] = src[o1];'), shape, [dst, src]);
+    },
+    accumulate(dst, src, shape) {
+      runMapped(ctx, twoOperands('accumulate', 'f32', 'dst[o0] = dst[o0] + src[o1];'), shape, [dst, src]);
+    },
+    fill(dst, shape, value, dtype) {
+      const words = new Uint32Array(
+        dtype === 'int32' ? new Int32Array([value]).buffer : new Float32Array([value]).buffer,
+      );
+      const pipeline = ctx.pipeline('fill', () =>
+        mappedSource([{ name: 'dst', type: 'u32', write: true }], `dst[o0] = P(${extraParam(1)}u);`),
+      );
+      runMapped(ctx, pipeline, shape, [dst], [words[0]!]);
+    },
+  };
+}
+
+export function createElementwise(ctx: GpuContext, moves: Moves = createMoves(ctx)): ElementwiseMethods {
   const buf = (b: object) => b as GpuBuffer;
   const flat = (b: GpuBuffer, _size: number): Operand => ({ buffer: b, strides: [1], offset: 0 });
   const out = (size: number, dtype: DType) => ctx.alloc(size, dtype);
-
-  /** A word copy of `shape` from src (strides, offset) into dst (strides, offset). */
-  function copy(dst: Operand, src: Operand, shape: Shape): void {
-    const pipeline = ctx.pipeline('copy', () =>
-      mappedSource(
-        [
-          { name: 'dst', type: 'u32', write: true },
-          { name: 'src', type: 'u32' },
-        ],
-        'dst[o0] = src[o1];',
-      ),
-    );
-    runMapped(ctx, pipeline, shape, [dst, src]);
-  }
-
-  function fillInto(dst: GpuBuffer, size: number, value: number, dtype: DType): void {
-    const words = new Uint32Array(
-      dtype === 'int32' ? new Int32Array([value]).buffer : new Float32Array([value]).buffer,
-    );
-    const pipeline = ctx.pipeline('fill', () =>
-      mappedSource([{ name: 'dst', type: 'u32', write: true }], `dst[o0] = P(${extraParam(1)}u);`),
-    );
-    runMapped(ctx, pipeline, [size], [flat(dst, size)], [words[0]!]);
-  }
+  const { copy } = moves;
+  const fillInto = (dst: GpuBuffer, size: number, value: number, dtype: DType) =>
+    moves.fill(flat(dst, size), [size], value, dtype);
 
   return {
     fill(size, value, dtype) {

@@ -1,7 +1,7 @@
 /// <reference types="@webgpu/types" />
 /**
  * The `webgpu` backend: float32 (and int32) tensors in GPU buffers, every kernel in WGSL
- * (elementwise.ts, axis.ts, matmul.ts, attention.ts). Reads are asynchronous only (`await
+ * (elementwise.ts, axis.ts, matmul.ts, attention.ts, memory-scan.ts). Reads are asynchronous only (`await
  * t.data()`); there is no `readSync`. Create it with `loadWebGpuBackend()` (load.ts), which finds
  * an adapter in the browser (navigator.gpu) or in Node (the `webgpu` package, Dawn).
  * Browser-safe: no `node:*` imports.
@@ -11,8 +11,9 @@ import type { DType, TypedArray } from '../../engine/dtype.js';
 import { createWebGpuAttention } from './attention.js';
 import { createAxisKernels } from './axis.js';
 import { GpuBuffer, GpuContext, type GpuContextOptions, type GpuLimits, type GpuStats } from './context.js';
-import { createElementwise } from './elementwise.js';
+import { createElementwise, createMoves } from './elementwise.js';
 import { createMatmul } from './matmul.js';
+import { createWebGpuMemoryScan } from './memory-scan.js';
 
 /** The WebGPU backend: a `Backend` plus its pool, limits and synchronisation controls. */
 export interface WebGpuBackend extends Backend {
@@ -44,7 +45,9 @@ export function createWebGpuBackend(
   options: WebGpuBackendOptions = {},
 ): WebGpuBackend {
   const ctx = new GpuContext(device, adapterName, options);
-  const elementwise = createElementwise(ctx);
+  const moves = createMoves(ctx);
+  const elementwise = createElementwise(ctx, moves);
+  const axis = createAxisKernels(ctx, elementwise.transpose);
   const software = /llvmpipe|lavapipe|swiftshader|software/i.test(adapterName);
   const backend: WebGpuBackend = {
     name: options.name ?? 'webgpu',
@@ -75,9 +78,10 @@ export function createWebGpuBackend(
       return (buffer as GpuBuffer).bytes;
     },
     ...elementwise,
-    ...createAxisKernels(ctx, elementwise.transpose),
+    ...axis,
     ...createMatmul(ctx),
     fusedAttention: createWebGpuAttention(ctx),
+    fusedMemoryScan: createWebGpuMemoryScan(ctx, moves, axis.reduce),
 
     stats: () => ({ ...ctx.stats }),
     trim: () => ctx.trim(),
