@@ -14,6 +14,11 @@ interface Storage {
   buffer: BackendBuffer | null;
   refs: number;
   readonly bytes: number;
+  /**
+   * The host values the buffer was uploaded from, kept for int32 tensors only (token ids,
+   * targets: small), so index checks need no read-back from a device. Never mutated.
+   */
+  readonly host: TypedArray | null;
 }
 
 let nextTensorId = 1;
@@ -81,7 +86,10 @@ export class Tensor {
     return this.backend.read(this.buffer, this.dtype);
   }
 
-  /** Reads the values back synchronously (a copy); only on backends that allow it. */
+  /**
+   * Reads the values back synchronously (a copy); only on backends that allow it (CPU backends:
+   * `reference`, `wasm`). Code that should run on every backend uses `await data()`.
+   */
   dataSync(): TypedArray {
     const b = this.backend;
     if (!b.readSync) {
@@ -90,23 +98,35 @@ export class Tensor {
     return b.readSync(this.buffer, this.dtype);
   }
 
-  /** The single value of a size-1 tensor (synchronous backends only). */
+  /** The single value of a size-1 tensor (synchronous backends only; else `(await t.data())[0]`). */
   item(): number {
     if (this.size !== 1)
       throw new RangeError(`item() needs a tensor of size 1, got shape ${formatShape(this.shape)}`);
     return this.dataSync()[0]!;
   }
 
-  /** Nested JS arrays of the values (synchronous backends only); for debugging and tests. */
+  /** Nested JS arrays of the values (synchronous backends only; else `await array()`). */
   toArray(): unknown {
-    const data = this.dataSync();
-    const build = (axis: number, offset: number): unknown => {
-      if (axis === this.shape.length) return data[offset];
-      const n = this.shape[axis]!;
-      const stride = sizeOf(this.shape.slice(axis + 1));
-      return Array.from({ length: n }, (_, i) => build(axis + 1, offset + i * stride));
-    };
-    return build(0, 0);
+    return nest(this.dataSync(), this.shape);
+  }
+
+  /**
+   * Nested JS arrays of the values, read back asynchronously (every backend); a rank-0 tensor
+   * gives its number.
+   * @example await tensor([1, 2, 3, 4], [2, 2]).array(); // [[1, 2], [3, 4]]
+   */
+  async array(): Promise<unknown> {
+    return nest(await this.data(), this.shape);
+  }
+
+  /**
+   * @internal the values if they are known without waiting: the host copy an int32 tensor was
+   * uploaded from, else a synchronous read where the backend allows one, else null (a device
+   * tensor on an asynchronous backend). For checks that must not force a read-back.
+   */
+  knownValues(): TypedArray | null {
+    if (this.storage.host) return this.storage.host;
+    return this.backend.readSync ? this.dataSync() : null;
   }
 
   /** Releases this tensor's buffer (once no other view uses it). Safe to call twice. */
@@ -134,12 +154,32 @@ export class Tensor {
   }
 }
 
-/** @internal wraps a fresh backend buffer into a tensor. */
-export function wrapBuffer(backend: Backend, buffer: BackendBuffer, shape: Shape, dtype: DType): Tensor {
+/** Row-major values as nested arrays of `shape` (rank 0: the number itself). */
+function nest(data: TypedArray, shape: Shape): unknown {
+  const build = (axis: number, offset: number): unknown => {
+    if (axis === shape.length) return data[offset];
+    const n = shape[axis]!;
+    const stride = sizeOf(shape.slice(axis + 1));
+    return Array.from({ length: n }, (_, i) => build(axis + 1, offset + i * stride));
+  };
+  return build(0, 0);
+}
+
+/**
+ * @internal wraps a fresh backend buffer into a tensor; `host` (int32 only) is the array it was
+ * uploaded from, which the caller hands over and never changes.
+ */
+export function wrapBuffer(
+  backend: Backend,
+  buffer: BackendBuffer,
+  shape: Shape,
+  dtype: DType,
+  host: TypedArray | null = null,
+): Tensor {
   const bytes = backend.byteLength(buffer);
   live.bytes += bytes;
   live.buffers++;
-  return new Tensor({ backend, buffer, refs: 0, bytes }, shape, dtype);
+  return new Tensor({ backend, buffer, refs: 0, bytes, host: dtype === 'int32' ? host : null }, shape, dtype);
 }
 
 /** @internal the id the next tensor will get: tensors with a smaller id existed before. */
@@ -210,15 +250,27 @@ export function listBackends(): string[] {
   return [...backends.keys()];
 }
 
-/** Runs `fn` with `name` as the default backend, then restores the previous default. */
+/**
+ * Runs `fn` with `name` as the default backend, then restores the previous default. An async
+ * `fn` keeps the default until its promise settles (so do not interleave two of them).
+ * @example await withBackend('reference', async () => (await tensor([1, 2]).data())[0]);
+ */
 export function withBackend<T>(name: string, fn: () => T): T {
   const previous = defaultBackend;
   setBackend(name);
-  try {
-    return fn();
-  } finally {
+  const restore = () => {
     defaultBackend = previous;
+  };
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    restore();
+    throw e;
   }
+  if (result instanceof Promise) return result.finally(restore) as T;
+  restore();
+  return result;
 }
 
 // ---- memory accounting and scopes ------------------------------------------------------------

@@ -363,7 +363,7 @@ export function releaseState(old: ModelState, next: ModelState | null): void {
   dispose(tensorLeaves(old).filter((t) => !live.has(t)));
 }
 
-/** Number of scalar parameters. */
+/** Number of scalar parameters (a tensor at two places in the tree counts once). */
 export function countParameters(params: ModelParams): number {
   return tensorLeaves(params).reduce((total, t) => total + t.size, 0);
 }

@@ -331,7 +331,7 @@ export async function trainLanguageModel(
     );
     if (averaged !== grads) dispose(grads);
     const loss = lossSum / o.accumulate;
-    const norm = globalNorm(averaged);
+    const norm = await globalNorm(averaged);
     const step = state.step + 1;
     if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
       dispose(averaged);

@@ -135,7 +135,7 @@ describe('tree: one definition of containers and leaves', () => {
 
 for (const backend of backendsUnderTest()) {
   const dtype = floatOf(backend);
-  const run = (fn: () => void) => () => withBackend(backend, fn);
+  const run = (fn: () => void | Promise<void>) => () => withBackend(backend, fn);
   const model = () => ({
     embed: tensor([1, 2, 3, 4, 5, 6], [3, 2], { dtype }),
     layers: [
@@ -149,7 +149,7 @@ for (const backend of backendsUnderTest()) {
   describe(`flattenTree / unflattenInto on ${backend}`, () => {
     it(
       'names leaves by dotted path under a prefix and skips non-tensor leaves',
-      run(() => {
+      run(async () => {
         const p = model();
         const flat = flattenTree(p, 'model');
         assert.deepEqual(Object.keys(flat), [
@@ -168,7 +168,7 @@ for (const backend of backendsUnderTest()) {
 
     it(
       'round-trips into the template structure, copying its non-tensor leaves',
-      run(() => {
+      run(async () => {
         const p = model();
         const flat: Record<string, Tensor> = {};
         for (const [name, t] of Object.entries(flattenTree(p, 'model'))) flat[name] = copyOf(t);
@@ -177,15 +177,15 @@ for (const backend of backendsUnderTest()) {
         assert.equal(back.note, null);
         assert.ok(Array.isArray(back.layers));
         assert.equal(back.layers[0]!.gate.bias, flat['model.layers.0.gate.bias']);
-        assert.deepEqual(values(back.layers[1]!.wq), [2, 0, 0, 2]);
-        assert.deepEqual(values(back.embed), [1, 2, 3, 4, 5, 6]);
+        assert.deepEqual(await values(back.layers[1]!.wq), [2, 0, 0, 2]);
+        assert.deepEqual(await values(back.embed), [1, 2, 3, 4, 5, 6]);
         dispose([p, flat]);
       }),
     );
 
     it(
       'ignores entries outside the prefix and rejects missing, mismatched and extra ones by name',
-      run(() => {
+      run(async () => {
         const p = model();
         const flat: Record<string, Tensor> = { ...flattenTree(p, 'model'), 'opt.m.embed': p.embed };
         assert.equal(unflattenInto(p, flat, 'model').embed, p.embed);
@@ -226,7 +226,7 @@ for (const backend of backendsUnderTest()) {
 
     it(
       'rejects names that collide and a bare tensor without a prefix',
-      run(() => {
+      run(async () => {
         const a = tensor([1], [1], { dtype });
         assert.throws(() => flattenTree({ 'x.y': a, x: { y: a } }), /two leaves are both named 'x\.y'/);
         assert.throws(() => flattenTree(a), /bare tensor needs a non-empty prefix/);
@@ -236,7 +236,7 @@ for (const backend of backendsUnderTest()) {
 
     it(
       'saves and restores optimizer state so a resumed run continues identically',
-      run(() => {
+      run(async () => {
         const opt = adamw({ lr: 0.05, weightDecay: 0.1 });
         const grad = (k: number) => ({
           w: tensor([Math.sin(k), Math.cos(k), 0.5, -k / 10], [2, 2], { dtype }),
@@ -275,9 +275,9 @@ for (const backend of backendsUnderTest()) {
         params = unflattenInto(uninterrupted.params, flat, 'model');
         state = { ...unflattenInto(uninterrupted.state, flat, 'opt'), step: savedStep };
         steps(3, 6);
-        assert.deepEqual(values(params.w), values(uninterrupted.params.w));
-        assert.deepEqual(values(params.b), values(uninterrupted.params.b));
-        assert.deepEqual(values(state.v!.w), values(uninterrupted.state.v!.w));
+        assert.deepEqual(await values(params.w), await values(uninterrupted.params.w));
+        assert.deepEqual(await values(params.b), await values(uninterrupted.params.b));
+        assert.deepEqual(await values(state.v!.w), await values(uninterrupted.state.v!.w));
         assert.equal(state.step, 6);
         dispose([params, state, uninterrupted]);
       }),
