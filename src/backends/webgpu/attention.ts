@@ -7,9 +7,13 @@
  * (m ← max(m, s); l ← l·e^{m_old−m} + e^{s−m}; acc ← acc·e^{m_old−m} + e^{s−m}·v).
  * Output: O (batch, tq, dh) then each row's log-sum-exp (batch, tq), −∞ for rows that see no key.
  *
- * Backward (three dispatches): Dᵢ = dOᵢ·Oᵢ; dQ per query row over key tiles; dK, dV per key row
- * over query tiles (staged Q, dO, lse, D), with Pᵢⱼ = e^{sᵢⱼ − lseᵢ} recomputed and
- * dSᵢⱼ = Pᵢⱼ (dOᵢ·vⱼ − Dᵢ).
+ * Backward (three dispatches): (Dᵢ = dOᵢ·Oᵢ, lseᵢ) interleaved; dQ per query row over key tiles;
+ * dK, dV per key row over query tiles (staged Q, dO, lse, D), with Pᵢⱼ = e^{sᵢⱼ − lseᵢ}
+ * recomputed and dSᵢⱼ = Pᵢⱼ (dOᵢ·vⱼ − Dᵢ).
+ *
+ * Every binding is reached through its skip (the element offset of its window), and batch rows
+ * are split over dispatches where one binding cannot hold all their queries or keys (supports()
+ * declines only a single batch row that large).
  *
  * Masks are positions (engine/backend.ts AttentionParams): key j is visible to query i iff
  * j < prefix or 0 ≤ qpos[i] − kpos[j] < window — causal, sliding window, persistent prefix, KV
@@ -18,7 +22,7 @@
  */
 import type { AttentionParams, BackendBuffer, FusedAttention } from '../../engine/backend.js';
 import type { DType } from '../../engine/dtype.js';
-import type { GpuBuffer, GpuContext } from './context.js';
+import type { Binding, GpuBuffer, GpuContext } from './context.js';
 import { entry, FLOAT_HELPERS, header } from './wgsl.js';
 
 /** Largest head size the fused kernels take (private arrays of this many floats per invocation). */
@@ -33,7 +37,19 @@ function tileRows(ctx: GpuContext, floatsPerRow: number): number {
   return Math.max(1, Math.min(64, Math.floor(budget / (4 * floatsPerRow))));
 }
 
-const PARAMS = `
+/** Binding names whose element offsets (skips) follow the scalars, in this order from word 8. */
+const SKIP_NAMES = ['q', 'k', 'v', 'pos', 'dout', 'ld', 'out', 'lse', 'dq', 'gk', 'gv', 'po'] as const;
+const SKIPS = SKIP_NAMES.map((name, i) => `  let s_${name} = P(${8 + i}u);`).join('\n');
+
+/** Every access `name[i]` of a bound array becomes `name[s_name + i]` (its binding's skip). */
+function withSkips(source: string): string {
+  return source.replace(
+    new RegExp(`\\b(${SKIP_NAMES.join('|')})\\[`, 'g'),
+    (_, name) => `${name}[s_${name} + `,
+  );
+}
+
+const PARAMS = `${SKIPS}
   let batch = P(0u); let tq = P(1u); let tk = P(2u); let dh = P(3u);
   let prefix = P(4u); let window = PI(5u); let scale = PF(6u);
   let blocks = P(7u);`;
@@ -61,8 +77,9 @@ const loadKeyTile = (dh: number, tk: number) => `    workgroupBarrier();
     workgroupBarrier();`;
 
 function forwardSource(dh: number, tk: number): string {
-  return `${header([
+  return withSkips(`${header([
     { name: 'out', type: 'f32', write: true },
+    { name: 'lse', type: 'f32', write: true },
     { name: 'q', type: 'f32' },
     { name: 'k', type: 'f32' },
     { name: 'v', type: 'f32' },
@@ -106,42 +123,44 @@ ${loadKeyTile(dh, tk)}
     let row = b * tq + i;
     if (l == 0.0) {
       for (var c = 0u; c < ${dh}u; c++) { out[row * ${dh}u + c] = 0.0; }
-      out[batch * tq * ${dh}u + row] = -inf();
+      lse[row] = -inf();
     } else {
       for (var c = 0u; c < ${dh}u; c++) { out[row * ${dh}u + c] = acc[c] / l; }
-      out[batch * tq * ${dh}u + row] = m + log(l);
+      lse[row] = m + log(l);
     }
   }`,
-)}`;
+)}`);
 }
 
-/** D_i = dO_i · O_i, one invocation per query row. */
+/** (D_i = dO_i · O_i, lse_i) per query row, interleaved in `ld`: one invocation per row. */
 function deltaSource(dh: number): string {
-  return `${header([
-    { name: 'delta', type: 'f32', write: true },
-    { name: 'packed', type: 'f32' },
+  return withSkips(`${header([
+    { name: 'ld', type: 'f32', write: true },
+    { name: 'po', type: 'f32' },
+    { name: 'lse', type: 'f32' },
     { name: 'dout', type: 'f32' },
   ])}
 ${entry(
   ROWS,
-  `  let rows = P(0u);
+  `${SKIPS}
+  let rows = P(0u);
   if (gid >= rows) { return; }
   var s = 0.0;
-  for (var c = 0u; c < ${dh}u; c++) { s += dout[gid * ${dh}u + c] * packed[gid * ${dh}u + c]; }
-  delta[gid] = s;`,
-)}`;
+  for (var c = 0u; c < ${dh}u; c++) { s += dout[gid * ${dh}u + c] * po[gid * ${dh}u + c]; }
+  ld[2u * gid] = s;
+  ld[2u * gid + 1u] = lse[gid];`,
+)}`);
 }
 
 /** dQ: one invocation per query row, keys and values staged per tile. */
 function dqSource(dh: number, tk: number): string {
-  return `${header([
+  return withSkips(`${header([
     { name: 'dq', type: 'f32', write: true },
     { name: 'q', type: 'f32' },
     { name: 'k', type: 'f32' },
     { name: 'v', type: 'f32' },
-    { name: 'packed', type: 'f32' },
+    { name: 'ld', type: 'f32' },
     { name: 'dout', type: 'f32' },
-    { name: 'delta', type: 'f32' },
     { name: 'pos', type: 'i32' },
   ])}
 ${FLOAT_HELPERS}
@@ -159,7 +178,7 @@ ${entry(
   var acc: array<f32, ${dh}>;
   var qp = 0; var lse = 0.0; var di = 0.0;
   if (valid) {
-    qp = pos[i]; lse = packed[batch * tq * ${dh}u + row]; di = delta[row];
+    qp = pos[i]; di = ld[2u * row]; lse = ld[2u * row + 1u];
     for (var c = 0u; c < ${dh}u; c++) { qr[c] = q[row * ${dh}u + c] * scale; dor[c] = dout[row * ${dh}u + c]; acc[c] = 0.0; }
   }
   for (var j0 = 0u; j0 < tk; j0 += ${tk}u) {
@@ -176,19 +195,19 @@ ${loadKeyTile(dh, tk)}
     }
   }
   if (valid) { for (var c = 0u; c < ${dh}u; c++) { dq[row * ${dh}u + c] = acc[c]; } }`,
-)}`;
+)}`);
 }
 
-/** dK and dV (packed: dK then dV): one invocation per key row, queries staged per tile. */
+/** dK and dV: one invocation per key row, queries staged per tile. */
 function dkvSource(dh: number, tq: number): string {
-  return `${header([
-    { name: 'dkv', type: 'f32', write: true },
+  return withSkips(`${header([
+    { name: 'gk', type: 'f32', write: true },
+    { name: 'gv', type: 'f32', write: true },
     { name: 'q', type: 'f32' },
     { name: 'k', type: 'f32' },
     { name: 'v', type: 'f32' },
-    { name: 'packed', type: 'f32' },
+    { name: 'ld', type: 'f32' },
     { name: 'dout', type: 'f32' },
-    { name: 'delta', type: 'f32' },
     { name: 'pos', type: 'i32' },
   ])}
 ${FLOAT_HELPERS}
@@ -224,7 +243,7 @@ ${entry(
     }
     for (var e = lid; e < ${tq}u; e += ${ROWS}u) {
       if (b < batch && i0 + e < tq) {
-        Qp[e] = pos[i0 + e]; Ls[e] = packed[batch * tq * ${dh}u + b * tq + i0 + e]; Dl[e] = delta[b * tq + i0 + e];
+        Qp[e] = pos[i0 + e]; Ls[e] = ld[2u * (b * tq + i0 + e) + 1u]; Dl[e] = ld[2u * (b * tq + i0 + e)];
       }
     }
     workgroupBarrier();
@@ -241,19 +260,15 @@ ${entry(
     }
   }
   if (valid) {
-    for (var c = 0u; c < ${dh}u; c++) { dkv[row * ${dh}u + c] = dk[c]; dkv[batch * tk * ${dh}u + row * ${dh}u + c] = dv[c]; }
+    for (var c = 0u; c < ${dh}u; c++) { gk[row * ${dh}u + c] = dk[c]; gv[row * ${dh}u + c] = dv[c]; }
   }`,
-)}`;
+)}`);
 }
 
 export function createWebGpuAttention(ctx: GpuContext): FusedAttention {
   const buf = (b: BackendBuffer) => b as GpuBuffer;
   const describe = (p: AttentionParams) => () =>
     `batch ${p.batch}, ${p.queries} queries × ${p.keys} keys, head ${p.headDim}`;
-  const scalars = (p: AttentionParams, blocks: number) => {
-    const scale = new Uint32Array(new Float32Array([p.scale]).buffer)[0]!;
-    return [p.batch, p.queries, p.keys, p.headDim, p.prefix, Math.min(p.window, I32_MAX), scale, blocks];
-  };
   /** Query positions then key positions, in one int32 buffer. */
   const positions = (p: AttentionParams): GpuBuffer => {
     const both = new Int32Array(p.queries + p.keys);
@@ -262,17 +277,62 @@ export function createWebGpuAttention(ctx: GpuContext): FusedAttention {
     return ctx.upload(both, both.length, 'int32');
   };
   const groupsFor = (batch: number, rows: number) => batch * Math.ceil(rows / ROWS);
+  /** Batch rows per dispatch: all of them, unless one binding cannot hold their queries or keys. */
+  const batchGroup = (p: AttentionParams) =>
+    Math.min(
+      p.batch,
+      Math.floor(ctx.windowElements / (Math.max(p.queries, p.keys) * p.headDim)),
+      Math.floor(ctx.windowElements / (2 * p.queries)),
+      Math.floor(ctx.maxInvocations(1) / Math.ceil(Math.max(p.queries, p.keys) / ROWS)),
+    );
+
+  /**
+   * Runs `dispatch` once per group of batch rows [b0, b0 + nb) with `views`: for each named
+   * binding, its window over those rows (a buffer and the elements per batch row at an offset).
+   */
+  function byBatch(
+    p: AttentionParams,
+    views: Record<string, [GpuBuffer, number, number?]>,
+    dispatch: (nb: number, bound: Record<string, { binding: Binding; skip: number }>) => void,
+  ): void {
+    const group = batchGroup(p);
+    for (let b0 = 0; b0 < p.batch; b0 += group) {
+      const nb = Math.min(group, p.batch - b0);
+      const bound: Record<string, { binding: Binding; skip: number }> = {};
+      for (const [name, [buffer, perRow, at = 0]] of Object.entries(views)) {
+        bound[name] = perRow === 0 ? ctx.bind(buffer) : ctx.bind(buffer, at + b0 * perRow, nb * perRow);
+      }
+      dispatch(nb, bound);
+    }
+  }
+
+  /** The scalars (batch = the group's rows) and every binding's skip, then the bindings in `order`. */
+  function run(
+    pipeline: GPUComputePipeline,
+    p: AttentionParams,
+    nb: number,
+    blocks: number,
+    bound: Record<string, { binding: Binding; skip: number }>,
+    order: readonly string[],
+    groups: number,
+  ): void {
+    const scale = new Uint32Array(new Float32Array([p.scale]).buffer)[0]!;
+    const scalars = [nb, p.queries, p.keys, p.headDim, p.prefix, Math.min(p.window, I32_MAX), scale, blocks];
+    const skips = SKIP_NAMES.map((name) => bound[name]?.skip ?? 0);
+    ctx.dispatch(
+      pipeline,
+      [...scalars, ...skips],
+      order.map((name) => bound[name]!.binding),
+      groups,
+    );
+  }
 
   return {
     supports(p: AttentionParams, dtype: DType): boolean {
       if (dtype !== 'float32' || p.headDim < 1 || p.headDim > MAX_HEAD_DIM) return false;
       if (p.queries === 0 || p.keys === 0 || p.batch === 0) return false;
-      const limit = ctx.limits.maxStorageBufferBindingSize / 4;
-      const biggest = p.batch * Math.max(p.queries, p.keys) * (p.headDim + 1) * 2;
-      return (
-        biggest <= limit &&
-        groupsFor(p.batch, Math.max(p.queries, p.keys)) <= ctx.limits.maxComputeWorkgroupsPerDimension ** 2
-      );
+      // Batch rows are split over dispatches; one row's queries, keys and positions must fit a binding.
+      return batchGroup(p) >= 1 && p.queries + p.keys <= ctx.windowElements;
     },
 
     forward(q, k, v, p) {
@@ -280,15 +340,25 @@ export function createWebGpuAttention(ctx: GpuContext): FusedAttention {
       const dh = p.headDim;
       const tk = tileRows(ctx, 2 * dh + 1);
       const pipeline = ctx.pipeline(`attention-forward:${dh}:${tk}`, () => forwardSource(dh, tk));
-      const out = ctx.alloc(p.batch * p.queries * (dh + 1), 'float32');
+      const rows = p.batch * p.queries;
+      const out = ctx.alloc(rows * (dh + 1), 'float32');
+      // The log-sum-exps go to a buffer of their own (one writable binding per buffer), then after O.
+      const lse = ctx.alloc(rows, 'float32');
       const pos = positions(p);
       const blocks = Math.ceil(p.queries / ROWS);
-      ctx.dispatch(
-        pipeline,
-        scalars(p, blocks),
-        [out, buf(q), buf(k), buf(v), pos],
-        groupsFor(p.batch, p.queries),
+      const views = {
+        out: [out, p.queries * dh],
+        lse: [lse, p.queries],
+        q: [buf(q), p.queries * dh],
+        k: [buf(k), p.keys * dh],
+        v: [buf(v), p.keys * dh],
+        pos: [pos, 0],
+      } satisfies Record<string, [GpuBuffer, number, number?]>;
+      byBatch(p, views, (nb, bound) =>
+        run(pipeline, p, nb, blocks, bound, ['out', 'lse', 'q', 'k', 'v', 'pos'], groupsFor(nb, p.queries)),
       );
+      ctx.copy(lse, 0, out, rows * dh, rows);
+      ctx.release(lse);
       ctx.release(pos);
       return out;
     },
@@ -298,40 +368,39 @@ export function createWebGpuAttention(ctx: GpuContext): FusedAttention {
       const dh = p.headDim;
       const rows = p.batch * p.queries;
       const pos = positions(p);
-      const delta = ctx.alloc(rows, 'float32');
-      ctx.dispatch(
-        ctx.pipeline(`attention-delta:${dh}`, () => deltaSource(dh)),
-        [rows],
-        [delta, buf(packed), buf(dOut)],
-        Math.ceil(rows / ROWS),
-      );
-      const common = [buf(q), buf(k), buf(v), buf(packed), buf(dOut), delta, pos];
-      const tk = tileRows(ctx, 2 * dh + 1);
+      const ld = ctx.alloc(2 * rows, 'float32');
       const dq = ctx.alloc(rows * dh, 'float32');
-      const qBlocks = Math.ceil(p.queries / ROWS);
-      ctx.dispatch(
-        ctx.pipeline(`attention-dq:${dh}:${tk}`, () => dqSource(dh, tk)),
-        scalars(p, qBlocks),
-        [dq, ...common],
-        groupsFor(p.batch, p.queries),
-      );
+      const dk = ctx.alloc(p.batch * p.keys * dh, 'float32');
+      const dv = ctx.alloc(p.batch * p.keys * dh, 'float32');
+      const views = {
+        q: [buf(q), p.queries * dh],
+        k: [buf(k), p.keys * dh],
+        v: [buf(v), p.keys * dh],
+        pos: [pos, 0],
+        dout: [buf(dOut), p.queries * dh],
+        po: [buf(packed), p.queries * dh],
+        lse: [buf(packed), p.queries, rows * dh],
+        ld: [ld, 2 * p.queries],
+        dq: [dq, p.queries * dh],
+        gk: [dk, p.keys * dh],
+        gv: [dv, p.keys * dh],
+      } satisfies Record<string, [GpuBuffer, number, number?]>;
+      const delta = ctx.pipeline(`attention-delta:${dh}`, () => deltaSource(dh));
+      const tk = tileRows(ctx, 2 * dh + 1);
+      const dqPipeline = ctx.pipeline(`attention-dq:${dh}:${tk}`, () => dqSource(dh, tk));
       const tq = tileRows(ctx, 2 * dh + 3);
-      const dkv = ctx.alloc(2 * p.batch * p.keys * dh, 'float32');
+      const dkvPipeline = ctx.pipeline(`attention-dkv:${dh}:${tq}`, () => dkvSource(dh, tq));
+      const qBlocks = Math.ceil(p.queries / ROWS);
       const kBlocks = Math.ceil(p.keys / ROWS);
-      ctx.dispatch(
-        ctx.pipeline(`attention-dkv:${dh}:${tq}`, () => dkvSource(dh, tq)),
-        scalars(p, kBlocks),
-        [dkv, ...common],
-        groupsFor(p.batch, p.keys),
-      );
-      // Split the packed dK, dV into the two buffers the interface returns.
-      const half = p.batch * p.keys * dh;
-      const dk = ctx.alloc(half, 'float32');
-      const dv = ctx.alloc(half, 'float32');
-      const gpu = ctx.gpuOf(dkv);
-      ctx.copy(gpu, 0, ctx.gpuOf(dk), 0, half * 4);
-      ctx.copy(gpu, half * 4, ctx.gpuOf(dv), 0, half * 4);
-      for (const b of [delta, pos, dkv]) ctx.release(b);
+      byBatch(p, views, (nb, bound) => {
+        // The delta kernel takes its row count as the first scalar.
+        const groupRows = nb * p.queries;
+        run(delta, p, groupRows, 0, bound, ['ld', 'po', 'lse', 'dout'], Math.ceil(groupRows / ROWS));
+        const common = ['q', 'k', 'v', 'ld', 'dout', 'pos'];
+        run(dqPipeline, p, nb, qBlocks, bound, ['dq', ...common], groupsFor(nb, p.queries));
+        run(dkvPipeline, p, nb, kBlocks, bound, ['gk', 'gv', ...common], groupsFor(nb, p.keys));
+      });
+      for (const b of [ld, pos]) ctx.release(b);
       return [dq, dk, dv];
     },
   };

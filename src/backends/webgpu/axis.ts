@@ -1,15 +1,16 @@
 /**
  * The WebGPU backend's kernels along one axis of a (outer, n, inner) view: reductions (sum, max,
- * min over a run of adjacent axes; other axis sets are transposed to the end first), argMax, the
- * first-order linear scan, gather and its adjoint scatterAdd. All are deterministic: no atomics,
- * each output is summed by one invocation (scatterAdd: one invocation owns one column).
+ * min over a run of adjacent axes; other axis sets are transposed to the end first), argMax and
+ * the first-order linear scan. All are deterministic: no atomics, each output is computed by one
+ * invocation. argMax and linearScan split arrays beyond one storage binding into tiles of
+ * columns and axis segments joined by a carry (axisTiles).
  */
 import type { Backend, ReduceOp } from '../../engine/backend.js';
 import { formatShape, type Shape, sizeOf } from '../../engine/shape.js';
 import type { Binding, GpuBuffer, GpuContext } from './context.js';
 import { entry, FLOAT_HELPERS, header, WORKGROUP } from './wgsl.js';
 
-export type AxisMethods = Pick<Backend, 'reduce' | 'argMax' | 'linearScan' | 'gather' | 'scatterAdd'>;
+export type AxisMethods = Pick<Backend, 'reduce' | 'argMax' | 'linearScan'>;
 
 /** Splits a shape around `axis` into (outer, n, inner). */
 export function around(shape: Shape, axis: number): [number, number, number] {
@@ -78,6 +79,113 @@ ${entry(
 )}`;
 }
 
+/**
+ * A tile of an (outer, n, inner) array for the kernels that walk the axis n once per column
+ * (argMax, linearScan): outers o0 … o0 + oc − 1, columns j0 … j0 + cj − 1, axis rows t0 … t0 + len − 1.
+ */
+interface AxisTile {
+  o0: number;
+  oc: number;
+  j0: number;
+  cj: number;
+  t0: number;
+  len: number;
+}
+
+/** Elements a tile's window covers, from its first element (o0, t0, j0) to its last. */
+function tileSpan(t: AxisTile, n: number, inner: number): number {
+  return (t.oc - 1) * n * inner + (t.len - 1) * inner + t.cj;
+}
+
+/**
+ * Tiles whose windows fit one storage binding, in the order the kernels must run them: groups of
+ * whole (n × inner) blocks when one fits; otherwise, per outer index, blocks of columns and
+ * segments of the axis (in scan order: reversed when `reverse`), joined by a carry per column.
+ */
+function axisTiles(ctx: GpuContext, outer: number, n: number, inner: number, reverse: boolean): AxisTile[] {
+  const room = ctx.windowElements;
+  const threads = ctx.maxInvocations(WORKGROUP);
+  if (n * inner <= room && inner <= threads) {
+    const per = Math.max(1, Math.min(Math.floor(room / (n * inner)), Math.floor(threads / inner)));
+    const tiles: AxisTile[] = [];
+    for (let o0 = 0; o0 < outer; o0 += per) {
+      tiles.push({ o0, oc: Math.min(per, outer - o0), j0: 0, cj: inner, t0: 0, len: n });
+    }
+    return tiles;
+  }
+  const cj = Math.min(inner, room, threads);
+  const len = Math.max(1, Math.min(n, Math.floor((room - cj) / inner) + 1));
+  const tiles: AxisTile[] = [];
+  for (let o0 = 0; o0 < outer; o0++) {
+    for (let j0 = 0; j0 < inner; j0 += cj) {
+      const width = Math.min(cj, inner - j0);
+      for (let k = 0; k < n; k += len) {
+        const size = Math.min(len, n - k);
+        tiles.push({ o0, oc: 1, j0, cj: width, t0: reverse ? n - k - size : k, len: size });
+      }
+    }
+  }
+  return tiles;
+}
+
+/**
+ * argMax of the tile's columns along the axis (first index on ties). With `carry`, a segment
+ * after the first continues from the best value so far (carry) and its index (out).
+ */
+function argMaxSource(carry: boolean): string {
+  return `${header([
+    { name: 'out', type: 'i32', write: true },
+    { name: 'x', type: 'f32' },
+    ...(carry ? [{ name: 'carry', type: 'f32' as const, write: true }] : []),
+  ])}
+${entry(
+  WORKGROUP,
+  `  let threads = P(0u); let cj = P(1u); let len = P(2u); let inner = P(3u);
+  if (gid >= threads) { return; }
+  let o = gid / cj; let j = gid % cj;
+  let base = P(7u) + o * P(4u) + j;
+  let at = P(8u) + o * inner + j;
+  let t0 = P(5u);
+  var best = x[base];
+  var bestAt = t0;
+  var t = 1u;
+  ${carry ? 'if (P(6u) == 0u) { best = carry[P(9u) + gid]; bestAt = u32(out[at]); t = 0u; }' : ''}
+  for (; t < len; t++) {
+    let v = x[base + t * inner];
+    if (v > best) { best = v; bestAt = t0 + t; }
+  }
+  out[at] = i32(bestAt);
+  ${carry ? 'carry[P(9u) + gid] = best;' : ''}`,
+)}`;
+}
+
+/**
+ * h_t = a_t h_{t∓1} + b_t over the tile's columns (from the end when reversed). With `carry`, a
+ * segment after the first starts from the last h of the previous one.
+ */
+function linearScanSource(carry: boolean): string {
+  return `${header([
+    { name: 'out', type: 'f32', write: true },
+    { name: 'a', type: 'f32' },
+    { name: 'b', type: 'f32' },
+    ...(carry ? [{ name: 'carry', type: 'f32' as const, write: true }] : []),
+  ])}
+${entry(
+  WORKGROUP,
+  `  let threads = P(0u); let cj = P(1u); let len = P(2u); let inner = P(3u); let reverse = P(5u) != 0u;
+  if (gid >= threads) { return; }
+  let base = (gid / cj) * P(4u) + gid % cj;
+  var h = 0.0;
+  ${carry ? 'if (P(6u) == 0u) { h = carry[P(10u) + gid]; }' : ''}
+  for (var s = 0u; s < len; s++) {
+    let i = base + select(s, len - 1u - s, reverse) * inner;
+    h = a[P(7u) + i] * h + b[P(8u) + i];
+    out[P(9u) + i] = h;
+  }
+  ${carry ? 'carry[P(10u) + gid] = h;' : ''}`,
+)}`;
+}
+
 export function createAxisKernels(ctx: GpuContext, transpose: Backend['transpose']): AxisMethods {
   const buf = (b: object) => b as GpuBuffer;
 
@@ -103,8 +211,8 @@ export function createAxisKernels(ctx: GpuContext, transpose: Backend['transpose
     }
     for (let start = 0; start < rows; start += perChunk) {
       const count = Math.min(perChunk, rows - start);
-      const xw = ctx.window(x, start * rowElements, count * rowElements);
-      const ow = ctx.window(out, start * outElements, count * outElements);
+      const xw = ctx.bind(x, start * rowElements, count * rowElements);
+      const ow = ctx.bind(out, start * outElements, count * outElements);
       run(start, count, xw.binding, xw.skip, ow.binding, ow.skip);
     }
   }
@@ -117,9 +225,10 @@ export function createAxisKernels(ctx: GpuContext, transpose: Backend['transpose
         `reduce-empty:${op}`,
         () =>
           `${header([{ name: 'out', type: 'f32', write: true }])}${FLOAT_HELPERS}
-${entry(WORKGROUP, `  if (gid < P(0u)) { out[gid] = ${IDENTITY[op]}; }`)}`,
+${entry(WORKGROUP, `  if (gid < P(0u)) { out[P(1u) + gid] = ${IDENTITY[op]}; }`)}`,
       );
-      ctx.dispatch(fill, [outer * inner], [out], Math.ceil((outer * inner) / WORKGROUP));
+      const o = ctx.bind(out);
+      ctx.dispatch(fill, [outer * inner, o.skip], [o.binding], Math.ceil((outer * inner) / WORKGROUP));
       return out;
     }
     const byRows = inner === 1 && r >= WORKGROUP;
@@ -169,32 +278,34 @@ ${entry(WORKGROUP, `  if (gid < P(0u)) { out[gid] = ${IDENTITY[op]}; }`)}`,
       ctx.begin('argMax', () => `${formatShape(shape)} along axis ${axis}`);
       const [outer, n, inner] = around(shape, axis);
       const out = ctx.alloc(outer * inner, 'int32');
-      const pipeline = ctx.pipeline(
-        'argMax',
-        () =>
-          `${header([
-            { name: 'out', type: 'i32', write: true },
-            { name: 'x', type: 'f32' },
-          ])}
-${entry(
-  WORKGROUP,
-  `  let count = P(0u); let n = P(1u); let inner = P(2u);
-  if (gid >= count) { return; }
-  let base = (gid / inner) * n * inner + gid % inner;
-  var best = 0u; var bestValue = x[base];
-  for (var t = 1u; t < n; t++) {
-    let v = x[base + t * inner];
-    if (v > bestValue) { bestValue = v; best = t; }
-  }
-  out[gid] = i32(best);`,
-)}`,
-      );
-      ctx.dispatch(
-        pipeline,
-        [outer * inner, n, inner],
-        [out, buf(x)],
-        Math.ceil((outer * inner) / WORKGROUP),
-      );
+      if (outer * inner === 0) return out;
+      const tiles = axisTiles(ctx, outer, n, inner, false);
+      const carry = tiles.some((t) => t.len < n) ? ctx.alloc(tiles[0]!.cj, 'float32') : null;
+      const pipeline = ctx.pipeline(`argMax:${carry !== null}`, () => argMaxSource(carry !== null));
+      for (const t of tiles) {
+        const xw = ctx.bind(buf(x), (t.o0 * n + t.t0) * inner + t.j0, tileSpan(t, n, inner));
+        const ow = ctx.bind(out, t.o0 * inner + t.j0, (t.oc - 1) * inner + t.cj);
+        const threads = t.oc * t.cj;
+        const cw = carry && ctx.bind(carry);
+        ctx.dispatch(
+          pipeline,
+          [
+            threads,
+            t.cj,
+            t.len,
+            inner,
+            n * inner,
+            t.t0,
+            t.t0 === 0 ? 1 : 0,
+            xw.skip,
+            ow.skip,
+            cw ? cw.skip : 0,
+          ],
+          [ow.binding, xw.binding, ...(cw ? [cw.binding] : [])],
+          Math.ceil(threads / WORKGROUP),
+        );
+      }
+      if (carry) ctx.release(carry);
       return out;
     },
 
@@ -202,97 +313,28 @@ ${entry(
       ctx.begin('linearScan', () => `${formatShape(shape)} along axis ${axis}${reverse ? ', reversed' : ''}`);
       const [outer, n, inner] = around(shape, axis);
       const out = ctx.alloc(outer * n * inner, 'float32');
-      const pipeline = ctx.pipeline(
-        'linearScan',
-        () =>
-          `${header([
-            { name: 'out', type: 'f32', write: true },
-            { name: 'a', type: 'f32' },
-            { name: 'b', type: 'f32' },
-          ])}
-${entry(
-  WORKGROUP,
-  `  let count = P(0u); let n = P(1u); let inner = P(2u); let reverse = P(3u) != 0u;
-  if (gid >= count) { return; }
-  let base = (gid / inner) * n * inner + gid % inner;
-  var h = 0.0;
-  for (var s = 0u; s < n; s++) {
-    let t = select(s, n - 1u - s, reverse);
-    let i = base + t * inner;
-    h = a[i] * h + b[i];
-    out[i] = h;
-  }`,
-)}`,
-      );
-      ctx.dispatch(
-        pipeline,
-        [outer * inner, n, inner, reverse ? 1 : 0],
-        [out, buf(a), buf(b)],
-        Math.ceil((outer * inner) / WORKGROUP),
-      );
-      return out;
-    },
-
-    gather(x, shape, indices, indexSize, axis, dtype) {
-      ctx.begin('gather', () => `${formatShape(shape)} along axis ${axis} at ${indexSize} indices`);
-      const [outer, n, inner] = around(shape, axis);
-      const size = outer * indexSize * inner;
-      const out = ctx.alloc(size, dtype);
-      const pipeline = ctx.pipeline(
-        'gather',
-        () =>
-          `${header([
-            { name: 'out', type: 'u32', write: true },
-            { name: 'x', type: 'u32' },
-            { name: 'idx', type: 'i32' },
-          ])}
-${entry(
-  WORKGROUP,
-  `  let size = P(0u); let n = P(1u); let inner = P(2u); let count = P(3u);
-  if (gid >= size) { return; }
-  let j = gid % inner; let rest = gid / inner; let i = rest % count; let o = rest / count;
-  out[gid] = x[(o * n + u32(idx[i])) * inner + j];`,
-)}`,
-      );
-      ctx.dispatch(
-        pipeline,
-        [size, n, inner, indexSize],
-        [out, buf(x), buf(indices)],
-        Math.ceil(size / WORKGROUP),
-      );
-      return out;
-    },
-
-    scatterAdd(g, indices, indexSize, outShape, axis, dtype) {
-      ctx.begin('scatterAdd', () => `${indexSize} rows into ${formatShape(outShape)} along axis ${axis}`);
-      const [outer, n, inner] = around(outShape, axis);
-      const out = ctx.alloc(outer * n * inner, dtype);
-      const pipeline = ctx.pipeline(
-        'scatterAdd',
-        () =>
-          `${header([
-            { name: 'out', type: 'f32', write: true },
-            { name: 'g', type: 'f32' },
-            { name: 'idx', type: 'i32' },
-          ])}
-${entry(
-  WORKGROUP,
-  `  let columns = P(0u); let n = P(1u); let inner = P(2u); let count = P(3u);
-  if (gid >= columns) { return; }
-  let o = gid / inner; let j = gid % inner;
-  for (var t = 0u; t < n; t++) { out[(o * n + t) * inner + j] = 0.0; }
-  for (var i = 0u; i < count; i++) {
-    let to = (o * n + u32(idx[i])) * inner + j;
-    out[to] = out[to] + g[(o * count + i) * inner + j];
-  }`,
-)}`,
-      );
-      ctx.dispatch(
-        pipeline,
-        [outer * inner, n, inner, indexSize],
-        [out, buf(g), buf(indices)],
-        Math.ceil((outer * inner) / WORKGROUP),
-      );
+      if (outer * n * inner === 0) return out;
+      const tiles = axisTiles(ctx, outer, n, inner, reverse);
+      const carry = tiles.some((t) => t.len < n) ? ctx.alloc(tiles[0]!.cj, 'float32') : null;
+      const pipeline = ctx.pipeline(`linearScan:${carry !== null}`, () => linearScanSource(carry !== null));
+      for (const t of tiles) {
+        const start = (t.o0 * n + t.t0) * inner + t.j0;
+        const span = tileSpan(t, n, inner);
+        const [aw, bw, ow] = [a, b, out].map((z) => ctx.bind(buf(z), start, span));
+        const threads = t.oc * t.cj;
+        const first = reverse ? t.t0 + t.len === n : t.t0 === 0;
+        const cw = carry && ctx.bind(carry);
+        ctx.dispatch(
+          pipeline,
+          [
+            ...[threads, t.cj, t.len, inner, n * inner, reverse ? 1 : 0, first ? 1 : 0],
+            ...[aw!.skip, bw!.skip, ow!.skip, cw ? cw.skip : 0],
+          ],
+          [ow!.binding, aw!.binding, bw!.binding, ...(cw ? [cw.binding] : [])],
+          Math.ceil(threads / WORKGROUP),
+        );
+      }
+      if (carry) ctx.release(carry);
       return out;
     },
   };

@@ -26,7 +26,7 @@ const STAGE_COMPUTE = 0x4;
 export const PARAM_WORDS = 64;
 const PARAM_BYTES = PARAM_WORDS * 4;
 /** Uploads up to this many words travel in the parameter block (see GpuContext.upload). */
-const SMALL_UPLOAD_WORDS = PARAM_WORDS - 1;
+const SMALL_UPLOAD_WORDS = PARAM_WORDS - 2;
 const SMALL_UPLOAD_SOURCE = `
 struct Params { w: array<vec4<u32>, ${PARAM_WORDS / 4}> }
 @group(0) @binding(0) var<uniform> params: Params;
@@ -34,8 +34,8 @@ struct Params { w: array<vec4<u32>, ${PARAM_WORDS / 4}> }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_index) i: u32) {
   let n = params.w[0].x;
-  let j = i + 1u;
-  if (i < n) { dst[i] = params.w[j >> 2u][j & 3u]; }
+  let j = i + 2u;
+  if (i < n) { dst[params.w[0].y + i] = params.w[j >> 2u][j & 3u]; }
 }`;
 
 /** The limits the backend plans its dispatches with (the device's, or lower ones for tests). */
@@ -56,6 +56,12 @@ export interface GpuContextOptions {
   maxPoolBytes?: number;
   /** Dispatches encoded before a submission is forced (default 256). */
   maxDispatchesPerSubmit?: number;
+  /**
+   * Most bind groups made on the device (default unlimited). dawn.node never frees one and crashes
+   * after about 65 thousand, so loadWebGpuBackend sets 60000 there: beyond it ops fail with an
+   * error that names the cause instead of the process dying.
+   */
+  maxBindGroups?: number;
 }
 
 /** A tensor's memory on the GPU: `length` elements of `dtype` in a buffer of `bytes` (its size class). */
@@ -88,6 +94,8 @@ export interface GpuStats {
   submits: number;
   dispatches: number;
   pipelines: number;
+  /** Bind groups made (each kept and reused for the same buffers). */
+  bindGroups: number;
   reads: number;
 }
 
@@ -123,6 +131,7 @@ export class GpuContext {
     submits: 0,
     dispatches: 0,
     pipelines: 0,
+    bindGroups: 0,
     reads: 0,
   };
   private readonly free = new Map<number, GPUBuffer[]>();
@@ -130,6 +139,13 @@ export class GpuContext {
   private pendingFree: [number, GPUBuffer][] = [];
   private readonly staging = new Map<number, GPUBuffer[]>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
+  /** Each pipeline's storage signature, the bind group layouts by signature, and the bind groups made. */
+  private readonly signatures = new WeakMap<GPUComputePipeline, string>();
+  private readonly layouts = new Map<string, GPUBindGroupLayout>();
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private readonly bufferIds = new WeakMap<GPUBuffer, number>();
+  private readonly groupsOf = new Map<number, string[]>();
+  private nextBufferId = 1;
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private encoded = 0;
@@ -140,6 +156,7 @@ export class GpuContext {
   private arenaUsed = 0;
   private readonly maxPoolBytes: number;
   private readonly maxDispatches: number;
+  private readonly maxBindGroups: number;
   private op: OpLabel = { name: 'setup', sizes: () => '' };
   /** Set when the device is lost; every later call throws naming it. */
   private lostMessage: string | null = null;
@@ -167,6 +184,7 @@ export class GpuContext {
     }
     this.maxPoolBytes = options.maxPoolBytes ?? 2 ** 30;
     this.maxDispatches = options.maxDispatchesPerSubmit ?? 256;
+    this.maxBindGroups = options.maxBindGroups ?? Number.POSITIVE_INFINITY;
     this.arenaStride = Math.max(PARAM_BYTES, this.limits.minUniformBufferOffsetAlignment);
     const arenaBytes = this.arenaStride * Math.max(this.maxDispatches, 64);
     this.arena = device.createBuffer({ size: arenaBytes, usage: USAGE_UNIFORM | USAGE_COPY_DST });
@@ -247,7 +265,6 @@ export class GpuContext {
         }
       })
       .catch(() => {});
-    this.stats.created++;
     return buffer;
   }
 
@@ -270,6 +287,7 @@ export class GpuContext {
       const held = this.stats.liveBytes + this.stats.pooledBytes;
       if (this.stats.pooledBytes >= bytes && held + bytes > this.maxPoolBytes) this.trim();
       gpu = this.createBuffer(bytes, USAGE_STORAGE | USAGE_COPY_SRC | USAGE_COPY_DST);
+      this.stats.created++;
     }
     this.stats.liveBytes += bytes;
     return new GpuBuffer(gpu, bytes, length, dtype);
@@ -288,7 +306,7 @@ export class GpuContext {
 
   private pool(bytes: number, gpu: GPUBuffer): void {
     if (this.stats.pooledBytes + bytes > this.maxPoolBytes) {
-      gpu.destroy();
+      this.destroyBuffer(gpu);
       return;
     }
     let list = this.free.get(bytes);
@@ -304,7 +322,7 @@ export class GpuContext {
   trim(): number {
     this.flush();
     const freed = this.stats.pooledBytes;
-    for (const list of this.free.values()) for (const b of list) b.destroy();
+    for (const list of this.free.values()) for (const b of list) this.destroyBuffer(b);
     this.free.clear();
     for (const list of this.staging.values()) for (const b of list) b.destroy();
     this.staging.clear();
@@ -328,7 +346,8 @@ export class GpuContext {
       const out = this.alloc(length, dtype);
       const words = new Uint32Array(data.buffer, data.byteOffset, length);
       const pipeline = this.pipeline('upload-small', () => SMALL_UPLOAD_SOURCE);
-      this.dispatch(pipeline, [length, ...words], [out], 1);
+      const { binding, skip } = this.bind(out);
+      this.dispatch(pipeline, [length, skip, ...words], [binding], 1);
       return out;
     }
     const out = this.alloc(length, dtype, true);
@@ -338,11 +357,17 @@ export class GpuContext {
     return out;
   }
 
-  /** Copies `bytes` (a multiple of 4) from one buffer to another, in order with the dispatches. */
-  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
-    if (bytes === 0) return;
+  /** Copies `count` elements from src[srcStart …] to dst[dstStart …], in order with the dispatches. */
+  copy(src: GpuBuffer, srcStart: number, dst: GpuBuffer, dstStart: number, count: number): void {
+    if (count === 0) return;
     this.endPass();
-    this.openEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+    this.openEncoder().copyBufferToBuffer(
+      this.gpuOf(src),
+      4 * srcStart,
+      this.gpuOf(dst),
+      4 * dstStart,
+      4 * count,
+    );
   }
 
   /**
@@ -355,7 +380,8 @@ export class GpuContext {
     if (bytes === 0) return dtype === 'int32' ? new Int32Array(0) : new Float32Array(0);
     const size = sizeClass(bytes);
     const staging = this.staging.get(size)?.pop() ?? this.createBuffer(size, USAGE_MAP_READ | USAGE_COPY_DST);
-    this.copy(this.gpuOf(buffer), 0, staging, 0, bytes);
+    this.endPass();
+    this.openEncoder().copyBufferToBuffer(this.gpuOf(buffer), 0, staging, 0, bytes);
     this.flush();
     this.stats.reads++;
     try {
@@ -382,40 +408,108 @@ export class GpuContext {
 
   /**
    * The compute pipeline for a WGSL source, compiled on first use and cached by `key`. Its layout
-   * is derived from the bindings the source uses, or, with `storage` (one entry per storage
-   * binding 1, 2, …: whether it is written), declared in full, so that kernels that leave some
-   * bindings unused still take the same bind group.
+   * comes from the bindings the source declares (header() in wgsl.ts): the parameter block at
+   * binding 0 with a dynamic offset into the parameter arena, then read-only or writable storage.
+   * Pipelines that declare the same storage bindings share one bind group layout, so one bind
+   * group serves all of them (kernels may leave declared bindings unused).
    */
-  pipeline(key: string, source: () => string, storage?: readonly boolean[]): GPUComputePipeline {
+  pipeline(key: string, source: () => string): GPUComputePipeline {
     let p = this.pipelines.get(key);
     if (!p) {
       const code = source();
       const module = this.device.createShaderModule({ code, label: key });
-      const layout = storage
-        ? this.device.createPipelineLayout({
-            bindGroupLayouts: [
-              this.device.createBindGroupLayout({
-                entries: [
-                  { binding: 0, visibility: STAGE_COMPUTE, buffer: { type: 'uniform' } },
-                  ...storage.map((write, i) => ({
-                    binding: i + 1,
-                    visibility: STAGE_COMPUTE,
-                    buffer: { type: write ? ('storage' as const) : ('read-only-storage' as const) },
-                  })),
-                ],
-              }),
-            ],
-          })
-        : 'auto';
+      const storage = [...code.matchAll(/@group\(0\) @binding\((\d+)\) var<storage, (read_write|read)>/g)]
+        .map((m) => [Number(m[1]), m[2] === 'read_write'] as const)
+        .sort((a, b) => a[0] - b[0]);
+      storage.forEach(([binding], i) => {
+        if (binding !== i + 1)
+          throw new Error(`webgpu backend: kernel ${key} must number its storage bindings 1, 2, …`);
+      });
+      const signature = storage.map(([, write]) => (write ? 'w' : 'r')).join('');
       p = this.device.createComputePipeline({
-        layout,
+        layout: this.device.createPipelineLayout({ bindGroupLayouts: [this.bindGroupLayout(signature)] }),
         compute: { module, entryPoint: 'main' },
         label: key,
       });
       this.pipelines.set(key, p);
+      this.signatures.set(p, signature);
       this.stats.pipelines++;
     }
     return p;
+  }
+
+  /** The bind group layout of a storage signature ('r' read-only, 'w' writable, per binding 1, 2, …). */
+  private bindGroupLayout(signature: string): GPUBindGroupLayout {
+    let layout = this.layouts.get(signature);
+    if (!layout) {
+      layout = this.device.createBindGroupLayout({
+        entries: [
+          { binding: 0, visibility: STAGE_COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } },
+          ...[...signature].map((access, i) => ({
+            binding: i + 1,
+            visibility: STAGE_COMPUTE,
+            buffer: { type: access === 'w' ? ('storage' as const) : ('read-only-storage' as const) },
+          })),
+        ],
+      });
+      this.layouts.set(signature, layout);
+    }
+    return layout;
+  }
+
+  /**
+   * The bind group of these storage bindings, made once and reused: some WebGPU implementations
+   * (dawn.node) never free a bind group and fail after about 65 thousand, so a dispatch must not
+   * make a new one each time. A group is forgotten when a buffer in it is destroyed.
+   */
+  private bindGroup(signature: string, resources: readonly Binding[]): GPUBindGroup {
+    let key = signature;
+    for (const r of resources) key += `|${this.bufferId(r.buffer)}:${r.offset}:${r.size}`;
+    let group = this.bindGroups.get(key);
+    if (!group) {
+      if (this.stats.bindGroups >= this.maxBindGroups) {
+        throw new Error(
+          `webgpu backend: ${this.describe()} needs a new bind group, but ${this.stats.bindGroups} were made on this ` +
+            'device and this WebGPU implementation frees none. Each new buffer takes one: free tensors with ' +
+            'tidy() or dispose() so buffers are reused, or load a new backend.',
+        );
+      }
+      group = this.device.createBindGroup({
+        layout: this.bindGroupLayout(signature),
+        entries: [
+          { binding: 0, resource: { buffer: this.arena, offset: 0, size: PARAM_BYTES } },
+          ...resources.map((r, i) => ({ binding: i + 1, resource: { ...r } })),
+        ],
+      });
+      this.bindGroups.set(key, group);
+      this.stats.bindGroups++;
+      for (const r of resources) {
+        const id = this.bufferId(r.buffer);
+        const keys = this.groupsOf.get(id);
+        if (keys) keys.push(key);
+        else this.groupsOf.set(id, [key]);
+      }
+    }
+    return group;
+  }
+
+  private bufferId(buffer: GPUBuffer): number {
+    let id = this.bufferIds.get(buffer);
+    if (id === undefined) {
+      id = this.nextBufferId++;
+      this.bufferIds.set(buffer, id);
+    }
+    return id;
+  }
+
+  /** Destroys a GPU buffer and forgets the bind groups that use it. */
+  private destroyBuffer(buffer: GPUBuffer): void {
+    const id = this.bufferIds.get(buffer);
+    if (id !== undefined) {
+      for (const key of this.groupsOf.get(id) ?? []) this.bindGroups.delete(key);
+      this.groupsOf.delete(id);
+    }
+    buffer.destroy();
   }
 
   private openEncoder(): GPUCommandEncoder {
@@ -438,7 +532,7 @@ export class GpuContext {
   dispatch(
     pipeline: GPUComputePipeline,
     params: ArrayLike<number>,
-    bindings: readonly (GpuBuffer | Binding)[],
+    bindings: readonly Binding[],
     groups: number,
   ): void {
     if (groups === 0) return;
@@ -456,25 +550,26 @@ export class GpuContext {
     words.fill(0);
     for (let i = 0; i < params.length; i++) words[i] = params[i]! >>> 0;
     this.arenaUsed += this.arenaStride;
-    const entries: GPUBindGroupEntry[] = [
-      { binding: 0, resource: { buffer: this.arena, offset, size: PARAM_BYTES } },
-    ];
-    bindings.forEach((b, i) => {
-      const resource =
-        b instanceof GpuBuffer ? { buffer: this.gpuOf(b), offset: 0, size: b.bytes } : { ...b };
+    const resources = bindings.map((resource): Binding => {
       if (resource.size > this.limits.maxStorageBufferBindingSize) {
         throw new RangeError(
           `webgpu backend: ${this.describe()} binds ${formatBytes(resource.size)} at once, above this device's ` +
             `maxStorageBufferBindingSize (${formatBytes(this.limits.maxStorageBufferBindingSize)})`,
         );
       }
-      entries.push({ binding: i + 1, resource });
+      return resource;
     });
-    const group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const signature = this.signatures.get(pipeline);
+    if (signature === undefined || signature.length !== resources.length) {
+      throw new Error(
+        `webgpu backend: ${this.describe()} passes ${resources.length} storage bindings to a kernel that declares ${signature?.length}`,
+      );
+    }
+    const group = this.bindGroup(signature, resources);
     this.openEncoder();
     this.pass ??= this.encoder!.beginComputePass();
     this.pass.setPipeline(pipeline);
-    this.pass.setBindGroup(0, group);
+    this.pass.setBindGroup(0, group, [offset]);
     this.pass.dispatchWorkgroups(x, y);
     this.stats.dispatches++;
     if (++this.encoded >= this.maxDispatches) this.flush();
@@ -503,21 +598,36 @@ export class GpuContext {
   }
 
   /**
-   * A binding of `count` elements of `buffer` starting at element `start`: the window begins at the
-   * nearest aligned byte offset at or below, and `skip` elements lead to `start` inside it.
+   * How a kernel reaches elements [start, start + count) of `buffer`: a binding and `skip`, the
+   * index of element `start` in it. A buffer that fits a binding is bound whole (so its bind groups
+   * repeat); a larger one through a window that begins at the nearest aligned offset at or below.
    */
-  window(buffer: GpuBuffer, start: number, count: number): { binding: Binding; skip: number } {
+  bind(buffer: GpuBuffer, start = 0, count = buffer.length - start): { binding: Binding; skip: number } {
+    const gpu = this.gpuOf(buffer);
+    if (buffer.bytes <= this.limits.maxStorageBufferBindingSize) {
+      return { binding: { buffer: gpu, offset: 0, size: buffer.bytes }, skip: start };
+    }
     const align = this.limits.minStorageBufferOffsetAlignment;
     const offset = Math.floor((start * 4) / align) * align;
     const skip = start - offset / 4;
     const size = Math.max(4, Math.min(buffer.bytes - offset, (skip + count) * 4));
-    return { binding: { buffer: this.gpuOf(buffer), offset, size: Math.ceil(size / 4) * 4 }, skip };
+    return { binding: { buffer: gpu, offset, size: Math.ceil(size / 4) * 4 }, skip };
   }
 
   /** Elements a single binding may hold, rounded down to whole alignment units. */
   get maxBindingElements(): number {
     const align = this.limits.minStorageBufferOffsetAlignment;
     return (Math.floor(this.limits.maxStorageBufferBindingSize / align) * align) / 4;
+  }
+
+  /** Elements a window may cover: a binding less one alignment step (a window starts at or below its first element). */
+  get windowElements(): number {
+    return this.maxBindingElements - this.limits.minStorageBufferOffsetAlignment / 4;
+  }
+
+  /** Invocations one dispatch may have (a 2-D grid of workgroups of `workgroup`). */
+  maxInvocations(workgroup: number): number {
+    return this.limits.maxComputeWorkgroupsPerDimension ** 2 * workgroup;
   }
 
   destroy(): void {

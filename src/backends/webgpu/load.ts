@@ -16,6 +16,9 @@ export interface LoadWebGpuOptions extends WebGpuBackendOptions {
   powerPreference?: GPUPowerPreference;
 }
 
+/** Bind groups a dawn.node device makes before the backend refuses (see GpuContextOptions.maxBindGroups). */
+const DAWN_NODE_MAX_BIND_GROUPS = 60000;
+
 /** Keeps Dawn's GPU object alive for the process (its adapters and devices hang off it). */
 let nodeGpu: GPU | null = null;
 
@@ -73,7 +76,13 @@ export async function loadWebGpuBackend(options: LoadWebGpuOptions = {}): Promis
   const info = adapter.info;
   const adapterName =
     [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'unknown adapter';
-  const backend = createWebGpuBackend(device, adapterName, { ...options, name });
+  // dawn.node keeps every bind group until its device goes and crashes after about 65 thousand.
+  const dawn = gpu === nodeGpu && nodeGpu !== null;
+  const backend = createWebGpuBackend(device, adapterName, {
+    ...(dawn ? { maxBindGroups: DAWN_NODE_MAX_BIND_GROUPS } : {}),
+    ...options,
+    name,
+  });
   if (listBackends().includes(name)) {
     backend.destroy(); // another call registered one while this one waited
     return getBackend(name) as WebGpuBackend;

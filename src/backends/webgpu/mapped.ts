@@ -164,16 +164,19 @@ function runPieces(
   while (base < total) {
     let count = Math.min(total - base, maxPerDispatch, limit - alignElements);
     // Shrink until every operand's range fits a binding.
-    let windows: { binding: Binding | GpuBuffer; skip: number }[];
+    let windows: { binding: Binding; skip: number }[];
     for (;;) {
       windows = operands.map((o, k) => {
-        if (whole[k]) return { binding: o.buffer, skip: offsets[k]! };
+        if (whole[k]) {
+          const w = ctx.bind(o.buffer);
+          return { binding: w.binding, skip: w.skip + offsets[k]! };
+        }
         const first = offsets[k]! + offsetAt(base, dims, strides[k]!);
         const last = offsets[k]! + offsetAt(base + count - 1, dims, strides[k]!);
-        const w = ctx.window(o.buffer, first, last - first + 1);
+        const w = ctx.bind(o.buffer, first, last - first + 1);
         return { binding: w.binding, skip: w.skip - offsetAt(base, dims, strides[k]!) };
       });
-      const fits = windows.every((w) => bindingFits(ctx, w.binding));
+      const fits = windows.every((w) => w.binding.size <= ctx.limits.maxStorageBufferBindingSize);
       if (fits || count === 1) break;
       count = Math.ceil(count / 2);
     }
@@ -191,9 +194,4 @@ function runPieces(
     );
     base += count;
   }
-}
-
-function bindingFits(ctx: GpuContext, b: Binding | GpuBuffer): boolean {
-  const size = 'size' in b ? b.size : b.bytes;
-  return size <= ctx.limits.maxStorageBufferBindingSize;
 }

@@ -143,8 +143,11 @@ export function createMatmul(ctx: GpuContext): Pick<Backend, 'matmul'> {
             leadOff: number,
             str: readonly number[],
             mat: number,
-          ): [Binding | GpuBuffer, number] => {
-            if (fitsWhole(x)) return [x, leadOff];
+          ): [Binding, number] => {
+            if (fitsWhole(x)) {
+              const w = ctx.bind(x);
+              return [w.binding, w.skip + leadOff];
+            }
             let lo = Infinity;
             let hi = -Infinity;
             for (let i = start; i < start + count; i++) {
@@ -152,21 +155,15 @@ export function createMatmul(ctx: GpuContext): Pick<Backend, 'matmul'> {
               lo = Math.min(lo, off);
               hi = Math.max(hi, off + mat);
             }
-            const w = ctx.window(x, lo, hi - lo);
+            const w = ctx.bind(x, lo, hi - lo);
             return [w.binding, w.skip - lo + leadOff];
           };
           const [aBind, aSkip] = bind(A, leadA, strides[0]!.slice(lead), aMat);
           const [bBind, bSkip] = bind(B, leadB, strides[1]!.slice(lead), bMat);
           const cStart = (l * innerBatches + start) * m * n;
-          const [cBind, cSkip] = fitsWhole(out)
-            ? [out, cStart]
-            : (() => {
-                const w = ctx.window(out, cStart, count * m * n);
-                return [w.binding, w.skip] as const;
-              })();
-          const sizeOk = [aBind, bBind, cBind].every(
-            (x) => ('size' in x ? x.size : x.bytes) <= ctx.limits.maxStorageBufferBindingSize,
-          );
+          const c = fitsWhole(out) ? ctx.bind(out, cStart) : ctx.bind(out, cStart, count * m * n);
+          const [cBind, cSkip] = [c.binding, c.skip];
+          const sizeOk = [aBind, bBind, cBind].every((x) => x.size <= ctx.limits.maxStorageBufferBindingSize);
           if (!sizeOk && count > 1) {
             chunk = Math.ceil(count / 2);
             continue;

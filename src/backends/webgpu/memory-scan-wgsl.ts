@@ -35,14 +35,14 @@ export const SCAN_WORKGROUP = 64;
 export const TILES_WORD = 31;
 
 /** The bindings of the forward, state-only forward and backward kernels (binding 1, 2, …). */
-export const FORWARD_BINDINGS: readonly StorageDecl[] = [
+const FORWARD_BINDINGS: readonly StorageDecl[] = [
   { name: 'tok', type: 'f32' },
   { name: 'st', type: 'f32', write: true },
   { name: 'sc', type: 'f32', write: true },
   { name: 'out', type: 'f32', write: true },
 ];
-export const ADVANCE_BINDINGS = FORWARD_BINDINGS.slice(0, 3);
-export const BACKWARD_BINDINGS: readonly StorageDecl[] = [
+const ADVANCE_BINDINGS = FORWARD_BINDINGS.slice(0, 3);
+const BACKWARD_BINDINGS: readonly StorageDecl[] = [
   { name: 'tok', type: 'f32' },
   { name: 'st', type: 'f32' },
   { name: 'sc', type: 'f32', write: true },

@@ -28,11 +28,8 @@ import type { Binding, GpuBuffer, GpuContext } from './context.js';
 import type { Moves } from './elementwise.js';
 import type { Operand } from './mapped.js';
 import {
-  ADVANCE_BINDINGS,
-  BACKWARD_BINDINGS,
   backwardKernels,
   type Count,
-  FORWARD_BINDINGS,
   forwardKernels,
   SCAN_WORKGROUP,
   type StageKernel,
@@ -233,14 +230,8 @@ export function createWebGpuMemoryScan(
   }
 
   /** Where a dispatch for heads [first, first + count) finds a per-head region of `floats`. */
-  function bind(
-    buffer: GpuBuffer,
-    first: number,
-    count: number,
-    floats: number,
-  ): [GpuBuffer | Binding, number] {
-    if (buffer.bytes <= ctx.limits.maxStorageBufferBindingSize) return [buffer, first * floats];
-    const w = ctx.window(buffer, first * floats, count * floats);
+  function bind(buffer: GpuBuffer, first: number, count: number, floats: number): [Binding, number] {
+    const w = ctx.bind(buffer, first * floats, count * floats);
     return [w.binding, w.skip];
   }
 
@@ -256,17 +247,13 @@ export function createWebGpuMemoryScan(
         kind === 'backward'
           ? backwardKernels(p.depth, activation, residual)
           : forwardKernels(p.depth, activation, residual, kind === 'forward');
-      const bindings = { forward: FORWARD_BINDINGS, advance: ADVANCE_BINDINGS, backward: BACKWARD_BINDINGS }[
-        kind
-      ];
       list = kernels.map(({ source, counts }) => {
         let id = sourceIds.get(source);
         if (id === undefined) {
           id = sourceIds.size;
           sourceIds.set(source, id);
         }
-        const writable = bindings.map((b) => b.write === true);
-        return { pipeline: ctx.pipeline(`memoryScan stage ${id}`, () => source, writable), counts };
+        return { pipeline: ctx.pipeline(`memoryScan stage ${id}`, () => source), counts };
       });
       variants.set(key, list);
     }
@@ -280,7 +267,7 @@ export function createWebGpuMemoryScan(
     n: number,
     count: number,
     params: number[],
-    bindings: (GpuBuffer | Binding)[],
+    bindings: Binding[],
   ): void {
     const dims = { n, d: p.d, h: p.h, '1': 1 };
     const words = [...params, ...new Array<number>(TILES_WORD + 1 - params.length).fill(0)];
@@ -314,6 +301,7 @@ export function createWebGpuMemoryScan(
       const count = Math.min(group, p.heads - first);
       const [tb, tSkip] = bind(tok, first, count, p.TS);
       const [sb, sSkip] = bind(states, first, count, HS);
+      const [xb, xSkip] = bind(scratch, 0, count, p.SCS);
       const n = pieceLength(piece, p);
       const params = [
         n,
@@ -330,14 +318,14 @@ export function createWebGpuMemoryScan(
         to * p.SF,
         gOff,
         p.WF,
-        0,
+        xSkip,
         p.SCS,
       ];
       if (out) {
         const [ob, oSkip] = bind(out, first, count, p.T * p.d);
-        runStages(stages('forward', p), p, n, count, [...params, oSkip], [tb, sb, scratch, ob]);
+        runStages(stages('forward', p), p, n, count, [...params, oSkip], [tb, sb, xb, ob]);
       } else {
-        runStages(stages('advance', p), p, n, count, params, [tb, sb, scratch]);
+        runStages(stages('advance', p), p, n, count, params, [tb, sb, xb]);
       }
     }
   }
@@ -460,6 +448,7 @@ export function createWebGpuMemoryScan(
           const [cb, cSkip] = bind(cot, h0, count, p.T * p.d);
           const [db, dSkip] = bind(dtok, h0, count, p.TS);
           const [ab, aSkip] = bind(adj, h0, count, AS);
+          const [xb, xSkip] = bind(scratch, 0, count, p.SCS);
           const n = pieceLength(piece, p);
           const params = [
             n,
@@ -475,7 +464,7 @@ export function createWebGpuMemoryScan(
             slot * SF,
             gOff,
             WF,
-            0,
+            xSkip,
             p.SCS,
             cSkip,
             dSkip,
@@ -486,7 +475,7 @@ export function createWebGpuMemoryScan(
             prev * SF,
             dgOff,
           ];
-          runStages(list, p, n, count, params, [tb, sb, scratch, cb, db, ab]);
+          runStages(list, p, n, count, params, [tb, sb, xb, cb, db, ab]);
         }
         if (piece === P - 1 && p.chunkStartOut) {
           // The chunk-start output is the last piece's start weights: its cotangent joins theirs.

@@ -1,9 +1,10 @@
 /// <reference types="@webgpu/types" />
 /**
  * The `webgpu` backend: float32 (and int32) tensors in GPU buffers, every kernel in WGSL
- * (elementwise.ts, axis.ts, matmul.ts, attention.ts, memory-scan.ts). Reads are asynchronous only (`await
- * t.data()`); there is no `readSync`. Create it with `loadWebGpuBackend()` (load.ts), which finds
- * an adapter in the browser (navigator.gpu) or in Node (the `webgpu` package, Dawn).
+ * (elementwise.ts, axis.ts, indexing.ts, matmul.ts, attention.ts, memory-scan.ts). Reads are
+ * asynchronous only (`await t.data()`); there is no `readSync`. Create it with
+ * `loadWebGpuBackend()` (load.ts), which finds an adapter in the browser (navigator.gpu) or in
+ * Node (the `webgpu` package, Dawn).
  * Browser-safe: no `node:*` imports.
  */
 import type { Backend, BackendBuffer } from '../../engine/backend.js';
@@ -12,6 +13,7 @@ import { createWebGpuAttention } from './attention.js';
 import { createAxisKernels } from './axis.js';
 import { GpuBuffer, GpuContext, type GpuContextOptions, type GpuLimits, type GpuStats } from './context.js';
 import { createElementwise, createMoves } from './elementwise.js';
+import { createIndexing } from './indexing.js';
 import { createMatmul } from './matmul.js';
 import { createWebGpuMemoryScan } from './memory-scan.js';
 
@@ -79,6 +81,7 @@ export function createWebGpuBackend(
     },
     ...elementwise,
     ...axis,
+    ...createIndexing(ctx),
     ...createMatmul(ctx),
     fusedAttention: createWebGpuAttention(ctx),
     fusedMemoryScan: createWebGpuMemoryScan(ctx, moves, axis.reduce),
