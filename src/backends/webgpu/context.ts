@@ -30,7 +30,7 @@ const SMALL_UPLOAD_WORDS = PARAM_WORDS - 2;
 const SMALL_UPLOAD_SOURCE = `
 struct Params { w: array<vec4<u32>, ${PARAM_WORDS / 4}> }
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> dst: array<u32>;
+@group(1) @binding(0) var<storage, read_write> dst: array<u32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_index) i: u32) {
   let n = params.w[0].x;
@@ -120,6 +120,60 @@ function formatBytes(bytes: number): string {
   return `${bytes} B`;
 }
 
+/**
+ * The free buffers of one size class, lowest id (oldest) first: a computation that repeats (a
+ * training step, a stream's next piece) then gets the same buffers in the same places each time,
+ * so its bind groups repeat too.
+ */
+class FreeList {
+  private readonly heap: { id: number; gpu: GPUBuffer }[] = [];
+
+  get size(): number {
+    return this.heap.length;
+  }
+
+  /** The lowest id, or Infinity when empty. */
+  get top(): number {
+    return this.heap[0]?.id ?? Number.POSITIVE_INFINITY;
+  }
+
+  push(id: number, gpu: GPUBuffer): void {
+    const h = this.heap;
+    h.push({ id, gpu });
+    for (let i = h.length - 1; i > 0; ) {
+      const parent = (i - 1) >> 1;
+      if (h[parent]!.id <= h[i]!.id) break;
+      [h[parent], h[i]] = [h[i]!, h[parent]!];
+      i = parent;
+    }
+  }
+
+  pop(): { id: number; gpu: GPUBuffer } | undefined {
+    const h = this.heap;
+    const first = h[0];
+    const last = h.pop();
+    if (h.length > 0 && last) {
+      h[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && h[l]!.id < h[m]!.id) m = l;
+        if (r < h.length && h[r]!.id < h[m]!.id) m = r;
+        if (m === i) break;
+        [h[m], h[i]] = [h[i]!, h[m]!];
+        i = m;
+      }
+    }
+    return first;
+  }
+
+  /** Empties the list, returning its buffers. */
+  drain(): GPUBuffer[] {
+    return this.heap.splice(0).map((e) => e.gpu);
+  }
+}
+
 /** One device, its queue, the buffer pool and the open command encoder. */
 export class GpuContext {
   readonly limits: GpuLimits;
@@ -134,14 +188,17 @@ export class GpuContext {
     bindGroups: 0,
     reads: 0,
   };
-  private readonly free = new Map<number, GPUBuffer[]>();
-  /** Released since the last submission: reusable as kernel outputs, not yet for uploads. */
-  private pendingFree: [number, GPUBuffer][] = [];
+  /** Free buffers by size class; `pending`: released since the last submission (outputs may reuse them, uploads not). */
+  private readonly free = new Map<number, FreeList>();
+  private readonly pending = new Map<number, FreeList>();
   private readonly staging = new Map<number, GPUBuffer[]>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   /** Each pipeline's storage signature, the bind group layouts by signature, and the bind groups made. */
   private readonly signatures = new WeakMap<GPUComputePipeline, string>();
   private readonly layouts = new Map<string, GPUBindGroupLayout>();
+  /** Group 0: the parameter block, bound with each dispatch's offset into the arena. */
+  private readonly uniformLayout: GPUBindGroupLayout;
+  private readonly uniformGroup: GPUBindGroup;
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly bufferIds = new WeakMap<GPUBuffer, number>();
   private readonly groupsOf = new Map<number, string[]>();
@@ -190,6 +247,15 @@ export class GpuContext {
     this.arena = device.createBuffer({ size: arenaBytes, usage: USAGE_UNIFORM | USAGE_COPY_DST });
     this.arenaData = new ArrayBuffer(arenaBytes);
     this.arenaWords = new Uint32Array(this.arenaData);
+    this.uniformLayout = device.createBindGroupLayout({
+      entries: [
+        { binding: 0, visibility: STAGE_COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } },
+      ],
+    });
+    this.uniformGroup = device.createBindGroup({
+      layout: this.uniformLayout,
+      entries: [{ binding: 0, resource: { buffer: this.arena, offset: 0, size: PARAM_BYTES } }],
+    });
     device.lost.then((info) => {
       this.lostMessage = `${info.reason}${info.message ? `: ${info.message}` : ''}`;
     });
@@ -274,12 +340,14 @@ export class GpuContext {
    */
   alloc(length: number, dtype: DType, forUpload = false): GpuBuffer {
     const bytes = sizeClass(Math.max(1, length) * 4);
-    let gpu = this.free.get(bytes)?.pop();
-    if (gpu) {
+    const free = this.free.get(bytes);
+    const pending = forUpload ? undefined : this.pending.get(bytes);
+    let gpu: GPUBuffer | undefined;
+    if ((pending?.top ?? Number.POSITIVE_INFINITY) < (free?.top ?? Number.POSITIVE_INFINITY)) {
+      gpu = pending!.pop()!.gpu;
+    } else if (free && free.size > 0) {
+      gpu = free.pop()!.gpu;
       this.stats.pooledBytes -= bytes;
-    } else if (!forUpload) {
-      const i = this.pendingFree.findIndex(([b]) => b === bytes);
-      if (i >= 0) gpu = this.pendingFree.splice(i, 1)[0]![1];
     }
     if (gpu) this.stats.reused++;
     else {
@@ -287,6 +355,7 @@ export class GpuContext {
       const held = this.stats.liveBytes + this.stats.pooledBytes;
       if (this.stats.pooledBytes >= bytes && held + bytes > this.maxPoolBytes) this.trim();
       gpu = this.createBuffer(bytes, USAGE_STORAGE | USAGE_COPY_SRC | USAGE_COPY_DST);
+      this.bufferId(gpu);
       this.stats.created++;
     }
     this.stats.liveBytes += bytes;
@@ -300,8 +369,17 @@ export class GpuContext {
     buffer.gpu = null;
     this.stats.liveBytes -= buffer.bytes;
     if (this.lost) return;
-    if (this.encoder) this.pendingFree.push([buffer.bytes, gpu]);
+    if (this.encoder) this.listOf(this.pending, buffer.bytes).push(this.bufferId(gpu), gpu);
     else this.pool(buffer.bytes, gpu);
+  }
+
+  private listOf(lists: Map<number, FreeList>, bytes: number): FreeList {
+    let list = lists.get(bytes);
+    if (!list) {
+      list = new FreeList();
+      lists.set(bytes, list);
+    }
+    return list;
   }
 
   private pool(bytes: number, gpu: GPUBuffer): void {
@@ -309,12 +387,7 @@ export class GpuContext {
       this.destroyBuffer(gpu);
       return;
     }
-    let list = this.free.get(bytes);
-    if (!list) {
-      list = [];
-      this.free.set(bytes, list);
-    }
-    list.push(gpu);
+    this.listOf(this.free, bytes).push(this.bufferId(gpu), gpu);
     this.stats.pooledBytes += bytes;
   }
 
@@ -322,7 +395,7 @@ export class GpuContext {
   trim(): number {
     this.flush();
     const freed = this.stats.pooledBytes;
-    for (const list of this.free.values()) for (const b of list) this.destroyBuffer(b);
+    for (const list of this.free.values()) for (const b of list.drain()) this.destroyBuffer(b);
     this.free.clear();
     for (const list of this.staging.values()) for (const b of list) b.destroy();
     this.staging.clear();
@@ -408,26 +481,29 @@ export class GpuContext {
 
   /**
    * The compute pipeline for a WGSL source, compiled on first use and cached by `key`. Its layout
-   * comes from the bindings the source declares (header() in wgsl.ts): the parameter block at
-   * binding 0 with a dynamic offset into the parameter arena, then read-only or writable storage.
-   * Pipelines that declare the same storage bindings share one bind group layout, so one bind
-   * group serves all of them (kernels may leave declared bindings unused).
+   * comes from the bindings the source declares (header() in wgsl.ts): group 0 the parameter block
+   * (a dynamic offset into the parameter arena), groups 1 and 2 one storage array each, group 3
+   * the others. A bind group of one buffer serves every kernel that takes that buffer first or
+   * second, so the number of bind groups grows with the buffers, not with their combinations.
    */
   pipeline(key: string, source: () => string): GPUComputePipeline {
     let p = this.pipelines.get(key);
     if (!p) {
       const code = source();
       const module = this.device.createShaderModule({ code, label: key });
-      const storage = [...code.matchAll(/@group\(0\) @binding\((\d+)\) var<storage, (read_write|read)>/g)]
-        .map((m) => [Number(m[1]), m[2] === 'read_write'] as const)
-        .sort((a, b) => a[0] - b[0]);
-      storage.forEach(([binding], i) => {
-        if (binding !== i + 1)
-          throw new Error(`webgpu backend: kernel ${key} must number its storage bindings 1, 2, …`);
-      });
-      const signature = storage.map(([, write]) => (write ? 'w' : 'r')).join('');
+      const access = new Map<number, string>();
+      for (const m of code.matchAll(/@group\((\d)\) @binding\((\d+)\) var<storage, (read_write|read)>/g)) {
+        const group = Number(m[1]);
+        access.set(group < 3 ? group - 1 : 2 + Number(m[2]), m[3] === 'read_write' ? 'w' : 'r');
+      }
+      const signature = Array.from({ length: access.size }, (_, i) => {
+        const a = access.get(i);
+        if (!a) throw new Error(`webgpu backend: kernel ${key} leaves storage slot ${i} undeclared`);
+        return a;
+      }).join('');
+      const groups = [this.uniformLayout, ...this.storageLayouts(signature)];
       p = this.device.createComputePipeline({
-        layout: this.device.createPipelineLayout({ bindGroupLayouts: [this.bindGroupLayout(signature)] }),
+        layout: this.device.createPipelineLayout({ bindGroupLayouts: groups }),
         compute: { module, entryPoint: 'main' },
         label: key,
       });
@@ -438,32 +514,33 @@ export class GpuContext {
     return p;
   }
 
-  /** The bind group layout of a storage signature ('r' read-only, 'w' writable, per binding 1, 2, …). */
-  private bindGroupLayout(signature: string): GPUBindGroupLayout {
-    let layout = this.layouts.get(signature);
-    if (!layout) {
-      layout = this.device.createBindGroupLayout({
-        entries: [
-          { binding: 0, visibility: STAGE_COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } },
-          ...[...signature].map((access, i) => ({
-            binding: i + 1,
+  /** The bind group layouts of groups 1, 2, 3 for a storage signature ('r' read-only, 'w' writable). */
+  private storageLayouts(signature: string): GPUBindGroupLayout[] {
+    const parts = [signature.slice(0, 1), signature.slice(1, 2), signature.slice(2)].filter((x) => x !== '');
+    return parts.map((part) => {
+      let layout = this.layouts.get(part);
+      if (!layout) {
+        layout = this.device.createBindGroupLayout({
+          entries: [...part].map((a, i) => ({
+            binding: i,
             visibility: STAGE_COMPUTE,
-            buffer: { type: access === 'w' ? ('storage' as const) : ('read-only-storage' as const) },
+            buffer: { type: a === 'w' ? ('storage' as const) : ('read-only-storage' as const) },
           })),
-        ],
-      });
-      this.layouts.set(signature, layout);
-    }
-    return layout;
+        });
+        this.layouts.set(part, layout);
+      }
+      return layout;
+    });
   }
 
   /**
-   * The bind group of these storage bindings, made once and reused: some WebGPU implementations
-   * (dawn.node) never free a bind group and fail after about 65 thousand, so a dispatch must not
-   * make a new one each time. A group is forgotten when a buffer in it is destroyed.
+   * The bind group of these storage bindings (one group's worth), made once and reused: some
+   * WebGPU implementations (dawn.node) never free a bind group and fail after about 65 thousand,
+   * so a dispatch must not make a new one each time. A group is forgotten when a buffer in it is
+   * destroyed.
    */
-  private bindGroup(signature: string, resources: readonly Binding[]): GPUBindGroup {
-    let key = signature;
+  private bindGroup(part: string, resources: readonly Binding[]): GPUBindGroup {
+    let key = part;
     for (const r of resources) key += `|${this.bufferId(r.buffer)}:${r.offset}:${r.size}`;
     let group = this.bindGroups.get(key);
     if (!group) {
@@ -475,11 +552,8 @@ export class GpuContext {
         );
       }
       group = this.device.createBindGroup({
-        layout: this.bindGroupLayout(signature),
-        entries: [
-          { binding: 0, resource: { buffer: this.arena, offset: 0, size: PARAM_BYTES } },
-          ...resources.map((r, i) => ({ binding: i + 1, resource: { ...r } })),
-        ],
+        layout: this.layouts.get(part)!,
+        entries: resources.map((r, i) => ({ binding: i, resource: { ...r } })),
       });
       this.bindGroups.set(key, group);
       this.stats.bindGroups++;
@@ -565,11 +639,19 @@ export class GpuContext {
         `webgpu backend: ${this.describe()} passes ${resources.length} storage bindings to a kernel that declares ${signature?.length}`,
       );
     }
-    const group = this.bindGroup(signature, resources);
+    const parts = [
+      [signature.slice(0, 1), resources.slice(0, 1)],
+      [signature.slice(1, 2), resources.slice(1, 2)],
+      [signature.slice(2), resources.slice(2)],
+    ] as const;
+    const bound = parts.filter(([part]) => part !== '').map(([part, r]) => this.bindGroup(part, r));
     this.openEncoder();
     this.pass ??= this.encoder!.beginComputePass();
     this.pass.setPipeline(pipeline);
-    this.pass.setBindGroup(0, group, [offset]);
+    this.pass.setBindGroup(0, this.uniformGroup, [offset]);
+    bound.forEach((group, i) => {
+      this.pass!.setBindGroup(i + 1, group);
+    });
     this.pass.dispatchWorkgroups(x, y);
     this.stats.dispatches++;
     if (++this.encoded >= this.maxDispatches) this.flush();
@@ -585,9 +667,7 @@ export class GpuContext {
     this.encoder = null;
     this.encoded = 0;
     this.arenaUsed = 0;
-    const pending = this.pendingFree;
-    this.pendingFree = [];
-    for (const [bytes, gpu] of pending) this.pool(bytes, gpu);
+    for (const [bytes, list] of this.pending) for (const gpu of list.drain()) this.pool(bytes, gpu);
   }
 
   /** Waits until the GPU has finished everything submitted so far. */

@@ -23,14 +23,22 @@ export interface StorageDecl {
 }
 
 /**
- * The declarations every kernel starts with: the parameter block at binding 0 (P(i): word i as
- * u32, PF(i) as f32, PI(i) as i32) and the storage arrays at bindings 1, 2, ….
+ * Where storage array i is declared: groups 1 and 2 hold the first two alone, group 3 the rest
+ * (see GpuContext.pipeline: a bind group per buffer for the first two).
+ */
+export function storageSlot(i: number): string {
+  return i < 2 ? `@group(${i + 1}) @binding(0)` : `@group(3) @binding(${i - 2})`;
+}
+
+/**
+ * The declarations every kernel starts with: the parameter block (group 0; P(i): word i as u32,
+ * PF(i) as f32, PI(i) as i32) and the storage arrays in the order given (storageSlot).
  */
 export function header(storage: readonly StorageDecl[]): string {
   const arrays = storage
     .map(
       (s, i) =>
-        `@group(0) @binding(${i + 1}) var<storage, ${s.write ? 'read_write' : 'read'}> ${s.name}: array<${s.type}>;`,
+        `${storageSlot(i)} var<storage, ${s.write ? 'read_write' : 'read'}> ${s.name}: array<${s.type}>;`,
     )
     .join('\n');
   return `
