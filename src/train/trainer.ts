@@ -320,11 +320,13 @@ export async function trainLanguageModel(
             ) as ModelParams)
           : g;
         for (const t of tensorLeaves(total)) keep(t);
-        return { loss: value.item(), total };
+        keep(value);
+        return { loss: value, total };
       });
       if (grads) dispose(grads);
       grads = out.total;
-      lossSum += out.loss;
+      lossSum += (await out.loss.data())[0]!;
+      out.loss.dispose();
     }
     const averaged = tidy(() =>
       o.accumulate === 1 ? grads! : (mapTensors(grads!, (g) => div(g, o.accumulate)) as ModelParams),
