@@ -316,7 +316,7 @@ export async function evalPplCommand(o: {
   const bytes = new TextEncoder().encode(tok.decode(ids.subarray(1))).length;
   const { loss, tokens } = o.stream
     ? await streamingLoss(params, config, ids, o.seqLen)
-    : windowLoss(params, config, ids, o.batchSize, o.seqLen);
+    : await windowLoss(params, config, ids, o.batchSize, o.seqLen);
   const bitsPerByte = (loss * tokens) / Math.LN2 / Math.max(1, bytes);
   console.log(
     `${name}: ${tokens} tokens · loss ${loss.toFixed(4)} nats/token · perplexity ${Math.exp(loss).toFixed(3)} · ${bitsPerByte.toFixed(4)} bits/byte (${o.stream ? 'one stream, state carried' : `independent windows of ${o.seqLen}`})`,
@@ -325,7 +325,7 @@ export async function evalPplCommand(o: {
 }
 
 /** Mean loss over non-overlapping windows, each from a fresh state (as in training). */
-function windowLoss(
+async function windowLoss(
   params: ModelParams,
   config: TitansConfig,
   ids: Int32Array,
@@ -336,7 +336,7 @@ function windowLoss(
   if (windows < 1)
     throw new Error(`the data has ${ids.length} tokens, fewer than one window of ${seqLen + 1}`);
   const progress = new Progress({ total: windows, label: 'eval', sink: stderrSink() });
-  const loss = evaluateLoss(params, config, ids, batch, seqLen, Number.POSITIVE_INFINITY, (done) =>
+  const loss = await evaluateLoss(params, config, ids, batch, seqLen, Number.POSITIVE_INFINITY, (done) =>
     progress.update(done),
   );
   progress.finish();

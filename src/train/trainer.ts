@@ -226,9 +226,10 @@ export function languageModelLoss(
 
 /**
  * Mean loss over up to `maxBatches` consecutive, non-overlapping windows of `ids` (each sequence
- * read from a fresh state, as in training). Returns NaN when `ids` is shorter than one window.
+ * read from a fresh state, as in training), one read per batch. NaN when `ids` is shorter than
+ * one window.
  */
-export function evaluateLoss(
+export async function evaluateLoss(
   params: ModelParams,
   config: TitansConfig,
   ids: Int32Array,
@@ -236,25 +237,24 @@ export function evaluateLoss(
   seqLen: number,
   maxBatches: number,
   onBatch?: (windowsDone: number) => void,
-): number {
+): Promise<number> {
   if (Math.floor((ids.length - 1) / seqLen) < 1) return Number.NaN;
   let total = 0;
   let count = 0;
   let batches = 0;
   for (const { inputs, targets, rows } of sequentialBatches(ids, batch, seqLen)) {
     if (batches++ >= maxBatches) break;
-    const loss = noGrad(() =>
-      tidy(() => languageModelLoss(params, config, inputs, targets, rows, seqLen).item()),
-    );
-    total += loss * rows;
+    const loss = noGrad(() => tidy(() => languageModelLoss(params, config, inputs, targets, rows, seqLen)));
+    total += (await loss.data())[0]! * rows;
+    loss.dispose();
     count += rows;
     onBatch?.(count);
   }
   return total / count;
 }
 
-/** Mean loss over fixed batches (NaN when there are none). */
-function batchesLoss(
+/** Mean loss over fixed batches (NaN when there are none), one read per batch. */
+async function batchesLoss(
   params: ModelParams,
   config: TitansConfig,
   batches: TokenBatch[],
@@ -264,9 +264,11 @@ function batchesLoss(
   if (batches.length === 0) return Number.NaN;
   let total = 0;
   for (const b of batches) {
-    total += noGrad(() =>
-      tidy(() => languageModelLoss(params, config, b.inputs, b.targets, batch, seqLen).item()),
+    const loss = noGrad(() =>
+      tidy(() => languageModelLoss(params, config, b.inputs, b.targets, batch, seqLen)),
     );
+    total += (await loss.data())[0]!;
+    loss.dispose();
   }
   return total / batches.length;
 }
@@ -379,8 +381,8 @@ export async function trainLanguageModel(
     if (o.evalEvery > 0 && (step % o.evalEvery === 0 || step === o.steps)) {
       const evalLoss =
         'sample' in data
-          ? batchesLoss(state.params, config, data.validation ?? [], o.batchSize, o.seqLen)
-          : evaluateLoss(state.params, config, data.validation, o.batchSize, o.seqLen, o.evalBatches);
+          ? await batchesLoss(state.params, config, data.validation ?? [], o.batchSize, o.seqLen)
+          : await evaluateLoss(state.params, config, data.validation, o.batchSize, o.seqLen, o.evalBatches);
       state = { ...state, evals: [...state.evals, { step, loss: evalLoss }] };
       hooks.onEval?.(step, evalLoss);
     }
