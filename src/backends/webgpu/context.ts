@@ -12,6 +12,10 @@
  * uploads take buffers whose last use was already submitted.
  */
 import type { DType } from '../../engine/dtype.js';
+import { BindGroups } from './bind-groups.js';
+import { FreeList, sizeClass } from './free-list.js';
+
+export { sizeClass };
 
 // WebGPU's numeric flags (spelled out: Node has no GPUBufferUsage global unless installed).
 const USAGE_MAP_READ = 0x1;
@@ -105,73 +109,11 @@ interface OpLabel {
   sizes: () => string;
 }
 
-/** The byte size class of a request: at least 256, then four steps per power of two (≤ 25% waste). */
-export function sizeClass(bytes: number): number {
-  if (bytes <= 256) return 256;
-  const p = 2 ** Math.floor(Math.log2(bytes));
-  const step = Math.max(256, p / 4);
-  return Math.ceil(bytes / step) * step;
-}
-
 function formatBytes(bytes: number): string {
   if (bytes >= 2 ** 30) return `${(bytes / 2 ** 30).toFixed(2)} GiB`;
   if (bytes >= 2 ** 20) return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
   if (bytes >= 2 ** 10) return `${(bytes / 2 ** 10).toFixed(1)} KiB`;
   return `${bytes} B`;
-}
-
-/**
- * The free buffers of one size class, lowest id (oldest) first: a computation that repeats (a
- * training step, a stream's next piece) then gets the same buffers in the same places each time,
- * so its bind groups repeat too.
- */
-class FreeList {
-  private readonly heap: { id: number; gpu: GPUBuffer }[] = [];
-
-  get size(): number {
-    return this.heap.length;
-  }
-
-  /** The lowest id, or Infinity when empty. */
-  get top(): number {
-    return this.heap[0]?.id ?? Number.POSITIVE_INFINITY;
-  }
-
-  push(id: number, gpu: GPUBuffer): void {
-    const h = this.heap;
-    h.push({ id, gpu });
-    for (let i = h.length - 1; i > 0; ) {
-      const parent = (i - 1) >> 1;
-      if (h[parent]!.id <= h[i]!.id) break;
-      [h[parent], h[i]] = [h[i]!, h[parent]!];
-      i = parent;
-    }
-  }
-
-  pop(): { id: number; gpu: GPUBuffer } | undefined {
-    const h = this.heap;
-    const first = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last) {
-      h[0] = last;
-      for (let i = 0; ; ) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && h[l]!.id < h[m]!.id) m = l;
-        if (r < h.length && h[r]!.id < h[m]!.id) m = r;
-        if (m === i) break;
-        [h[m], h[i]] = [h[i]!, h[m]!];
-        i = m;
-      }
-    }
-    return first;
-  }
-
-  /** Empties the list, returning its buffers. */
-  drain(): GPUBuffer[] {
-    return this.heap.splice(0).map((e) => e.gpu);
-  }
 }
 
 /** One device, its queue, the buffer pool and the open command encoder. */
@@ -195,14 +137,10 @@ export class GpuContext {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   /** Each pipeline's storage signature, the bind group layouts by signature, and the bind groups made. */
   private readonly signatures = new WeakMap<GPUComputePipeline, string>();
-  private readonly layouts = new Map<string, GPUBindGroupLayout>();
+  private readonly bindGroups: BindGroups;
   /** Group 0: the parameter block, bound with each dispatch's offset into the arena. */
   private readonly uniformLayout: GPUBindGroupLayout;
   private readonly uniformGroup: GPUBindGroup;
-  private readonly bindGroups = new Map<string, GPUBindGroup>();
-  private readonly bufferIds = new WeakMap<GPUBuffer, number>();
-  private readonly groupsOf = new Map<number, string[]>();
-  private nextBufferId = 1;
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private encoded = 0;
@@ -213,7 +151,6 @@ export class GpuContext {
   private arenaUsed = 0;
   private readonly maxPoolBytes: number;
   private readonly maxDispatches: number;
-  private readonly maxBindGroups: number;
   private op: OpLabel = { name: 'setup', sizes: () => '' };
   /** Set when the device is lost; every later call throws naming it. */
   private lostMessage: string | null = null;
@@ -241,7 +178,9 @@ export class GpuContext {
     }
     this.maxPoolBytes = options.maxPoolBytes ?? 2 ** 30;
     this.maxDispatches = options.maxDispatchesPerSubmit ?? 256;
-    this.maxBindGroups = options.maxBindGroups ?? Number.POSITIVE_INFINITY;
+    this.bindGroups = new BindGroups(device, options.maxBindGroups ?? Number.POSITIVE_INFINITY, () =>
+      this.describe(),
+    );
     this.arenaStride = Math.max(PARAM_BYTES, this.limits.minUniformBufferOffsetAlignment);
     const arenaBytes = this.arenaStride * Math.max(this.maxDispatches, 64);
     this.arena = device.createBuffer({ size: arenaBytes, usage: USAGE_UNIFORM | USAGE_COPY_DST });
@@ -355,7 +294,7 @@ export class GpuContext {
       const held = this.stats.liveBytes + this.stats.pooledBytes;
       if (this.stats.pooledBytes >= bytes && held + bytes > this.maxPoolBytes) this.trim();
       gpu = this.createBuffer(bytes, USAGE_STORAGE | USAGE_COPY_SRC | USAGE_COPY_DST);
-      this.bufferId(gpu);
+      this.bindGroups.idOf(gpu);
       this.stats.created++;
     }
     this.stats.liveBytes += bytes;
@@ -369,7 +308,7 @@ export class GpuContext {
     buffer.gpu = null;
     this.stats.liveBytes -= buffer.bytes;
     if (this.lost) return;
-    if (this.encoder) this.listOf(this.pending, buffer.bytes).push(this.bufferId(gpu), gpu);
+    if (this.encoder) this.listOf(this.pending, buffer.bytes).push(this.bindGroups.idOf(gpu), gpu);
     else this.pool(buffer.bytes, gpu);
   }
 
@@ -384,10 +323,10 @@ export class GpuContext {
 
   private pool(bytes: number, gpu: GPUBuffer): void {
     if (this.stats.pooledBytes + bytes > this.maxPoolBytes) {
-      this.destroyBuffer(gpu);
+      this.destroyPooled(gpu);
       return;
     }
-    this.listOf(this.free, bytes).push(this.bufferId(gpu), gpu);
+    this.listOf(this.free, bytes).push(this.bindGroups.idOf(gpu), gpu);
     this.stats.pooledBytes += bytes;
   }
 
@@ -395,7 +334,7 @@ export class GpuContext {
   trim(): number {
     this.flush();
     const freed = this.stats.pooledBytes;
-    for (const list of this.free.values()) for (const b of list.drain()) this.destroyBuffer(b);
+    for (const list of this.free.values()) for (const b of list.drain()) this.destroyPooled(b);
     this.free.clear();
     for (const list of this.staging.values()) for (const b of list) b.destroy();
     this.staging.clear();
@@ -491,17 +430,8 @@ export class GpuContext {
     if (!p) {
       const code = source();
       const module = this.device.createShaderModule({ code, label: key });
-      const access = new Map<number, string>();
-      for (const m of code.matchAll(/@group\((\d)\) @binding\((\d+)\) var<storage, (read_write|read)>/g)) {
-        const group = Number(m[1]);
-        access.set(group < 3 ? group - 1 : 2 + Number(m[2]), m[3] === 'read_write' ? 'w' : 'r');
-      }
-      const signature = Array.from({ length: access.size }, (_, i) => {
-        const a = access.get(i);
-        if (!a) throw new Error(`webgpu backend: kernel ${key} leaves storage slot ${i} undeclared`);
-        return a;
-      }).join('');
-      const groups = [this.uniformLayout, ...this.storageLayouts(signature)];
+      const signature = BindGroups.signature(code, key);
+      const groups = [this.uniformLayout, ...this.bindGroups.layoutsFor(signature)];
       p = this.device.createComputePipeline({
         layout: this.device.createPipelineLayout({ bindGroupLayouts: groups }),
         compute: { module, entryPoint: 'main' },
@@ -514,75 +444,9 @@ export class GpuContext {
     return p;
   }
 
-  /** The bind group layouts of groups 1, 2, 3 for a storage signature ('r' read-only, 'w' writable). */
-  private storageLayouts(signature: string): GPUBindGroupLayout[] {
-    const parts = [signature.slice(0, 1), signature.slice(1, 2), signature.slice(2)].filter((x) => x !== '');
-    return parts.map((part) => {
-      let layout = this.layouts.get(part);
-      if (!layout) {
-        layout = this.device.createBindGroupLayout({
-          entries: [...part].map((a, i) => ({
-            binding: i,
-            visibility: STAGE_COMPUTE,
-            buffer: { type: a === 'w' ? ('storage' as const) : ('read-only-storage' as const) },
-          })),
-        });
-        this.layouts.set(part, layout);
-      }
-      return layout;
-    });
-  }
-
-  /**
-   * The bind group of these storage bindings (one group's worth), made once and reused: some
-   * WebGPU implementations (dawn.node) never free a bind group and fail after about 65 thousand,
-   * so a dispatch must not make a new one each time. A group is forgotten when a buffer in it is
-   * destroyed.
-   */
-  private bindGroup(part: string, resources: readonly Binding[]): GPUBindGroup {
-    let key = part;
-    for (const r of resources) key += `|${this.bufferId(r.buffer)}:${r.offset}:${r.size}`;
-    let group = this.bindGroups.get(key);
-    if (!group) {
-      if (this.stats.bindGroups >= this.maxBindGroups) {
-        throw new Error(
-          `webgpu backend: ${this.describe()} needs a new bind group, but ${this.stats.bindGroups} were made on this ` +
-            'device and this WebGPU implementation frees none. Each new buffer takes one: free tensors with ' +
-            'tidy() or dispose() so buffers are reused, or load a new backend.',
-        );
-      }
-      group = this.device.createBindGroup({
-        layout: this.layouts.get(part)!,
-        entries: resources.map((r, i) => ({ binding: i, resource: { ...r } })),
-      });
-      this.bindGroups.set(key, group);
-      this.stats.bindGroups++;
-      for (const r of resources) {
-        const id = this.bufferId(r.buffer);
-        const keys = this.groupsOf.get(id);
-        if (keys) keys.push(key);
-        else this.groupsOf.set(id, [key]);
-      }
-    }
-    return group;
-  }
-
-  private bufferId(buffer: GPUBuffer): number {
-    let id = this.bufferIds.get(buffer);
-    if (id === undefined) {
-      id = this.nextBufferId++;
-      this.bufferIds.set(buffer, id);
-    }
-    return id;
-  }
-
-  /** Destroys a GPU buffer and forgets the bind groups that use it. */
-  private destroyBuffer(buffer: GPUBuffer): void {
-    const id = this.bufferIds.get(buffer);
-    if (id !== undefined) {
-      for (const key of this.groupsOf.get(id) ?? []) this.bindGroups.delete(key);
-      this.groupsOf.delete(id);
-    }
+  /** Destroys a pooled GPU buffer and forgets its bind groups. */
+  private destroyPooled(buffer: GPUBuffer): void {
+    this.bindGroups.forget(buffer);
     buffer.destroy();
   }
 
@@ -639,12 +503,8 @@ export class GpuContext {
         `webgpu backend: ${this.describe()} passes ${resources.length} storage bindings to a kernel that declares ${signature?.length}`,
       );
     }
-    const parts = [
-      [signature.slice(0, 1), resources.slice(0, 1)],
-      [signature.slice(1, 2), resources.slice(1, 2)],
-      [signature.slice(2), resources.slice(2)],
-    ] as const;
-    const bound = parts.filter(([part]) => part !== '').map(([part, r]) => this.bindGroup(part, r));
+    const bound = this.bindGroups.forDispatch(signature, resources);
+    this.stats.bindGroups = this.bindGroups.made;
     this.openEncoder();
     this.pass ??= this.encoder!.beginComputePass();
     this.pass.setPipeline(pipeline);

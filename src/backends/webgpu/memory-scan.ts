@@ -6,13 +6,14 @@
  * this file sees only buffers and the plain `MemoryScanParams`.
  *
  * Forward: the inputs are packed per head (tok), the state goes into slot 0 of a per-head state
- * buffer, and each chunk piece is ONE dispatch for all heads (a workgroup per head) that reads the
- * piece-start slot and writes the next; the state stays on the GPU from piece to piece and nothing
- * is read back. A recorded forward keeps every piece-start state (its `saved` buffer) when they fit
- * `webgpuScanLimits.saveBytes`. Backward: the pieces in reverse, one dispatch each, carrying the
- * state's cotangent in two adjoint slots; piece-start states come from `saved`, or are recomputed
- * by state-only forward dispatches (with √P checkpoints beyond `webgpuScanLimits.stateBytes`).
- * Heads are split over several dispatches only where one binding cannot hold them all.
+ * buffer, and each chunk piece runs as a few stage kernels (memory-scan-wgsl.ts), each ONE
+ * dispatch for all heads, that read the piece-start slot and write the next; the state stays on
+ * the GPU from piece to piece and nothing is read back. A recorded forward keeps every
+ * piece-start state (its `saved` buffer) when they fit `webgpuScanLimits.saveBytes`. Backward:
+ * the pieces in reverse (memory-scan-backward-wgsl.ts), carrying the state's cotangent in two
+ * adjoint slots; piece-start states come from `saved`, or are recomputed by state-only forward
+ * stages (with √P checkpoints beyond `webgpuScanLimits.stateBytes`). Heads are split over several
+ * dispatches only where one binding cannot hold them all.
  * Browser-safe: no `node:*` imports.
  */
 import {
@@ -27,8 +28,8 @@ import { broadcastStrides, type Shape, sizeOf, stridesOf } from '../../engine/sh
 import type { Binding, GpuBuffer, GpuContext } from './context.js';
 import type { Moves } from './elementwise.js';
 import type { Operand } from './mapped.js';
+import { backwardKernels } from './memory-scan-backward-wgsl.js';
 import {
-  backwardKernels,
   type Count,
   forwardKernels,
   SCAN_WORKGROUP,
@@ -99,6 +100,16 @@ function checkpointSlots(pieces: number): number {
   return Math.max(2, seg + segments);
 }
 
+/** Runs `fn` for each group of at most `group` heads: (first head, heads in the group). */
+function forHeadGroups(p: Plan, group: number, fn: (first: number, count: number) => void): void {
+  for (let first = 0; first < p.heads; first += group) fn(first, Math.min(group, p.heads - first));
+}
+
+/** The parameter words every stage kernel starts with: n, start, T, d, h, heads in the dispatch. */
+function pieceWords(p: Plan, piece: number, count: number): number[] {
+  return [pieceLength(piece, p), pieceStart(piece, p), p.T, p.d, p.h, count];
+}
+
 function pieceStart(p: number, plan: Plan): number {
   return p === 0 ? 0 : Math.min(plan.b - plan.offset, plan.T) + (p - 1) * plan.b;
 }
@@ -165,8 +176,8 @@ export function createWebGpuMemoryScan(
     };
   }
 
-  /** Elements one dispatch may bind of a buffer (a binding, less one alignment step for a window). */
-  const room = () => ctx.maxBindingElements - ctx.limits.minStorageBufferOffsetAlignment / 4;
+  /** Elements one dispatch may bind of a buffer. */
+  const room = () => ctx.windowElements;
 
   /** Heads per dispatch when the state buffer holds `slots` slots per head (0: not even one head fits). */
   const groupFor = (p: Plan, slots: number) => Math.min(p.group, Math.floor(room() / (slots * p.SF + p.WF)));
@@ -297,19 +308,13 @@ export function createWebGpuMemoryScan(
     out: GpuBuffer | null,
   ): void {
     const gOff = piece === 0 && p.carried ? gAt : from * p.SF;
-    for (let first = 0; first < p.heads; first += group) {
-      const count = Math.min(group, p.heads - first);
+    forHeadGroups(p, group, (first, count) => {
       const [tb, tSkip] = bind(tok, first, count, p.TS);
       const [sb, sSkip] = bind(states, first, count, HS);
       const [xb, xSkip] = bind(scratch, 0, count, p.SCS);
       const n = pieceLength(piece, p);
       const params = [
-        n,
-        pieceStart(piece, p),
-        p.T,
-        p.d,
-        p.h,
-        count,
+        ...pieceWords(p, piece, count),
         tSkip,
         p.TS,
         sSkip,
@@ -327,7 +332,7 @@ export function createWebGpuMemoryScan(
       } else {
         runStages(stages('advance', p), p, n, count, params, [tb, sb, xb]);
       }
-    }
+    });
   }
 
   /** The packed outputs' matrix j (0 W, 1 S, 2 chunk-start W) of layer l, as a per-head operand. */
@@ -441,8 +446,7 @@ export function createWebGpuMemoryScan(
         const prev = 1 - next;
         const gOff = piece === 0 && p.carried ? gAt : slot * SF;
         const dgOff = piece === 0 && p.carried ? 2 * SF : prev * SF;
-        for (let h0 = 0; h0 < heads; h0 += group) {
-          const count = Math.min(group, heads - h0);
+        forHeadGroups(p, group, (h0, count) => {
           const [tb, tSkip] = bind(tok, h0, count, p.TS);
           const [sb, sSkip] = bind(states, h0, count, HS);
           const [cb, cSkip] = bind(cot, h0, count, p.T * p.d);
@@ -451,12 +455,7 @@ export function createWebGpuMemoryScan(
           const [xb, xSkip] = bind(scratch, 0, count, p.SCS);
           const n = pieceLength(piece, p);
           const params = [
-            n,
-            pieceStart(piece, p),
-            p.T,
-            p.d,
-            p.h,
-            count,
+            ...pieceWords(p, piece, count),
             tSkip,
             p.TS,
             sSkip,
@@ -476,7 +475,7 @@ export function createWebGpuMemoryScan(
             dgOff,
           ];
           runStages(list, p, n, count, params, [tb, sb, xb, cb, db, ab]);
-        }
+        });
         if (piece === P - 1 && p.chunkStartOut) {
           // The chunk-start output is the last piece's start weights: its cotangent joins theirs.
           p.sizes.forEach((size, l) => {
