@@ -253,15 +253,16 @@ for (const backend of backends) {
 if (backends.includes('wasm') && wasmBackend) {
   withBackend('wasm', () => {
     if (wanted('train')) for (const v of trainVariants) benchTrainStep(v, 16, 256, report);
-    if (wanted('stream')) {
-      benchStreaming(
-        option('stream-variant') ?? 'mac',
-        Number(option('stream-tokens') ?? 2 ** 21),
-        Number(option('piece') ?? 512),
-        report,
-      );
-    }
   });
+  // Generation reads logits asynchronously; wasm is the default backend here.
+  if (wanted('stream')) {
+    await benchStreaming(
+      option('stream-variant') ?? 'mac',
+      Number(option('stream-tokens') ?? 2 ** 21),
+      Number(option('piece') ?? 512),
+      report,
+    );
+  }
 }
 wasmBackend?.threadPool?.terminate();
 const peer = torchPeer();

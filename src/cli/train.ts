@@ -1,6 +1,6 @@
 /**
- * `titans train`, `titans generate` and `titans eval ppl`: the Node wiring around the training
- * loop (src/train/trainer.ts) — data and tokenizer, checkpoints, a progress bar, the loss curve.
+ * `titans train`: the Node wiring around the training loop (src/train/trainer.ts) — data and
+ * tokenizer, checkpoints, a progress bar, the loss curve. (`generate` and `eval ppl`: generate.ts.)
  *
  * A run folder (`--out`) holds:
  *   checkpoint/   config.json, model.safetensors, tokenizer.json, optimizer.safetensors, trainer.json
@@ -15,22 +15,15 @@ import { splitTokens } from '../data/dataset.js';
 import { dispose, Rng } from '../engine/index.js';
 import { wasmBackend } from '../index.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import {
-  loadModelCheckpoint,
-  loadTrainingCheckpoint,
-  saveTrainingCheckpoint,
-} from '../io/model-checkpoint.js';
+import { loadTrainingCheckpoint, saveTrainingCheckpoint } from '../io/model-checkpoint.js';
 import { resolveConfig, type TitansConfig, type TitansConfigInput } from '../models/config.js';
-import { generate } from '../models/generate.js';
-import { countParameters, initModel, type ModelParams } from '../models/model.js';
-import { modelStream } from '../models/stream.js';
+import { countParameters, initModel } from '../models/model.js';
 import { stderrSink } from '../report/node-sink.js';
 import { lineChartSvg } from '../report/plot.js';
 import { Progress } from '../report/progress.js';
 import { trainBpe } from '../tokenizer/bpe.js';
 import { byteTokenizer, type Tokenizer } from '../tokenizer/tokenizer.js';
 import {
-  evaluateLoss,
   initialTrainerState,
   resolveTrainOptions,
   type TrainerState,
@@ -129,6 +122,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<void> {
   let tokenizer: Tokenizer;
   let state: TrainerState;
   let dataSource = o.data;
+  let text: string | undefined;
   if (existsSync(join(ckptDir, 'config.json'))) {
     if (!o.resume) {
       throw new Error(
@@ -148,7 +142,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<void> {
   } else {
     options = resolveTrainOptions({ ...preset.train, ...cliTrain });
     const spec = tokenizerSpec(o.tokenizer);
-    const { text } = await loadText(dataSource);
+    text = (await loadText(dataSource)).text;
     if (spec.kind === 'bpe') {
       log(`training a BPE tokenizer (vocabulary ${spec.vocabSize}) on ${text.length} characters…`);
       tokenizer = trainBpe(text.slice(0, Math.floor(text.length * 0.95)), { vocabSize: spec.vocabSize });
@@ -160,16 +154,19 @@ export async function trainCommand(o: TrainCommandOptions): Promise<void> {
     config = resolveConfig(modelInput);
     state = initialTrainerState(initModel(config, new Rng(options.seed)), options);
   }
-  const { text } = await loadText(dataSource);
-  const ids = tokenizer.encode(text);
+  const ids = tokenizer.encode(text ?? (await loadText(dataSource)).text);
   const data = splitTokens(ids, { validationFraction: 0.05 });
   const parameters = countParameters(state.params);
   log(
     `${config.variant} · ${parameters.toLocaleString('en-US')} parameters · ${data.train.length.toLocaleString('en-US')} training tokens (${dataSource}, ${tokenizer.kind} tokenizer) · ${options.steps} steps of ${options.batchSize}×${options.seqLen}${options.accumulate > 1 ? `×${options.accumulate}` : ''} tokens → ${out}`,
   );
 
-  const progress = new Progress({ total: options.steps, label: 'train', sink: stderrSink() });
-  progress.update(state.step);
+  const progress = new Progress({
+    total: options.steps,
+    start: state.step,
+    label: 'train',
+    sink: stderrSink(),
+  });
   let stop = false;
   const onSignal = () => {
     if (stop) process.exit(130);
@@ -235,8 +232,14 @@ export async function trainCommand(o: TrainCommandOptions): Promise<void> {
     badSteps: final.badSteps.length,
   };
   await writeFileAtomic(join(out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  // A resumed run reports the steps it ran, not the steps the checkpoint already had.
+  const ran = final.step - startStep;
+  const steps =
+    ran === 0
+      ? `no step run (at step ${final.step})`
+      : `${ran} steps${startStep > 0 ? ` (${startStep + 1}–${final.step})` : ''}`;
   console.log(
-    `${config.variant}: ${final.step} steps in ${seconds.toFixed(0)} s (${summary.tokensPerSecond.toFixed(0)} tokens/s) · train loss ${trainLoss.toFixed(4)} · validation loss ${lastEval ? lastEval.loss.toFixed(4) : 'n/a'} · non-finite steps ${summary.badSteps} · ${out}`,
+    `${config.variant}: ${steps} in ${seconds.toFixed(0)} s (${summary.tokensPerSecond.toFixed(0)} tokens/s) · train loss ${trainLoss.toFixed(4)} · validation loss ${lastEval ? lastEval.loss.toFixed(4) : 'n/a'} · non-finite steps ${summary.badSteps} · ${out}`,
   );
   dispose([final.params, final.optimizer]);
 }
@@ -254,117 +257,4 @@ export function lossCurve(state: TrainerState, config: TitansConfig): string {
     ],
     { title: `${config.variant}: next-token loss (nats)`, xLabel: 'step', yLabel: 'loss' },
   );
-}
-
-export async function generateCommand(o: {
-  checkpoint: string;
-  prompt: string;
-  maxTokens: number;
-  temperature: number;
-  topK: number;
-  seed: number;
-  threads?: number;
-}): Promise<void> {
-  useThreads(o.threads);
-  const { config, params, tokenizer } = await loadModelCheckpoint(checkpointDir(o.checkpoint));
-  const tok = tokenizer ?? byteTokenizer();
-  const prompt = tok.encode(o.prompt);
-  if (prompt.length === 0) throw new Error('--prompt must not be empty');
-  process.stdout.write(o.prompt);
-  const produced: number[] = [];
-  let printed = '';
-  const started = performance.now();
-  const { state } = generate(params, config, prompt, {
-    maxTokens: o.maxTokens,
-    temperature: o.temperature,
-    topK: o.topK,
-    rng: new Rng(o.seed),
-    onToken: (t) => {
-      produced.push(t);
-      const text = tok.decode(produced);
-      // Print only what is settled: an incomplete UTF-8 sequence at the end decodes as U+FFFD.
-      const settled = text.endsWith('\uFFFD') ? text.slice(0, -1) : text;
-      if (settled.startsWith(printed)) {
-        process.stdout.write(settled.slice(printed.length));
-        printed = settled;
-      }
-    },
-  });
-  const seconds = (performance.now() - started) / 1000;
-  process.stdout.write('\n');
-  process.stderr.write(
-    `${produced.length} tokens in ${seconds.toFixed(2)} s (${(produced.length / seconds).toFixed(1)} tokens/s, prompt included in the time)\n`,
-  );
-  dispose([params, state]);
-}
-
-export async function evalPplCommand(o: {
-  checkpoint: string;
-  data: string;
-  seqLen: number;
-  batchSize: number;
-  maxTokens?: number;
-  stream?: boolean;
-  threads?: number;
-}): Promise<void> {
-  useThreads(o.threads);
-  const { config, params, tokenizer } = await loadModelCheckpoint(checkpointDir(o.checkpoint));
-  const tok = tokenizer ?? byteTokenizer();
-  const { text, name } = await loadText(o.data);
-  let ids = tok.encode(text);
-  if (o.maxTokens !== undefined && ids.length > o.maxTokens + 1) ids = ids.subarray(0, o.maxTokens + 1);
-  const bytes = new TextEncoder().encode(tok.decode(ids.subarray(1))).length;
-  const { loss, tokens } = o.stream
-    ? streamingLoss(params, config, ids, o.seqLen)
-    : windowLoss(params, config, ids, o.batchSize, o.seqLen);
-  const bitsPerByte = (loss * tokens) / Math.LN2 / Math.max(1, bytes);
-  console.log(
-    `${name}: ${tokens} tokens · loss ${loss.toFixed(4)} nats/token · perplexity ${Math.exp(loss).toFixed(3)} · ${bitsPerByte.toFixed(4)} bits/byte (${o.stream ? 'one stream, state carried' : `independent windows of ${o.seqLen}`})`,
-  );
-  dispose(params);
-}
-
-/** Mean loss over non-overlapping windows, each from a fresh state (as in training). */
-function windowLoss(
-  params: ModelParams,
-  config: TitansConfig,
-  ids: Int32Array,
-  batch: number,
-  seqLen: number,
-) {
-  const windows = Math.floor((ids.length - 1) / seqLen);
-  if (windows < 1)
-    throw new Error(`the data has ${ids.length} tokens, fewer than one window of ${seqLen + 1}`);
-  const progress = new Progress({ total: windows, label: 'eval', sink: stderrSink() });
-  const loss = evaluateLoss(params, config, ids, batch, seqLen, Number.POSITIVE_INFINITY, (done) =>
-    progress.update(done),
-  );
-  progress.finish();
-  return { loss, tokens: windows * seqLen };
-}
-
-/** Mean loss over the whole data read as one stream, the state carried from piece to piece. */
-function streamingLoss(params: ModelParams, config: TitansConfig, ids: Int32Array, piece: number) {
-  const n = ids.length - 1;
-  const progress = new Progress({ total: n, label: 'eval', sink: stderrSink() });
-  const stream = modelStream(params, config);
-  const V = config.vocabSize;
-  const sums = stream.feedPieces(ids.subarray(0, n), piece, (logits, start, len) => {
-    const targets = ids.subarray(start + 1, start + len + 1);
-    const lp = logits.dataSync();
-    let sum = 0;
-    for (let t = 0; t < len; t++) {
-      let max = Number.NEGATIVE_INFINITY;
-      for (let v = 0; v < V; v++) max = Math.max(max, lp[t * V + v]!);
-      let z = 0;
-      for (let v = 0; v < V; v++) z += Math.exp(lp[t * V + v]! - max);
-      sum += max + Math.log(z) - lp[t * V + targets[t]!]!;
-    }
-    progress.update(start + len);
-    return sum;
-  });
-  const total = sums.reduce((a, b) => a + b, 0);
-  progress.finish();
-  stream.close();
-  return { loss: total / n, tokens: n };
 }

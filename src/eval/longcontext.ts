@@ -7,7 +7,7 @@
  * the scored ones) in the loss.
  */
 import type { TokenBatch } from '../data/dataset.js';
-import { argMax, type Rng } from '../engine/index.js';
+import { argMax, keep, type Rng } from '../engine/index.js';
 import type { TitansConfig } from '../models/config.js';
 import { generate } from '../models/generate.js';
 import { type ModelParams, releaseState } from '../models/model.js';
@@ -109,6 +109,24 @@ export interface TaskEvaluation {
   results: LengthResult[];
 }
 
+/** One evaluated example: what was asked, what the model answered, and its score. */
+export interface ExampleRecord {
+  /** The context length asked of the generator. */
+  length: number;
+  /** Tokens the model read before answering (context + question). */
+  promptTokens: number;
+  question: string;
+  answer: string;
+  /**
+   * The model's answer: decoded greedily, or (teacher-forced examples) the answer with each
+   * scored position replaced by the model's prediction.
+   */
+  predicted: string;
+  score: number;
+  /** Char offsets of the facts the answer depends on, in the context. */
+  evidence: number[];
+}
+
 export interface EvaluateTaskOptions {
   lengths: number[];
   /** Examples per length. */
@@ -119,6 +137,8 @@ export interface EvaluateTaskOptions {
   /** Score one greedy prediction (default: the task's own, else exact match after trimming). */
   score?: (predicted: string, answer: string) => number;
   onProgress?: (length: number, done: number, total: number) => void;
+  /** Called with every example once scored (per-example predictions for a report). */
+  onExample?: (record: ExampleRecord) => void;
 }
 
 /**
@@ -128,15 +148,15 @@ export interface EvaluateTaskOptions {
  * positions the model predicts (argmax) given the true answer before each.
  *
  * @example
- * const result = evaluateTask(params, config, byteTokenizer(), passkeyTask(), { lengths: [1024, 4096], examples: 50, rng: new Rng(0) });
+ * const result = await evaluateTask(params, config, byteTokenizer(), passkeyTask(), { lengths: [1024, 4096], examples: 50, rng: new Rng(0) });
  */
-export function evaluateTask(
+export async function evaluateTask(
   params: ModelParams,
   config: TitansConfig,
   tokenizer: Tokenizer,
   task: Task,
   options: EvaluateTaskOptions,
-): TaskEvaluation {
+): Promise<TaskEvaluation> {
   const score = options.score ?? task.score ?? ((p: string, a: string) => (p.trim() === a.trim() ? 1 : 0));
   const piece = options.piece ?? 2048;
   const results: LengthResult[] = [];
@@ -145,12 +165,28 @@ export function evaluateTask(
     for (let i = 0; i < options.examples; i++) {
       const example = task.example(options.rng, length);
       const { prompt, answer, scored } = encodeExample(tokenizer, example);
+      let predicted: string;
+      let points: number;
       if (scored) {
-        correct += teacherForcedScore(params, config, prompt, answer, scored, piece);
+        const best = await teacherForcedPredictions(params, config, prompt, answer, piece);
+        points = scored.filter((j) => best[j] === answer[j]).length / scored.length;
+        const filled = Int32Array.from(answer);
+        for (const j of scored) filled[j] = best[j]!;
+        predicted = tokenizer.decode(filled);
       } else {
-        const predicted = greedyAnswer(params, config, prompt, answer.length, piece);
-        correct += score(tokenizer.decode(predicted), example.answer);
+        predicted = tokenizer.decode(await greedyAnswer(params, config, prompt, answer.length, piece));
+        points = score(predicted, example.answer);
       }
+      correct += points;
+      options.onExample?.({
+        length,
+        promptTokens: prompt.length,
+        question: example.question,
+        answer: example.answer,
+        predicted,
+        score: points,
+        evidence: example.evidence,
+      });
       options.onProgress?.(length, i + 1, options.examples);
     }
     results.push({ length, examples: options.examples, correct, accuracy: correct / options.examples });
@@ -159,14 +195,14 @@ export function evaluateTask(
 }
 
 /** Reads `prompt` as one stream (in pieces of `piece` tokens) and decodes `n` tokens greedily. */
-export function greedyAnswer(
+export async function greedyAnswer(
   params: ModelParams,
   config: TitansConfig,
   prompt: Int32Array,
   n: number,
   piece: number,
-): number[] {
-  const { tokens, state } = generate(params, config, prompt, {
+): Promise<number[]> {
+  const { tokens, state } = await generate(params, config, prompt, {
     maxTokens: n,
     temperature: 0,
     promptChunk: piece,
@@ -181,28 +217,44 @@ export function greedyAnswer(
  * (teacher forcing: every prediction sees the true answer before it).
  *
  * @example
- * teacherForcedScore(params, config, prompt, encode('b:0 h:4'), [2, 6], 2048); // 0, 0.5 or 1
+ * await teacherForcedScore(params, config, prompt, encode('b:0 h:4'), [2, 6], 2048); // 0, 0.5 or 1
  */
-export function teacherForcedScore(
+export async function teacherForcedScore(
   params: ModelParams,
   config: TitansConfig,
   prompt: Int32Array,
   answer: Int32Array,
   scored: readonly number[],
   piece: number,
-): number {
-  if (prompt.length === 0) throw new RangeError('teacherForcedScore: the prompt is empty');
+): Promise<number> {
   if (scored.length === 0) throw new RangeError('teacherForcedScore: no answer position is scored');
+  const best = await teacherForcedPredictions(params, config, prompt, answer, piece);
+  return scored.filter((j) => best[j] === answer[j]).length / scored.length;
+}
+
+/** The argmax prediction at every answer position j, given the prompt and answer[0 … j−1]. */
+async function teacherForcedPredictions(
+  params: ModelParams,
+  config: TitansConfig,
+  prompt: Int32Array,
+  answer: Int32Array,
+  piece: number,
+): Promise<Int32Array> {
+  if (prompt.length === 0) throw new RangeError('teacherForcedScore: the prompt is empty');
   const stream = modelStream(params, config);
   try {
     // The logits at the last prompt token predict answer[0]: read the prompt but that token first.
-    stream.feedPieces(prompt.subarray(0, prompt.length - 1), piece, () => null);
+    if (prompt.length > 1) stream.feedPieces(prompt.subarray(0, prompt.length - 1), piece, () => null);
     const tail = new Int32Array(answer.length);
     tail[0] = prompt[prompt.length - 1]!;
     tail.set(answer.subarray(0, answer.length - 1), 1);
     // logits (1, A, V): row j predicts answer[j].
-    const best = stream.feed(tail, (logits) => Int32Array.from(argMax(logits, -1).dataSync()));
-    return scored.filter((j) => best[j] === answer[j]).length / scored.length;
+    const best = stream.feed(tail, (logits) => keep(argMax(logits, -1)));
+    try {
+      return Int32Array.from(await best.data());
+    } finally {
+      best.dispose();
+    }
   } finally {
     stream.close();
   }

@@ -9,7 +9,7 @@
 import type { FloatDType } from '../engine/dtype.js';
 import { Rng } from '../engine/random.js';
 import { dispose } from '../engine/tensor.js';
-import { resolveConfig, type TitansConfig, type TitansConfigInput } from '../models/config.js';
+import { configFile, resolveConfig, type TitansConfig, type TitansConfigInput } from '../models/config.js';
 import { initModel, type ModelParams } from '../models/model.js';
 import { type Tokenizer, tokenizerFromJSON } from '../tokenizer/tokenizer.js';
 import type { OptimizerState } from '../train/optimizer.js';
@@ -35,7 +35,7 @@ export interface ModelCheckpoint {
  */
 export async function saveModelCheckpoint(dir: string, checkpoint: ModelCheckpoint): Promise<void> {
   await saveTensorCheckpoint(dir, {
-    config: checkpoint.config,
+    config: configFile(checkpoint.config),
     params: checkpoint.params,
     ...(checkpoint.optimizer ? { optimizer: checkpoint.optimizer } : {}),
     ...(checkpoint.trainer ? { trainer: checkpoint.trainer } : {}),

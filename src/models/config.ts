@@ -79,6 +79,27 @@ export interface TitansConfig {
 export type TitansConfigInput = Partial<Omit<TitansConfig, 'memory'>> &
   Pick<TitansConfig, 'variant' | 'vocabSize'> & { memory?: Partial<MemoryOptions> };
 
+/** config.json's `model_type` (as HuggingFace config files name their model family). */
+export const MODEL_TYPE = 'titans';
+
+/** The tags config.json carries beside the config, for tools that read HuggingFace-style configs. */
+export interface ConfigFileTags {
+  model_type?: string;
+  architectures?: string[];
+}
+
+/**
+ * The object saved as config.json: the config with `model_type: "titans"` and
+ * `architectures: ["TitansForCausalLM"]` first. `resolveConfig` accepts (and drops) both, and
+ * files without them still load.
+ *
+ * @example
+ * JSON.stringify(configFile(config), null, 2); // {"model_type": "titans", "architectures": [...], "variant": ...}
+ */
+export function configFile(config: TitansConfig): TitansConfig & Required<ConfigFileTags> {
+  return { model_type: MODEL_TYPE, architectures: ['TitansForCausalLM'], ...config };
+}
+
 /** Whether a variant is one of the four Titans models (MAC, MAG, MAL, LMM): they have persistent memory. */
 export function isTitans(variant: ModelVariant): boolean {
   return variant === 'mac' || variant === 'mag' || variant === 'mal' || variant === 'lmm';
@@ -104,6 +125,12 @@ function baselineMemory(variant: ModelVariant): Partial<MemoryOptions> {
  */
 export function resolveConfig(input: TitansConfigInput): TitansConfig {
   if (typeof input !== 'object' || input === null) throw new TypeError('config: expected an object');
+  const { model_type: modelType, architectures, ...fields } = input as TitansConfigInput & ConfigFileTags;
+  if (modelType !== undefined && modelType !== MODEL_TYPE)
+    throw new RangeError(`config: model_type is '${modelType}', not '${MODEL_TYPE}'`);
+  if (architectures !== undefined && !Array.isArray(architectures))
+    throw new RangeError('config: architectures must be an array of names');
+  input = fields;
   for (const key of Object.keys(input)) {
     if (!KNOWN_FIELDS.has(key)) throw new RangeError(`config: unknown field '${key}'`);
   }

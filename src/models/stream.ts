@@ -5,7 +5,14 @@
  */
 import { keep, noGrad, type Tensor, tensorLeaves, tidy } from '../engine/index.js';
 import type { TitansConfig } from './config.js';
-import { type ModelParams, type ModelState, modelForward, releaseState, tokenTensor } from './model.js';
+import {
+  type ForwardOptions,
+  type ModelParams,
+  type ModelState,
+  modelForward,
+  releaseState,
+  tokenTensor,
+} from './model.js';
 
 export interface ModelStream {
   /**
@@ -30,6 +37,7 @@ export interface ModelStream {
 
 /**
  * Opens a stream on one sequence, continuing `state` when given (the stream then owns it).
+ * `options` go to every forward pass (e.g. `onMemoryLayer` to inspect the memory).
  *
  * @example
  * const stream = modelStream(params, config);
@@ -40,6 +48,7 @@ export function modelStream(
   params: ModelParams,
   config: TitansConfig,
   state: ModelState | null = null,
+  options: Omit<ForwardOptions, 'keepState'> = {},
 ): ModelStream {
   let current = state;
   let closed = false;
@@ -53,6 +62,7 @@ export function modelStream(
           config,
           tokenTensor(ids, 1, ids.length),
           current,
+          options,
         );
         for (const t of tensorLeaves(next)) keep(t); // outlives any scope the caller is in
         return { value: read(logits), next: next! };

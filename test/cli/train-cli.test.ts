@@ -75,7 +75,8 @@ describe('titans train / generate / eval ppl', () => {
     const resumed = titans('train', ...common, '--steps', '9', '--resume');
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.match(resumed.stderr, /resuming .* at step 6 of 9/);
-    assert.match(resumed.stdout, /9 steps/);
+    assert.match(resumed.stdout, /: 3 steps \(7–9\) in /, 'a resumed run counts only the steps it ran');
+    assert.doesNotMatch(resumed.stderr, /\b\d{4,} it\/s/, 'nor does its rate count the resumed steps');
 
     const gen = titans(
       'generate',

@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { commandLine, maxDepthBeyondWindow, shallowNeedles } from '../../src/cli/experiment.js';
+import { commandLine } from '../../src/cli/experiment.js';
 import { loadText } from '../../src/data/corpus.js';
 import {
   encodeExample,
@@ -22,6 +22,7 @@ import { babiTask } from '../../src/eval/tasks/babilong.js';
 import { Haystack } from '../../src/eval/tasks/haystack.js';
 import { mqarTask } from '../../src/eval/tasks/mqar.js';
 import { passkeyTask } from '../../src/eval/tasks/niah.js';
+import { maxDepthBeyondWindow, shallowNeedles } from '../../src/experiments/spec.js';
 import { argMax, dispose, noGrad, Rng } from '../../src/index.js';
 import { initModel, modelForward, tokenTensor } from '../../src/models/model.js';
 import { byteTokenizer } from '../../src/tokenizer/tokenizer.js';
@@ -130,7 +131,7 @@ describe('task batches', () => {
 });
 
 describe('greedy evaluation', () => {
-  it("scores with the task's own scorer when it has one", () => {
+  it("scores with the task's own scorer when it has one", async () => {
     const config = tinyConfig('swa', { vocabSize: 256 });
     const params = initModel(config, new Rng(1));
     const base = passkeyTask({ digits: 1 });
@@ -143,7 +144,7 @@ describe('greedy evaluation', () => {
         return 0.25;
       },
     };
-    const result = evaluateTask(params, config, byteTokenizer(), task, {
+    const result = await evaluateTask(params, config, byteTokenizer(), task, {
       lengths: [64],
       examples: 3,
       rng: new Rng(2),
@@ -153,10 +154,10 @@ describe('greedy evaluation', () => {
     dispose(params);
   });
 
-  it('decodes in pieces with its cache exactly what uncached argmax predicts', () => {
+  it('decodes in pieces with its cache exactly what uncached argmax predicts', async () => {
     const { config, params } = tinyModel('mac', 'float64');
     const prompt = Int32Array.from({ length: 23 }, (_, i) => (i * 7) % config.vocabSize);
-    const answer = greedyAnswer(params, config, prompt, 4, 5);
+    const answer = await greedyAnswer(params, config, prompt, 4, 5);
     const sequence = [...prompt, ...answer.slice(0, 3)];
     const predicted = noGrad(() =>
       argMax(modelForward(params, config, tokenTensor(sequence, 1, sequence.length)).logits, -1).dataSync(),
@@ -167,7 +168,7 @@ describe('greedy evaluation', () => {
 });
 
 describe('teacher-forced evaluation (examples with scored answer positions)', () => {
-  it('scores the argmax of one uncached pass at the scored positions, fed in pieces or not', () => {
+  it('scores the argmax of one uncached pass at the scored positions, fed in pieces or not', async () => {
     const { config, params } = tinyModel('mal', 'float64');
     const prompt = Int32Array.from({ length: 19 }, (_, i) => (i * 5 + 3) % config.vocabSize);
     const answer = Int32Array.from([7, 1, 4, 9, 2]);
@@ -189,17 +190,17 @@ describe('teacher-forced evaluation (examples with scored answer positions)', ()
     const want = scored.filter((j) => check[prompt.length - 1 + j] === target[j]).length / 3;
     assert.ok(want >= 1 / 3, 'answer[0] sees only the prompt, so it is right');
     for (const piece of [4, 7, 2048])
-      assert.equal(teacherForcedScore(params, config, prompt, target, scored, piece), want);
-    assert.throws(() => teacherForcedScore(params, config, prompt, target, [], 8), /no answer position/);
+      assert.equal(await teacherForcedScore(params, config, prompt, target, scored, piece), want);
+    await assert.rejects(teacherForcedScore(params, config, prompt, target, [], 8), /no answer position/);
     dispose(params);
   });
 
-  it('is what evaluateTask uses for MQAR, and refuses scored examples it cannot map to tokens', () => {
+  it('is what evaluateTask uses for MQAR, and refuses scored examples it cannot map to tokens', async () => {
     const config = tinyConfig('swa', { vocabSize: 256 });
     const params = initModel(config, new Rng(4));
     const tokenizer = byteTokenizer();
     const task = mqarTask({ pairs: 4 });
-    const result = evaluateTask(params, config, tokenizer, task, {
+    const result = await evaluateTask(params, config, tokenizer, task, {
       lengths: [48],
       examples: 3,
       rng: new Rng(5),
@@ -208,7 +209,7 @@ describe('teacher-forced evaluation (examples with scored answer positions)', ()
     let total = 0;
     for (let i = 0; i < 3; i++) {
       const { prompt, answer, scored } = encodeExample(tokenizer, task.example(rng, 48));
-      total += teacherForcedScore(params, config, prompt, answer, scored!, 2048);
+      total += await teacherForcedScore(params, config, prompt, answer, scored!, 2048);
     }
     assert.equal(result.results[0]!.correct, total);
     const ex = task.example(new Rng(6), 48);
@@ -295,7 +296,7 @@ describe('titans eval <task> / experiment / demo', () => {
     );
     const mqarDigits = titans('experiment', 'mqar', '--digits', '2', '--out', join(root, 'x'));
     assert.equal(mqarDigits.code, 1);
-    assert.match(mqarDigits.stderr, /--digits and --cue apply to the pass-key experiments/);
+    assert.match(mqarDigits.stderr, /--digits, --cue and --noise apply to the pass-key experiments/);
     const wrong = titans(...args.map((a) => (a === 'mag,swa' ? 'mag,gpt' : a)));
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /unknown model 'gpt'/);
@@ -381,6 +382,25 @@ describe('titans eval <task> / experiment / demo', () => {
       '1',
     );
     assert.equal(custom.code, 0, custom.stderr);
+    assert.match(
+      custom.stdout,
+      /\| mag \| \d+k \| 2 \| \d\.\d\d \| ≤ 16: \d\.\d\d \(1\) · ≤ 64: \d\.\d\d \(1\) \|/,
+    );
+    assert.doesNotMatch(custom.stdout, /chance|\| 0 \|/, 'no length-0 column, no made-up chance');
+    const own = JSON.parse(await readFile(join(root, 'cu', 'results.json'), 'utf8'));
+    assert.equal(own.chance, null);
+    assert.deepEqual(
+      own.predictions.map((p: { answer: string; question: string }) => [p.question, p.answer]),
+      [
+        ['What is the code? ', '4'],
+        ['y', 'z'],
+      ],
+    );
+    for (const p of own.predictions) assert.equal(typeof p.predicted, 'string');
+    assert.doesNotMatch(await readFile(join(root, 'cu', 'accuracy.svg'), 'utf8'), /no data/);
+    assert.equal(evaluation.predictions.length, 4, 'eval niah1 lists every example');
+    assert.doesNotMatch(titans('eval', 'niah1', '--help').stdout, /--data/);
+    assert.match(titans('eval', 'custom', '--help').stdout, /--data <file>/);
     await writeFile(jsonl, '{"context": "a", "question": "b"}\n');
     const broken = titans(
       'eval',

@@ -26,6 +26,7 @@ import {
   type ModelParams,
   type ModelState,
   modelForward,
+  releaseState,
   tokenTensor,
 } from '../../src/models/model.js';
 import { modelStream } from '../../src/models/stream.js';
@@ -112,10 +113,12 @@ for (const variant of MODEL_VARIANTS) {
       dispose(params);
     });
 
-    it('generates with its cache exactly what uncached forward passes predict', () => {
+    it('generates with its cache exactly what uncached forward passes predict', async () => {
       const { config, params } = tinyModel(variant);
       const prompt = randomTokens(5, config.vocabSize, 5);
-      const { tokens } = generate(params, config, prompt, { maxTokens: 10, temperature: 0 });
+      const { tokens, state } = await generate(params, config, prompt, { maxTokens: 10, temperature: 0 });
+      assert.equal(state.position, 15, 'the state holds every prompt and generated token');
+      releaseState(state, null);
       assert.equal(tokens.length, 10);
       const sequence = [...prompt, ...tokens];
       const n = sequence.length - 1; // the uncached pass over everything but the last token
