@@ -2,6 +2,7 @@
  * The `titans` command line. Every command has --help; bad arguments and failures end in a
  * one-line error (exit code 1 or 2), never a stack trace (set TITANS_DEBUG=1 to see it).
  */
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
@@ -118,11 +119,18 @@ async function inspectCommand(file: string) {
   if (Object.keys(metadata).length > 0) console.log('metadata:', metadata);
 }
 
+/** This package's version (package.json sits three folders above dist/src/cli). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'));
+  return String(pkg.version);
+}
+
 export function buildProgram(): Command {
   const program = new Command();
   program
     .name('titans')
     .description('Titans (Learning to Memorize at Test Time) in TypeScript')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .showSuggestionAfterError()
     .exitOverride();
   program
