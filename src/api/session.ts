@@ -3,7 +3,8 @@
  * while it reads — carried across calls. Read a document, ask, generate, read more; save the state
  * (a conversation's memory) and resume it later, exactly where it stopped.
  */
-import { dispose } from '../engine/tensor.js';
+import { noGrad } from '../engine/tape.js';
+import { dispose, tidy } from '../engine/tensor.js';
 import { decodeTokens, feedAndReadLast, type SamplingOptions } from '../models/generate.js';
 import { initialModelState, type ModelState, releaseState } from '../models/model.js';
 import { type ModelStream, modelStream } from '../models/stream.js';
@@ -127,6 +128,25 @@ export class Session {
   }
 
   /**
+   * The `k` most likely next tokens after everything read so far, with their probabilities
+   * (softmax of the logits, temperature 1).
+   * @example await session.read('…\nThe pass key is '); session.nextTokens(3); // [{ text: '7', probability: 0.98, … }, …]
+   */
+  nextTokens(k = 5): { token: number; text: string; probability: number }[] {
+    this.check();
+    const logits = this.next;
+    if (!logits) throw new Error('session.nextTokens: nothing has been read yet');
+    let max = Number.NEGATIVE_INFINITY;
+    for (const v of logits) max = Math.max(max, v);
+    let total = 0;
+    for (const v of logits) total += Math.exp(v - max);
+    return Array.from(logits, (v, token) => ({ token, p: Math.exp(v - max) / total }))
+      .sort((a, b) => b.p - a.p)
+      .slice(0, k)
+      .map(({ token, p }) => ({ token, text: this.model.tokenizer.decode([token]), probability: p }));
+  }
+
+  /**
    * Forgets what the memory learnt in this session: every memory layer goes back to its trained
    * initial state (attention keeps its window). What the model answers after this shows what
    * came from the memory.
@@ -138,7 +158,8 @@ export class Session {
     this.check();
     const state = this.reader.state;
     if (!state) return;
-    const fresh = initialModelState(this.model.params, this.model.config, 1);
+    // Built in a scope: priming the memory with the persistent rows makes intermediates.
+    const fresh = noGrad(() => tidy(() => initialModelState(this.model.params, this.model.config, 1)));
     const blocks = state.blocks.map((b, i) => {
       const memory = fresh.blocks[i]!.memory;
       if (!b.memory || !memory) return b;

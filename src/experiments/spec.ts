@@ -9,6 +9,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { maxDepthBeyondWindow } from '../eval/tasks/placement.js';
 import type { Task } from '../eval/tasks/types.js';
 import type { ModelVariant, TitansConfigInput } from '../models/config.js';
 import type { TrainOptions } from '../train/trainer.js';
@@ -194,24 +195,7 @@ export function experimentSpec(
   };
 }
 
-/**
- * The deepest needle position (as a fraction of a context of `length`) that keeps every needle
- * outside what the attention layers can see from the answer: layers · window tokens back, plus the
- * question (≈ 40 tokens) — so only a memory can carry it.
- */
-export function maxDepthBeyondWindow(length: number, model: { layers?: number; window?: number }): number {
-  const reach = (model.layers ?? 2) * (model.window ?? 64) + 48;
-  return Math.max(0, Math.min(0.9, (length - reach) / length - 0.05));
-}
-
-/** A task whose needles sit at uniform depths in [0, maxDepth] (so that they lie beyond the window). */
-export function shallowNeedles(task: Task, maxDepth: number): Task {
-  return {
-    ...task,
-    example: (rng, length, options) =>
-      task.example(rng, length, { needleDepth: options?.needleDepth ?? rng.next() * maxDepth }),
-  };
-}
+export { maxDepthBeyondWindow, shallowNeedles } from '../eval/tasks/placement.js';
 
 /** Options of the tasks an experiment or `titans eval` can build by name. */
 export interface TaskOptions {
