@@ -64,9 +64,8 @@ export async function textLoss(
     : windowedLoss(params, config, ids, seqLen, batch, options.onProgress);
 }
 
-/** The value of the scalar `build` computes (without a tape), read back asynchronously. */
-async function sumNats(build: () => Tensor): Promise<number> {
-  const t = noGrad(() => tidy(() => keep(build())));
+/** The value of a scalar tensor, read back asynchronously; the tensor is freed. */
+async function readScalar(t: Tensor): Promise<number> {
   try {
     return (await t.data())[0]!;
   } finally {
@@ -98,12 +97,15 @@ async function windowedLoss(
     const length = full > 0 ? seqLen : total - start;
     const inputs = ids.subarray(start, start + rows * length);
     const targets = ids.slice(start + 1, start + rows * length + 1);
-    nats += await sumNats(() => {
-      const { logits } = modelForward(params, config, tokenTensor(inputs, rows, length), null, {
-        keepState: false,
-      });
-      return natsOf(logits, targets, config.vocabSize);
-    });
+    const loss = noGrad(() =>
+      tidy(() => {
+        const { logits } = modelForward(params, config, tokenTensor(inputs, rows, length), null, {
+          keepState: false,
+        });
+        return keep(natsOf(logits, targets, config.vocabSize));
+      }),
+    );
+    nats += await readScalar(loss);
     start += rows * length;
     onProgress?.(start, total);
   }
@@ -124,14 +126,10 @@ async function streamedLoss(
     for (let start = 0; start < total; start += piece) {
       const length = Math.min(piece, total - start);
       const targets = ids.slice(start + 1, start + length + 1);
-      const t = stream.feed(ids.subarray(start, start + length), (logits) =>
+      const loss = stream.feed(ids.subarray(start, start + length), (logits) =>
         keep(natsOf(logits, targets, config.vocabSize)),
       );
-      try {
-        nats += (await t.data())[0]!;
-      } finally {
-        t.dispose();
-      }
+      nats += await readScalar(loss);
       onProgress?.(start + length, total);
     }
   } finally {

@@ -86,20 +86,13 @@ export async function evaluateCheckpoint(
   });
   const report: ExperimentReport = custom
     ? byPromptLength(task, model, predictions)
-    : {
-        task: task.name,
-        chance: task.chance,
+    : oneModelReport(
+        task.name,
+        task.chance,
+        model,
         lengths,
-        models: [
-          {
-            ...model,
-            trainSeconds: 0,
-            tokensPerSecond: 0,
-            finalLoss: Number.NaN,
-            accuracy: Object.fromEntries(evaluation.results.map((r) => [String(r.length), r.accuracy])),
-          },
-        ],
-      };
+        evaluation.results.map((r) => r.accuracy),
+      );
   await mkdir(o.out, { recursive: true });
   const results = join(o.out, 'results.json');
   const plot = join(o.out, 'accuracy.svg');
@@ -148,7 +141,7 @@ function bucketOf(n: number): number {
 /** Custom examples grouped by prompt length (buckets up to a power of two), as a one-model report. */
 function byPromptLength(
   task: Task,
-  model: { name: string; variant: ExperimentReport['models'][number]['variant']; parameters: number },
+  model: ModelSummary,
   records: readonly ExampleRecord[],
 ): ExperimentReport {
   const buckets = new Map<number, number[]>();
@@ -158,9 +151,28 @@ function byPromptLength(
   }
   const lengths = [...buckets.keys()].sort((a, b) => a - b);
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  return oneModelReport(
+    task.name,
+    Number.NaN,
+    model,
+    lengths,
+    lengths.map((l) => mean(buckets.get(l)!)),
+  );
+}
+
+type ModelSummary = Pick<ExperimentReport['models'][number], 'name' | 'variant' | 'parameters'>;
+
+/** A report of one evaluated (not trained) model: accuracy[i] at lengths[i]. */
+function oneModelReport(
+  task: string,
+  chance: number,
+  model: ModelSummary,
+  lengths: number[],
+  accuracy: number[],
+): ExperimentReport {
   return {
-    task: task.name,
-    chance: Number.NaN,
+    task,
+    chance,
     lengths,
     models: [
       {
@@ -168,7 +180,7 @@ function byPromptLength(
         trainSeconds: 0,
         tokensPerSecond: 0,
         finalLoss: Number.NaN,
-        accuracy: Object.fromEntries(lengths.map((l) => [String(l), mean(buckets.get(l)!)])),
+        accuracy: Object.fromEntries(lengths.map((l, i) => [String(l), accuracy[i]!])),
       },
     ],
   };

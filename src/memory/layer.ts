@@ -30,7 +30,7 @@ import {
 } from '../engine/index.js';
 import { formatShape } from '../engine/shape.js';
 import { type MemoryActivation, memoryForward } from './memory-mlp.js';
-import { type MemoryState, memoryScan } from './scan.js';
+import { type MemoryScanInputs, type MemoryState, memoryScan } from './scan.js';
 
 /** Configuration of one memory layer. Every field has a default (see `defaultMemoryLayerConfig`). */
 export interface MemoryLayerConfig {
@@ -270,13 +270,8 @@ function gate(x: Tensor, w: Tensor, b: Tensor, cap: number): Tensor {
 }
 
 /** What the memory layer writes and reads with: per-head q, k, v (B, H, T, dh), gates (B, H, T). */
-export interface MemoryLayerWrites {
-  q: Tensor;
-  k: Tensor;
-  v: Tensor;
-  alpha: Tensor;
-  eta: Tensor;
-  theta: Tensor;
+export interface MemoryLayerWrites
+  extends Pick<MemoryScanInputs, 'q' | 'k' | 'v' | 'alpha' | 'eta' | 'theta'> {
   /** The conv tails after x (null without convolution). */
   tails: MemoryLayerState['convTails'];
 }

@@ -61,7 +61,7 @@ function flattenNested(values: NestedArray): { data: number[]; shape: number[] }
     }
     if (!Array.isArray(node) || node.length !== shape[axis])
       throw new RangeError(
-        `tensor: ragged nested array: ${where} has ${Array.isArray(node) ? `${node.length} entries` : `a ${typeof node}`} where ${shape[axis]} were expected (shape ${formatShape(shape)})`,
+        `tensor: ragged nested array: ${where} has ${Array.isArray(node) ? `${node.length} ${node.length === 1 ? 'entry' : 'entries'}` : `a ${typeof node}`} where ${shape[axis]} were expected (shape ${formatShape(shape)})`,
       );
     for (let i = 0; i < node.length; i++) walk(node[i], axis + 1, `${where}[${i}]`);
   };
