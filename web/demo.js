@@ -148,7 +148,7 @@ async function ask() {
   const session = model.session();
   await session.read(context + question);
   const top = session.nextTokens(3);
-  const answer = await session.generate(undefined, { maxNewTokens: 8, temperature: 0, stop: ['.', '\n'] });
+  const answer = await session.generate({ maxNewTokens: 8, temperature: 0, stop: ['.', '\n'] });
   session.close();
   // The same, but the memory is wiped just before the question: attention still sees its window.
   const wiped = model.session();

@@ -75,14 +75,14 @@ export class Session {
   }
 
   /**
-   * Generates a continuation of everything read so far (after reading `prompt`, when given) and
-   * resolves to the text. The state then includes every generated token, so the next call
+   * Generates a continuation of everything read so far (after reading `prompt`, when given;
+   * `generate(options)` continues without one) and resolves to the text. The state then includes every generated token, so the next call
    * continues exactly.
    *
    * @example
    * const text = await session.generate('The ', { maxNewTokens: 50, temperature: 0.7, seed: 1, onText: (t) => process.stdout.write(t) });
    */
-  async generate(prompt?: string, options: GenerationOptions = {}): Promise<string> {
+  async generate(prompt?: string | GenerationOptions, options: GenerationOptions = {}): Promise<string> {
     let text = '';
     for await (const piece of this.stream(prompt, options)) text += piece;
     return text;
@@ -95,8 +95,13 @@ export class Session {
    * @example
    * for await (const piece of session.stream('Once upon a time', { maxNewTokens: 100, seed: 3 })) process.stdout.write(piece);
    */
-  async *stream(prompt?: string, options: GenerationOptions = {}): AsyncGenerator<string, void, void> {
+  async *stream(
+    prompt?: string | GenerationOptions,
+    options: GenerationOptions = {},
+  ): AsyncGenerator<string, void, void> {
     this.check();
+    // generate(options) continues what was read, without a prompt.
+    if (typeof prompt === 'object') [prompt, options] = [undefined, prompt];
     if (prompt) await this.read(prompt);
     if (!this.next)
       throw new Error('session.generate: nothing has been read yet (pass a prompt or call read first)');

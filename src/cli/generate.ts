@@ -34,7 +34,7 @@ export async function generateCommand(o: {
   try {
     await session.read(o.prompt);
     const before = session.position;
-    await session.generate(undefined, {
+    await session.generate({
       maxNewTokens: o.maxTokens,
       temperature: o.temperature,
       topK: o.topK,
@@ -91,6 +91,6 @@ export async function evalPplCommand(o: {
     ? `streamed: the text read as one stream in pieces of ${o.seqLen}, the memory and caches carried across, so every prediction sees all the text before it`
     : `windowed: windows of ${o.seqLen} tokens, each read from a fresh state as in training (the last one shorter), so a prediction sees at most ${o.seqLen - 1} tokens before it`;
   console.log(
-    `${name}: ${scored.tokens} tokens predicted (${scored.bytes} bytes) · loss ${scored.loss.toFixed(4)} nats/token · perplexity ${scored.perplexity.toFixed(3)} · ${scored.bitsPerByte.toFixed(4)} bits/byte\n(${how}; ${o.stream ? 'windowed' : 'streamed'} scoring: ${o.stream ? 'without' : 'with'} --stream)`,
+    `${name}: ${scored.tokens} tokens predicted (${scored.bytes} bytes) · loss ${scored.loss.toFixed(4)} nats/token · perplexity ${scored.perplexity.toFixed(3)} · ${scored.bitsPerByte.toFixed(4)} bits/byte\n(${how}; ${o.stream ? 'without --stream: windows from a fresh state, as in training' : 'with --stream: one stream, the memory carried'})`,
   );
 }

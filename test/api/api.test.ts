@@ -141,12 +141,12 @@ describe('generation', () => {
       const session = model.session();
       const first = await session.generate('Recall ', greedy(5));
       const saved = await session.saveState();
-      const rest = await session.generate(undefined, greedy(9));
+      const rest = await session.generate(greedy(9));
       assert.equal(session.position, 7 + 14);
       session.close();
       assert.equal(first + rest, whole, variant);
       const resumed = model.session(saved);
-      assert.equal(await resumed.generate(undefined, greedy(9)), rest, `${variant}: resumed`);
+      assert.equal(await resumed.generate(greedy(9)), rest, `${variant}: resumed`);
       resumed.close();
       assert.throws(
         () => byteModel(variant === 'mag' ? 'lmm' : 'mag').session(saved),
@@ -165,7 +165,7 @@ describe('generation', () => {
     const live = memory().tensors;
     const session = model.session();
     await session.read('a long enough text to fill the caches and the memory state');
-    await session.generate(undefined, { maxNewTokens: 5, seed: 1 });
+    await session.generate({ maxNewTokens: 5, seed: 1 });
     session.resetMemory();
     await session.read('more');
     session.close();
