@@ -87,6 +87,8 @@ def pytest_terminal_summary(terminalreporter):
     for case, quantity, err in FIGURES:
         by_case.setdefault(case, {})[quantity] = max(err, by_case.get(case, {}).get(quantity, 0.0))
     quantities = sorted({q for _, q, _ in FIGURES})
-    terminalreporter.write_line(f"{'case':28s}" + "".join(f"{q:>14s}" for q in quantities))
+    width = max(len(case) for case in by_case) + 2
+    terminalreporter.write_line(f"{'case':{width}s}" + "".join(f"{q:>14s}" for q in quantities))
     for case, values in by_case.items():
-        terminalreporter.write_line(f"{case:28s}" + "".join(f"{values[q]:14.1e}" if q in values else f"{'':>14s}" for q in quantities))
+        cells = (f"{values[q]:14.1e}" if q in values else " " * 14 for q in quantities)
+        terminalreporter.write_line(f"{case:{width}s}" + "".join(cells))

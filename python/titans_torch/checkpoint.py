@@ -164,6 +164,8 @@ def write_checkpoint(params, config, tokenizer, path, optimizer=None, trainer=No
     """save_checkpoint for named tensors; given `optimizer` tensors (m.<name>, v.<name>) and a
     `trainer` record it also writes optimizer.safetensors and trainer.json, what `titans train
     --resume` (and the twin's --resume) continue from."""
+    if tokenizer is not None and tokenizer.vocab_size > config["vocabSize"]:
+        raise CheckpointError(f"{path}: the tokenizer has {tokenizer.vocab_size} tokens but the model's vocabSize is {config['vocabSize']}")
     params = {name: p.detach() for name, p in params.items()}
     if dtype is None:
         dtype = torch.float64 if all(p.dtype == torch.float64 for p in params.values()) else torch.float32

@@ -37,6 +37,14 @@ def set_threads(n, blas_n=None):
         lib.openblas_set_num_threads(n if blas_n is None else blas_n)
 
 
+def flush_denormals():
+    """Sets the CPU's flush-to-zero for this process: gate products (Π η over a chunk) and decayed
+    memories reach float32 denormals, which x86 computes up to ~100× slower (DECISIONS.md). Values
+    below 1.2e−38 become 0, which changes no result that matters; titans-ts's WebAssembly cannot
+    flush and keeps values out of that range instead. Returns whether the CPU supports it."""
+    return torch.set_flush_denormal(True)
+
+
 def blas_description():
     lib = openblas()
     return lib.openblas_get_config().decode() if lib else "unknown"
@@ -75,9 +83,11 @@ def maybe_compile(model, wanted):
 def fsdp_unavailable():
     """None when torch.distributed.fsdp imports, else the reason (Debian's torch 1.13 on Python
     3.11 fails with "mutable default … for field tensor_properties is not allowed")."""
+    import importlib
+
     try:
-        import torch.distributed.fsdp  # noqa: F401
-        from torch.distributed.checkpoint.state_dict import get_state_dict  # noqa: F401  (torch ≥ 2.2)
+        importlib.import_module("torch.distributed.fsdp")
+        importlib.import_module("torch.distributed.checkpoint.state_dict")  # torch ≥ 2.2
     except Exception as e:  # ImportError, or the dataclass ValueError of torch 1.13 on Python 3.11
         return f"torch {torch.__version__}: {type(e).__name__}: {e}"
     return None

@@ -34,7 +34,7 @@ from .config import resolve_config
 from .data import encode_text, load_text, sample_batch, sequential_batches, split_tokens
 from .model import TitansModel, count_parameters
 from .rng import Rng
-from .runtime import autocast, fsdp_unavailable, maybe_compile, pick_device, set_threads
+from .runtime import autocast, flush_denormals, fsdp_unavailable, maybe_compile, pick_device, set_threads
 from .tokenizer import byte_tokenizer, js_slice, js_length, train_bpe
 
 # src/train/trainer.ts DEFAULT_TRAIN_OPTIONS (a preset's "train" and the flags override them).
@@ -217,6 +217,7 @@ def parse_args(argv):
     p.add_argument("--dtype", default="float32", choices=("float32", "float64"), help="parameter dtype (float64: CPU checks)")
     p.add_argument("--no-autocast", action="store_true", help="no bfloat16 autocast on CUDA")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (torch ≥ 2.0)")
+    p.add_argument("--stop-at", type=int, help="stop after this step with a checkpoint, as an interruption would (resume with --resume)")
     p.add_argument("--log-every", type=float, default=5.0, help="seconds between progress lines (0: every step)")
     return p.parse_args(argv)
 
@@ -239,6 +240,7 @@ def main(argv=None):
 def run(a, procs):
     if procs.device.type == "cpu":
         set_threads(a.threads or max(1, (os.cpu_count() or 1) // procs.local_world))
+        flush_denormals()
     dtype = torch.float64 if a.dtype == "float64" else torch.float32
     if a.fsdp:
         reason = fsdp_unavailable()
@@ -340,7 +342,7 @@ def run(a, procs):
     while step < options["steps"]:
         if procs.world > 1:
             stop["now"] = procs.sum([float(stop["now"])])[0] > 0  # every process stops at the same step
-        if stop["now"]:
+        if stop["now"] or (a.stop_at is not None and step >= a.stop_at):
             break
         began = time.perf_counter()
         lr = schedule(step)

@@ -14,6 +14,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Tensor as TensorClass } from '../../src/engine/tensor.js';
 import {
   add,
   concat,
@@ -37,7 +38,6 @@ import {
   valueAndGrad,
 } from '../../src/index.js';
 import { MODEL_VARIANTS } from '../../src/models/config.js';
-import { Tensor as TensorClass } from '../../src/engine/tensor.js';
 
 const out = process.argv[2];
 if (!out) {
@@ -70,7 +70,15 @@ const CASES: Record<string, TitansConfigInput> = {
   'mal-deep-gelu': tinyInput('mal', {
     persistentTokens: 3,
     tieEmbeddings: false,
-    memory: { heads: 2, headDim: 4, expansion: 2, chunkSize: 2, depth: 3, activation: 'gelu', residual: true },
+    memory: {
+      heads: 2,
+      headDim: 4,
+      expansion: 2,
+      chunkSize: 2,
+      depth: 3,
+      activation: 'gelu',
+      residual: true,
+    },
   }),
   // memory in layer 1 only (layer 0 is an SWA block with P), no conv, SPEC's unnormalised v,
   // segments of 5 over chunks of 3 (segment ends fall mid-chunk)
@@ -113,7 +121,11 @@ function parityParams(input: TitansConfigInput, seed: number): ModelParams {
 async function named(prefix: string, tree: unknown): Promise<Record<string, NamedArray>> {
   const result: Record<string, NamedArray> = {};
   for (const [name, t] of Object.entries(flattenTree(tree))) {
-    result[`${prefix}${name}`] = { dtype: 'float64', shape: [...t.shape], data: (await t.data()) as Float64Array };
+    result[`${prefix}${name}`] = {
+      dtype: 'float64',
+      shape: [...t.shape],
+      data: (await t.data()) as Float64Array,
+    };
   }
   return result;
 }
@@ -207,7 +219,10 @@ async function main(): Promise<void> {
   writeFileSync(join(out!, 'bpe', 'tokenizer.json'), `${JSON.stringify(bpe.toJSON(), null, 2)}\n`);
   const samples = [text.slice(0, 200), 'unseen words: zebra 🙂 quickly', ' \n\t  x', "we've 12345 ..."];
   const encodings = samples.map((s) => ({ text: s, ids: Array.from(bpe.encode(s)) }));
-  writeFileSync(join(out!, 'bpe', 'encodings.json'), `${JSON.stringify({ trainedOn: text, vocabSize: 340, encodings }, null, 2)}\n`);
+  writeFileSync(
+    join(out!, 'bpe', 'encodings.json'),
+    `${JSON.stringify({ trainedOn: text, vocabSize: 340, encodings }, null, 2)}\n`,
+  );
 
   let seed = 1;
   for (const [name, input] of Object.entries(CASES)) {
