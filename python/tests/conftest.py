@@ -23,6 +23,18 @@ def rel_err(a, b):
     return ((a - b).abs().max() / b.abs().max().clamp_min(1e-300)).item()
 
 
+def stream(model, tokens, cuts):
+    """Logits of `tokens` (B, T) fed to `model` in pieces of the sizes `cuts`, the state carried;
+    returns the logits (B, T, V) and the state after the last piece."""
+    state, parts, start = None, [], 0
+    with torch.no_grad():
+        for n in cuts:
+            out, state = model(tokens[:, start : start + n], state)
+            parts.append(out)
+            start += n
+    return torch.cat(parts, 1), state
+
+
 def node(*args, check=True, **kwargs):
     """Runs `node <args>` in the repository; returns the completed process (text)."""
     result = subprocess.run(["node", *map(str, args)], cwd=REPO, capture_output=True, text=True, **kwargs)

@@ -57,29 +57,27 @@ def test_split_stream_equals_whole(chunk):
             assert rel_err(a, b) < 1e-9
 
 
+def linear_memory(seq, W0, chunk):
+    """A linear memory's recurrence written out (one head, batch 1): the gradient at the weights
+    of the chunk start, 2 kᵀ(k W − v)."""
+    q, k, v, alpha, eta, theta = (x[0] for x in seq)
+    W, S, G, ys = W0, torch.zeros_like(W0), W0, []
+    for t in range(q.shape[1]):
+        if t % chunk == 0:
+            G = W
+        u = 2 * k[:, t, :, None] @ (k[:, t : t + 1] @ G - v[:, t : t + 1])
+        S = eta[:, t, None, None] * S - theta[:, t, None, None] * u
+        W = (1 - alpha[:, t, None, None]) * W + S
+        ys.append(q[:, t : t + 1] @ W)
+    return torch.cat(ys, 1)
+
+
 def test_chunk_of_one_is_online_descent_and_chunk_of_t_uses_w0():
     gen = torch.Generator().manual_seed(7)
     seq, weights = inputs(1, 1, 6, 3, 3, 1, gen)
-    q, k, v, alpha, eta, theta = seq
-    # b = 1 with a linear memory: every token's gradient at the weights just before it
-    W, S = weights[0][0], torch.zeros_like(weights[0][0])
-    expected = []
-    for t in range(6):
-        u = 2 * k[0, :, t, :, None] @ (k[0, :, t : t + 1] @ W - v[0, :, t : t + 1])
-        S = eta[0, :, t, None, None] * S - theta[0, :, t, None, None] * u
-        W = (1 - alpha[0, :, t, None, None]) * W + S
-        expected.append(q[0, :, t : t + 1] @ W)
-    y, _ = memory_scan(*seq, initial_memory_state(weights, 1))
-    assert rel_err(y[0], torch.cat(expected, 1)) < 1e-12
-    # b = T: every gradient at W⁰
-    W0, W, S, expected = weights[0][0], weights[0][0], torch.zeros_like(weights[0][0]), []
-    for t in range(6):
-        u = 2 * k[0, :, t, :, None] @ (k[0, :, t : t + 1] @ W0 - v[0, :, t : t + 1])
-        S = eta[0, :, t, None, None] * S - theta[0, :, t, None, None] * u
-        W = (1 - alpha[0, :, t, None, None]) * W + S
-        expected.append(q[0, :, t : t + 1] @ W)
-    y, _ = memory_scan(*seq, initial_memory_state(weights, 6))
-    assert rel_err(y[0], torch.cat(expected, 1)) < 1e-12
+    for chunk in (1, 6):  # every gradient at the weights just before the token; every one at W⁰
+        y, _ = memory_scan(*seq, initial_memory_state(weights, chunk))
+        assert rel_err(y[0], linear_memory(seq, weights[0][0], chunk)) < 1e-12
 
 
 def test_causal():

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import REPO, rel_err
+from conftest import REPO, rel_err, stream
 
 from titans_torch.config import MODEL_VARIANTS, resolve_config
 from titans_torch.model import TitansModel, count_parameters, state_tensors
@@ -29,14 +29,10 @@ def test_pieces_equal_whole(variant):
     with torch.no_grad():
         whole, _ = model(tokens)
         assert torch.equal(model(tokens, keep_state=False)[0], whole)
-        for cuts in ([1] * 23, [7, 9, 7], [3, 5, 2, 6, 7]):
-            state, parts, start = None, [], 0
-            for n in cuts:
-                out, state = model(tokens[:, start : start + n], state)
-                parts.append(out)
-                start += n
-            assert state.position == 23
-            assert rel_err(torch.cat(parts, 1), whole) < 1e-9, cuts
+    for cuts in ([1] * 23, [7, 9, 7], [3, 5, 2, 6, 7]):
+        pieces, state = stream(model, tokens, cuts)
+        assert state.position == 23
+        assert rel_err(pieces, whole) < 1e-9, cuts
 
 
 @pytest.mark.parametrize("variant", MODEL_VARIANTS)

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import FIGURES, rel_err
+from conftest import FIGURES, rel_err, stream
 
 from titans_torch import safetensors_io
 from titans_torch.config import resolve_config
@@ -43,14 +43,9 @@ def test_matches_titans_ts_in_float64(vectors, name):
         "loss": abs(loss.item() - meta["loss"]) / abs(meta["loss"]),
         "grads": max(rel_err(p.grad, t[f"grad.{n}"]) for n, p in model.named_parameters()),
     }
-    with torch.no_grad():
-        state, parts, start = None, [], 0
-        for n in meta["pieces"]:
-            out, state = model(tokens[:, start : start + n], state)
-            parts.append(out)
-            start += n
-        errors["streamed"] = rel_err(torch.cat(parts, 1), t["streamed"])
-        errors["pieces=whole"] = rel_err(torch.cat(parts, 1), logits)
+    pieces, _ = stream(model, tokens, meta["pieces"])
+    errors["streamed"] = rel_err(pieces, t["streamed"])
+    errors["pieces=whole"] = rel_err(pieces, logits.detach())
     FIGURES.extend((name, q, e) for q, e in errors.items())
     worst = {n: rel_err(p.grad, t[f"grad.{n}"]) for n, p in model.named_parameters()}
     assert errors["grads"] < TOLERANCE, f"gradient of {max(worst, key=worst.get)} off by {max(worst.values()):.2e}"

@@ -37,7 +37,8 @@ import {
   trainBpe,
   valueAndGrad,
 } from '../../src/index.js';
-import { MODEL_VARIANTS } from '../../src/models/config.js';
+import { type MemoryOptions, MODEL_VARIANTS, type ModelVariant } from '../../src/models/config.js';
+import { tinyConfig } from '../models/util.js';
 
 const out = process.argv[2];
 if (!out) {
@@ -48,54 +49,38 @@ const B = 2;
 const T = 13; // crosses windows (4), MAC segments (4) and memory chunks (2) mid-way
 const PIECES = [1, 3, 2, 5, 2]; // streamed in these pieces (sum T), mid-chunk and mid-segment splits
 
-/** The tiny model of test/models (d = 8, 2 layers), plus whatever a case overrides. */
-function tinyInput(variant: string, overrides: Partial<TitansConfigInput> = {}): TitansConfigInput {
-  return {
-    variant: variant as TitansConfigInput['variant'],
-    vocabSize: 12,
-    dModel: 8,
-    layers: 2,
-    heads: 2,
-    window: 4,
-    segmentSize: 4,
-    persistentTokens: 2,
-    memory: { heads: 2, headDim: 4, expansion: 2, chunkSize: 2 },
-    ...overrides,
-  };
+/**
+ * The tiny model of test/models (d = 8, 2 layers: windows, segments and chunks of 4, 4 and 2), with
+ * some fields and memory fields overridden.
+ */
+function tinyInput(
+  variant: ModelVariant,
+  fields: Partial<TitansConfigInput> = {},
+  memory: Partial<MemoryOptions> = {},
+): TitansConfigInput {
+  const base = tinyConfig(variant);
+  return { ...base, ...fields, memory: { ...base.memory, ...memory } };
 }
 
 const CASES: Record<string, TitansConfigInput> = {
   ...Object.fromEntries(MODEL_VARIANTS.map((v) => [v, tinyInput(v)])),
   // depth 3, GELU, residual memory, untied head, 3 persistent rows primed into chunks of 2
-  'mal-deep-gelu': tinyInput('mal', {
-    persistentTokens: 3,
-    tieEmbeddings: false,
-    memory: {
-      heads: 2,
-      headDim: 4,
-      expansion: 2,
-      chunkSize: 2,
-      depth: 3,
-      activation: 'gelu',
-      residual: true,
-    },
-  }),
+  'mal-deep-gelu': tinyInput(
+    'mal',
+    { persistentTokens: 3, tieEmbeddings: false },
+    { depth: 3, activation: 'gelu', residual: true },
+  ),
   // memory in layer 1 only (layer 0 is an SWA block with P), no conv, SPEC's unnormalised v,
   // segments of 5 over chunks of 3 (segment ends fall mid-chunk)
-  'mac-mixed': tinyInput('mac', {
-    memoryLayers: [1],
-    segmentSize: 5,
-    memory: { heads: 2, headDim: 4, expansion: 2, chunkSize: 3, convKernel: 0, normalizeValues: false },
-  }),
+  'mac-mixed': tinyInput(
+    'mac',
+    { memoryLayers: [1], segmentSize: 5 },
+    { chunkSize: 3, convKernel: 0, normalizeValues: false },
+  ),
   // kernel-1 conv, no momentum, one memory head wider than the attention heads
-  'lmm-conv1': tinyInput('lmm', {
-    memory: { heads: 1, headDim: 6, expansion: 2, chunkSize: 4, convKernel: 1, momentum: false },
-  }),
+  'lmm-conv1': tinyInput('lmm', {}, { heads: 1, headDim: 6, chunkSize: 4, convKernel: 1, momentum: false }),
   // no persistent memory, one chunk longer than the window
-  'mag-plain': tinyInput('mag', {
-    persistentTokens: 0,
-    memory: { heads: 2, headDim: 4, expansion: 2, chunkSize: 5 },
-  }),
+  'mag-plain': tinyInput('mag', { persistentTokens: 0 }, { chunkSize: 5, thetaMax: 0.064 }),
 };
 
 /** Initial weights with the scales and gate biases moved off their constant initial values. */
