@@ -2,8 +2,6 @@
 the twin loads in titans-ts (`titans generate`, and its logits through test/python/logits.ts),
 with the same logits (float32: 1e-5 relative; both in float64 from the same weights: 1e-9)."""
 
-import json
-
 import pytest
 import torch
 from conftest import FIGURES, rel_err, titans, ts_logits

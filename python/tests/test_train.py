@@ -14,8 +14,11 @@ from titans_torch import load_checkpoint
 from titans_torch.runtime import fsdp_unavailable
 
 
-def train(out, *flags, processes=1, data):
-    args = ["-m", "titans_torch.train", "--preset", "tiny", "--data", data, "--out", out, "--threads", "1", "--log-every", "0", *flags]
+def train(out, *flags, processes=1, data, device="cpu"):
+    """python -m titans_torch.train on the tiny preset (on the CPU unless told: the checks compare
+    with titans-ts's float32 CPU numbers, and 2 processes must not ask for 2 GPUs)."""
+    args = ["-m", "titans_torch.train", "--preset", "tiny", "--data", data, "--out", out, "--threads", "1",
+            "--log-every", "0", "--device", device, *flags]
     if processes > 1:  # torchrun, through the shim that works on Debian's torch 1.13 / Python 3.11 too
         args = ["-m", "titans_torch.torchrun", "--nproc_per_node", str(processes), *args]
     return python(*args)
@@ -90,14 +93,15 @@ def test_fsdp_follows_one_process(tmp_path, text_file):
             train(tmp_path / "fsdp", "--steps", "1", "--fsdp", data=text_file)
         print(f"\nFSDP skipped: torch.distributed.fsdp does not import here ({reason})")
         pytest.skip(f"torch.distributed.fsdp does not import: {reason}")
-    flags = ["--steps", "4", "--batch-size", "4", "--eval-every", "2"]
-    train(tmp_path / "one", *flags, data=text_file)
-    result = train(tmp_path / "fsdp", *flags, "--fsdp", processes=2, data=text_file)
+    device = "cuda" if torch.cuda.device_count() >= 2 else "cpu"
+    flags = ["--steps", "4", "--batch-size", "4", "--eval-every", "2", "--no-autocast"]
+    train(tmp_path / "one", *flags, data=text_file, device=device)
+    result = train(tmp_path / "fsdp", *flags, "--fsdp", processes=2, data=text_file, device=device)
     assert "FSDP" in result.stderr
     err = curve_error(tmp_path / "one", tmp_path / "fsdp")
     FIGURES.append(("torchrun 2 processes FSDP vs 1", "losses", err))
     assert err < 1e-5
-    train(tmp_path / "fsdp", "--steps", "5", "--fsdp", "--resume", processes=2, data=text_file)
+    train(tmp_path / "fsdp", "--steps", "5", "--fsdp", "--resume", processes=2, data=text_file, device=device)
     titans("generate", "--checkpoint", tmp_path / "fsdp", "--max-tokens", "4", "--threads", "1")
 
 

@@ -164,7 +164,8 @@ class Processes:
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         self.local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(self.world)))
         self.device = pick_device(device_name, self.local_rank)
-        if self.world > 1:
+        self.launched = "RANK" in os.environ  # started by torchrun (of any size)
+        if self.launched:
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self.main = self.rank == 0
 
@@ -184,9 +185,12 @@ class Processes:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
-    def close(self):
-        if self.world > 1:
-            dist.barrier()
+    def close(self, finished):
+        """Leaves the process group; waits for the others only after a run that finished (after
+        a failure torchrun stops them, and a barrier could pair with their next collective)."""
+        if self.launched:
+            if finished:
+                dist.barrier()
             dist.destroy_process_group()
 
 
@@ -232,9 +236,12 @@ def main(argv=None):
     a = parse_args(argv)
     procs = Processes(a.device)
     try:
-        return run(a, procs)
-    finally:
-        procs.close()
+        code = run(a, procs)
+    except BaseException:
+        procs.close(finished=False)
+        raise
+    procs.close(finished=True)
+    return code
 
 
 def run(a, procs):
@@ -246,6 +253,8 @@ def run(a, procs):
         reason = fsdp_unavailable()
         if reason:
             raise SystemExit(f"titans_torch.train: --fsdp needs torch.distributed.fsdp and torch.distributed.checkpoint.state_dict; {reason}")
+        if not procs.launched:
+            raise SystemExit("titans_torch.train: --fsdp runs under torchrun (e.g. torchrun --nproc_per_node 8 -m titans_torch.train --fsdp …)")
     preset = find_preset(a.preset)
     variant = a.variant or preset["model"].get("variant", "mag")
     safe_name = re.sub(r"[^\w-]", "_", preset["name"])
