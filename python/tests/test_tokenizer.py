@@ -30,6 +30,8 @@ def test_byte_tokenizer_is_utf8():
     assert tok.encode("A€") == [65, 226, 130, 172]
     assert tok.decode(tok.encode("héllo 🙂")) == "héllo 🙂"
     assert tok.decode([0xE2, 0x82]) == "\ufffd"  # invalid UTF-8 decodes, never raises
+    with pytest.raises(ValueError, match="id -1 at position 1 is not in the vocabulary"):
+        tok.decode([65, -1])
     assert tokenizer_from_json(tok.to_json()).encode("A€") == [65, 226, 130, 172]
 
 

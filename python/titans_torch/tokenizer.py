@@ -119,12 +119,11 @@ class Tokenizer:
 
     def decode(self, ids):
         """The text of `ids`; invalid UTF-8 becomes U+FFFD."""
-        try:
-            data = b"".join(self.token_bytes[i] for i in ids)
-        except IndexError:
-            bad = next(i for i in ids if not 0 <= i < self.vocab_size)
-            raise ValueError(f"decode: id {bad} is not in the vocabulary (0…{self.vocab_size - 1})") from None
-        return data.decode("utf-8", errors="replace")
+        ids = [int(i) for i in ids]
+        for position, i in enumerate(ids):
+            if not 0 <= i < self.vocab_size:
+                raise ValueError(f"decode: id {i} at position {position} is not in the vocabulary (0…{self.vocab_size - 1})")
+        return b"".join(self.token_bytes[i] for i in ids).decode("utf-8", errors="replace")
 
     def _encode_piece(self, piece):
         """Merges within one pre-token: the lowest rank first, leftmost among equals, as the

@@ -317,7 +317,6 @@ def run(a, procs):
     V = config["vocabSize"]
     parameters = count_parameters(model)
     if procs.main:
-        tokens_per_step = B * T * accumulate
         log(f"{config['variant']} · {parameters:,} parameters · {len(train_ids):,} training tokens ({data_source}, {tokenizer.kind} tokenizer) · "
             f"{options['steps']} steps of {B}×{T}{f'×{accumulate}' if accumulate > 1 else ''} tokens on {procs.world} process(es), "
             f"{'FSDP' if a.fsdp else 'DDP' if procs.world > 1 else 'one process'}, {procs.device.type} {str(dtype)[6:]}"
