@@ -252,10 +252,10 @@ for (const backend of backends) {
   });
 }
 if (backends.includes('wasm') && wasmBackend) {
-  withBackend('wasm', () => {
+  await withBackend('wasm', async () => {
     if (wanted('train')) for (const v of trainVariants) benchTrainStep(v, 16, 256, report);
     if (wanted('stream')) {
-      benchStreaming(
+      await benchStreaming(
         option('stream-variant') ?? 'mac',
         Number(option('stream-tokens') ?? 2 ** 21),
         Number(option('piece') ?? 512),
