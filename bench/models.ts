@@ -106,8 +106,7 @@ export async function benchStreaming(
   const rng = new Rng(2);
   const prompt = Array.from({ length: 64 }, () => rng.int(256));
   const decode = 256;
-  const warm = await generate(params, config, prompt, { maxTokens: 16, temperature: 0 });
-  dispose(tensorLeaves(warm.state));
+  await generate(params, config, prompt, { maxTokens: 16, temperature: 0 }); // warm-up
   const t0 = performance.now();
   const out = await generate(params, config, prompt, { maxTokens: decode, temperature: 0 });
   const seconds = (performance.now() - t0) / 1000;

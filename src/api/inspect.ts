@@ -97,7 +97,7 @@ export async function inspectTokens(
       perLayer.set(layer, list);
     },
   });
-  const losses: Tensor[] = [];
+  const losses: number[] = [];
   try {
     // Pieces end where memory chunks end, so every token of a piece shares its chunk's weights.
     const chunk = config.memory.chunkSize;
@@ -109,20 +109,17 @@ export async function inspectTokens(
       const targets = Int32Array.from({ length }, (_, i) =>
         start + i + 1 < ids.length ? ids[start + i + 1]! : -1,
       );
-      losses.push(
-        stream.feed(piece, (logits) =>
-          keep(
-            crossEntropy(
-              reshape(logits, [length, config.vocabSize]),
-              tensor(targets, [length], { dtype: 'int32' }),
-              {
-                reduction: 'none',
-                ignoreIndex: -1,
-              },
-            ),
-          ),
+      const loss = await stream.feed(piece, (logits) =>
+        crossEntropy(
+          reshape(logits, [length, config.vocabSize]),
+          tensor(targets, [length], { dtype: 'int32' }),
+          {
+            reduction: 'none',
+            ignoreIndex: -1,
+          },
         ),
       );
+      losses.push(...loss!);
       start += length;
     }
     const read = async (t: Tensor) => {
@@ -132,7 +129,7 @@ export async function inspectTokens(
         t.dispose();
       }
     };
-    const nextTokenLoss = (await read(concatOrOnly(losses))).slice(0, ids.length - 1);
+    const nextTokenLoss = losses.slice(0, ids.length - 1);
     const memory: MemoryTrace[] = [];
     for (const [layer, pieces] of [...perLayer].sort((a, b) => a[0] - b[0])) {
       const [, H] = pieces[0]!.shape as [number, number, number];

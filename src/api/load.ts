@@ -5,12 +5,12 @@
  */
 import { Rng } from '../engine/random.js';
 import { dispose } from '../engine/tensor.js';
+import { flattenTree, unflattenInto } from '../engine/tree.js';
 import { parseSafetensors } from '../io/safetensors.js';
 import { fromNamedArrays } from '../io/tensors.js';
 import { resolveConfig, type TitansConfig, type TitansConfigInput } from '../models/config.js';
 import { initModel, type ModelParams } from '../models/model.js';
 import { byteTokenizer, type Tokenizer, tokenizerFromJSON } from '../tokenizer/tokenizer.js';
-import { flattenTree, unflattenInto } from '../train/tree.js';
 import { TitansModel } from './model.js';
 import { fetchBytes, importNode, isNode, readPackageFile, useAllCoresByDefault } from './runtime.js';
 

@@ -4,13 +4,13 @@
  * Get one from `loadModel` or `train`. Browser-safe (saving to a directory needs Node).
  */
 import { dispose } from '../engine/tensor.js';
+import { flattenTree } from '../engine/tree.js';
 import { predictedBytes, type ScoreOptions, textLoss } from '../eval/perplexity.js';
 import { serializeSafetensors } from '../io/safetensors.js';
 import { toNamedArrays } from '../io/tensors.js';
 import { configFile, type TitansConfig } from '../models/config.js';
 import { countParameters, type ModelParams } from '../models/model.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
-import { flattenTree } from '../train/tree.js';
 import { type Inspection, inspectTokens } from './inspect.js';
 import { importNode } from './runtime.js';
 import { type GenerationOptions, Session } from './session.js';

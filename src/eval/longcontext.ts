@@ -7,7 +7,7 @@
  * the scored ones) in the loss.
  */
 import type { TokenBatch } from '../data/dataset.js';
-import { argMax, keep, type Rng } from '../engine/index.js';
+import { argMax, type Rng } from '../engine/index.js';
 import type { TitansConfig } from '../models/config.js';
 import { generate } from '../models/generate.js';
 import { type ModelParams, releaseState } from '../models/model.js';
@@ -244,17 +244,12 @@ async function teacherForcedPredictions(
   const stream = modelStream(params, config);
   try {
     // The logits at the last prompt token predict answer[0]: read the prompt but that token first.
-    if (prompt.length > 1) stream.feedPieces(prompt.subarray(0, prompt.length - 1), piece, () => null);
+    await stream.feedPieces(prompt.subarray(0, prompt.length - 1), piece);
     const tail = new Int32Array(answer.length);
     tail[0] = prompt[prompt.length - 1]!;
     tail.set(answer.subarray(0, answer.length - 1), 1);
-    // logits (1, A, V): row j predicts answer[j].
-    const best = stream.feed(tail, (logits) => keep(argMax(logits, -1)));
-    try {
-      return Int32Array.from(await best.data());
-    } finally {
-      best.dispose();
-    }
+    // logits (1, A, V): row j predicts answer[j]. One read-back per example.
+    return Int32Array.from((await stream.feed(tail, (logits) => argMax(logits, -1)))!);
   } finally {
     stream.close();
   }

@@ -126,10 +126,10 @@ async function streamedLoss(
     for (let start = 0; start < total; start += piece) {
       const length = Math.min(piece, total - start);
       const targets = ids.slice(start + 1, start + length + 1);
-      const loss = stream.feed(ids.subarray(start, start + length), (logits) =>
-        keep(natsOf(logits, targets, config.vocabSize)),
+      const loss = await stream.feed(ids.subarray(start, start + length), (logits) =>
+        natsOf(logits, targets, config.vocabSize),
       );
-      nats += await readScalar(loss);
+      nats += loss![0]!;
       onProgress?.(start + length, total);
     }
   } finally {

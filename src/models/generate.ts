@@ -7,7 +7,7 @@
  * backend cannot read synchronously). Every generated token is fed back through `feedToken`,
  * the one place a single token enters the model.
  */
-import { argMax, keep, Rng, sliceAxis, type Tensor, tensorLeaves } from '../engine/index.js';
+import { argMax, Rng, sliceAxis, type Tensor, tensorLeaves } from '../engine/index.js';
 import type { TitansConfig } from './config.js';
 import type { ModelParams, ModelState } from './model.js';
 import { type ModelStream, modelStream } from './stream.js';
@@ -121,8 +121,8 @@ export async function* decodeTokens(
 }
 
 /** Feeds one token and reads the logits (V) that follow it: the decode step. */
-export function feedToken(stream: ModelStream, token: number): Promise<Float64Array> {
-  return readRow(stream.feed([token], (logits) => keep(sliceAxis(logits, 1, 0, 1))));
+export async function feedToken(stream: ModelStream, token: number): Promise<Float64Array> {
+  return Float64Array.from((await stream.feed([token], (logits) => logits))!);
 }
 
 /**
@@ -135,18 +135,12 @@ export async function feedAndReadLast(
   piece: number,
 ): Promise<Float64Array> {
   if (ids.length === 0) throw new RangeError('generate: nothing to feed');
-  const rows = stream.feedPieces(ids, piece, (logits, start, length) =>
-    start + length === ids.length ? keep(sliceAxis(logits, 1, length - 1, 1)) : null,
-  );
-  return readRow(rows[rows.length - 1]!);
-}
-
-async function readRow(row: Tensor): Promise<Float64Array> {
-  try {
-    return Float64Array.from(await row.data());
-  } finally {
-    row.dispose();
-  }
+  // Every piece but the last is only read into the state; of the last, only its last row is read.
+  const all = Int32Array.from(ids);
+  const lastPiece = Math.floor((all.length - 1) / piece) * piece;
+  await stream.feedPieces(all.subarray(0, lastPiece), piece);
+  const lastRow = (logits: Tensor) => sliceAxis(logits, 1, logits.shape[1]! - 1, 1);
+  return Float64Array.from((await stream.feed(all.subarray(lastPiece), lastRow))!);
 }
 
 /** Chooses the next token from a row of logits and the recent tokens. */
@@ -232,8 +226,13 @@ export function pickToken(
 }
 
 /** Greedy next-token predictions of a full forward pass (the uncached oracle for tests). */
-export function greedyTokens(logits: Tensor): Int32Array {
-  return argMax(logits, -1).dataSync() as Int32Array;
+export async function greedyTokens(logits: Tensor): Promise<Int32Array> {
+  const best = argMax(logits, -1);
+  try {
+    return (await best.data()) as Int32Array;
+  } finally {
+    best.dispose();
+  }
 }
 
 /**

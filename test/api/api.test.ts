@@ -14,16 +14,24 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { inspect as nodeInspect } from 'node:util';
 import {
+  add,
+  dispose,
   grad,
+  keep,
   loadModel,
   memory,
   modelFromFiles,
   passkeyTask,
   Rng,
+  reshape,
   setThreads,
+  slice,
+  sqrt,
   square,
+  stack,
   sub,
   sum,
+  type Tensor,
   TextStream,
   TitansModel,
   tensor,
@@ -238,41 +246,49 @@ describe('inspect', () => {
     assert.equal(inspection.memory.length, 2);
     const { config, params } = model;
     const memoryConfig = memoryLayerConfigOf(config);
-    // The first memory layer's input and state, for the tokens of its first chunk (before any write).
-    let captured: { x: ReturnType<typeof tensor>; state: Parameters<typeof memoryLayerWrites>[3] } | null =
-      null;
+    // The first memory layer's input and state, for the tokens of its first chunk: ℓ(W; k_t, v_t) =
+    // ‖M_W(k_t) − v_t‖² (eq. 12) per head at the chunk-start weights, differentiated by the tape.
+    const chunk = config.memory.chunkSize - (config.persistentTokens % config.memory.chunkSize);
+    let expected: { surprise: Tensor; recall: Tensor } | null = null;
     const stream = modelStream(params, config, null, {
       onMemoryLayer: (layer, x, state) => {
-        if (layer === 0 && !captured) captured = { x, state };
+        if (layer !== 0 || expected) return;
+        const { k, v } = memoryLayerWrites(params.blocks[0]!.memory!, memoryConfig, x, state);
+        const norms: Tensor[] = [];
+        const recalls: Tensor[] = [];
+        for (let h = 0; h < memoryConfig.heads; h++) {
+          const heads = state.memory.chunkStartWeights.map((w) =>
+            reshape(slice(w, [0, h, 0, 0], [1, 1, -1, -1]), [w.shape[2]!, w.shape[3]!]),
+          );
+          for (let t = 0; t < chunk; t++) {
+            const row = (z: Tensor) => reshape(slice(z, [0, h, t, 0], [1, 1, 1, -1]), [1, z.shape[3]!]);
+            const loss = (w: Tensor[]) => sum(square(sub(memoryForward(row(k), w, memoryConfig), row(v))));
+            const grads = grad(loss)(heads);
+            norms.push(sqrt(grads.map((g) => sum(square(g))).reduce((a, b) => add(a, b))));
+            recalls.push(sqrt(loss(heads)));
+          }
+        }
+        expected = { surprise: keep(stack(norms)), recall: keep(stack(recalls)) }; // (H·chunk), head-major
       },
     });
-    const chunk = config.memory.chunkSize - (config.persistentTokens % config.memory.chunkSize);
-    stream.feed(ids.subarray(0, chunk), () => {
-      const { x, state } = captured!;
-      const { k, v } = memoryLayerWrites(params.blocks[0]!.memory!, memoryConfig, x, state);
-      const weights = state.memory.chunkStartWeights;
-      for (let t = 0; t < chunk; t++) {
-        for (let h = 0; h < memoryConfig.heads; h++) {
-          const kt = tokenRow(k, h, t);
-          const vt = tokenRow(v, h, t);
-          // ℓ(W; k_t, v_t) = ‖M_W(k_t) − v_t‖² (eq. 12) for head h, differentiated by the tape.
-          const heads = weights.map((w) => headOf(w, h));
-          const loss = (w: ReturnType<typeof tensor>[]) =>
-            sum(square(sub(memoryForward(kt, w, memoryConfig), vt)));
-          const grads = grad(loss)(heads);
-          const norm = Math.sqrt(grads.reduce((a, g) => a + sum(square(g)).item(), 0));
-          const recall = Math.sqrt(loss(heads).item());
-          const got = inspection.memory[0]!;
-          assert.ok(
-            Math.abs(got.surprise[h]![t]! - norm) < 1e-4 * (1 + norm),
-            `surprise t=${t} h=${h}: ${got.surprise[h]![t]} vs ${norm}`,
-          );
-          assert.ok(Math.abs(got.recallError[h]![t]! - recall) < 1e-4, `recall error t=${t} h=${h}`);
-        }
-      }
-      return null;
-    });
+    await stream.feed(ids.subarray(0, chunk));
     stream.close();
+    const { surprise, recall } = expected!;
+    const [norm, err] = [await surprise.data(), await recall.data()];
+    dispose([surprise, recall]);
+    const got = inspection.memory[0]!;
+    for (let h = 0; h < memoryConfig.heads; h++)
+      for (let t = 0; t < chunk; t++) {
+        const want = norm[h * chunk + t]!;
+        assert.ok(
+          Math.abs(got.surprise[h]![t]! - want) < 1e-4 * (1 + want),
+          `surprise t=${t} h=${h}: ${got.surprise[h]![t]} vs ${want}`,
+        );
+        assert.ok(
+          Math.abs(got.recallError[h]![t]! - err[h * chunk + t]!) < 1e-4,
+          `recall error t=${t} h=${h}`,
+        );
+      }
     for (const layer of inspection.memory)
       for (let h = 0; h < memoryConfig.heads; h++)
         for (let t = 0; t < ids.length; t++) {
@@ -285,20 +301,6 @@ describe('inspect', () => {
     model.dispose();
   });
 });
-
-/** Row t of head h of (1, H, T, d) as (1, d). */
-function tokenRow(x: ReturnType<typeof tensor>, h: number, t: number) {
-  const d = x.shape[3]!;
-  const data = x.dataSync();
-  const T = x.shape[2]!;
-  return tensor(Array.from(data.subarray((h * T + t) * d, (h * T + t + 1) * d)), [1, d]);
-}
-
-/** Head h of memory weights (1, H, d_in, d_out) as (d_in, d_out). */
-function headOf(w: ReturnType<typeof tensor>, h: number) {
-  const [, , din, dout] = w.shape as [number, number, number, number];
-  return tensor(Array.from(w.dataSync().subarray(h * din * dout, (h + 1) * din * dout)), [din, dout]);
-}
 
 describe('train', () => {
   it('trains a preset on text with progress, stops when the signal aborts, and trains on a task', async () => {

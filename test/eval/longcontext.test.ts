@@ -23,9 +23,10 @@ import { Haystack } from '../../src/eval/tasks/haystack.js';
 import { mqarTask } from '../../src/eval/tasks/mqar.js';
 import { passkeyTask } from '../../src/eval/tasks/niah.js';
 import { maxDepthBeyondWindow, shallowNeedles } from '../../src/experiments/spec.js';
-import { argMax, dispose, noGrad, Rng } from '../../src/index.js';
+import { argMax, dispose, Rng } from '../../src/index.js';
 import { initModel, modelForward, tokenTensor } from '../../src/models/model.js';
 import { byteTokenizer } from '../../src/tokenizer/tokenizer.js';
+import { valuesOf } from '../helpers/read.js';
 import { tinyConfig, tinyModel } from '../models/util.js';
 
 const bin = new URL('../../src/cli/bin.js', import.meta.url).pathname;
@@ -159,8 +160,8 @@ describe('greedy evaluation', () => {
     const prompt = Int32Array.from({ length: 23 }, (_, i) => (i * 7) % config.vocabSize);
     const answer = await greedyAnswer(params, config, prompt, 4, 5);
     const sequence = [...prompt, ...answer.slice(0, 3)];
-    const predicted = noGrad(() =>
-      argMax(modelForward(params, config, tokenTensor(sequence, 1, sequence.length)).logits, -1).dataSync(),
+    const predicted = await valuesOf(() =>
+      argMax(modelForward(params, config, tokenTensor(sequence, 1, sequence.length)).logits, -1),
     );
     assert.deepEqual(answer, [...predicted.slice(prompt.length - 1)]);
     dispose(params);
@@ -173,8 +174,8 @@ describe('teacher-forced evaluation (examples with scored answer positions)', ()
     const prompt = Int32Array.from({ length: 19 }, (_, i) => (i * 5 + 3) % config.vocabSize);
     const answer = Int32Array.from([7, 1, 4, 9, 2]);
     const sequence = [...prompt, ...answer];
-    const predicted = noGrad(() =>
-      argMax(modelForward(params, config, tokenTensor(sequence, 1, sequence.length)).logits, -1).dataSync(),
+    const predicted = await valuesOf(() =>
+      argMax(modelForward(params, config, tokenTensor(sequence, 1, sequence.length)).logits, -1),
     );
     // answer[j] is predicted at position prompt.length - 1 + j; make two of the three scored right.
     const scored = [0, 2, 4];
@@ -184,8 +185,8 @@ describe('teacher-forced evaluation (examples with scored answer positions)', ()
     target[4] = (predicted[prompt.length + 3]! + 1) % config.vocabSize;
     // Positions after a changed token see the changed token: recompute on the final sequence.
     const final = [...prompt, ...target];
-    const check = noGrad(() =>
-      argMax(modelForward(params, config, tokenTensor(final, 1, final.length)).logits, -1).dataSync(),
+    const check = await valuesOf(() =>
+      argMax(modelForward(params, config, tokenTensor(final, 1, final.length)).logits, -1),
     );
     const want = scored.filter((j) => check[prompt.length - 1 + j] === target[j]).length / 3;
     assert.ok(want >= 1 / 3, 'answer[0] sees only the prompt, so it is right');
