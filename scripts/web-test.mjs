@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { loadText } from '../dist/src/node.js';
 import { serveWeb } from './serve-web.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -83,6 +84,27 @@ try {
   await page.waitForFunction(() => document.querySelectorAll('#token-view span').length > 1000);
   const strips = await page.evaluate(() => document.getElementById('strips').height);
   check('the memory strips and the token view are drawn', strips > 100, `${strips} px of strips`);
+
+  // The same in natural text (State of the Union prose, pasted in), with another key.
+  const { text } = await loadText('builtin:sotu-small');
+  await page.fill('#text', text.slice(40_000, 41_000).replace(/\s+/g, ' '));
+  await page.fill('#key', '8');
+  await page.click('#plant');
+  await page.click('#ask');
+  await page.waitForFunction(() => document.getElementById('answer-text')?.textContent.trim() !== '4');
+  const prose = (await page.textContent('#answer-text')).trim();
+  check(
+    'it recalls a key planted in natural text too',
+    prose === '8',
+    `answered ${JSON.stringify(prose)} · ${await page.textContent('#fact-info')}`,
+  );
+
+  // Back to the filler and the first key, for the picture.
+  await page.click('#fill-filler');
+  await page.fill('#key', '4');
+  await page.click('#plant');
+  await page.click('#ask');
+  await page.waitForFunction(() => document.getElementById('answer-text')?.textContent.trim() === '4');
 
   // Train the tiny model in the worker for a few steps: the progress bar fills and "your model" appears.
   await page.fill('#train-steps', '6');
