@@ -30,4 +30,13 @@ export {
   releaseState,
   tokenTensor,
 } from './model.js';
+export {
+  checkModelSize,
+  DEFAULT_MAX_MODEL_BYTES,
+  estimatedBytes,
+  type ModelSizeOptions,
+  ModelTooLargeError,
+  parameterCount,
+  type TrainingShape,
+} from './resources.js';
 export { type ModelStream, modelStream } from './stream.js';
