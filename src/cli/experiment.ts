@@ -14,11 +14,15 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { MAX_TEXT_BYTES } from '../data/corpus.js';
 import { dispose, Rng } from '../engine/index.js';
 import { evaluateTask, taskBatchSource } from '../eval/longcontext.js';
 import type { Task } from '../eval/tasks/types.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { recoverCheckpoint } from '../io/checkpoint.js';
+import { readRegularFile } from '../io/fs.js';
 import {
+  checkpointTokenizer,
   loadModelCheckpoint,
   loadTrainingCheckpoint,
   saveTrainingCheckpoint,
@@ -226,6 +230,7 @@ async function trainAndEvaluate(
   });
   let config: TitansConfig;
   let state: TrainerState;
+  await recoverCheckpoint(ckptDir); // a save interrupted by a crash, completed or undone
   if (existsSync(join(ckptDir, 'config.json'))) {
     ({ config, state } = await loadTrainingCheckpoint(ckptDir));
     process.stderr.write(`${name}: resuming at step ${state.step}\n`);
@@ -500,17 +505,24 @@ export async function evalTaskCommand(
     cue?: 'question' | 'recall';
     layout?: 'power-law' | 'block';
     maxDepth?: number;
+    allowNonfinite?: boolean;
+    maxMemory?: number;
   },
 ): Promise<void> {
   const { checkpointDir, useThreads } = await import('./train.js');
   useThreads(o.threads);
-  const { config, params, tokenizer } = await loadModelCheckpoint(checkpointDir(o.checkpoint));
-  const tok = tokenizer ?? byteTokenizer();
+  const dir = await checkpointDir(o.checkpoint);
+  const checkpoint = await loadModelCheckpoint(dir, {
+    ...(o.allowNonfinite ? { allowNonFinite: true } : {}),
+    ...(o.maxMemory === undefined ? {} : { maxBytes: o.maxMemory }),
+  });
+  const { config, params } = checkpoint;
+  const tok = checkpointTokenizer(checkpoint, dir);
   let task: Task;
   if (taskName === 'custom') {
     if (!o.data) throw new Error('eval custom needs --data file.jsonl');
     const { parseCustomJsonl } = await import('../eval/tasks/custom.js');
-    const examples = parseCustomJsonl(await readFile(o.data, 'utf8'), o.data);
+    const examples = parseCustomJsonl(await readRegularFile(o.data, { maxBytes: MAX_TEXT_BYTES }), o.data);
     if (examples.length === 0) throw new Error(`${o.data}: no examples`);
     let next = 0;
     task = {

@@ -68,6 +68,12 @@ export function generate(
 /** Greedy or temperature / top-k sampling from one row of logits. */
 export function pickToken(logits: ArrayLike<number>, temperature: number, topK: number, rng?: Rng): number {
   const n = logits.length;
+  for (let i = 0; i < n; i++) {
+    if (!Number.isFinite(logits[i]))
+      throw new RangeError(
+        `generate: the model's logits are not finite (${logits[i]} at token ${i}): its weights or state hold NaN or Infinity`,
+      );
+  }
   if (temperature === 0) {
     let best = 0;
     for (let i = 1; i < n; i++) if (logits[i]! > logits[best]!) best = i;

@@ -1,6 +1,7 @@
 import { mul, square } from '../engine/ops/elementwise.js';
 import { sum } from '../engine/ops/reduce.js';
-import { Tensor, tidy } from '../engine/tensor.js';
+import { stack } from '../engine/ops/shape.js';
+import { dispose, Tensor, tidy } from '../engine/tensor.js';
 import { forEachLeaf, mapLeaves } from './tree.js';
 
 /**
@@ -17,6 +18,34 @@ export function globalNorm(tree: unknown): number {
   forEachLeaf(tree, (leaf) => {
     if (leaf instanceof Tensor) total += tidy(() => sum(square(leaf)).item());
   });
+  return Math.sqrt(total);
+}
+
+/**
+ * `globalNorm` read back asynchronously, with one `data()` per dtype instead of a synchronous
+ * read per leaf, so it runs on every backend (GPU ones included). Same value as `globalNorm`:
+ * each leaf's sum of squares in its dtype, accumulated in float64 in leaf order.
+ *
+ * @example
+ * const norm = await globalNormAsync(grads);
+ */
+export async function globalNormAsync(tree: unknown): Promise<number> {
+  const leaves: Tensor[] = [];
+  forEachLeaf(tree, (leaf) => {
+    if (leaf instanceof Tensor) leaves.push(leaf);
+  });
+  const squares = new Array<number>(leaves.length);
+  for (const dtype of new Set(leaves.map((t) => t.dtype))) {
+    const at = leaves.flatMap((t, i) => (t.dtype === dtype ? [i] : []));
+    const sums = tidy(() => stack(at.map((i) => sum(square(leaves[i]!)))));
+    const values = await sums.data();
+    dispose(sums);
+    at.forEach((i, k) => {
+      squares[i] = values[k]!;
+    });
+  }
+  let total = 0;
+  for (const s of squares) total += s;
   return Math.sqrt(total);
 }
 

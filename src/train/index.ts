@@ -2,7 +2,7 @@
  * Training plumbing: functional optimizers (state is data), learning-rate schedules, gradient
  * clipping and the flat naming of parameter/optimizer trees that checkpoints use.
  */
-export { clipByGlobalNorm, globalNorm } from './clip.js';
+export { clipByGlobalNorm, globalNorm, globalNormAsync } from './clip.js';
 export {
   type AdamWOptions,
   adamw,
@@ -28,5 +28,6 @@ export {
   TrainingDivergedError,
   type TrainOptions,
   trainLanguageModel,
+  yieldToEventLoop,
 } from './trainer.js';
 export { flattenTree, type TensorTree, unflattenInto } from './tree.js';
