@@ -144,8 +144,8 @@ export interface SaveCheckpointOptions {
  */
 export const DEFAULT_MAX_FILE_BYTES = 8 * 2 ** 30;
 
-/** JSON files of a checkpoint (config, tokenizer, trainer state) are at most this large. */
-export const MAX_JSON_BYTES = 256 * 2 ** 20;
+/** JSON files of a checkpoint (config, tokenizer, trainer state) are at most 512 MiB: about what one JavaScript string holds. */
+export const MAX_JSON_BYTES = 512 * 2 ** 20;
 
 /**
  * A checkpoint that cannot be saved or loaded. The message starts with the file (or directory)
