@@ -1,0 +1,69 @@
+/**
+ * Fuzz: random damage to a valid training checkpoint folder (headers, data, config.json,
+ * tokenizer.json, trainer.json, manifest.json) must end in a clean CheckpointError or in exactly
+ * the original data — never a crash, a hang or a silently wrong tensor. Time-bounded here (a few
+ * seconds); bench/fuzz-checkpoints.ts runs the same harness for ≥ 10,000 mutations.
+ */
+import assert from 'node:assert/strict';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import '../../src/index.js';
+import {
+  LEGACY_PROTECTED_FILES,
+  loadSnapshot,
+  type Mutation,
+  makeFuzzCheckpoint,
+  mutationArbitrary,
+  type Outcome,
+  tryMutation,
+} from '../helpers/checkpoint-fuzz.js';
+
+let root: string;
+let original: string;
+let expected: string;
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'titans-fuzz-'));
+  original = join(root, 'original', 'checkpoint');
+  await makeFuzzCheckpoint(original);
+  expected = await loadSnapshot(original);
+});
+after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+/** Runs mutations of `files` of `dir` for about `ms`, failing on any wrong or crash outcome. */
+async function fuzz(dir: string, want: string, files: readonly string[] | undefined, ms: number) {
+  const counts: Record<Outcome, number> = { error: 0, identical: 0, wrong: 0, crash: 0 };
+  let index = 0;
+  const result = await fc.check(
+    fc.asyncProperty(mutationArbitrary(files), async (mutation: Mutation) => {
+      const { outcome, detail } = await tryMutation(dir, join(root, `case-${index++}`), mutation, want);
+      counts[outcome]++;
+      if (outcome === 'wrong' || outcome === 'crash') {
+        throw new Error(`${outcome} after ${JSON.stringify(mutation)}: ${detail}`);
+      }
+    }),
+    { numRuns: 100_000, interruptAfterTimeLimit: ms, markInterruptAsFailure: false },
+  );
+  assert.equal(result.failed, false, fc.defaultReportMessage(result) ?? '');
+  assert.ok(result.numRuns >= 20, `only ${result.numRuns} mutations ran in the time limit`);
+  assert.ok(counts.error > 0, 'damage is reported');
+  return `${result.numRuns} mutations: ${JSON.stringify(counts)}`;
+}
+
+describe('checkpoint fuzz', () => {
+  it('random damage to any file gives a clean error or exactly the original data', async (t) => {
+    t.diagnostic(await fuzz(original, expected, undefined, 3000));
+  });
+
+  it('without a manifest (older checkpoints), damage to the tensor files is still caught', async (t) => {
+    const legacy = join(root, 'legacy', 'checkpoint');
+    await cp(original, legacy, { recursive: true });
+    await rm(join(legacy, 'manifest.json'));
+    t.diagnostic(await fuzz(legacy, await loadSnapshot(legacy), LEGACY_PROTECTED_FILES, 2000));
+  });
+});
