@@ -22,7 +22,7 @@ import {
   LEGACY_PROTECTED_FILES,
   loadSnapshot,
   type Mutation,
-  makeFuzzCheckpoint,
+  makeTrainingCheckpoint,
   mutationArbitrary,
   type Outcome,
   tryMutation,
@@ -72,7 +72,7 @@ if (!isMainThread) {
   const legacy = process.argv.includes('--legacy');
   const root = await mkdtemp(join(tmpdir(), 'titans-fuzz-long-'));
   const original = join(root, 'original', 'checkpoint');
-  await makeFuzzCheckpoint(original);
+  await makeTrainingCheckpoint(original);
   if (legacy) await rm(join(original, 'manifest.json'));
   const expected = await loadSnapshot(original);
   const mutations = mutationsOf({ seed, runs, legacy });

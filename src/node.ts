@@ -13,7 +13,6 @@ export {
   type EntryInfo,
   FileReadError,
   type FileSystem,
-  formatBytes,
   makeDirectories,
   nodeFileSystem,
   readRegularFile,

@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { formatBytes } from '../report/progress.js';
 
 /** What `FileSystem.stat` reports: the kind of entry, its size and modification time. */
 export interface EntryInfo {
@@ -203,25 +204,6 @@ function describeKind(info: Stats): string {
   if (info.isBlockDevice()) return 'a block device';
   if (info.isSocket()) return 'a socket';
   return 'not a regular file';
-}
-
-/**
- * Bytes in binary units for messages: `1.5 GiB`, `640 KiB`, `12 bytes`.
- *
- * @example
- * formatBytes(8 * 2 ** 30); // '8 GiB'
- */
-export function formatBytes(bytes: number): string {
-  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  if (unit === 0) return `${bytes} bytes`;
-  const digits = value >= 100 || Number.isInteger(value) ? 0 : 1;
-  return `${value.toFixed(digits)} ${units[unit]}`;
 }
 
 /**

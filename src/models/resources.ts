@@ -6,6 +6,7 @@
  * The parameter count mirrors `initModel` (models/model.ts) shape by shape; a test holds the two
  * together for every variant.
  */
+import { formatBytes } from '../report/progress.js';
 import { isTitans, type TitansConfig, usesMemory } from './config.js';
 
 /**
@@ -189,10 +190,10 @@ export function checkModelSize(config: TitansConfig, options: ModelSizeOptions =
   }
   const parameters = parameterCount(config);
   const what = options.training
-    ? `training it needs at least ${formatSize(bytes)} (four copies of ${formatCount(parameters)} weights, plus the logits of a batch)`
-    : `its ${formatCount(parameters)} parameters take ${formatSize(bytes)}`;
+    ? `training it needs at least ${formatBytes(bytes)} (four copies of ${formatCount(parameters)} weights, plus the logits of a batch)`
+    : `its ${formatCount(parameters)} parameters take ${formatBytes(bytes)}`;
   throw new ModelTooLargeError(
-    `config: ${field} = ${JSON.stringify(value)} makes the model too large: ${what}, more than the limit of ${formatSize(limit)}. Lower ${field}, or raise the limit (the maxBytes option, --max-memory)`,
+    `config: ${field} = ${JSON.stringify(value)} makes the model too large: ${what}, more than the limit of ${formatBytes(limit)}. Lower ${field}, or raise the limit (the maxBytes option, --max-memory)`,
     field,
     bytes,
     limit,
@@ -202,17 +203,4 @@ export function checkModelSize(config: TitansConfig, options: ModelSizeOptions =
 /** 1.2e13, 345,678 — readable parameter counts. */
 function formatCount(n: number): string {
   return n >= 1e9 ? n.toExponential(1) : n.toLocaleString('en-US');
-}
-
-/** Bytes in binary units (the core cannot import the Node io helpers). */
-function formatSize(bytes: number): string {
-  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  if (value >= 1024) return `${bytes.toExponential(1)} bytes`;
-  return unit === 0 ? `${bytes} bytes` : `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
 }

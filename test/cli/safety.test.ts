@@ -6,7 +6,7 @@
  * cannot be scored are errors.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,22 +14,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { dispose, full } from '../../src/index.js';
 import { loadModelCheckpoint, saveModelCheckpoint } from '../../src/io/model-checkpoint.js';
+import { TITANS_BIN as bin, titans } from '../helpers/cli.js';
 
-const bin = new URL('../../src/cli/bin.js', import.meta.url).pathname;
 const DEAD = 4194303; // no process has this pid
 let root: string;
 let data: string;
 /** A finished tiny run (6 steps), copied by the tests that need one. */
 let run: string;
-
-function titans(...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, CI: '1' },
-    timeout: 120_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 const tiny = (out: string, ...more: string[]) => [
   'train',

@@ -32,9 +32,9 @@ import { tinyConfig } from '../models/util.js';
  * state, trainer.json, tokenizer.json and manifest, as `titans train` writes it.
  *
  * @example
- * await makeFuzzCheckpoint('/tmp/fuzz/checkpoint');
+ * await makeTrainingCheckpoint('/tmp/fuzz/checkpoint');
  */
-export async function makeFuzzCheckpoint(dir: string): Promise<void> {
+export async function makeTrainingCheckpoint(dir: string): Promise<void> {
   const config = tinyConfig('mag', { vocabSize: 256 });
   const options = resolveTrainOptions({
     steps: 3,

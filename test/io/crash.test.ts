@@ -110,6 +110,17 @@ function crashingFileSystem(crashAt: number, base: string) {
   };
 }
 
+/** Saves the step-4 state through a crashing layer; the crash is expected, any other error is not. */
+async function saveCrashing(ckpt: string, fs: FileSystem): Promise<void> {
+  await saveTrainingCheckpoint(
+    ckpt,
+    { config, state: state4, tokenizer: byteTokenizer(), extra },
+    { fs },
+  ).catch((error) => {
+    if (!(error instanceof Crash)) throw error;
+  });
+}
+
 /** The names in the run folder, with the random parts of temp names shortened. */
 async function listing(run: string): Promise<string> {
   const names = (await readdir(run)).sort();
@@ -227,13 +238,7 @@ describe('checkpoint saves under fault injection', () => {
       const ckpt = join(run, 'checkpoint');
       await cp(base2, ckpt, { recursive: true });
       const crash = crashingFileSystem(k, run);
-      await saveTrainingCheckpoint(
-        ckpt,
-        { config, state: state4, tokenizer: byteTokenizer(), extra },
-        { fs: crash.fs },
-      ).catch((error) => {
-        if (!(error instanceof Crash)) throw error;
-      });
+      await saveCrashing(ckpt, crash.fs);
       if (!crash.crashed) break;
       // The step a clean recovery reaches from this state.
       const probe = join(root, `probe-${k}`);
@@ -281,13 +286,7 @@ describe('checkpoint saves under fault injection', () => {
     await rm(run, { recursive: true, force: true });
     await cp(base2, ckpt, { recursive: true });
     const crash = crashingFileSystem(afterManifest, run);
-    await saveTrainingCheckpoint(
-      ckpt,
-      { config, state: state4, tokenizer: byteTokenizer(), extra },
-      { fs: crash.fs },
-    ).catch((error) => {
-      if (!(error instanceof Crash)) throw error;
-    });
+    await saveCrashing(ckpt, crash.fs);
     assert.ok(crash.crashed);
     assert.ok(
       (await readdir(run)).some((n) => n.startsWith('checkpoint.tmp-')),

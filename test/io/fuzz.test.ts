@@ -15,7 +15,7 @@ import {
   LEGACY_PROTECTED_FILES,
   loadSnapshot,
   type Mutation,
-  makeFuzzCheckpoint,
+  makeTrainingCheckpoint,
   mutationArbitrary,
   type Outcome,
   tryMutation,
@@ -28,7 +28,7 @@ let expected: string;
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'titans-fuzz-'));
   original = join(root, 'original', 'checkpoint');
-  await makeFuzzCheckpoint(original);
+  await makeTrainingCheckpoint(original);
   expected = await loadSnapshot(original);
 });
 after(async () => {

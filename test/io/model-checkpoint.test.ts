@@ -15,11 +15,10 @@ import {
   loadModelCheckpoint,
   loadTrainingCheckpoint,
   saveModelCheckpoint,
-  saveTrainingCheckpoint,
 } from '../../src/io/model-checkpoint.js';
 import { initModel } from '../../src/models/model.js';
 import { byteTokenizer } from '../../src/tokenizer/tokenizer.js';
-import { initialTrainerState, resolveTrainOptions, trainLanguageModel } from '../../src/train/trainer.js';
+import { makeTrainingCheckpoint } from '../helpers/checkpoint-fuzz.js';
 import { tinyConfig } from '../models/util.js';
 
 let root: string;
@@ -121,28 +120,9 @@ describe('model checkpoints', () => {
 });
 
 describe('training checkpoints: trainer.json is checked', () => {
-  const options = resolveTrainOptions({
-    steps: 3,
-    batchSize: 2,
-    seqLen: 8,
-    evalEvery: 0,
-    checkpointEvery: 3,
-  });
-  const ids = byteTokenizer().encode('the gate forgets; the memory learns. '.repeat(8));
-
   async function trained(): Promise<string> {
     const dir = fresh();
-    const final = await trainLanguageModel(
-      config,
-      { train: ids, validation: ids },
-      options,
-      initialTrainerState(initModel(config, new Rng(0)), options),
-      {
-        checkpoint: (s) =>
-          saveTrainingCheckpoint(dir, { config, state: s, tokenizer: byteTokenizer(), extra: { options } }),
-      },
-    );
-    dispose([final.params, final.optimizer]);
+    await makeTrainingCheckpoint(dir);
     return dir;
   }
 

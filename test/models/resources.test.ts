@@ -70,7 +70,7 @@ describe('the memory limit', () => {
         assert.match(e.field, field);
         assert.match(
           e.message,
-          /^config: \S+ = \d+ makes the model too large: .* more than the limit of 8\.0 GiB/,
+          /^config: \S+ = \d+ makes the model too large: .* more than the limit of 8 GiB/,
         );
         assert.match(e.message, /maxBytes option, --max-memory/);
         return true;
