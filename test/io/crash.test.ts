@@ -42,7 +42,8 @@ function crashingFileSystem(crashAt: number, base: string) {
   const log: string[] = [];
   let count = 0;
   let crashed = false;
-  const name = (path: string) => (relative(base, path) || '.').replace(/\.(tmp|old)-\d+-\d+-[0-9a-f]+/g, '.$1-…');
+  const name = (path: string) =>
+    (relative(base, path) || '.').replace(/\.(tmp|old)-\d+-\d+-[0-9a-f]+/g, '.$1-…');
   const step = async (what: string, partial?: () => Promise<void>) => {
     if (crashed) throw new Crash('the process is gone');
     count++;
