@@ -35,8 +35,9 @@ after(async () => {
 });
 
 /**
- * Runs random mutations of `files` of `dir` for about `ms` (each one to its end: nothing is left
- * running when the test ends), failing on any wrong or crash outcome with the seed to replay it.
+ * Runs random mutations of `files` of `dir` for about `ms`, and at least 25 (each one to its end:
+ * nothing is left running when the test ends), failing on any wrong or crash outcome with the
+ * seed to replay it.
  */
 async function fuzz(dir: string, want: string, files: readonly string[] | undefined, ms: number) {
   const counts: Record<Outcome, number> = { error: 0, identical: 0, wrong: 0, crash: 0 };
@@ -44,7 +45,7 @@ async function fuzz(dir: string, want: string, files: readonly string[] | undefi
   const deadline = performance.now() + ms;
   let runs = 0;
   for (const mutation of fc.sample(mutationArbitrary(files), { seed, numRuns: 20_000 })) {
-    if (performance.now() > deadline) break;
+    if (performance.now() > deadline && runs >= 25) break; // at least 25, however loaded the machine
     const { outcome, detail } = await tryMutation(dir, join(root, `case-${runs}`), mutation, want);
     counts[outcome]++;
     runs++;
@@ -54,7 +55,6 @@ async function fuzz(dir: string, want: string, files: readonly string[] | undefi
       );
     }
   }
-  assert.ok(runs >= 20, `only ${runs} mutations ran in the time limit`);
   assert.ok(counts.error > 0, 'damage is reported');
   return `${runs} mutations (seed ${seed}): ${JSON.stringify(counts)}`;
 }
