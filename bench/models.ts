@@ -95,20 +95,20 @@ export function benchTrainStep(
  * `total` tokens fed in pieces of `piece`, with resident memory (RSS), the engine's live bytes and
  * the model state's bytes after 64K tokens and at the end.
  */
-export function benchStreaming(
+export async function benchStreaming(
   variant: string,
   total: number,
   piece: number,
   report: (r: BenchRow) => void,
-): void {
+): Promise<void> {
   const config = smallConfig(variant);
   const params = initModel(config, new Rng(0));
   const rng = new Rng(2);
   const prompt = Array.from({ length: 64 }, () => rng.int(256));
   const decode = 256;
-  generate(params, config, prompt, { maxTokens: 16, temperature: 0 }); // warm-up
+  await generate(params, config, prompt, { maxTokens: 16, temperature: 0 }); // warm-up
   const t0 = performance.now();
-  const out = generate(params, config, prompt, { maxTokens: decode, temperature: 0 });
+  const out = await generate(params, config, prompt, { maxTokens: decode, temperature: 0 });
   const seconds = (performance.now() - t0) / 1000;
   dispose(tensorLeaves(out.state));
   report({

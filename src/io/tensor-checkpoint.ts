@@ -5,8 +5,8 @@
  */
 import { type FloatDType, isFloat } from '../engine/dtype.js';
 import { dispose, type Tensor } from '../engine/tensor.js';
+import { flattenTree, unflattenInto } from '../engine/tree.js';
 import type { OptimizerState } from '../train/optimizer.js';
-import { flattenTree, unflattenInto } from '../train/tree.js';
 import {
   CheckpointError,
   type LoadCheckpointOptions,

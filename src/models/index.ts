@@ -39,4 +39,4 @@ export {
   parameterCount,
   type TrainingShape,
 } from './resources.js';
-export { type ModelStream, modelStream } from './stream.js';
+export { type LogitsSelector, type ModelStream, modelStream } from './stream.js';

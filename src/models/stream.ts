@@ -3,25 +3,45 @@
  * sequence with the state the previous piece left, and frees the parts of the old state the new one
  * does not share. Generation, long-context evaluation and streaming perplexity all read this way.
  */
+import type { TypedArray } from '../engine/dtype.js';
 import { keep, noGrad, type Tensor, tensorLeaves, tidy } from '../engine/index.js';
+import { nextTensorIdValue, viewOf } from '../engine/tensor.js';
 import type { TitansConfig } from './config.js';
 import { type ModelParams, type ModelState, modelForward, releaseState, tokenTensor } from './model.js';
 
+/**
+ * Picks what to read from a piece's logits (1, n, V): a tensor made from them (the last row, an
+ * argMax, the rows themselves). Runs inside a scope: every other tensor it makes is freed.
+ */
+export type LogitsSelector = (logits: Tensor) => Tensor;
+
 export interface ModelStream {
   /**
-   * Runs the model on `ids` (the next tokens of the sequence) and returns what `read` makes of
-   * the logits (1, n, V); tensors `read` creates are freed afterwards unless returned.
+   * Runs the model on `ids` (the next tokens of the sequence) and resolves to the values of the
+   * tensor `select` makes of the logits (1, n, V) — one asynchronous read-back, so it runs on
+   * every backend. Without `select` nothing is read and it resolves to null. The model runs
+   * before the first await: feeds issued back to back run in order.
    */
-  feed<T>(ids: ArrayLike<number>, read: (logits: Tensor) => T): T;
+  feed(ids: ArrayLike<number>, select?: LogitsSelector): Promise<TypedArray | null>;
   /**
-   * Feeds `ids` in pieces of at most `piece` tokens (bounding memory) and returns what `read`
-   * made of each piece's logits (1, length, V); `start` is where the piece begins in `ids`.
+   * Feeds `ids` in pieces of at most `piece` tokens (bounding memory). For each piece, `select`
+   * picks what to read from its logits (1, length, V) (`start` is where the piece begins in
+   * `ids`), and `use` turns the values into that piece's result as they arrive, in order
+   * (running sums, progress); resolves to the results — the values themselves without `use`.
+   * Without `select` nothing is read and it resolves to [].
    */
+  feedPieces(ids: ArrayLike<number>, piece: number): Promise<[]>;
+  feedPieces(
+    ids: ArrayLike<number>,
+    piece: number,
+    select: (logits: Tensor, start: number, length: number) => Tensor,
+  ): Promise<TypedArray[]>;
   feedPieces<T>(
     ids: ArrayLike<number>,
     piece: number,
-    read: (logits: Tensor, start: number, length: number) => T,
-  ): T[];
+    select: (logits: Tensor, start: number, length: number) => Tensor,
+    use: (values: TypedArray, start: number, length: number) => T,
+  ): Promise<T[]>;
   /** The state after the last piece fed (the initial state, or null, before the first). */
   readonly state: ModelState | null;
   /** Frees the state (the stream cannot be fed afterwards). */
@@ -33,7 +53,7 @@ export interface ModelStream {
  *
  * @example
  * const stream = modelStream(params, config);
- * const lastRow = stream.feed(prompt, (logits) => sliceAxis(logits, 1, prompt.length - 1, 1).dataSync());
+ * const lastRow = await stream.feed(prompt, (logits) => sliceAxis(logits, 1, prompt.length - 1, 1));
  * stream.close();
  */
 export function modelStream(
@@ -43,9 +63,11 @@ export function modelStream(
 ): ModelStream {
   let current = state;
   let closed = false;
-  function feed<T>(ids: ArrayLike<number>, read: (logits: Tensor) => T): T {
+  /** Runs the model on the next tokens; returns the selected tensor (kept: the caller frees it). */
+  function run(ids: ArrayLike<number>, select: LogitsSelector | undefined): Tensor | null {
     if (closed) throw new Error('modelStream: feed after close');
     if (ids.length === 0) throw new RangeError('modelStream: feed needs at least one token');
+    const firstNew = nextTensorIdValue();
     const out = noGrad(() =>
       tidy(() => {
         const { logits, state: next } = modelForward(
@@ -54,28 +76,56 @@ export function modelStream(
           tokenTensor(ids, 1, ids.length),
           current,
         );
-        for (const t of tensorLeaves(next)) keep(t); // outlives any scope the caller is in
-        return { value: read(logits), next: next! };
+        const kept = tensorLeaves(next);
+        for (const t of kept) keep(t); // outlives any scope the caller is in
+        let selected = select ? select(logits) : null;
+        // What is read is freed afterwards: a parameter or state tensor is read through a view.
+        if (selected && (selected.id < firstNew || kept.includes(selected)))
+          selected = viewOf(selected, selected.shape);
+        return { selected, next: next! };
       }),
     );
     if (current) releaseState(current, out.next);
     current = out.next;
-    return out.value;
+    if (out.selected) keep(out.selected);
+    return out.selected;
+  }
+  /** Reads a selected tensor back and frees it. */
+  async function read(selected: Tensor): Promise<TypedArray> {
+    try {
+      return await selected.data();
+    } finally {
+      selected.dispose();
+    }
   }
   return {
-    feed,
-    feedPieces<T>(
+    feed(ids, select) {
+      try {
+        const selected = run(ids, select);
+        return selected ? read(selected) : Promise.resolve(null);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    },
+    async feedPieces<T>(
       ids: ArrayLike<number>,
       piece: number,
-      read: (logits: Tensor, start: number, length: number) => T,
-    ): T[] {
+      select?: (logits: Tensor, start: number, length: number) => Tensor,
+      use?: (values: TypedArray, start: number, length: number) => T,
+    ): Promise<T[]> {
       if (!Number.isInteger(piece) || piece < 1)
         throw new RangeError(`modelStream: piece must be an integer >= 1, got ${piece}`);
       const all = ids instanceof Int32Array ? ids : Int32Array.from(ids);
       const out: T[] = [];
       for (let start = 0; start < all.length; start += piece) {
         const length = Math.min(piece, all.length - start);
-        out.push(feed(all.subarray(start, start + length), (logits) => read(logits, start, length)));
+        const selected = run(
+          all.subarray(start, start + length),
+          select && ((logits) => select(logits, start, length)),
+        );
+        if (!selected) continue;
+        const values = await read(selected);
+        out.push(use ? use(values, start, length) : (values as T));
       }
       return out;
     },
@@ -86,5 +136,5 @@ export function modelStream(
       if (current && !closed) releaseState(current, null);
       closed = true;
     },
-  };
+  } as ModelStream;
 }

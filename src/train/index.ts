@@ -1,8 +1,8 @@
 /**
  * Training plumbing: functional optimizers (state is data), learning-rate schedules, gradient
- * clipping and the flat naming of parameter/optimizer trees that checkpoints use.
+ * clipping (parameter trees and their flat names: engine/tree.ts).
  */
-export { clipByGlobalNorm, globalNorm, globalNormAsync } from './clip.js';
+export { clipByGlobalNorm, globalNorm } from './clip.js';
 export {
   type AdamWOptions,
   adamw,
@@ -30,4 +30,3 @@ export {
   trainLanguageModel,
   yieldToEventLoop,
 } from './trainer.js';
-export { flattenTree, type TensorTree, unflattenInto } from './tree.js';

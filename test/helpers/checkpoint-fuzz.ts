@@ -19,12 +19,12 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { Rng } from '../../src/engine/random.js';
 import { dispose } from '../../src/engine/tensor.js';
+import { flattenTree } from '../../src/engine/tree.js';
 import { CheckpointError } from '../../src/io/checkpoint.js';
 import { loadTrainingCheckpoint, saveTrainingCheckpoint } from '../../src/io/model-checkpoint.js';
 import { initModel } from '../../src/models/model.js';
 import { byteTokenizer } from '../../src/tokenizer/tokenizer.js';
 import { initialTrainerState, resolveTrainOptions, trainLanguageModel } from '../../src/train/trainer.js';
-import { flattenTree } from '../../src/train/tree.js';
 import { tinyConfig } from '../models/util.js';
 
 /**

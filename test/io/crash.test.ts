@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { dispose, Rng } from '../../src/engine/index.js';
+import { flattenTree } from '../../src/engine/tree.js';
 import { recoverCheckpoint } from '../../src/io/checkpoint.js';
 import { type FileSystem, nodeFileSystem } from '../../src/io/fs.js';
 import { loadTrainingCheckpoint, saveTrainingCheckpoint } from '../../src/io/model-checkpoint.js';
@@ -26,7 +27,6 @@ import {
   type TrainerState,
   trainLanguageModel,
 } from '../../src/train/trainer.js';
-import { flattenTree } from '../../src/train/tree.js';
 import { tinyConfig } from '../models/util.js';
 
 /** A pid no process can have: the crashed writer's temp copies count as abandoned. */

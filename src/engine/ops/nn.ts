@@ -1,7 +1,7 @@
 import { formatShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { arange, cast, toBackend } from './create.js';
-import { add, div, equal, exp, mul, neg, rsqrt, sub } from './elementwise.js';
+import { add, div, equal, exp, maximum, mul, neg, rsqrt, sub } from './elementwise.js';
 import { logSumExp, max, mean, sum } from './reduce.js';
 import { expandDims, stopGradient } from './shape.js';
 
@@ -45,8 +45,10 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
       `crossEntropy: targets ${formatShape(targets.shape)} do not match logits ${formatShape(logits.shape)} without the class axis`,
     );
   }
-  const t = targets.dataSync();
-  for (let i = 0; i < t.length; i++) {
+  // Checked where the values are known without a read-back (uploaded from the host, or a CPU
+  // backend); targets computed on an asynchronous device are not (out of range they count 0).
+  const t = targets.knownValues();
+  for (let i = 0; t && i < t.length; i++) {
     if ((t[i]! < 0 || t[i]! >= v) && t[i] !== options.ignoreIndex) {
       throw new RangeError(`crossEntropy: target ${t[i]} at position ${i} is outside [0, ${v})`);
     }
@@ -56,12 +58,16 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
   const logp = logSoftmax(logits, -1);
   const picked = sum(mul(logp, oneHot(targets, v, dtype)), -1); // (…)
   let losses = neg(picked);
-  let count = targets.size;
+  let count: number | Tensor = targets.size;
   if (options.ignoreIndex !== undefined) {
     const keepMask = sub(1, equal(cast(targets, dtype), options.ignoreIndex));
     losses = mul(losses, keepMask);
-    count = 0;
-    for (let i = 0; i < t.length; i++) if (t[i] !== options.ignoreIndex) count++;
+    if (t) {
+      count = 0;
+      for (let i = 0; i < t.length; i++) if (t[i] !== options.ignoreIndex) count++;
+    } else {
+      count = sum(keepMask); // counted on the device: exact below 2^24 targets
+    }
   }
   switch (options.reduction ?? 'mean') {
     case 'none':
@@ -69,7 +75,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
     case 'sum':
       return sum(losses);
     case 'mean':
-      return div(sum(losses), Math.max(count, 1));
+      return div(sum(losses), typeof count === 'number' ? Math.max(count, 1) : maximum(count, 1));
   }
 }
 
