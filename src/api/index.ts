@@ -9,6 +9,7 @@ export {
   type CheckpointFiles,
   type FileContent,
   loadModel,
+  type ModelLoadOptions,
   type ModelSource,
   modelFromFiles,
   SHIPPED_MODELS,

@@ -6,7 +6,7 @@
 import { Rng } from '../engine/random.js';
 import { dispose } from '../engine/tensor.js';
 import { flattenTree, unflattenInto } from '../engine/tree.js';
-import { parseSafetensors } from '../io/safetensors.js';
+import { describeNonFinite, nonFiniteValues, parseSafetensors } from '../io/safetensors.js';
 import { fromNamedArrays } from '../io/tensors.js';
 import { resolveConfig, type TitansConfig, type TitansConfigInput } from '../models/config.js';
 import { initModel, type ModelParams } from '../models/model.js';
@@ -44,6 +44,19 @@ export interface CheckpointFiles {
 export type ModelSource = string | { href: string } | CheckpointFiles;
 
 /**
+ * How `loadModel` checks what it loads.
+ *
+ * @example
+ * await loadModel('runs/odd', { allowNonFinite: true, maxBytes: 16 * 2 ** 30 });
+ */
+export interface ModelLoadOptions {
+  /** Load weights that hold NaN or ±Infinity (refused by default, naming the tensors). */
+  allowNonFinite?: boolean;
+  /** The limit on the model's estimated memory, checked from config.json before allocating (default 8 GiB). */
+  maxBytes?: number;
+}
+
+/**
  * Loads a model and its tokenizer. In Node it also starts a worker thread per core (see
  * `setThreads`). Errors name the file and the problem.
  *
@@ -53,15 +66,15 @@ export type ModelSource = string | { href: string } | CheckpointFiles;
  * const web = await loadModel(new URL('models/sotu-mag/', location.href));
  * const mine = await loadModel({ config: configFile, weights: weightsFile, tokenizer: tokenizerFile });
  */
-export async function loadModel(source: ModelSource): Promise<TitansModel> {
+export async function loadModel(source: ModelSource, options: ModelLoadOptions = {}): Promise<TitansModel> {
   await useAllCoresByDefault();
-  if (typeof source === 'object' && 'weights' in source) return modelFromFiles(source, '<files>');
+  if (typeof source === 'object' && 'weights' in source) return modelFromFiles(source, '<files>', options);
   const text = typeof source === 'string' ? source : source.href;
   const isUrl = /^[a-z][a-z+.-]*:/i.test(text) && !/^[a-z]:[\\/]/i.test(text); // not a Windows drive
-  if (isUrl) return modelFromUrl(text);
+  if (isUrl) return modelFromUrl(text, options);
   // In Node a path wins over a shipped model's name; anything path-like is read as a directory
   // (a missing one fails naming its config.json).
-  if (isNode && ((await isDirectory(text)) || /[\\/]/.test(text))) return modelFromDirectory(text);
+  if (isNode && ((await isDirectory(text)) || /[\\/]/.test(text))) return modelFromDirectory(text, options);
   if ((SHIPPED_MODELS as readonly string[]).includes(text)) {
     const file = (name: string) => readPackageFile(`models/${text}/${name}`);
     return modelFromFiles(
@@ -71,13 +84,14 @@ export async function loadModel(source: ModelSource): Promise<TitansModel> {
         tokenizer: await file('tokenizer.json'),
       },
       `models/${text}`,
+      options,
     );
   }
   if (isNode)
     throw new Error(
       `loadModel: ${text} is neither a checkpoint directory nor a shipped model (${SHIPPED_MODELS.join(', ')})`,
     );
-  return modelFromUrl(text); // a relative path in a browser is a URL relative to the page
+  return modelFromUrl(text, options); // a relative path in a browser is a URL relative to the page
 }
 
 async function isDirectory(path: string): Promise<boolean> {
@@ -88,10 +102,10 @@ async function isDirectory(path: string): Promise<boolean> {
   );
 }
 
-async function modelFromUrl(base: string): Promise<TitansModel> {
+async function modelFromUrl(base: string, options: ModelLoadOptions): Promise<TitansModel> {
   if (isNode && base.startsWith('file:')) {
     const { fileURLToPath } = await importNode<typeof import('node:url')>('node:url');
-    return modelFromDirectory(fileURLToPath(base));
+    return modelFromDirectory(fileURLToPath(base), options);
   }
   const dir = base.endsWith('/') ? base : `${base}/`;
   const at = (name: string) => new URL(name, dir).href;
@@ -103,22 +117,18 @@ async function modelFromUrl(base: string): Promise<TitansModel> {
     if (/HTTP 404/.test(e.message)) return null; // no tokenizer.json: the byte tokenizer
     throw e;
   });
-  return modelFromFiles({ config, weights, tokenizer }, dir);
+  return modelFromFiles({ config, weights, tokenizer }, dir, options);
 }
 
-async function modelFromDirectory(path: string): Promise<TitansModel> {
-  const { existsSync } = await importNode<typeof import('node:fs')>('node:fs');
-  const { join } = await importNode<typeof import('node:path')>('node:path');
-  // A training run's folder holds its checkpoint in checkpoint/.
-  const dir =
-    !existsSync(join(path, 'config.json')) && existsSync(join(path, 'checkpoint', 'config.json'))
-      ? join(path, 'checkpoint')
-      : path;
-  const { loadModelCheckpoint } = await importNode<typeof import('../io/model-checkpoint.js')>(
-    new URL('../io/model-checkpoint.js', import.meta.url).href,
-  );
-  const { config, params, tokenizer } = await loadModelCheckpoint(dir);
-  return new TitansModel(config, params, tokenizer ?? byteTokenizer());
+async function modelFromDirectory(path: string, options: ModelLoadOptions): Promise<TitansModel> {
+  const { checkpointDir, checkpointTokenizer, loadModelCheckpoint } = await importNode<
+    typeof import('../io/model-checkpoint.js')
+  >(new URL('../io/model-checkpoint.js', import.meta.url).href);
+  // A training run's folder holds its checkpoint in checkpoint/; a save a crash interrupted is
+  // recovered first.
+  const dir = await checkpointDir(path);
+  const checkpoint = await loadModelCheckpoint(dir, options);
+  return new TitansModel(checkpoint.config, checkpoint.params, checkpointTokenizer(checkpoint, dir));
 }
 
 /** Bytes of one file's content, or its parsed JSON for the JSON files. */
@@ -151,32 +161,58 @@ async function asJson(content: FileContent, where: string): Promise<unknown> {
  * A model from its files' contents (`source` names them in errors).
  * @example const model = await modelFromFiles({ config, weights, tokenizer }, 'upload');
  */
-export async function modelFromFiles(files: CheckpointFiles, source: string): Promise<TitansModel> {
+export async function modelFromFiles(
+  files: CheckpointFiles,
+  source: string,
+  options: ModelLoadOptions = {},
+): Promise<TitansModel> {
   const configJson = await asJson(files.config, `${source}/config.json`);
   let config: TitansConfig;
   try {
-    config = resolveConfig(configJson as TitansConfigInput);
+    config = resolveConfig(
+      configJson as TitansConfigInput,
+      options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes },
+    );
   } catch (e) {
     throw new Error(`${source}/config.json: ${(e as Error).message}`);
   }
-  const params = paramsFromSafetensors(config, await asBytes(files.weights), `${source}/model.safetensors`);
   let tokenizer: Tokenizer = byteTokenizer();
-  if (files.tokenizer !== undefined && files.tokenizer !== null) {
+  if (files.tokenizer === undefined || files.tokenizer === null) {
+    if (config.vocabSize !== tokenizer.vocabSize)
+      throw new Error(
+        `${source}/tokenizer.json: missing, and the model's vocabulary has ${config.vocabSize} tokens, not the byte tokenizer's ${tokenizer.vocabSize}`,
+      );
+  } else {
     const where = `${source}/tokenizer.json`;
     tokenizer = tokenizerFromJSON(await asJson(files.tokenizer, where), where);
     if (tokenizer.vocabSize > config.vocabSize) {
-      dispose(params);
       throw new Error(
         `${where}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabSize is ${config.vocabSize}`,
       );
     }
   }
+  const params = paramsFromSafetensors(
+    config,
+    await asBytes(files.weights),
+    `${source}/model.safetensors`,
+    options.allowNonFinite ?? false,
+  );
   return new TitansModel(config, params, tokenizer);
 }
 
 /** Parameters for `config` from safetensors bytes: every tensor present, with the shape the config implies. */
-function paramsFromSafetensors(config: TitansConfig, bytes: Uint8Array, where: string): ModelParams {
+function paramsFromSafetensors(
+  config: TitansConfig,
+  bytes: Uint8Array,
+  where: string,
+  allowNonFinite: boolean,
+): ModelParams {
   const { tensors } = parseSafetensors(bytes, where);
+  const nonFinite = allowNonFinite ? null : nonFiniteValues(tensors);
+  if (nonFinite && nonFinite.count > 0)
+    throw new Error(
+      `${where}: ${describeNonFinite(nonFinite)}; refusing to load weights that are not finite (the allowNonFinite option loads them anyway)`,
+    );
   const template = initModel(config, new Rng(0));
   try {
     const expected = flattenTree(template);

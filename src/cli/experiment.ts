@@ -9,7 +9,7 @@ import { evaluateCheckpoint } from '../experiments/evaluate.js';
 import { markdownTable, pendingModels } from '../experiments/report.js';
 import { runExperimentJobs } from '../experiments/runner.js';
 import { experimentSpec, loadExperimentPreset, type TaskOptions } from '../experiments/spec.js';
-import { checkpointDir, useThreads } from './train.js';
+import { checkpointDir, loadOptions, useThreads } from './train.js';
 
 /**
  * A `titans …` command line (this process's by default), quoted for a POSIX shell where needed.
@@ -75,13 +75,16 @@ export async function evalTaskCommand(
     data?: string;
     threads?: number;
     maxDepth?: number;
+    allowNonfinite?: boolean;
+    maxMemory?: number;
   },
 ): Promise<void> {
   useThreads(o.threads);
   const out = o.out ?? join('results', `eval-${taskName === 'custom' ? 'custom' : taskName}`);
   const { table, files } = await evaluateCheckpoint(taskName, {
     ...o,
-    checkpoint: checkpointDir(o.checkpoint),
+    checkpoint: await checkpointDir(o.checkpoint),
+    load: loadOptions(o),
     out,
   });
   console.log(`\n${table}\n`);

@@ -6,6 +6,7 @@ import { loadModel, setThreads } from '../api/index.js';
 import { loadText } from '../data/corpus.js';
 import { stderrSink } from '../report/node-sink.js';
 import { Progress } from '../report/progress.js';
+import { loadOptions } from './train.js';
 
 /** The CLI's default thread count: every core (2 under CI, whose runners share theirs). */
 function threadsOption(threads: number | undefined): number | undefined {
@@ -23,9 +24,11 @@ export async function generateCommand(o: {
   stop: string[];
   seed: number;
   threads?: number;
+  allowNonfinite?: boolean;
+  maxMemory?: number;
 }): Promise<void> {
   await setThreads(threadsOption(o.threads));
-  const model = await loadModel(o.checkpoint);
+  const model = await loadModel(o.checkpoint, loadOptions(o));
   if (o.prompt.length === 0) throw new Error('--prompt must not be empty');
   process.stdout.write(o.prompt);
   const started = performance.now();
@@ -68,12 +71,23 @@ export async function evalPplCommand(o: {
   maxTokens?: number;
   stream?: boolean;
   threads?: number;
+  allowNonfinite?: boolean;
+  maxMemory?: number;
 }): Promise<void> {
   await setThreads(threadsOption(o.threads));
-  const model = await loadModel(o.checkpoint);
-  const { text, name } = await loadText(o.data);
+  const model = await loadModel(o.checkpoint, loadOptions(o));
+  const { text, name } = await loadText(o.data).catch((e) => {
+    model.dispose();
+    throw e;
+  });
   let ids = model.tokenizer.encode(text);
   if (o.maxTokens !== undefined && ids.length > o.maxTokens + 1) ids = ids.subarray(0, o.maxTokens + 1);
+  if (ids.length < 2) {
+    model.dispose();
+    throw new Error(
+      `${o.data}: ${ids.length} token${ids.length === 1 ? '' : 's'} of text; scoring needs at least 2 (a token and the one that follows it)`,
+    );
+  }
   const mode = o.stream ? 'streamed' : 'windowed';
   const progress = new Progress({ total: ids.length - 1, label: 'eval', sink: stderrSink() });
   const scored = await model
@@ -87,6 +101,11 @@ export async function evalPplCommand(o: {
       progress.finish();
       model.dispose();
     });
+  if (!Number.isFinite(scored.loss)) {
+    throw new Error(
+      `the loss on ${name} is ${scored.loss}: the model's outputs are not finite${o.allowNonfinite ? ' (its weights were loaded with --allow-nonfinite)' : ''}, so there is no perplexity to report`,
+    );
+  }
   const how = o.stream
     ? `streamed: the text read as one stream in pieces of ${o.seqLen}, the memory and caches carried across, so every prediction sees all the text before it`
     : `windowed: windows of ${o.seqLen} tokens, each read from a fresh state as in training (the last one shorter), so a prediction sees at most ${o.seqLen - 1} tokens before it`;

@@ -8,10 +8,11 @@ import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { formatMemorizeTable, memorizeTable } from '../index.js';
 import { readSafetensorsFile } from '../io/checkpoint.js';
+import { FileReadError } from '../io/fs.js';
 import { MODEL_VARIANTS } from '../models/config.js';
 import { demoCommand, evalTaskCommand, experimentCommand } from './experiment.js';
 import { evalPplCommand, generateCommand } from './generate.js';
-import { trainCommand } from './train.js';
+import { InterruptedError, trainCommand } from './train.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -66,6 +67,29 @@ function oneOf(values: string[]) {
   };
 }
 
+/** 8g, 512m, 1.5GiB, 1000000 (bytes) → bytes. */
+function byteSize(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(value.trim());
+  const scale = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[(m?.[2] ?? '').toLowerCase()];
+  const n = m && scale ? Math.floor(Number(m[1]) * scale) : Number.NaN;
+  if (!(n > 0)) throw new InvalidArgumentError(`expected a size such as 16g, 512m or 1.5GiB, got '${value}'`);
+  return n;
+}
+
+/** The two loading flags of every command that reads a checkpoint. */
+function checkpointFlags(command: Command): Command {
+  return command
+    .option(
+      '--allow-nonfinite',
+      'load a checkpoint even when its weights hold NaN or Infinity (refused by default)',
+    )
+    .option(
+      '--max-memory <size>',
+      'refuse models whose estimated memory is past this (e.g. 16g; default 8g), checked before allocating',
+      byteSize,
+    );
+}
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
@@ -109,13 +133,27 @@ async function memorizeCommand(options: { pairs: number[]; dim: number; passes: 
 }
 
 async function inspectCommand(file: string) {
-  const { tensors, metadata } = await readSafetensorsFile(file);
+  let parsed: Awaited<ReturnType<typeof readSafetensorsFile>>;
+  try {
+    parsed = await readSafetensorsFile(file);
+  } catch (error) {
+    if (error instanceof FileReadError && error.message.includes('is a directory')) {
+      throw new Error(
+        `${file} is a directory; inspect takes a .safetensors file (e.g. ${join(file, 'model.safetensors')})`,
+      );
+    }
+    throw error;
+  }
+  const { tensors, metadata, checksums } = parsed;
   let total = 0;
   for (const [name, t] of Object.entries(tensors)) {
     total += t.data.length;
     console.log(`${name.padEnd(40)} ${t.dtype.padEnd(8)} [${t.shape.join(', ')}]`);
   }
-  console.log(`${Object.keys(tensors).length} tensors, ${total} values`);
+  const hashed = Object.keys(checksums).length;
+  console.log(
+    `${Object.keys(tensors).length} tensors, ${total} values${hashed > 0 ? ` · SHA-256 verified for ${hashed}` : ' · no checksums in the file'}`,
+  );
   if (Object.keys(metadata).length > 0) console.log('metadata:', metadata);
 }
 
@@ -209,25 +247,26 @@ export function buildProgram(): Command {
       positiveInt,
     )
     .action(experimentCommand);
-  program
+  const train = program
     .command('train')
     .description('train a model on text (checkpoints, resume, loss curve)')
     .option(
       '--preset <name|file>',
-      'a preset from presets/ (tiny, small, paper-170m) or a preset file',
-      'small',
+      'a preset from presets/ (tiny, small, paper-170m) or a preset file (default: small)',
     )
     .option(
       '--variant <name>',
       `model variant: ${MODEL_VARIANTS.join(', ')} (default: the preset's)`,
       variantName,
     )
-    .option('--data <source>', 'a UTF-8 text file, or builtin:sotu / builtin:sotu-small', 'builtin:sotu')
+    .option(
+      '--data <source>',
+      'a UTF-8 text file, or builtin:sotu / builtin:sotu-small (default: builtin:sotu)',
+    )
     .option('--out <dir>', 'run folder (default runs/<preset>-<variant>)')
     .option(
       '--tokenizer <spec>',
-      "'byte' or 'bpe:N' (a byte-level BPE of N tokens trained on the data)",
-      'byte',
+      "'byte' or 'bpe:N' (a byte-level BPE of N tokens trained on the data; default: byte)",
     )
     .option('--steps <n>', 'optimizer updates', positiveInt)
     .option('--batch-size <n>', 'sequences per micro-batch', positiveInt)
@@ -244,9 +283,9 @@ export function buildProgram(): Command {
       [],
     )
     .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt)
-    .option('--resume', 'continue the checkpoint in --out')
-    .action(trainCommand);
-  program
+    .option('--resume', 'continue the checkpoint in --out (other flags must agree with it)');
+  checkpointFlags(train).action(trainCommand);
+  const generateCmd = program
     .command('generate')
     .description('stream text from a checkpoint (memory state carried token by token)')
     .requiredOption(
@@ -271,10 +310,10 @@ export function buildProgram(): Command {
     )
     .option('--stop <text>', 'stop when this text is generated (repeatable)', collect, [])
     .option('--seed <n>', 'sampling seed', nonNegativeInt, 0)
-    .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt)
-    .action(generateCommand);
+    .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt);
+  checkpointFlags(generateCmd).action(generateCommand);
   const evaluate = program.command('eval').description('evaluate a checkpoint');
-  evaluate
+  const ppl = evaluate
     .command('ppl')
     .description(
       'perplexity (and bits per byte) of a checkpoint on a text: windowed (fresh state per window, as in training) or --stream (one stream, memory carried)',
@@ -288,8 +327,8 @@ export function buildProgram(): Command {
     .option('--batch-size <n>', 'windows per batch', positiveInt, 16)
     .option('--max-tokens <n>', 'evaluate at most this many tokens', positiveInt)
     .option('--stream', 'read the data as one stream, carrying the memory across windows')
-    .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt)
-    .action(evalPplCommand);
+    .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt);
+  checkpointFlags(ppl).action(evalPplCommand);
   for (const task of ['niah1', 'niah2', 'niah3', 'mqar', 'babilong-qa1', 'babilong-qa2', 'custom']) {
     const command = evaluate.command(task);
     const custom = task === 'custom';
@@ -337,8 +376,8 @@ export function buildProgram(): Command {
     command
       .option('--seed <n>', 'seed', nonNegativeInt, 0)
       .option('--out <dir>', 'where results.json and accuracy.svg go (default results/eval-<task>)')
-      .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt)
-      .action((o) => evalTaskCommand(task, { lengths: [], examples: 0, ...o }));
+      .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt);
+    checkpointFlags(command).action((o) => evalTaskCommand(task, { lengths: [], examples: 0, ...o }));
   }
   program
     .command('inspect')
@@ -359,6 +398,10 @@ export async function main(argv: string[]): Promise<number> {
       return error.exitCode === 0 ? 0 : 2;
     }
     if (process.env.TITANS_DEBUG) console.error(error);
+    if (error instanceof InterruptedError) {
+      console.error(`titans: ${error.message}`);
+      return error.exitCode;
+    }
     console.error(`titans: error: ${error instanceof Error ? error.message : String(error)}`);
     return 1;
   }

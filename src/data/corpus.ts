@@ -13,12 +13,13 @@
  * development dependency.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
 import { writeFileAtomic } from '../io/atomic.js';
+import { FileReadError, readRegularFile } from '../io/fs.js';
 
 /**
  * Text to train on and a short name for it (logs, run directories).
@@ -30,6 +31,15 @@ export interface LoadedText {
   text: string;
   name: string;
 }
+
+/**
+ * The largest text file read: 512 MiB, about what one JavaScript string can hold (V8 strings stop
+ * at 2^29 − 24 characters).
+ *
+ * @example
+ * await readRegularFile('corpus.txt', { maxBytes: MAX_TEXT_BYTES });
+ */
+export const MAX_TEXT_BYTES = 512 * 2 ** 20;
 
 /** The built-in corpora `loadText` accepts as `builtin:NAME`. */
 export const BUILTIN_CORPORA = ['sotu', 'sotu-small'] as const;
@@ -60,16 +70,16 @@ export async function loadText(source: string): Promise<LoadedText> {
 }
 
 async function readUtf8File(path: string): Promise<string> {
-  let info: Awaited<ReturnType<typeof stat>>;
+  let bytes: Uint8Array;
   try {
-    info = await stat(path);
+    bytes = await readRegularFile(path, { maxBytes: MAX_TEXT_BYTES });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
-      throw new Error(`loadText: no such file: ${path}`);
-    throw new Error(`loadText: cannot read ${path}: ${(error as Error).message}`);
+    if (!(error instanceof FileReadError)) throw error;
+    if (error.code === 'missing') throw new Error(`loadText: no such file: ${path}`);
+    if (error.code === 'not-a-file' && error.message.includes('directory'))
+      throw new Error(`loadText: ${path} is a directory; expected a UTF-8 text file`);
+    throw new Error(`loadText: ${error.message}`);
   }
-  if (info.isDirectory()) throw new Error(`loadText: ${path} is a directory; expected a UTF-8 text file`);
-  const bytes = await readFile(path);
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {

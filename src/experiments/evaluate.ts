@@ -3,17 +3,18 @@
  * length for the generated tasks, by prompt length for your own JSON Lines; results.json with
  * every example's prediction, and accuracy.svg.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { MAX_TEXT_BYTES } from '../data/corpus.js';
 import { dispose, Rng } from '../engine/index.js';
 import { type ExampleRecord, evaluateTask } from '../eval/longcontext.js';
 import type { Task, TaskExample } from '../eval/tasks/types.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { loadModelCheckpoint } from '../io/model-checkpoint.js';
+import { readRegularFile } from '../io/fs.js';
+import { checkpointTokenizer, type LoadModelOptions, loadModelCheckpoint } from '../io/model-checkpoint.js';
 import { countParameters } from '../models/model.js';
 import { stderrSink } from '../report/node-sink.js';
 import { Progress } from '../report/progress.js';
-import { byteTokenizer } from '../tokenizer/tokenizer.js';
 import { accuracyPlot, formatLength, markdownTable } from './report.js';
 import { type ExperimentReport, loadTask, shallowNeedles, type TaskOptions } from './spec.js';
 
@@ -29,6 +30,8 @@ export interface EvaluateCheckpointOptions extends TaskOptions {
   data?: string;
   /** Needles only at depths 0..maxDepth of the context. */
   maxDepth?: number;
+  /** How the checkpoint is loaded (non-finite weights allowed, memory limit). */
+  load?: LoadModelOptions;
 }
 
 /**
@@ -50,7 +53,7 @@ export async function evaluateCheckpoint(
   if (custom) {
     if (!o.data) throw new Error('eval custom needs --data file.jsonl');
     const { parseCustomJsonl } = await import('../eval/tasks/custom.js');
-    const own = parseCustomJsonl(await readFile(o.data, 'utf8'), o.data);
+    const own = parseCustomJsonl(await readRegularFile(o.data, { maxBytes: MAX_TEXT_BYTES }), o.data);
     task = fileTask(o.data, own);
     // Each example is as long as the file makes it: one pass over the file, "length" unused.
     lengths = [0];
@@ -68,8 +71,9 @@ export async function evaluateCheckpoint(
       throw new Error(`--max-depth does not apply to ${taskName} (it places its facts itself, not by depth)`);
     task = shallowNeedles(task, o.maxDepth);
   }
-  const { config, params, tokenizer } = await loadModelCheckpoint(o.checkpoint);
-  const tok = tokenizer ?? byteTokenizer();
+  const checkpoint = await loadModelCheckpoint(o.checkpoint, o.load);
+  const { config, params } = checkpoint;
+  const tok = checkpointTokenizer(checkpoint, o.checkpoint);
   const model = { name: config.variant, variant: config.variant, parameters: countParameters(params) };
   const progress = new Progress({ total: lengths.length * examples, label: 'eval', sink: stderrSink() });
   let done = 0;

@@ -18,6 +18,7 @@ import { dispose, Rng } from '../engine/index.js';
 import { evaluateTask, taskBatchSource } from '../eval/longcontext.js';
 import type { Task } from '../eval/tasks/types.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { recoverCheckpoint } from '../io/checkpoint.js';
 import { loadTrainingCheckpoint, saveTrainingCheckpoint } from '../io/model-checkpoint.js';
 import { resolveConfig, type TitansConfig, type TitansConfigInput } from '../models/config.js';
 import { countParameters, initModel } from '../models/model.js';
@@ -161,6 +162,7 @@ async function trainAndEvaluate(
   });
   let config: TitansConfig;
   let state: TrainerState;
+  await recoverCheckpoint(ckptDir); // a save interrupted by a crash, completed or undone
   if (existsSync(join(ckptDir, 'config.json'))) {
     ({ config, state } = await loadTrainingCheckpoint(ckptDir));
     process.stderr.write(`${name}: resuming at step ${state.step}\n`);

@@ -198,6 +198,12 @@ export function pickToken(
   topP = 1,
 ): number {
   const n = logits.length;
+  for (let i = 0; i < n; i++) {
+    if (!Number.isFinite(logits[i]))
+      throw new RangeError(
+        `generate: the model's logits are not finite (${logits[i]} at token ${i}): its weights or state hold NaN or Infinity`,
+      );
+  }
   if (temperature === 0) {
     let best = 0;
     for (let i = 1; i < n; i++) if (logits[i]! > logits[best]!) best = i;

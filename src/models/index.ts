@@ -47,4 +47,13 @@ export {
   releaseState,
   tokenTensor,
 } from './model.js';
+export {
+  checkModelSize,
+  DEFAULT_MAX_MODEL_BYTES,
+  estimatedBytes,
+  type ModelSizeOptions,
+  ModelTooLargeError,
+  parameterCount,
+  type TrainingShape,
+} from './resources.js';
 export { type LogitsSelector, type ModelStream, modelStream } from './stream.js';

@@ -235,6 +235,28 @@ export function formatDuration(seconds: number): string {
 }
 
 /**
+ * Bytes in binary units for messages: `8 GiB`, `1.5 MiB`, `640 KiB`, `12 bytes` (one decimal
+ * below 100 of a unit, none above; exponent form past exbibytes).
+ *
+ * @example
+ * formatBytes(8 * 2 ** 30); // '8 GiB'
+ * formatBytes(1536); // '1.5 KiB'
+ */
+export function formatBytes(bytes: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  if (value >= 1024) return `${bytes.toExponential(1)} bytes`;
+  if (unit === 0) return `${bytes} bytes`;
+  const digits = value >= 100 || Number.isInteger(value) ? 0 : 1;
+  return `${value.toFixed(digits)} ${units[unit]}`;
+}
+
+/**
  * Formats a field value compactly: strings as they are, integers in full, other numbers with 4
  * significant digits (exponent form outside 0.001 … 1e6), NaN and Infinity spelled out so that
  * a diverging loss stays visible.
