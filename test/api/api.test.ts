@@ -37,6 +37,7 @@ import {
   tensor,
   train,
 } from '../../src/index.js';
+import { parseSafetensors, serializeSafetensors } from '../../src/io/safetensors.js';
 import { memoryLayerWrites } from '../../src/memory/layer.js';
 import { memoryForward } from '../../src/memory/memory-mlp.js';
 import { memoryLayerConfigOf } from '../../src/models/config.js';
@@ -116,8 +117,32 @@ describe('loadModel', () => {
       loadModel({ config: { ...old, dModel: 16 }, weights: files.weights }),
       /model\.safetensors: tensor "embedding" has shape \[256, 8\], expected \[256, 16\]/,
     );
-    await assert.rejects(loadModel(join(root, 'nowhere', 'model')), /config\.json: not found/);
+    await assert.rejects(
+      loadModel(join(root, 'nowhere', 'model')),
+      /nowhere\/model: not found \(expected a run folder or a checkpoint directory\)/,
+    );
     await assert.rejects(loadModel('no-such-model'), /neither a checkpoint directory nor a shipped model/);
+    model.dispose();
+  });
+
+  it('refuses weights that are not finite unless allowNonFinite, and a missing tokenizer that bytes cannot stand in for', async () => {
+    const model = byteModel();
+    const files = await model.files();
+    const { tensors } = parseSafetensors(files.weights);
+    tensors.embedding!.data[3] = Number.NaN;
+    const weights = serializeSafetensors(tensors);
+    await assert.rejects(
+      loadModel({ config: files.config, weights }),
+      /<files>\/model\.safetensors: 1 non-finite value \(1 NaN, 0 ±Infinity\) in 1 tensor: "embedding" \(1, first at index 3\); refusing/,
+    );
+    const allowed = await loadModel({ config: files.config, weights }, { allowNonFinite: true });
+    assert.ok(Number.isNaN((await allowed.params.embedding.data())[3]!));
+    allowed.dispose();
+    const bpe = { ...JSON.parse(files.config), vocabSize: 300 };
+    await assert.rejects(
+      loadModel({ config: bpe, weights: files.weights }),
+      /<files>\/tokenizer\.json: missing, and the model's vocabulary has 300 tokens, not the byte tokenizer's 256/,
+    );
     model.dispose();
   });
 });
