@@ -21,6 +21,7 @@ import {
   grad,
   initMemoryLayer,
   listBackends,
+  MODEL_VARIANTS,
   matmul,
   memoryLayer,
   memoryScan,
@@ -207,7 +208,7 @@ function torchPeer(): string | null {
 
 /** Runs bench/torch_models.py (training steps of the same models) and attaches its numbers. */
 function torchModelPeer(): string | null {
-  const peerVariants = trainVariants.filter((v) => ['mac', 'mag', 'swa'].includes(v)); // what the peer implements
+  const peerVariants = trainVariants.filter((v) => (MODEL_VARIANTS as readonly string[]).includes(v)); // the twin has all
   if (flag('no-torch') || !wanted('train') || peerVariants.length === 0) return null;
   const python = '/usr/bin/python3';
   try {

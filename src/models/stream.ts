@@ -7,7 +7,14 @@ import type { TypedArray } from '../engine/dtype.js';
 import { keep, noGrad, type Tensor, tensorLeaves, tidy } from '../engine/index.js';
 import { nextTensorIdValue, viewOf } from '../engine/tensor.js';
 import type { TitansConfig } from './config.js';
-import { type ModelParams, type ModelState, modelForward, releaseState, tokenTensor } from './model.js';
+import {
+  type ForwardOptions,
+  type ModelParams,
+  type ModelState,
+  modelForward,
+  releaseState,
+  tokenTensor,
+} from './model.js';
 
 /**
  * Picks what to read from a piece's logits (1, n, V): a tensor made from them (the last row, an
@@ -50,6 +57,7 @@ export interface ModelStream {
 
 /**
  * Opens a stream on one sequence, continuing `state` when given (the stream then owns it).
+ * `options` go to every forward pass (e.g. `onMemoryLayer` to inspect the memory).
  *
  * @example
  * const stream = modelStream(params, config);
@@ -60,6 +68,7 @@ export function modelStream(
   params: ModelParams,
   config: TitansConfig,
   state: ModelState | null = null,
+  options: Omit<ForwardOptions, 'keepState'> = {},
 ): ModelStream {
   let current = state;
   let closed = false;
@@ -75,6 +84,7 @@ export function modelStream(
           config,
           tokenTensor(ids, 1, ids.length),
           current,
+          options,
         );
         const kept = tensorLeaves(next);
         for (const t of kept) keep(t); // outlives any scope the caller is in

@@ -19,6 +19,8 @@ import {
   instantiateKernels,
   type KernelExports,
   WASM_PAGE_BYTES,
+  type WasmMemory,
+  type WasmModule,
 } from './kernels.js';
 import { createWasmMemoryScan } from './memory-scan.js';
 
@@ -46,7 +48,7 @@ export class WasmHeap implements HostStorage {
   /** Bytes handed out and not yet released. */
   inUse = 0;
 
-  constructor(readonly memory: WebAssembly.Memory) {}
+  constructor(readonly memory: WasmMemory) {}
 
   /** Reserves `bytes` (rounded up) and returns the byte address. */
   allocBytes(bytes: number): [number, number] {
@@ -148,8 +150,8 @@ export interface WasmBackend extends Backend {
   readonly heap: WasmHeap;
   readonly kernels: KernelExports;
   /** The compiled kernel module (worker threads instantiate it on `memory`). */
-  readonly module: WebAssembly.Module;
-  readonly memory: WebAssembly.Memory;
+  readonly module: WasmModule;
+  readonly memory: WasmMemory;
   /** Attaches (or with null detaches) a thread pool; products above `minFlops` use it. */
   setThreadPool(pool: WasmThreadPool | null, minFlops?: number): void;
   readonly threadPool: WasmThreadPool | null;
