@@ -52,6 +52,7 @@ export {
   loadWebGpuBackend,
   type WebGpuBackend,
   type WebGpuBackendOptions,
+  type WebGpuEntry,
 } from './backends/webgpu/load.js';
 export * from './data/index.js';
 export * from './engine/index.js';

@@ -14,7 +14,9 @@
 import type { DType } from '../../engine/dtype.js';
 import { BindGroups } from './bind-groups.js';
 import { FreeList, sizeClass } from './free-list.js';
+import type { GpuContextOptions, GpuLimits, GpuStats } from './types.js';
 
+export type { GpuContextOptions, GpuLimits, GpuStats };
 export { sizeClass };
 
 // WebGPU's numeric flags (spelled out: Node has no GPUBufferUsage global unless installed).
@@ -42,32 +44,6 @@ fn main(@builtin(local_invocation_index) i: u32) {
   if (i < n) { dst[params.w[0].y + i] = params.w[j >> 2u][j & 3u]; }
 }`;
 
-/** The limits the backend plans its dispatches with (the device's, or lower ones for tests). */
-export interface GpuLimits {
-  maxStorageBufferBindingSize: number;
-  maxBufferSize: number;
-  maxComputeWorkgroupsPerDimension: number;
-  maxComputeInvocationsPerWorkgroup: number;
-  maxComputeWorkgroupStorageSize: number;
-  minStorageBufferOffsetAlignment: number;
-  minUniformBufferOffsetAlignment: number;
-}
-
-export interface GpuContextOptions {
-  /** Lower limits than the device's (tests exercise the splitting paths with tiny ones). */
-  limits?: Partial<GpuLimits>;
-  /** Most bytes kept in the pool's free lists; beyond it released buffers are destroyed (default 1 GiB). */
-  maxPoolBytes?: number;
-  /** Dispatches encoded before a submission is forced (default 256). */
-  maxDispatchesPerSubmit?: number;
-  /**
-   * Most bind groups made on the device (default unlimited). dawn.node never frees one and crashes
-   * after about 65 thousand, so loadWebGpuBackend sets 60000 there: beyond it ops fail with an
-   * error that names the cause instead of the process dying.
-   */
-  maxBindGroups?: number;
-}
-
 /** A tensor's memory on the GPU: `length` elements of `dtype` in a buffer of `bytes` (its size class). */
 export class GpuBuffer {
   constructor(
@@ -83,24 +59,6 @@ export interface Binding {
   readonly buffer: GPUBuffer;
   readonly offset: number;
   readonly size: number;
-}
-
-/** Counters for tests and diagnostics. */
-export interface GpuStats {
-  /** GPU buffers created so far (misses of the pool). */
-  created: number;
-  /** Allocations served from the pool. */
-  reused: number;
-  /** Bytes in the pool's free lists. */
-  pooledBytes: number;
-  /** Bytes handed out to live tensors (size classes). */
-  liveBytes: number;
-  submits: number;
-  dispatches: number;
-  pipelines: number;
-  /** Bind groups made (each kept and reused for the same buffers). */
-  bindGroups: number;
-  reads: number;
 }
 
 /** What the backend is doing, for error messages: the op and a description of its sizes. */

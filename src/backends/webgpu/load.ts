@@ -5,16 +5,10 @@
  * Browser-safe: no `node:*` imports.
  */
 import { getBackend, listBackends, registerBackend } from '../../engine/tensor.js';
-import { createWebGpuBackend, type WebGpuBackend, type WebGpuBackendOptions } from './webgpu-backend.js';
+import type { LoadWebGpuOptions, WebGpuBackend, WebGpuBackendOptions, WebGpuEntry } from './types.js';
+import { createWebGpuBackend } from './webgpu-backend.js';
 
-export type { WebGpuBackend, WebGpuBackendOptions };
-
-export interface LoadWebGpuOptions extends WebGpuBackendOptions {
-  /** The WebGPU entry point to use instead of navigator.gpu or Dawn (tests, custom setups). */
-  gpu?: Pick<GPU, 'requestAdapter'> | null;
-  /** Passed to requestAdapter. */
-  powerPreference?: GPUPowerPreference;
-}
+export type { LoadWebGpuOptions, WebGpuBackend, WebGpuBackendOptions, WebGpuEntry };
 
 /** Bind groups a dawn.node device makes before the backend refuses (see GpuContextOptions.maxBindGroups). */
 const DAWN_NODE_MAX_BIND_GROUPS = 60000;
@@ -55,7 +49,10 @@ async function findGpu(): Promise<Pick<GPU, 'requestAdapter'> | null> {
 export async function loadWebGpuBackend(options: LoadWebGpuOptions = {}): Promise<WebGpuBackend | null> {
   const name = options.name ?? 'webgpu';
   if (listBackends().includes(name)) return getBackend(name) as WebGpuBackend;
-  const gpu = options.gpu === undefined ? await findGpu() : options.gpu;
+  const gpu = (options.gpu === undefined ? await findGpu() : options.gpu) as Pick<
+    GPU,
+    'requestAdapter'
+  > | null;
   if (!gpu) return null;
   const adapter = await gpu.requestAdapter(
     options.powerPreference ? { powerPreference: options.powerPreference } : undefined,

@@ -7,38 +7,18 @@
  * Node (the `webgpu` package, Dawn).
  * Browser-safe: no `node:*` imports.
  */
-import type { Backend, BackendBuffer } from '../../engine/backend.js';
+import type { BackendBuffer } from '../../engine/backend.js';
 import type { DType, TypedArray } from '../../engine/dtype.js';
 import { createWebGpuAttention } from './attention.js';
 import { createAxisKernels } from './axis.js';
-import { GpuBuffer, GpuContext, type GpuContextOptions, type GpuLimits, type GpuStats } from './context.js';
+import { type GpuBuffer, GpuContext } from './context.js';
 import { createElementwise, createMoves } from './elementwise.js';
 import { createIndexing } from './indexing.js';
 import { createMatmul } from './matmul.js';
 import { createWebGpuMemoryScan } from './memory-scan.js';
+import type { WebGpuBackend, WebGpuBackendOptions } from './types.js';
 
-/** The WebGPU backend: a `Backend` plus its pool, limits and synchronisation controls. */
-export interface WebGpuBackend extends Backend {
-  /** The adapter's description (vendor, architecture), e.g. "mesa software llvmpipe". */
-  readonly adapterName: string;
-  /** Whether the adapter is a software rasteriser (lavapipe, SwiftShader): correct, not fast. */
-  readonly software: boolean;
-  /** The limits dispatches are planned with. */
-  readonly limits: Readonly<GpuLimits>;
-  /** Pool, submission and pipeline counters. */
-  stats(): GpuStats;
-  /** Frees every pooled (unused) GPU buffer; returns the bytes freed. */
-  trim(): number;
-  /** Submits pending work and waits until the GPU has finished it. */
-  sync(): Promise<void>;
-  /** Destroys the device; every tensor on this backend becomes unusable. */
-  destroy(): void;
-}
-
-export interface WebGpuBackendOptions extends GpuContextOptions {
-  /** The registered name (default 'webgpu'). */
-  name?: string;
-}
+export type { WebGpuBackend, WebGpuBackendOptions };
 
 /** Creates the backend on a device (not registered). Most callers want `loadWebGpuBackend()`. */
 export function createWebGpuBackend(
@@ -93,5 +73,3 @@ export function createWebGpuBackend(
   };
   return backend;
 }
-
-export { GpuBuffer };
