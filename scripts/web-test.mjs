@@ -31,6 +31,7 @@ const context = await chromium.launchPersistentContext(profile, {
   args: [
     '--no-sandbox',
     '--disable-gpu',
+    '--enable-unsafe-webgpu', // navigator.gpu on Linux: SwiftShader's software adapter here
     '--disable-background-networking',
     '--disable-component-update',
     '--disable-sync',
@@ -129,6 +130,33 @@ try {
   mkdirSync(dirname(screenshot), { recursive: true });
   await page.screenshot({ path: screenshot, fullPage: true });
   console.log(`screenshot: ${screenshot}`);
+
+  // The same page on WebGPU where Chromium offers an adapter (SwiftShader here: correct, not fast;
+  // the default above stays on wasm because the adapter is software).
+  const gpuPage = await context.newPage();
+  gpuPage.on('pageerror', (e) => errors.push(`webgpu page error: ${e.message}`));
+  gpuPage.setDefaultTimeout(240_000);
+  await gpuPage.goto(`${server.url}?backend=webgpu`);
+  await gpuPage.waitForFunction(() => /ready|error/.test(document.getElementById('status').textContent));
+  const gpuStatus = await gpuPage.textContent('#status');
+  if (/backend webgpu/.test(gpuStatus)) {
+    await gpuPage.fill('#key', '6');
+    await gpuPage.click('#plant');
+    await gpuPage.click('#ask');
+    await gpuPage.waitForSelector('#answer-text');
+    const gpuAnswer = (await gpuPage.textContent('#answer-text')).trim();
+    check(
+      'on WebGPU the model recalls the planted key too',
+      gpuAnswer === '6',
+      `answered ${JSON.stringify(gpuAnswer)} · ${gpuStatus}`,
+    );
+    await gpuPage.fill('#train-steps', '2');
+    await gpuPage.click('#train');
+    await gpuPage.waitForFunction(() => /done|error/.test(document.getElementById('train-info').textContent));
+    const gpuTrained = await gpuPage.textContent('#train-info');
+    check('on WebGPU the worker trains the tiny model', /done: 2 steps/.test(gpuTrained), gpuTrained);
+  } else console.log(`(no WebGPU adapter in this Chromium: ${gpuStatus}; the WebGPU checks did not run)`);
+  await gpuPage.close();
   check('no errors in the page', errors.length === 0, errors.join(' | '));
 } catch (e) {
   check('the run finished', false, String(e?.stack ?? e));

@@ -295,7 +295,7 @@ function train() {
       finishTraining();
     }
   };
-  worker.postMessage({ type: 'train', steps });
+  worker.postMessage({ type: 'train', steps, backend: page.backend });
 }
 
 function finishTraining() {

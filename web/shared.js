@@ -2,17 +2,23 @@
 import * as titans from '../dist/src/index.js';
 
 /**
- * Picks the compute backend and returns its name. WebGPU is being written as its own backend:
- * once the library exports `loadWebGpuBackend`, it is used where the browser offers a GPU
- * (`?backend=wasm` in the page's address keeps the CPU). Otherwise WebAssembly SIMD ('wasm', which
- * needs a cross-origin isolated page for its shared memory), else the plain 'reference' backend.
+ * Picks the compute backend, makes it the default and returns its name. `?backend=webgpu` in the
+ * page's address asks for WebGPU (with Chromium on Linux: --enable-unsafe-webgpu), `?backend=wasm`
+ * for the CPU; by default WebGPU is used where the browser offers a hardware adapter, and
+ * WebAssembly SIMD ('wasm', which needs a cross-origin isolated page for its shared memory)
+ * elsewhere — a software adapter (SwiftShader) is correct but slower than wasm. Without either, the
+ * plain 'reference' backend.
  */
 export async function chooseBackend(preference = new URLSearchParams(globalThis.location?.search ?? '').get('backend')) {
-  if (preference !== 'wasm' && typeof titans.loadWebGpuBackend === 'function' && globalThis.navigator?.gpu) {
+  if (preference !== 'wasm' && globalThis.navigator?.gpu) {
     const gpu = await titans.loadWebGpuBackend();
-    if (gpu) return gpu.name;
+    if (gpu && (preference === 'webgpu' || !gpu.software)) {
+      titans.setBackend(gpu.name);
+      return gpu.name;
+    }
   }
   const wasm = await titans.loadWasmBackend();
+  if (wasm) titans.setBackend(wasm.name);
   return wasm ? wasm.name : 'reference';
 }
 

@@ -1,4 +1,4 @@
-// Trains the tiny pass-key model in a Web Worker (the page stays responsive): a MAG model with a
+// Trains the tiny pass-key model in a Web Worker on the page's backend (the page stays responsive): a MAG model with a
 // window of 8 tokens learns to recall a 1-digit pass key planted beyond that window. Posts
 // progress, then the trained model's files (config.json, model.safetensors, tokenizer.json).
 import * as titans from '../dist/src/index.js';
@@ -25,7 +25,7 @@ self.onmessage = async ({ data }) => {
     return;
   }
   try {
-    await chooseBackend('wasm');
+    await chooseBackend(data.backend); // the page's
     const depth = titans.maxDepthBeyondWindow(SEQ_LEN, MODEL);
     const task = titans.shallowNeedles(titans.passkeyTask({ digits: 1, cue: 'recall' }), depth);
     const started = performance.now();

@@ -39,14 +39,15 @@ const ids = byteTokenizer().encode(text.repeat(6));
 const data = { train: ids, validation: ids };
 const config = tinyConfig('mag', { vocabSize: 256 });
 
-function paramsEqual(a: unknown, b: unknown): boolean {
+async function paramsEqual(a: unknown, b: unknown): Promise<boolean> {
   const fa = flattenTree(a);
   const fb = flattenTree(b);
-  return Object.keys(fa).every((k) => {
-    const x = fa[k]!.dataSync();
-    const y = fb[k]!.dataSync();
-    return x.length === y.length && x.every((v, i) => v === y[i]);
-  });
+  for (const k of Object.keys(fa)) {
+    const x = await fa[k]!.data();
+    const y = await fb[k]!.data();
+    if (x.length !== y.length || !x.every((v, i) => v === y[i])) return false;
+  }
+  return true;
 }
 
 describe('trainLanguageModel', () => {
@@ -82,7 +83,7 @@ describe('trainLanguageModel', () => {
       straight.history.map((r) => r.loss),
     );
     assert.deepEqual(resumed.evals, straight.evals);
-    assert.ok(paramsEqual(resumed.params, straight.params), 'parameters after resume differ');
+    assert.ok(await paramsEqual(resumed.params, straight.params), 'parameters after resume differ');
     dispose([straight.params, straight.optimizer, resumed.params, resumed.optimizer]);
   });
 
@@ -102,8 +103,8 @@ describe('trainLanguageModel', () => {
     const a = flattenTree(one.params);
     const b = flattenTree(two.params);
     for (const k of Object.keys(a)) {
-      const x = a[k]!.dataSync();
-      const y = b[k]!.dataSync();
+      const x = await a[k]!.data();
+      const y = await b[k]!.data();
       for (let i = 0; i < x.length; i++)
         assert.ok(Math.abs(x[i]! - y[i]!) < 1e-10, `${k}[${i}]: ${x[i]} vs ${y[i]}`);
     }
@@ -157,8 +158,8 @@ describe('model checkpoints', () => {
     await saveModelCheckpoint(dir, { config, params, tokenizer: byteTokenizer() });
     const loaded = await loadModelCheckpoint(dir);
     const tokens = tokenTensor([1, 5, 200, 7, 9], 1, 5);
-    const a = modelForward(params, config, tokens).logits.dataSync();
-    const b = modelForward(loaded.params, loaded.config, tokens).logits.dataSync();
+    const a = await modelForward(params, config, tokens).logits.data();
+    const b = await modelForward(loaded.params, loaded.config, tokens).logits.data();
     assert.deepEqual(b, a);
     assert.deepEqual(loaded.config, config);
     assert.equal(loaded.tokenizer?.decode(loaded.tokenizer.encode('héllo')), 'héllo');
