@@ -4,7 +4,10 @@
 //     the same code loads the binary in Node and in browsers without fs or fetch;
 //   - dist/wasm/kernels.wasm             the binary itself, for people who want the file.
 // Run before `tsc`. Offline (the compiler comes from node_modules), a few seconds, exits 1 on any error.
-// Usage: node scripts/build-wasm.mjs [--wat]   (--wat also writes dist/wasm/kernels.wat)
+// Usage: node scripts/build-wasm.mjs [--wat] [--names]
+//   --wat    also writes dist/wasm/kernels.wat
+//   --names  also writes dist/wasm/kernels.names.json: the function names by index (from a second,
+//            --debug compile whose functions come in the same order), for bench/profile.ts
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -163,4 +166,20 @@ writeFileSync(join(root, generated), lines.join('\n'));
 mkdirSync(join(root, dirname(wasmOut)), { recursive: true });
 writeFileSync(join(root, wasmOut), wasm);
 if (process.argv.includes('--wat')) writeFileSync(join(root, watOut), outputs.get('kernels.wat'));
+if (process.argv.includes('--names')) {
+  const named = new Map();
+  const debug = await asc.main([...ascArgs, '--debug'], {
+    baseDir: root,
+    stdout: asc.createMemoryStream(),
+    stderr: asc.createMemoryStream(),
+    writeFile(name, contents) {
+      named.set(name.replace(/^.*[\\/]/, ''), contents);
+    },
+  });
+  if (debug.error) fail(`asc --debug failed: ${debug.error.message}`);
+  const names = [...named.get('kernels.wat').matchAll(/^ \(func \$(\S+)/gm)].map((m) =>
+    m[1].replace(/^.*\//, ''),
+  );
+  writeFileSync(join(root, 'dist/wasm/kernels.names.json'), `${JSON.stringify(names)}\n`);
+}
 console.log(`build-wasm: ${wasm.length} bytes -> ${generated}, ${wasmOut} (${Date.now() - started} ms)`);
