@@ -128,7 +128,15 @@ export function benchStreaming(
   const started = performance.now();
   let done = 0;
   let lastLog = started;
+  // Tokens/s over the first and the last tenth of the stream: flat when nothing decays into
+  // slow arithmetic (denormals) and nothing grows.
+  const tenth = Math.max(piece, Math.floor(total / 10));
+  const tenths: { first?: number; lastStart?: number; lastFrom?: number } = {};
   while (done < total) {
+    if (tenths.lastStart === undefined && done >= total - tenth) {
+      tenths.lastStart = performance.now();
+      tenths.lastFrom = done;
+    }
     const n = Math.min(piece, total - done);
     const ids = Array.from({ length: n }, () => rng.int(256));
     const next: ModelState = noGrad(() =>
@@ -141,6 +149,8 @@ export function benchStreaming(
     if (state) releaseState(state, next);
     state = next;
     done += n;
+    if (tenths.first === undefined && done >= tenth)
+      tenths.first = done / ((performance.now() - started) / 1000);
     if (done === 65536 || done === total) mark(done);
     if (performance.now() - lastLog > 10000) {
       process.stderr.write(
@@ -156,6 +166,26 @@ export function benchStreaming(
     backend: 'wasm',
     value: total / streamSeconds,
     unit: 'tokens/s',
+  });
+  const last = (total - tenths.lastFrom!) / ((started + 1000 * streamSeconds - tenths.lastStart!) / 1000);
+  for (const [which, value] of [
+    ['first', tenths.first!],
+    ['last', last],
+  ] as const) {
+    report({
+      bench: `stream ${variant} ${which} 10%`,
+      shape: `small preset, pieces of ${piece}`,
+      backend: 'wasm',
+      value,
+      unit: 'tokens/s',
+    });
+  }
+  report({
+    bench: `stream ${variant} last/first 10%`,
+    shape: 'speed ratio (target ≥ 0.8)',
+    backend: 'wasm',
+    value: last / tenths.first!,
+    unit: '×',
   });
   const mib = (b: number) => b / 2 ** 20;
   for (const [n, m] of marks) {

@@ -60,6 +60,36 @@ import { matmul, matmulScratchBytes } from './matmul';
   return (bytes + 15) & ~15;
 }
 
+// ---- denormal-proof state ------------------------------------------------------------------------
+//
+// WebAssembly cannot set flush-to-zero, and x86 cores compute on float32 denormals (|x| < 2⁻¹²⁶),
+// and on products that land among them, 10–100× slower. A memory that forgets faster than it
+// writes decays geometrically through the whole float32 range (measured, α ∈ [0, 0.05]: after
+// 4096 tokens 65,531 of 65,536 entries of W₁ were denormals, and the scan ran 19× slower than
+// with α = 0). Flushing the carried state only below 2⁻¹²⁶ is not enough: while it passes
+// 1e−18…1e−25 the key pass multiplies two state-sized factors (φ(K G₁) G₂), and while it passes
+// 1e−31…1e−38 it meets gate-sized ones; each range measured 10–60× slower per chunk. The backward
+// meets the same decay in the state's cotangent (shrinking by β_n and m_n per chunk, backwards)
+// and in dy = ∂/∂y of a decaying memory's retrievals, and multiplies them with the state.
+// So, at chunk boundaries (the same whatever the calls' split points, so a split stream still
+// equals the whole one), the carried state is flushed below FLUSH_STATE, and the backward flushes
+// the state's cotangent and dy below FLUSH_COTANGENT times the largest cotangent entering the
+// head (never below 2⁻¹²⁶). A state entry × a cotangent entry × a gate-sized factor then stays
+// above 2⁻¹¹⁸ of the cotangents' scale. Measured after this: the stress gates of the bench
+// (α ≤ 0.05 or ≤ 0.5, θ ~ 1e−4, η near 1) run fwd+bwd as fast as realistic ones. The backward
+// treats every flush as the identity (the derivative of SPEC's recurrence). NaN and ±∞ stay.
+
+// The smallest normal float32, 2⁻¹²⁶.
+const FLT_MIN: f32 = 1.17549435e-38;
+// Carried state below 2⁻⁶⁰ (8.7e−19) is flushed: such an entry changes no output beside anything
+// of normal size (it is 2⁻³⁶ below float32's resolution of a unit-scale value), and a memory whose
+// every entry is below it retrieves < 1e−36 (depth 2), which the layer's RMSNorm (ε = 1e−6) turns
+// into nothing. (SPEC's own tests keep memories that collapse to ~1e−15 within 1e−4.)
+const FLUSH_STATE: f32 = 8.6736174e-19; // 2⁻⁶⁰
+// Cotangents 2⁻³⁰ (9.3e−10) below the largest one entering a head's backward are flushed: each
+// one's share of any gradient is below 1e−9 of that gradient's scale.
+const FLUSH_COTANGENT: f32 = 9.3132257e-10; // 2⁻³⁰
+
 // C (m×n, dense, pitch n) = A B with A[i,p] at a[i·ars + p·acs], B[p,j] at b[p·brs + j·bcs].
 @inline function mm(
   a: usize,
@@ -75,6 +105,34 @@ import { matmul, matmulScratchBytes } from './matmul';
   ws: usize,
 ): void {
   matmul(a, b, c, m, n, k, ars, acs, brs, bcs, 0, m, ws);
+}
+
+// max |x| over `count` floats at p (NaN is ignored).
+function maxAbs(p: usize, count: i32): f32 {
+  let acc = f32x4.splat(0);
+  let j: i32 = 0;
+  for (; j + 4 <= count; j += 4) acc = f32x4.pmax(acc, f32x4.abs(v128.load(p + (<usize>j << 2))));
+  let r = max(
+    max(f32x4.extract_lane(acc, 0), f32x4.extract_lane(acc, 1)),
+    max(f32x4.extract_lane(acc, 2), f32x4.extract_lane(acc, 3)),
+  );
+  for (; j < count; j++) {
+    const x = abs<f32>(ld(p, j));
+    if (x > r) r = x;
+  }
+  return r;
+}
+
+// Entries of `count` floats at p with |x| < below become exact zeros (NaN and ±∞ stay).
+function flushTiny(p: usize, count: i32, below: f32): void {
+  const limit = f32x4.splat(below);
+  let j: i32 = 0;
+  for (; j + 4 <= count; j += 4) {
+    const o = <usize>j << 2;
+    const x = v128.load(p + o);
+    v128.store(p + o, v128.andnot(x, f32x4.lt(f32x4.abs(x), limit)));
+  }
+  for (; j < count; j++) if (abs<f32>(ld(p, j)) < below) st(p, j, 0);
 }
 
 // Σ_j x[j] y[j] over `cols` floats.
@@ -319,7 +377,7 @@ function activations(act: i32, x: usize, out0: usize, out1: usize, out2: usize, 
 // [one wide × 2·wide matrix], wide = max(d, h).
 const VECS: i32 = 10;
 const SQUARES: i32 = 11;
-const ROWS: i32 = 20;
+const ROWS: i32 = 21; // the backward's last: the piece's flushed dy (headBackwardPiece)
 
 @inline function hidden(d: i32, h: i32, depth: i32): i32 {
   return depth == 2 ? h : d;
@@ -543,7 +601,8 @@ function retrieveLayer(
   }
 }
 
-// The state after the piece for one layer: [W | S] ← [β_n W + γ_n S | m_n S] − Xᵀ [pΔ | εΔ].
+// The state after the piece for one layer: [W | S] ← [β_n W + γ_n S | m_n S] − Xᵀ [pΔ | εΔ],
+// flushed below FLUSH_STATE when the piece ends at a chunk boundary (`boundary`).
 function stateUpdate(
   n: i32,
   din: i32,
@@ -557,6 +616,7 @@ function stateUpdate(
   mN: f32,
   WS: usize,
   WSo: usize,
+  boundary: bool,
   T2: usize,
   U: usize,
   ws: usize,
@@ -572,6 +632,7 @@ function stateUpdate(
     addScaled(o, -1, u, dout);
     axpby(at(o, dout), mN, at(w, dout), 0, 0, dout);
     addScaled(at(o, dout), -1, at(u, dout), dout);
+    if (boundary) flushTiny(o, pitch, FLUSH_STATE);
   }
 }
 
@@ -601,6 +662,7 @@ function memoryScanForwardPiece(
   gs2: i32,
   y: usize,
   stateOut: usize,
+  boundary: bool,
   record: usize,
   scratch: usize,
 ): void {
@@ -675,8 +737,8 @@ function memoryScanForwardPiece(
   const betaN = ld(beta, last);
   const gammaN = ld(gamma, last);
   const mN = ld(m, last);
-  stateUpdate(n, d, hh, k, D1, pRow, eRow, betaN, gammaN, mN, ws1, wso1, T2, U, ws);
-  if (depth == 2) stateUpdate(n, hh, d, X2, D2, pRow, eRow, betaN, gammaN, mN, ws2, wso2, T2, U, ws);
+  stateUpdate(n, d, hh, k, D1, pRow, eRow, betaN, gammaN, mN, ws1, wso1, boundary, T2, U, ws);
+  if (depth == 2) stateUpdate(n, hh, d, X2, D2, pRow, eRow, betaN, gammaN, mN, ws2, wso2, boundary, T2, U, ws);
 }
 
 // ---- backward building blocks ---------------------------------------------------------------------
@@ -1214,6 +1276,7 @@ function headForwardPiece(
     carried ? d : 2 * d,
     withY ? ptrWord(params, P_Y) + rows : 0,
     next,
+    (offset + start + n) % b == 0,
     record,
     scratch,
   );
@@ -1319,14 +1382,20 @@ export function memoryScanBackwardHead(params: usize, scratch: usize): void {
       cur = next;
     }
   }
-  // 2. The cotangent of the final state, as a block.
+  // 2. The cotangent of the final state, as a block, and the scale of what enters this backward.
+  let scale = maxAbs(ptrWord(params, P_DY), T * d);
   for (let l: i32 = 0; l < depth; l++) {
     const r = layerIn(d, hh, l);
     const c = layerOut(d, hh, depth, l);
     const at = layerAt(dNext, d, hh, l);
     memoryScanCopyRows(at, 2 * c, ptrWord(params, P_DWO + l), c, r, c, 0);
     memoryScanCopyRows(at + (<usize>c << 2), 2 * c, ptrWord(params, P_DSO + l), c, r, c, 0);
+    const dco = ptrWord(params, P_DCO + l);
+    if (dco != 0) scale = max(scale, maxAbs(dco, r * c));
   }
+  scale = max(scale, maxAbs(dNext, <i32>(blockBytes >> 2)));
+  // The state's cotangent and dy are flushed below this (see FLUSH_COTANGENT).
+  const cotangentFloor = scale < Infinity ? max(FLT_MIN, scale * FLUSH_COTANGENT) : FLT_MIN;
   // 3. Segments in reverse: their piece-start states, then the pieces backward.
   for (let c = segments - 1; c >= 0; c--) {
     const first = c * seg;
@@ -1343,7 +1412,7 @@ export function memoryScanBackwardHead(params: usize, scratch: usize): void {
       if (saved != 0) state = saved + <usize>p * blockBytes;
       else if (p == first) state = blocks + <usize>c * blockBytes;
       else state = blocks + <usize>(segments + p - first) * blockBytes;
-      headBackwardPiece(params, p, state, dNext, dPrev, recordAt(params, p, P), scratch);
+      headBackwardPiece(params, p, state, dNext, dPrev, recordAt(params, p, P), cotangentFloor, scratch);
       if (p == P - 1) {
         for (let l: i32 = 0; l < depth; l++) {
           const dco = ptrWord(params, P_DCO + l);
@@ -1351,6 +1420,7 @@ export function memoryScanBackwardHead(params: usize, scratch: usize): void {
           if (dco != 0) memoryScanCopyRows(layerAt(dPrev, d, hh, l), 2 * cols, dco, cols, layerIn(d, hh, l), cols, 1);
         }
       }
+      if (p > 0 || offset == 0) flushTiny(dPrev, <i32>(blockBytes >> 2), cotangentFloor);
       const swap = dNext;
       dNext = dPrev;
       dPrev = swap;
@@ -1369,6 +1439,7 @@ function headBackwardPiece(
   dNext: usize,
   dPrev: usize,
   record: usize,
+  cotangentFloor: f32,
   scratch: usize,
 ): void {
   const d = word(params, P_D);
@@ -1384,6 +1455,9 @@ function headBackwardPiece(
   const c1 = layerOut(d, hh, depth, 0);
   const rows = <usize>(start * d) << 2;
   const gates = <usize>start << 2;
+  const dy = rowAt(scratch, n, d, h, depth, ROWS - 1); // flushed like the state's cotangent
+  memory.copy(dy, ptrWord(params, P_DY) + rows, <usize>(n * d) << 2);
+  flushTiny(dy, n * d, cotangentFloor);
   memoryScanBackwardPiece(
     n,
     d,
@@ -1402,7 +1476,7 @@ function headBackwardPiece(
     carried ? c1 : 2 * c1,
     depth == 2 ? (carried ? ptrWord(params, P_C + 1) : layerAt(state, d, hh, 1)) : 0,
     carried ? d : 2 * d,
-    ptrWord(params, P_DY) + rows,
+    dy,
     dNext,
     ptrWord(params, P_DQ) + rows,
     ptrWord(params, P_DQ + 1) + rows,
