@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   add,
+  attention,
   grad,
   type MemoryScanInputs,
   memoryScan,
@@ -187,6 +188,33 @@ describe('denormal-proof memory scan (wasm)', { skip: wasmBackend === null && 'n
         fused.state.weights[0]!.dataSync().some((u) => Number.isNaN(u)),
         'NaN survives',
       );
+    });
+  });
+});
+
+describe('denormal-proof attention (wasm)', { skip: wasmBackend === null && 'no wasm backend' }, () => {
+  it('softmax weights far below the row maximum (down to e^-90) match float64, values and gradients', () => {
+    tidy(() => {
+      const rng = new Rng(5);
+      const opts = { dtype: 'float64', backend: 'reference' } as const;
+      // Scores spread over ~±90: most weights of a row are between 1e−20 and 1e−40.
+      const q = rng.normal([1, 2, 40, 8], { std: 6, ...opts });
+      const k = rng.normal([1, 2, 40, 8], { std: 6 / Math.sqrt(8), ...opts });
+      const v = rng.normal([1, 2, 40, 8], opts);
+      const options = { scale: 1 };
+      const f32 = (t: Tensor) => onBackend(t, 'wasm', 'float32');
+      const want = attention(q, k, v, options);
+      const got = attention(f32(q), f32(k), f32(v), options);
+      assert.ok(relError(got, want) < 1e-4, `values differ by ${relError(got, want)}`);
+      const w = rng.normal([1, 2, 40, 8], opts); // a cotangent
+      const gradients = (x: Tensor[], weights: Tensor) =>
+        grad((y: Tensor[]) => sum(mul(attention(y[0]!, y[1]!, y[2]!, options), weights)))(x);
+      const gWant = gradients([q, k, v], w);
+      const gGot = gradients([q, k, v].map(f32), f32(w));
+      ['q', 'k', 'v'].forEach((name, i) => {
+        const e = relError(gGot[i]!, gWant[i]!);
+        assert.ok(e < 1e-3, `grad ${name} differs by ${e}`);
+      });
     });
   });
 });

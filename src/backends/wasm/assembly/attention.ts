@@ -63,6 +63,18 @@ function expf(x: f32): f32 {
   return f32x4.extract_lane(expv(f32x4.splat(x)), 0);
 }
 
+// Softmax weights e^x (x = a score minus its row's maximum or log-sum-exp, so x ≤ 0) below 2⁻⁶⁴
+// are exact zeros. A row's weights sum to at least 1, so even 2¹⁷ keys of such weights move it by
+// less than 2⁻⁴⁷; kept, they would multiply values into the float32 denormals, which x86 cores
+// compute on 10–100× slower (WebAssembly cannot flush them).
+const WEIGHT_MIN: f32 = -44.36141956; // ln 2⁻⁶⁴
+
+// @ts-ignore: decorator
+@inline
+function softmaxWeight(x: v128): v128 {
+  return v128.andnot(expv(x), f32x4.lt(x, f32x4.splat(WEIGHT_MIN)));
+}
+
 // Natural log for x > 0 (per row, not hot): x = 2^e m with m in [√½, √2), log m = 2 atanh(s),
 // s = (m - 1)/(m + 1), |s| < 0.172, series to s^15 (error < 1e-13). log(0) = -inf.
 function logPositive(x: f64): f64 {
@@ -529,7 +541,7 @@ export function attentionForward(
           let sum = f32x4.splat(0);
           for (let c: i32 = 0; c < bcp; c += 4) {
             const o = <usize>c << 2;
-            const pv = expv(f32x4.sub(v128.load(row + o), mv));
+            const pv = softmaxWeight(f32x4.sub(v128.load(row + o), mv));
             v128.store(row + o, pv);
             sum = f32x4.add(sum, pv);
           }
@@ -537,7 +549,7 @@ export function attentionForward(
             f32x4.extract_lane(sum, 0) +
             f32x4.extract_lane(sum, 1) +
             (f32x4.extract_lane(sum, 2) + f32x4.extract_lane(sum, 3));
-          const alpha = expf(mold - mnew);
+          const alpha = f32x4.extract_lane(softmaxWeight(f32x4.splat(mold - mnew)), 0); // rescales O_acc
           store<f32>(lrow + (<usize>r << 2), load<f32>(lrow + (<usize>r << 2)) * alpha + rowSum);
           store<f32>(mrow + (<usize>r << 2), mnew);
           if (alpha != 1) {
@@ -716,7 +728,7 @@ export function attentionBackward(
           const lv = f32x4.splat(l);
           for (let c: i32 = 0; c < bcp; c += 4) {
             const off = <usize>c << 2;
-            v128.store(row + off, expv(f32x4.sub(v128.load(row + off), lv)));
+            v128.store(row + off, softmaxWeight(f32x4.sub(v128.load(row + off), lv)));
           }
         }
         // dV_blk += Pᵀ dO_blk
