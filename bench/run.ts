@@ -72,7 +72,7 @@ function report(row: Row): void {
 }
 
 function format(v: number): string {
-  return v >= 100 ? v.toFixed(0) : v.toFixed(1);
+  return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
 }
 
 const MATMUL_SHAPES: [number, number, number][] = [

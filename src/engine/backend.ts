@@ -13,7 +13,7 @@ import type { Tensor } from './tensor.js';
  * autodiff, optimisers and models then run on it unchanged, and the test suite can be pointed at
  * it (see test/helpers/backends.ts).
  */
-export interface Backend {
+export interface Backend extends FusedBlocks {
   readonly name: string;
   /** Float dtypes this backend computes in; `reference` supports both. */
   readonly floatDTypes: readonly DType[];
@@ -229,3 +229,46 @@ export type BinaryOp =
   | 'notEqual';
 
 export type ReduceOp = 'sum' | 'max' | 'min';
+
+// ---- optional fused blocks ---------------------------------------------------------------------
+// Buffer-level kernels for compositions that would otherwise be many small ops. Each sits behind an
+// engine op (engine/ops/optim.ts, engine/ops/blocks.ts) that validates shapes, owns the tape node
+// (a fused block has no second derivative) and composes ops when the backend has no such entry or
+// its `supports` declines. Like every kernel here they return new buffers.
+
+/** The optional fused blocks a backend may implement (see `Backend`). */
+export interface FusedBlocks {
+  /** One AdamW step on flat buffers (`adamwStep`, engine/ops/optim.ts). */
+  readonly fusedAdamW?: FusedAdamW;
+}
+
+/**
+ * One AdamW update of `size` parameters (t = step + 1; every factor already folded into scalars):
+ *   m ← β₁m + (1−β₁)g,  v ← β₂v + (1−β₂)g²,  p ← shrink·p − stepSize·m/(√v·invSqrtBc2 + ε).
+ */
+export interface AdamWParams {
+  readonly size: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  /** lr / (1 − β₁ᵗ). */
+  readonly stepSize: number;
+  /** 1 / √(1 − β₂ᵗ). */
+  readonly invSqrtBc2: number;
+  /** 1 − lr·λ where weight decay applies, else 1. */
+  readonly shrink: number;
+}
+
+/** A backend's fused AdamW (see `FusedBlocks.fusedAdamW`). */
+export interface FusedAdamW {
+  supports(dtype: DType): boolean;
+  /** New [p, m, v] from p, g, m, v (each `size` elements). */
+  step(
+    p: BackendBuffer,
+    g: BackendBuffer,
+    m: BackendBuffer,
+    v: BackendBuffer,
+    params: AdamWParams,
+    dtype: DType,
+  ): [BackendBuffer, BackendBuffer, BackendBuffer];
+}

@@ -12,6 +12,7 @@ import { matmulLayout, type Shape, sizeOf } from '../../engine/shape.js';
 import { createHostBackend, type HostStorage } from '../reference/reference.js';
 import { createWasmAttention } from './attention.js';
 import { createWasmElementwise } from './elementwise.js';
+import { createWasmFused } from './fused.js';
 import {
   compileKernels,
   createSharedMemory,
@@ -208,6 +209,7 @@ export function createWasmBackend(options: WasmBackendOptions = {}): WasmBackend
   const backend: WasmBackend = {
     ...host,
     ...createWasmElementwise({ heap, kernels, fallback: host, wrap: (...a) => new WasmBuffer(...a) }),
+    ...createWasmFused(heap, kernels),
     heap,
     kernels,
     module,

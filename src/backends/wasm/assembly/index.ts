@@ -3,3 +3,4 @@ export * from './matmul';
 export * from './attention';
 export * from './elementwise';
 export * from './memory';
+export * from './optim';
