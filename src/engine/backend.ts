@@ -240,6 +240,41 @@ export type ReduceOp = 'sum' | 'max' | 'min';
 export interface FusedBlocks {
   /** One AdamW step on flat buffers (`adamwStep`, engine/ops/optim.ts). */
   readonly fusedAdamW?: FusedAdamW;
+  /** Attention over a paged KV cache read in place, forward only (engine/ops/kv-cache.ts). */
+  readonly pagedAttention?: FusedPagedAttention;
+  /**
+   * Copies `src` (groups, rows, rowSize) into rows [at, at + rows) of `dst` (groups, dstRows,
+   * rowSize). The one kernel that writes into an existing buffer: only for KV-cache pages, which
+   * no tape holds (engine/ops/kv-cache.ts).
+   */
+  writeRows?(
+    dst: BackendBuffer,
+    src: BackendBuffer,
+    groups: number,
+    dstRows: number,
+    rows: number,
+    rowSize: number,
+    at: number,
+    dtype: DType,
+  ): void;
+}
+
+/** A backend's attention over a paged KV cache (see `FusedBlocks.pagedAttention`). */
+export interface FusedPagedAttention {
+  /** Whether `forward` handles these arguments with pages of `pageRows` rows. */
+  supports(params: AttentionParams, pageRows: number, dtype: DType): boolean;
+  /**
+   * The output (batch, queries, headDim) of softmax attention as `FusedAttention.forward`, whose
+   * `params.keys` keys and values are read from `pages`: (k, v) buffer pairs, each (batch,
+   * pageRows, headDim), page p holding keys p·pageRows … of every (batch, head).
+   */
+  forward(
+    q: BackendBuffer,
+    pages: readonly (readonly [BackendBuffer, BackendBuffer])[],
+    pageRows: number,
+    params: AttentionParams,
+    dtype: DType,
+  ): BackendBuffer;
 }
 
 /**

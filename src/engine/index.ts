@@ -8,6 +8,7 @@ export * from './ops/create.js';
 export * from './ops/elementwise.js';
 export * from './ops/matmul.js';
 export * from './ops/nn.js';
+export * from './ops/kv-cache.js';
 export * from './ops/optim.js';
 export * from './ops/reduce.js';
 export * from './ops/scan.js';

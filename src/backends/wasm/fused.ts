@@ -6,8 +6,10 @@
  */
 import type { AdamWParams, BackendBuffer, FusedBlocks } from '../../engine/backend.js';
 import type { DType } from '../../engine/dtype.js';
+import { createWasmPagedAttention } from './attention.js';
+import type { ElementwiseKernelExports } from './elementwise.js';
 import type { KernelExports } from './kernels.js';
-import type { WasmBuffer, WasmHeap } from './wasm-backend.js';
+import type { WasmBackend, WasmBuffer, WasmHeap } from './wasm-backend.js';
 
 /** The fused-block exports of the kernel module (byte addresses; sizes in elements). */
 export interface FusedKernelExports {
@@ -38,9 +40,30 @@ function ptr(buffer: BackendBuffer): number {
 }
 
 /** The fused blocks of a wasm backend (entries whose kernels the module lacks are left out). */
-export function createWasmFused(heap: WasmHeap, kernels: KernelExports): FusedBlocks {
-  const k = kernels as unknown as Partial<FusedKernelExports>;
+export function createWasmFused(
+  getBackend: () => WasmBackend,
+  heap: WasmHeap,
+  kernels: KernelExports,
+): FusedBlocks {
+  const k = kernels as unknown as Partial<FusedKernelExports & ElementwiseKernelExports>;
   const blocks: { -readonly [K in keyof FusedBlocks]: FusedBlocks[K] } = {};
+  const paged = createWasmPagedAttention(getBackend, heap, kernels);
+  if (paged) blocks.pagedAttention = paged;
+  if (typeof k.ewCopy === 'function') {
+    const copy = k.ewCopy;
+    blocks.writeRows = (dst, src, groups, dstRows, rows, rowSize, at) => {
+      if (groups === 0 || rows === 0 || rowSize === 0) return;
+      // (groups, rows·rowSize) blocks: destination pitch dstRows·rowSize, source pitch rows·rowSize.
+      const run = rows * rowSize;
+      copy(
+        ptr(dst) + 4 * at * rowSize,
+        ptr(src),
+        ...[1, 1, 1, 1, groups, run],
+        ...[0, 0, 0, 0, dstRows * rowSize, 1],
+        ...[0, 0, 0, 0, run, 1],
+      );
+    };
+  }
   const alloc = (size: number, dtype: DType) => heap.alloc(dtype, size)[0];
   if (typeof k.adamwStep === 'function') {
     const adamwStep = k.adamwStep;

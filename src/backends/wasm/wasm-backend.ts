@@ -114,7 +114,7 @@ export function createWasmBackend(options: WasmBackendOptions = {}): WasmBackend
   const backend: WasmBackend = {
     ...host,
     ...createWasmElementwise({ heap, kernels, fallback: host, wrap: (...a) => new WasmBuffer(...a) }),
-    ...createWasmFused(heap, kernels),
+    ...createWasmFused(() => backend, heap, kernels),
     heap,
     kernels,
     module,

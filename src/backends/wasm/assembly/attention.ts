@@ -11,11 +11,13 @@
 // Positions must lie in (-2^30, 2^30) so that differences fit in i32; window is clamped by the caller
 // to i32 (use i32.MAX_VALUE for "no window"). dh must be a positive multiple of 4.
 //
-// Forward (FlashAttention-2): for each (bh, query block of BR rows) the output rows are accumulated in
-// scratch over the key blocks of BC keys with an online softmax (running row max m and row sum l,
-// earlier partial sums rescaled by exp(m_old - m_new)), then divided by l; lse = m + log(l) is saved.
-// S = Q Kᵀ uses a transposed copy of the head's K (block-major: block kb holds dh x BC floats), so both
-// products are "splat one A element x one contiguous B row" register tiles (4 rows x 8 columns).
+// Forward (FlashAttention-2): for each bh, every query row's output is accumulated in scratch over
+// the key blocks of BC keys (outer loop) and the query blocks of BR rows that see them (inner loop)
+// with an online softmax (running row max m and row sum l, earlier partial sums rescaled by
+// exp(m_old - m_new)), then divided by l; lse = m + log(l) is saved. Each row sees the key blocks in
+// ascending order either way. S = Q Kᵀ uses a transposed copy of one key block (dh x BC floats), so
+// both products are "splat one A element x one contiguous B row" register tiles (4 rows x 8
+// columns); the scratch is O((tq + BC)·dh), whatever the number of keys (a long KV cache).
 // Backward (FlashAttention-2): D_i = Σ dO_i·O_i; for each key block (K, V transposed into scratch) and
 // each query block that sees it, P = exp(S·scale - lse) is recomputed, dV += Pᵀ dO, dP = dO Vᵀ,
 // dS = P ⊙ (dP - D)·scale, dQ += dS K, dK += dSᵀ Q. Nothing of size tq x tk is ever stored.
@@ -427,15 +429,15 @@ function fwdLayout(tq: i32, tk: i32, dh: i32, scratch: usize, which: i32): usize
   const nqb = (tq + BR - 1) / BR;
   let off: i32 = 0;
   const kt = off;
-  off += align16(nkb * dh * BC * 4);
+  off += align16(dh * BC * 4);
   const s = off;
   off += BR * BC * 4;
   const oacc = off;
-  off += align16(BR * dh * 4);
+  off += align16(tq * dh * 4);
   const m = off;
-  off += BR * 4;
+  off += align16(tq * 4);
   const l = off;
-  off += BR * 4;
+  off += align16(tq * 4);
   const kinfo = off;
   off += align16(nkb * 8);
   const qinfo = off;
@@ -460,7 +462,10 @@ function fwdLayout(tq: i32, tk: i32, dh: i32, scratch: usize, which: i32): usize
   }
 }
 
-/** Scratch bytes `attentionForward` needs (16-byte aligned start recommended). About 4·dh·tk + 16 KiB. */
+/**
+ * Scratch bytes `attentionForward` needs (16-byte aligned start recommended): about 4·dh·(tq + 64)
+ * + tk/8 + 8 KiB — the queries' accumulators and one key block, not the keys.
+ */
 export function attentionForwardScratchBytes(tq: i32, tk: i32, dh: i32): i32 {
   return <i32>fwdLayout(max(tq, 1), max(tk, 1), max(dh, 4), 0, 7);
 }
@@ -468,11 +473,20 @@ export function attentionForwardScratchBytes(tq: i32, tk: i32, dh: i32): i32 {
 /**
  * out[b, i] = Σ_j softmax_j(scale · q[b, i]·k[b, j], visible j) v[b, j]; lse[b, i] = log Σ_visible exp(...)
  * (-inf and out row 0 where no key is visible). Pointers are byte addresses; see the file header.
+ *
+ * The keys and values come in pages of `pageRows` rows: `pages` holds u32 pairs (k, v) of byte
+ * addresses, page p holding keys p·pageRows … for every (batch, head), each head's rows contiguous:
+ * key j of row b (b counted from `batch0`, the slice's first row) is at
+ * k_p + 4·((batch0 + b)·pageRows + j − p·pageRows)·dh. pageRows must be a multiple of 64 (BC)
+ * unless one page holds every key. A dense (bh, tk, dh) pair is one page of tk rows; a KV cache
+ * read in place is a list of pages it appends to. Loops over key blocks outermost, so each key
+ * block is transposed once and the scratch holds the queries' accumulators, never the keys.
  */
 export function attentionForward(
   q: usize,
-  k: usize,
-  v: usize,
+  pages: usize,
+  pageRows: i32,
+  batch0: i32,
   out: usize,
   lse: usize,
   qpos: usize,
@@ -502,36 +516,40 @@ export function attentionForward(
   blockRanges(qpos, tq, BR, 0, qinfo);
   for (let b: i32 = 0; b < bh; b++) {
     const qh = q + <usize>b * <usize>tq * rowBytes;
-    const kh = k + <usize>b * <usize>tk * rowBytes;
-    const vh = v + <usize>b * <usize>tk * rowBytes;
+    const headRow = <usize>(batch0 + b) * <usize>pageRows; // this head's first row in every page
     const oh = out + <usize>b * <usize>tq * rowBytes;
     const lh = lse + (<usize>(b * tq) << 2);
+    for (let r: i32 = 0; r < tq; r++) {
+      store<f32>(mrow + (<usize>r << 2), ninf);
+      store<f32>(lrow + (<usize>r << 2), 0);
+    }
+    memory.fill(oacc, 0, <usize>tq * rowBytes);
     for (let kb: i32 = 0; kb < nkb; kb++) {
       const j0 = kb * BC;
-      transposeBlock(kh, j0, min(BC, tk - j0), dh, kt + <usize>kb * <usize>(dh * BC * 4));
-    }
-    for (let qb: i32 = 0; qb < nqb; qb++) {
-      const i0 = qb * BR;
-      const br = min(BR, tq - i0);
-      for (let r: i32 = 0; r < br; r++) {
-        store<f32>(mrow + (<usize>r << 2), ninf);
-        store<f32>(lrow + (<usize>r << 2), 0);
-      }
-      memory.fill(oacc, 0, <usize>br * rowBytes);
-      const qblk = qh + <usize>i0 * rowBytes;
-      for (let kb: i32 = 0; kb < nkb; kb++) {
-        const j0 = kb * BC;
-        const bc = min(BC, tk - j0);
+      const bc = min(BC, tk - j0);
+      const bcp = ceil8(bc);
+      const page = pages + (<usize>(j0 / pageRows) << 3);
+      const rowInPage = (headRow + <usize>(j0 % pageRows)) * rowBytes;
+      const kblk = <usize>load<u32>(page) + rowInPage;
+      const vblk = <usize>load<u32>(page, 4) + rowInPage;
+      let transposed = false;
+      for (let qb: i32 = 0; qb < nqb; qb++) {
         const cls = classify(qinfo, qb, kinfo, kb, j0, j0 + bc, prefix, window);
         if (cls == 0) continue;
-        const bcp = ceil8(bc);
+        if (!transposed) {
+          transposeBlock(kblk, 0, bc, dh, kt);
+          transposed = true;
+        }
+        const i0 = qb * BR;
+        const br = min(BR, tq - i0);
         // S = Q_blk Kᵀ_blk
-        gemm(s, sRow, qblk, rowBytes, 4, kt + <usize>kb * <usize>(dh * BC * 4), sRow, br, bcp, dh, false);
+        gemm(s, sRow, qh + <usize>i0 * rowBytes, rowBytes, 4, kt, sRow, br, bcp, dh, false);
         for (let r: i32 = 0; r < br; r++) {
           const row = s + <usize>r * sRow;
-          const qp = load<i32>(qpos + (<usize>(i0 + r) << 2));
+          const qi = i0 + r;
+          const qp = load<i32>(qpos + (<usize>qi << 2));
           const rmax = maskRow(row, bc, cls, scale, qp, kpos, j0, prefix, window);
-          const mold = load<f32>(mrow + (<usize>r << 2));
+          const mold = load<f32>(mrow + (<usize>qi << 2));
           const mnew = max(mold, rmax);
           if (mnew == ninf) {
             memory.fill(row, 0, <usize>bcp << 2);
@@ -550,10 +568,10 @@ export function attentionForward(
             f32x4.extract_lane(sum, 1) +
             (f32x4.extract_lane(sum, 2) + f32x4.extract_lane(sum, 3));
           const alpha = f32x4.extract_lane(softmaxWeight(f32x4.splat(mold - mnew)), 0); // rescales O_acc
-          store<f32>(lrow + (<usize>r << 2), load<f32>(lrow + (<usize>r << 2)) * alpha + rowSum);
-          store<f32>(mrow + (<usize>r << 2), mnew);
+          store<f32>(lrow + (<usize>qi << 2), load<f32>(lrow + (<usize>qi << 2)) * alpha + rowSum);
+          store<f32>(mrow + (<usize>qi << 2), mnew);
           if (alpha != 1) {
-            const orow = oacc + <usize>r * rowBytes;
+            const orow = oacc + <usize>qi * rowBytes;
             const av = f32x4.splat(alpha);
             for (let c: i32 = 0; c < dh; c += 4) {
               const o = <usize>c << 2;
@@ -562,20 +580,20 @@ export function attentionForward(
           }
         }
         // O_acc += P V_blk
-        gemm(oacc, rowBytes, s, sRow, 4, vh + <usize>j0 * rowBytes, rowBytes, br, dh, bc, true);
+        gemm(oacc + <usize>i0 * rowBytes, rowBytes, s, sRow, 4, vblk, rowBytes, br, dh, bc, true);
       }
-      for (let r: i32 = 0; r < br; r++) {
-        const l = load<f32>(lrow + (<usize>r << 2));
-        const orow = oacc + <usize>r * rowBytes;
-        const dst = oh + <usize>(i0 + r) * rowBytes;
-        const inv = f32x4.splat(l > 0 ? <f32>1 / l : <f32>0);
-        for (let c: i32 = 0; c < dh; c += 4) {
-          const o = <usize>c << 2;
-          v128.store(dst + o, f32x4.mul(v128.load(orow + o), inv));
-        }
-        const m = load<f32>(mrow + (<usize>r << 2));
-        store<f32>(lh + (<usize>(i0 + r) << 2), l > 0 ? <f32>(<f64>m + logPositive(<f64>l)) : ninf);
+    }
+    for (let r: i32 = 0; r < tq; r++) {
+      const l = load<f32>(lrow + (<usize>r << 2));
+      const orow = oacc + <usize>r * rowBytes;
+      const dst = oh + <usize>r * rowBytes;
+      const inv = f32x4.splat(l > 0 ? <f32>1 / l : <f32>0);
+      for (let c: i32 = 0; c < dh; c += 4) {
+        const o = <usize>c << 2;
+        v128.store(dst + o, f32x4.mul(v128.load(orow + o), inv));
       }
+      const m = load<f32>(mrow + (<usize>r << 2));
+      store<f32>(lh + (<usize>r << 2), l > 0 ? <f32>(<f64>m + logPositive(<f64>l)) : ninf);
     }
   }
 }
@@ -762,8 +780,8 @@ export function attentionBackward(
 // and dh). Each (batch, head) row is computed exactly as in one call over the whole batch.
 
 const A_Q: i32 = 0;
-const A_K: i32 = 1;
-const A_V: i32 = 2;
+const A_K: i32 = 1; // forward: the pages array (see attentionForward)
+const A_V: i32 = 2; // forward: rows per page
 const A_O: i32 = 3; // forward: out written; backward: the forward's out read
 const A_LSE: i32 = 4;
 const A_DOUT: i32 = 5; // backward only
@@ -779,10 +797,11 @@ const A_DH: i32 = 14;
 const A_PREFIX: i32 = 15;
 const A_WINDOW: i32 = 16;
 const A_SCALE: i32 = 17; // f32 bits
+const A_BATCH0: i32 = 18; // forward: the slice's first (batch, head) row, for page addresses
 
 /** i32 words of one task's argument block. */
 export function attentionTaskWords(): i32 {
-  return 18;
+  return 19;
 }
 
 // @ts-ignore: decorator
@@ -802,7 +821,8 @@ export function attentionForwardTask(args: usize, scratch: usize): void {
   attentionForward(
     argPtr(args, A_Q),
     argPtr(args, A_K),
-    argPtr(args, A_V),
+    argWord(args, A_V),
+    argWord(args, A_BATCH0),
     argPtr(args, A_O),
     argPtr(args, A_LSE),
     argPtr(args, A_QPOS),
