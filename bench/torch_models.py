@@ -3,12 +3,12 @@
 
 Prints ONE JSON object on stdout (progress goes to stderr):
 
-    /usr/bin/python3 bench/torch_models.py --threads N [--variants mac,mag,swa] [--batch 16]
+    /usr/bin/python3 bench/torch_models.py --threads N [--variants mac,mag,mal,lmm,swa] [--batch 16]
                                            [--seq 256] [--steps 5] [--selftest]
 
 Eager PyTorch, float32, autograd, CPU. The models mirror src/models/model.ts, src/models/layers.ts
 and src/memory/layer.ts for presets/small.json (byte vocabulary), so the parameter counts are
-ours exactly (mac 174,540; mag 174,540; swa 114,496). A training step is what benchTrainStep does:
+ours exactly (mac 174,540; mag 174,540; mal 174,412; lmm 141,516; swa 113,984). A training step is what benchTrainStep does:
 forward on a random batch, mean cross-entropy, backward, AdamW (lr 3e-3, betas (0.9, 0.95),
 weight decay 0.1 on tensors of rank >= 2 only, like our default decay mask), zero_grad. It reports
 tokens/s = batch * seq / median step time over --steps timed steps after 2 warm-up steps.
@@ -55,7 +55,7 @@ def log(*parts):
 SMALL = dict(vocab=256, d=64, layers=2, heads=4, window=64, segment=64, persistent=4, mlp_hidden=168,
              mem_heads=2, mem_dh=32, expansion=2, chunk=16, conv=4, rope_base=10000.0, eps=1e-6,
              init_std=0.02, theta_max=0.02, eta_max=0.5, gate_bias=(-7.0, 0.0, 0.0))
-EXPECTED_PARAMETERS = {"mac": 174_540, "mag": 174_540, "swa": 113_984}
+EXPECTED_PARAMETERS = {"mac": 174_540, "mag": 174_540, "mal": 174_412, "lmm": 141_516, "swa": 113_984}
 
 
 def rms_norm(x, scale, eps):
@@ -201,12 +201,14 @@ class Block(nn.Module):
         d, f, Np = c["d"], c["mlp_hidden"], c["persistent"]
         self.c, self.kind, self.d, self.f = c, kind, d, f
         self.norm = param(d, fill=1)
-        self.w_qkv = param(d, 3 * d, std=d**-0.5)  # attention [W_Q | W_K | W_V], heads = column blocks
-        self.w_o = param(d, d, std=output_std)
+        self.attention_norm = param(d, fill=1) if kind == "mal" else None  # MAL's second pre-norm
+        if kind != "lmm":  # LMM blocks have no attention (model.ts blockKind 'memory')
+            self.w_qkv = param(d, 3 * d, std=d**-0.5)  # attention [W_Q | W_K | W_V], heads = column blocks
+            self.w_o = param(d, d, std=output_std)
         # P (eq. 19): Titans blocks only; the SWA baseline has none, as in the paper
         self.persistent = param(Np, d, std=1.0) if Np > 0 and kind != "swa" else None
-        self.memory = MemoryLayer(c) if kind in ("mac", "mag") else None
-        if self.memory is not None:  # gate(y, m) = RMSNorm_a(y) ⊙ σ(RMSNorm_b(m))
+        self.memory = MemoryLayer(c) if kind in ("mac", "mag", "mal", "lmm") else None
+        if kind in ("mac", "mag"):  # gate(y, m) = RMSNorm_a(y) ⊙ σ(RMSNorm_b(m))
             self.gate_y, self.gate_m = param(d, fill=1), param(d, fill=1)
         self.mlp_norm = param(d, fill=1)
         self.w_gate_up = param(d, 2 * f, std=d**-0.5)  # SwiGLU [W_gate | W_up]
@@ -242,17 +244,26 @@ class Block(nn.Module):
         mask = visible(pos, torch.cat([torch.zeros(Np, dtype=pos.dtype), pos]), self.c["window"], Np)
         return merge_heads(attend(q, k, v, mask)) @ self.w_o
 
-    def mag(self, x):
-        """SPEC §4 MAG (eq. 26-28). The memory is primed with P as the first N_p tokens of its input
-        (SPEC §3): here P is prepended to n and those outputs dropped, which is the same function as
-        our primedMemoryLayerState (it writes P once at batch 1, then continues mid-chunk)."""
-        B = x.shape[0]
-        n = rms_norm(x, self.norm, self.c["eps"])
-        a = self.sliding_attention(n)
+    def primed_memory(self, n):
+        """The memory layer over n, primed with P as the first N_p tokens of its input (SPEC §3):
+        P is prepended to n and those outputs dropped, which is the same function as our
+        primedMemoryLayerState (it writes P once at batch 1, then continues mid-chunk)."""
+        B = n.shape[0]
         Np = 0 if self.persistent is None else self.persistent.shape[0]
         stream = n if Np == 0 else torch.cat([self.persistent[None].expand(B, -1, -1), n], dim=1)
         m, _ = self.memory(stream, self.memory.initial_state(B))
-        return x + self.gate(a, m[:, Np:])
+        return m[:, Np:]
+
+    def mag(self, x):
+        """SPEC §4 MAG (eq. 26-28): n = RMSNorm(x); x <- x + gate(SWA*(n), M(n))."""
+        n = rms_norm(x, self.norm, self.c["eps"])
+        return x + self.gate(self.sliding_attention(n), self.primed_memory(n))
+
+    def mal(self, x):
+        """SPEC §4 MAL (eq. 29-31): x <- x + M(RMSNorm(x)); x <- x + SWA*(RMSNorm(x))."""
+        eps = self.c["eps"]
+        x = x + self.primed_memory(rms_norm(x, self.norm, eps))
+        return x + self.sliding_attention(rms_norm(x, self.attention_norm, eps))
 
     def mac(self, x):
         """SPEC §4 MAC (eq. 21-25), one segment of L tokens at a time (model.ts macMixer)."""
@@ -288,6 +299,10 @@ class Block(nn.Module):
             x = self.mac(x)
         elif self.kind == "mag":
             x = self.mag(x)
+        elif self.kind == "mal":
+            x = self.mal(x)
+        elif self.kind == "lmm":  # x <- x + M(RMSNorm(x)), P written first
+            x = x + self.primed_memory(rms_norm(x, self.norm, self.c["eps"]))
         else:  # swa: x <- x + SWA(RMSNorm(x)) with persistent prefix
             x = x + self.sliding_attention(rms_norm(x, self.norm, self.c["eps"]))
         return x + self.mlp(rms_norm(x, self.mlp_norm, self.c["eps"]))
@@ -370,7 +385,7 @@ def selftest():
     tiny = dict(SMALL, vocab=32, d=16, heads=2, window=5, segment=8, persistent=2, mlp_hidden=24,
                 mem_heads=2, mem_dh=8, expansion=2, chunk=4)
     T, report, ok = 21, {}, True  # 21 tokens: two full MAC segments and a partial one
-    for variant in ("mac", "mag", "swa"):
+    for variant in ("mac", "mag", "mal", "lmm", "swa"):
         torch.manual_seed(4)
         model = Model(variant, tiny).double()
         tokens = torch.randint(0, tiny["vocab"], (2, T + 1), generator=torch.Generator().manual_seed(5))
@@ -407,7 +422,7 @@ def selftest():
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="torch and OpenBLAS threads")
-    p.add_argument("--variants", default="mac,mag,swa", help="comma-separated subset of mac,mag,swa")
+    p.add_argument("--variants", default="mac,mag,swa", help="comma-separated subset of mac,mag,mal,lmm,swa")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--seq", type=int, default=256)
     p.add_argument("--steps", type=int, default=5, help="timed steps (after 2 warm-up steps)")
