@@ -1,7 +1,7 @@
 /**
  * Model-level benchmarks for `npm run bench` (bench/run.ts): a full training step of the small
- * preset (forward, cross-entropy, backward, AdamW), and streaming inference — token by token and
- * in pieces — with the resident memory after 64K tokens and after the whole stream (2M default).
+ * preset (forward, cross-entropy, backward, AdamW) and token-by-token generation. Streams in
+ * pieces run in a fresh process each (bench/fresh.ts), so their resident memory is their own.
  */
 import { readFileSync } from 'node:fs';
 import {
@@ -10,18 +10,11 @@ import {
   dispose,
   generate,
   initModel,
-  type ModelState,
-  memory,
-  modelForward,
-  noGrad,
   Rng,
-  releaseState,
   resolveConfig,
-  stateBytes,
   type TitansConfig,
   tensorLeaves,
   tidy,
-  tokenTensor,
   valueAndGrad,
 } from '../src/index.js';
 import { languageModelLoss } from '../src/train/trainer.js';
@@ -90,23 +83,14 @@ export function benchTrainStep(
   dispose([params, state]);
 }
 
-/**
- * Streaming inference of the small preset's `variant`: token-by-token generation, then a stream of
- * `total` tokens fed in pieces of `piece`, with resident memory (RSS), the engine's live bytes and
- * the model state's bytes after 64K tokens and at the end.
- */
-export function benchStreaming(
-  variant: string,
-  total: number,
-  piece: number,
-  report: (r: BenchRow) => void,
-): void {
+/** Tokens/s of token-by-token generation (greedy) after a 64-token prompt, small preset. */
+export function benchGeneration(variant: string, report: (r: BenchRow) => void): void {
   const config = smallConfig(variant);
   const params = initModel(config, new Rng(0));
   const rng = new Rng(2);
   const prompt = Array.from({ length: 64 }, () => rng.int(256));
   const decode = 256;
-  generate(params, config, prompt, { maxTokens: 16, temperature: 0 }); // warm-up
+  dispose(tensorLeaves(generate(params, config, prompt, { maxTokens: 16, temperature: 0 }).state)); // warm-up
   const t0 = performance.now();
   const out = generate(params, config, prompt, { maxTokens: decode, temperature: 0 });
   const seconds = (performance.now() - t0) / 1000;
@@ -118,100 +102,5 @@ export function benchStreaming(
     value: (64 + decode) / seconds,
     unit: 'tokens/s',
   });
-
-  let state: ModelState | null = null;
-  const marks = new Map<number, { rss: number; live: number; state: number }>();
-  const mark = (n: number) => {
-    (globalThis as { gc?: () => void }).gc?.();
-    marks.set(n, { rss: process.memoryUsage().rss, live: memory().bytes, state: stateBytes(state!) });
-  };
-  const started = performance.now();
-  let done = 0;
-  let lastLog = started;
-  // Tokens/s over the first and the last tenth of the stream: flat when nothing decays into
-  // slow arithmetic (denormals) and nothing grows.
-  const tenth = Math.max(piece, Math.floor(total / 10));
-  const tenths: { first?: number; lastStart?: number; lastFrom?: number } = {};
-  while (done < total) {
-    if (tenths.lastStart === undefined && done >= total - tenth) {
-      tenths.lastStart = performance.now();
-      tenths.lastFrom = done;
-    }
-    const n = Math.min(piece, total - done);
-    const ids = Array.from({ length: n }, () => rng.int(256));
-    const next: ModelState = noGrad(() =>
-      tidy(() => {
-        const r = modelForward(params, config, tokenTensor(ids, 1, n), state);
-        r.logits.dataSync(); // the logits are computed and read, as a consumer would
-        return r.state!;
-      }),
-    );
-    if (state) releaseState(state, next);
-    state = next;
-    done += n;
-    if (tenths.first === undefined && done >= tenth)
-      tenths.first = done / ((performance.now() - started) / 1000);
-    if (done === 65536 || done === total) mark(done);
-    if (performance.now() - lastLog > 10000) {
-      process.stderr.write(
-        `  stream ${variant}: ${done.toLocaleString('en-US')} / ${total.toLocaleString('en-US')} tokens\n`,
-      );
-      lastLog = performance.now();
-    }
-  }
-  const streamSeconds = (performance.now() - started) / 1000;
-  report({
-    bench: `stream ${variant} pieces`,
-    shape: `small preset, ${total.toLocaleString('en-US')} tokens in pieces of ${piece}`,
-    backend: 'wasm',
-    value: total / streamSeconds,
-    unit: 'tokens/s',
-  });
-  const last = (total - tenths.lastFrom!) / ((started + 1000 * streamSeconds - tenths.lastStart!) / 1000);
-  for (const [which, value] of [
-    ['first', tenths.first!],
-    ['last', last],
-  ] as const) {
-    report({
-      bench: `stream ${variant} ${which} 10%`,
-      shape: `small preset, pieces of ${piece}`,
-      backend: 'wasm',
-      value,
-      unit: 'tokens/s',
-    });
-  }
-  report({
-    bench: `stream ${variant} last/first 10%`,
-    shape: 'speed ratio (target ≥ 0.8)',
-    backend: 'wasm',
-    value: last / tenths.first!,
-    unit: '×',
-  });
-  const mib = (b: number) => b / 2 ** 20;
-  for (const [n, m] of marks) {
-    const at = n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(n % 2 ** 20 ? 1 : 0)}M` : `${n / 1024}K`;
-    report({
-      bench: `resident RSS @${at}`,
-      shape: `stream ${variant}`,
-      backend: 'wasm',
-      value: mib(m.rss),
-      unit: 'MiB',
-    });
-    report({
-      bench: `live tensors @${at}`,
-      shape: `stream ${variant}`,
-      backend: 'wasm',
-      value: mib(m.live),
-      unit: 'MiB',
-    });
-    report({
-      bench: `model state @${at}`,
-      shape: `stream ${variant}`,
-      backend: 'wasm',
-      value: m.state / 1024,
-      unit: 'KiB',
-    });
-  }
-  if (state) releaseState(state, null);
   dispose(params);
 }

@@ -5,15 +5,18 @@
  * appended to BENCHMARKS.md (date, machine, commit). Benchmarks print; tests never time.
  *
  *   node dist/bench/run.js [--append] [--backend wasm,reference] [--threads N] [--tokens 4096]
- *                          [--only matmul,memoryScan,memoryLayer,train,stream] [--no-torch]
- *                          [--train-variants mac,mag,swa] [--stream-variant mac]
- *                          [--stream-tokens 2097152] [--piece 512]
- * `train` and `stream` (bench/models.ts) run on wasm only; the PyTorch peer of `train` is
- * bench/torch_models.py.
+ *                          [--only matmul,memoryScan,memoryLayer,train,stream,longcontext]
+ *                          [--no-torch] [--train-variants mac,mag,mal,lmm,swa] [--stream-variant mac]
+ *                          [--stream-tokens 2097152] [--piece 512] [--context 8192,32768,131072]
+ *                          [--context-variants mag,mac,transformer]
+ * `train`, `stream` and `longcontext` run on wasm only; the PyTorch peer of `train` is
+ * bench/torch_models.py. Streams (`stream`'s pieces, every `longcontext` item) run in a fresh
+ * process each (bench/fresh.ts), so the resident memory reported is that stream's own.
  */
-import { execFileSync, execSync } from 'node:child_process';
+import { execFileSync, execSync, spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import {
   add,
   defaultMemoryLayerConfig,
@@ -34,7 +37,8 @@ import {
   withBackend,
 } from '../src/index.js';
 import { enableWasmThreads } from '../src/node.js';
-import { benchStreaming, benchTrainStep, time } from './models.js';
+import type { FreshResult } from './fresh.js';
+import { benchGeneration, benchTrainStep, time } from './models.js';
 
 interface Row {
   bench: string;
@@ -58,7 +62,7 @@ const wanted = (name: string) => !only || only.includes(name);
 const T = Number(option('tokens') ?? 4096);
 const threads = Number(option('threads') ?? availableParallelism());
 const dtype: FloatDType = 'float32';
-const trainVariants = option('train-variants')?.split(',') ?? ['mac', 'mag', 'swa'];
+const trainVariants = option('train-variants')?.split(',') ?? ['mac', 'mag', 'mal', 'lmm', 'swa'];
 
 /** The reference backend is ~50× slower: fewer repetitions there. */
 const reps = (backend: string) => (backend === 'reference' ? { runs: 1, warmup: 0 } : { runs: 3, warmup: 1 });
@@ -207,6 +211,110 @@ function benchMemoryLayer(backend: string): void {
   });
 }
 
+/** Runs one stream in a fresh process (bench/fresh.ts) and returns what it measured. */
+function fresh(variant: string, tokens: number, piece: number): FreshResult {
+  const script = fileURLToPath(new URL('./fresh.js', import.meta.url));
+  const out = execFileSync(
+    process.execPath,
+    [
+      '--expose-gc',
+      script,
+      '--variant',
+      variant,
+      '--tokens',
+      String(tokens),
+      '--piece',
+      String(piece),
+    ].concat(['--threads', String(threads)]),
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 },
+  );
+  return JSON.parse(out.trim().split('\n').pop()!) as FreshResult;
+}
+
+const MIB = 2 ** 20;
+
+/** Label of a token count: 65536 → 64K, 2097152 → 2M. */
+function tokensLabel(n: number): string {
+  return n >= 2 ** 20 ? `${+(n / 2 ** 20).toFixed(1)}M` : `${+(n / 1024).toFixed(1)}K`;
+}
+
+/**
+ * The streaming rows: `variant` fed `total` tokens in pieces of `piece` in a fresh process — its
+ * tokens/s overall and over the first and last tenth, and at the end its resident memory (RSS,
+ * and the peak), the engine's live tensor bytes and the model state's bytes.
+ */
+function benchStream(variant: string, total: number, piece: number): void {
+  const r = fresh(variant, total, piece);
+  const at = tokensLabel(total);
+  const rows: [string, string, number, string][] = [
+    [
+      `stream ${variant} pieces`,
+      `small preset, ${total.toLocaleString('en-US')} tokens in pieces of ${piece}`,
+      r.tokensPerSecond,
+      'tokens/s',
+    ],
+    [`stream ${variant} first 10%`, `small preset, pieces of ${piece}`, r.firstTenth, 'tokens/s'],
+    [`stream ${variant} last 10%`, `small preset, pieces of ${piece}`, r.lastTenth, 'tokens/s'],
+    [`stream ${variant} last/first 10%`, 'speed ratio (target ≥ 0.8)', r.lastTenth / r.firstTenth, '×'],
+    [`resident RSS @${at}`, `stream ${variant}, fresh process`, r.rss / MIB, 'MiB'],
+    [`peak RSS @${at}`, `stream ${variant}, fresh process`, r.peakRss / MIB, 'MiB'],
+    [`live tensors @${at}`, `stream ${variant}`, r.liveBytes / MIB, 'MiB'],
+    [`model state @${at}`, `stream ${variant}`, r.stateBytes / 1024, 'KiB'],
+  ];
+  for (const [bench, shape, value, unit] of rows) report({ bench, shape, backend: 'wasm', value, unit });
+}
+
+/**
+ * Long context: each variant streamed to each length in pieces of `piece`, one fresh process per
+ * item. Rows: tokens/s over the last tenth (the speed at that context) and the peak resident
+ * memory; at the longest length, MAG's and MAC's speed and memory against Transformer++'s.
+ */
+function benchLongContext(variants: string[], lengths: number[], piece: number): void {
+  const results = new Map<string, FreshResult>();
+  for (const tokens of lengths) {
+    for (const variant of variants) {
+      const r = fresh(variant, tokens, piece);
+      results.set(`${variant}@${tokens}`, r);
+      const shape = `@${tokensLabel(tokens)} context, small preset, pieces of ${piece}`;
+      report({
+        bench: `long context ${variant}`,
+        shape,
+        backend: 'wasm',
+        value: r.lastTenth,
+        unit: 'tokens/s',
+      });
+      report({
+        bench: `long context RSS ${variant}`,
+        shape,
+        backend: 'wasm',
+        value: r.peakRss / MIB,
+        unit: 'MiB',
+      });
+    }
+  }
+  const longest = Math.max(...lengths);
+  const base = results.get(`transformer@${longest}`);
+  if (!base) return;
+  for (const variant of variants.filter((v) => v !== 'transformer')) {
+    const r = results.get(`${variant}@${longest}`)!;
+    const shape = `@${tokensLabel(longest)}: ${variant} vs Transformer++`;
+    report({
+      bench: 'long context speed ratio',
+      shape,
+      backend: 'wasm',
+      value: r.lastTenth / base.lastTenth,
+      unit: '×',
+    });
+    report({
+      bench: 'long context memory ratio',
+      shape,
+      backend: 'wasm',
+      value: r.peakRss / base.peakRss,
+      unit: '×',
+    });
+  }
+}
+
 /** Runs the PyTorch peer and attaches its numbers to the matching rows. */
 function torchPeer(): string | null {
   if (flag('no-torch')) return null;
@@ -249,33 +357,45 @@ function torchPeer(): string | null {
   return `torch ${peer.torch_version}, ${peer.threads} threads`;
 }
 
-/** Runs bench/torch_models.py (training steps of the same models) and attaches its numbers. */
+/**
+ * Runs bench/torch_models.py (training steps of the same models) and attaches its numbers. It is
+ * asked for every variant we time; a peer that does not implement some of them says which it
+ * does ("choose from …") and is run again on those.
+ */
 function torchModelPeer(): string | null {
-  const peerVariants = trainVariants.filter((v) => ['mac', 'mag', 'swa'].includes(v)); // what the peer implements
-  if (flag('no-torch') || !wanted('train') || peerVariants.length === 0) return null;
+  if (flag('no-torch') || !wanted('train') || trainVariants.length === 0) return null;
   const python = '/usr/bin/python3';
   try {
     execFileSync(python, ['-c', 'import torch'], { stdio: 'ignore' });
   } catch {
     return null;
   }
+  const run = (variants: string[]) =>
+    spawnSync(
+      python,
+      ['bench/torch_models.py', '--threads', String(threads), '--variants', variants.join(',')].concat([
+        '--batch',
+        '16',
+        '--seq',
+        '256',
+      ]),
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 24 },
+    );
   console.log(`\nrunning the PyTorch model peer (${threads} threads)…`);
-  const out = execFileSync(
-    python,
-    [
-      'bench/torch_models.py',
-      '--threads',
-      String(threads),
-      '--variants',
-      peerVariants.join(','),
-      '--batch',
-      '16',
-      '--seq',
-      '256',
-    ],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const peer = JSON.parse(out);
+  let result = run(trainVariants);
+  const offered = /choose from ([\w, -]+)\)/.exec(result.stderr ?? '')?.[1]?.split(/,\s*/);
+  if (result.status !== 0 && offered) {
+    const variants = trainVariants.filter((v) => offered.includes(v));
+    if (variants.length === 0) return null;
+    console.log(`(the peer implements ${offered.join(', ')})`);
+    result = run(variants);
+  }
+  process.stderr.write(result.stderr ?? '');
+  if (result.status !== 0) {
+    console.log(`(PyTorch model peer failed: exit ${result.status})`);
+    return null;
+  }
+  const peer = JSON.parse(result.stdout);
   for (const row of rows) {
     const m = /^train step (\S+)$/.exec(row.bench);
     if (m) row.torch = peer.train_step?.[m[1]!]?.tokens_per_s;
@@ -298,15 +418,18 @@ for (const backend of backends) {
 if (backends.includes('wasm') && wasmBackend) {
   withBackend('wasm', () => {
     if (wanted('train')) for (const v of trainVariants) benchTrainStep(v, 16, 256, report);
-    if (wanted('stream')) {
-      benchStreaming(
-        option('stream-variant') ?? 'mac',
-        Number(option('stream-tokens') ?? 2 ** 21),
-        Number(option('piece') ?? 512),
-        report,
-      );
-    }
+    if (wanted('stream')) benchGeneration(option('stream-variant') ?? 'mac', report);
   });
+}
+if (backends.includes('wasm') && wasmBackend) {
+  const piece = Number(option('piece') ?? 512);
+  if (wanted('stream')) {
+    benchStream(option('stream-variant') ?? 'mac', Number(option('stream-tokens') ?? 2 ** 21), piece);
+  }
+  if (wanted('longcontext')) {
+    const lengths = (option('context') ?? '8192,32768,131072').split(',').map(Number);
+    benchLongContext(option('context-variants')?.split(',') ?? ['mag', 'mac', 'transformer'], lengths, piece);
+  }
 }
 wasmBackend?.threadPool?.terminate();
 const peer = torchPeer();
