@@ -242,6 +242,8 @@ export interface FusedBlocks {
   readonly fusedAdamW?: FusedAdamW;
   /** Attention over a paged KV cache read in place, forward only (engine/ops/kv-cache.ts). */
   readonly pagedAttention?: FusedPagedAttention;
+  /** In-place single-token kernels for decoding (models/decode.ts). */
+  readonly decode?: DecodeKernels;
   /**
    * Copies `src` (groups, rows, rowSize) into rows [at, at + rows) of `dst` (groups, dstRows,
    * rowSize). The one kernel that writes into an existing buffer: only for KV-cache pages, which
@@ -256,6 +258,131 @@ export interface FusedBlocks {
     rowSize: number,
     at: number,
     dtype: DType,
+  ): void;
+}
+
+/** Elementwise ops of `DecodeKernels.map`: a + b, a ⊙ b, silu(a), s·σ(a), silu(a) ⊙ b, a ⊙ σ(b). */
+export type DecodeMapOp = 'add' | 'mul' | 'silu' | 'sigmoid' | 'siluMul' | 'mulSigmoid';
+
+/** One token through the memories of H heads (`DecodeKernels.memoryStep`); see memoryTokenStep. */
+export interface MemoryStepArgs {
+  /** q, k, v (H, d) and the gates α, η, θ (H), each a buffer and an element offset. */
+  q: BackendBuffer;
+  k: BackendBuffer;
+  v: BackendBuffer;
+  gates: BackendBuffer;
+  /** Offsets of q, k, v, and of α, η, θ in `gates`. */
+  at: readonly [number, number, number, number, number, number];
+  /** W_l, S_l, G_l per layer (H, d_in, d_out). */
+  weights: readonly BackendBuffer[];
+  momentum: readonly BackendBuffer[];
+  chunkStart: readonly BackendBuffer[];
+  /** y (H, d), written. */
+  y: BackendBuffer;
+  heads: number;
+  d: number;
+  hidden: number;
+  depth: number;
+  activation: 'silu' | 'gelu';
+  residual: boolean;
+  /** The token starts a chunk (G ← W first) / ends one (the state is flushed after). */
+  start: boolean;
+  end: boolean;
+}
+
+/**
+ * In-place single-token kernels for decoding (`TokenDecoder`, models/decode.ts). Each operand is
+ * a buffer and an element offset into it. Unlike every other kernel these write into existing
+ * buffers, which a decoder owns and reuses: never a buffer of a tensor a tape may hold.
+ */
+export interface DecodeKernels {
+  /** out (n) = x (m) · W (m × n, row-major), or += with `accumulate`. */
+  gemv(
+    out: BackendBuffer,
+    outAt: number,
+    x: BackendBuffer,
+    xAt: number,
+    w: BackendBuffer,
+    m: number,
+    n: number,
+    accumulate: boolean,
+  ): void;
+  /** out[r] = W[r, :] · x for r < rows (W rows × cols): a tied output head. */
+  gemvRows(
+    out: BackendBuffer,
+    x: BackendBuffer,
+    xAt: number,
+    w: BackendBuffer,
+    rows: number,
+    cols: number,
+  ): void;
+  /** RMSNorm of `groups` groups of n: the scale of group g at g·scaleStride (0: shared; null: none). */
+  rmsNorm(
+    out: BackendBuffer,
+    outAt: number,
+    x: BackendBuffer,
+    xAt: number,
+    scale: BackendBuffer | null,
+    n: number,
+    groups: number,
+    scaleStride: number,
+    eps: number,
+  ): void;
+  /** L2-normalises `groups` groups of n in place (z / √(Σ z² + eps)). */
+  l2Normalize(x: BackendBuffer, xAt: number, n: number, groups: number, eps: number): void;
+  /** out = op(a, b) over n elements (b unused by silu and sigmoid; s scales sigmoid). */
+  map(
+    op: DecodeMapOp,
+    out: BackendBuffer,
+    outAt: number,
+    a: BackendBuffer,
+    aAt: number,
+    b: BackendBuffer | null,
+    bAt: number,
+    n: number,
+    s: number,
+  ): void;
+  /** One causal-conv step over C channels, K taps (K, C); tail (K−1, C) updated in place. */
+  convStep(
+    out: BackendBuffer,
+    outAt: number,
+    z: BackendBuffer,
+    zAt: number,
+    taps: BackendBuffer,
+    tail: BackendBuffer,
+    K: number,
+    C: number,
+  ): void;
+  /** RoPE in place on `heads` rows of dh: cosSin holds the dh/2 cosines then the dh/2 sines. */
+  rope(x: BackendBuffer, xAt: number, heads: number, dh: number, cosSin: Float32Array): void;
+  copy(dst: BackendBuffer, dstAt: number, src: BackendBuffer, srcAt: number, n: number): void;
+  /**
+   * Softmax attention of one query row q (H, dh) over the first `keys` rows of k and v (H, rows,
+   * dh), all of them visible, into out (H, dh).
+   */
+  attend(
+    out: BackendBuffer,
+    q: BackendBuffer,
+    k: BackendBuffer,
+    v: BackendBuffer,
+    heads: number,
+    rows: number,
+    keys: number,
+    dh: number,
+    scale: number,
+  ): void;
+  memoryStep(args: MemoryStepArgs): void;
+  /** y (H, d) = M_W(q) with fixed weights w1 (H, d, hidden), w2 (H, hidden, d; depth 2). */
+  memoryRead(
+    q: BackendBuffer,
+    qAt: number,
+    weights: readonly BackendBuffer[],
+    y: BackendBuffer,
+    heads: number,
+    d: number,
+    hidden: number,
+    activation: 'silu' | 'gelu',
+    residual: boolean,
   ): void;
 }
 

@@ -13,6 +13,7 @@ export {
   usesMemory,
   validateConfig,
 } from './config.js';
+export { createDecoder, type TokenDecoder } from './decode.js';
 export { type GenerateOptions, generate, greedyTokens, pickToken, stateBytes } from './generate.js';
 export {
   type BlockKind,

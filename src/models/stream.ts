@@ -3,9 +3,17 @@
  * sequence with the state the previous piece left, and frees the parts of the old state the new one
  * does not share. Generation, long-context evaluation and streaming perplexity all read this way.
  */
-import { keep, noGrad, type Tensor, tensorLeaves, tidy } from '../engine/index.js';
+import { keep, noGrad, type Tensor, tensor, tensorLeaves, tidy } from '../engine/index.js';
 import type { TitansConfig } from './config.js';
-import { type ModelParams, type ModelState, modelForward, releaseState, tokenTensor } from './model.js';
+import { createDecoder, type TokenDecoder } from './decode.js';
+import {
+  initialModelState,
+  type ModelParams,
+  type ModelState,
+  modelForward,
+  releaseState,
+  tokenTensor,
+} from './model.js';
 
 export interface ModelStream {
   /**
@@ -22,7 +30,10 @@ export interface ModelStream {
     piece: number,
     read: (logits: Tensor, start: number, length: number) => T,
   ): T[];
-  /** The state after the last piece fed (the initial state, or null, before the first). */
+  /**
+   * The state after the last piece fed (the initial state, or null, before the first): data the
+   * stream owns, valid until the next feed or close.
+   */
   readonly state: ModelState | null;
   /** Frees the state (the stream cannot be fed afterwards). */
   close(): void;
@@ -30,6 +41,9 @@ export interface ModelStream {
 
 /**
  * Opens a stream on one sequence, continuing `state` when given (the stream then owns it).
+ * Pieces of one token go through a TokenDecoder (decode.ts: state in the decoder's buffers,
+ * updated in place) where the backend has one; longer pieces through modelForward. The stream
+ * owns its state either way and frees what it replaces: nothing for the caller to release.
  *
  * @example
  * const stream = modelStream(params, config);
@@ -42,10 +56,52 @@ export function modelStream(
   state: ModelState | null = null,
 ): ModelStream {
   let current = state;
+  let decoder: TokenDecoder | null = null;
+  let canDecode = true;
   let closed = false;
+  const owned = (s: ModelState): ModelState => {
+    for (const t of tensorLeaves(s)) keep(t); // outlives any scope the caller is in
+    return s;
+  };
+  /** Hands the decoder's state back as data (a ModelState) and frees the decoder. */
+  function settle(): void {
+    if (!decoder) return;
+    const next = owned(decoder.snapshot());
+    decoder.dispose();
+    decoder = null;
+    if (current) releaseState(current, next);
+    current = next;
+  }
+  /** One token through the decoder; null where there is none for this model or backend. */
+  function decodeToken<T>(token: number, read: (logits: Tensor) => T): { value: T } | null {
+    if (!decoder && canDecode) {
+      current ??= owned(noGrad(() => tidy(() => initialModelState(params, config, 1))));
+      decoder = createDecoder(params, config, current);
+      canDecode = decoder !== null;
+    }
+    if (!decoder) return null;
+    const logits = decoder.step(token);
+    return {
+      value: noGrad(() =>
+        tidy(() =>
+          read(
+            tensor(logits, [1, 1, config.vocabSize], {
+              dtype: 'float32',
+              backend: params.embedding.backend.name,
+            }),
+          ),
+        ),
+      ),
+    };
+  }
   function feed<T>(ids: ArrayLike<number>, read: (logits: Tensor) => T): T {
     if (closed) throw new Error('modelStream: feed after close');
     if (ids.length === 0) throw new RangeError('modelStream: feed needs at least one token');
+    if (ids.length === 1) {
+      const decoded = decodeToken(ids[0]!, read);
+      if (decoded) return decoded.value;
+    }
+    settle();
     const out = noGrad(() =>
       tidy(() => {
         const { logits, state: next } = modelForward(
@@ -54,8 +110,7 @@ export function modelStream(
           tokenTensor(ids, 1, ids.length),
           current,
         );
-        for (const t of tensorLeaves(next)) keep(t); // outlives any scope the caller is in
-        return { value: read(logits), next: next! };
+        return { value: read(logits), next: owned(next!) };
       }),
     );
     if (current) releaseState(current, out.next);
@@ -80,10 +135,13 @@ export function modelStream(
       return out;
     },
     get state() {
+      settle();
       return current;
     },
     close() {
-      if (current && !closed) releaseState(current, null);
+      if (closed) return;
+      settle();
+      if (current) releaseState(current, null);
       closed = true;
     },
   };

@@ -1,12 +1,14 @@
 /**
  * The wasm backend's fused blocks (`FusedBlocks` in engine/backend.ts): JS glue around the
- * AssemblyScript kernels of ./assembly/optim.ts and ./assembly/blocks.ts. Each entry checks what
+ * AssemblyScript kernels of ./assembly/optim.ts, the paged attention of ./attention.ts and the
+ * decoding kernels of ./decode.ts. Each entry checks what
  * it supports, allocates its outputs on the heap and makes one kernel call per block.
  * Browser-safe: no `node:*` imports.
  */
 import type { AdamWParams, BackendBuffer, FusedBlocks } from '../../engine/backend.js';
 import type { DType } from '../../engine/dtype.js';
 import { createWasmPagedAttention } from './attention.js';
+import { createWasmDecode } from './decode.js';
 import type { ElementwiseKernelExports } from './elementwise.js';
 import type { KernelExports } from './kernels.js';
 import type { WasmBackend, WasmBuffer, WasmHeap } from './wasm-backend.js';
@@ -49,6 +51,8 @@ export function createWasmFused(
   const blocks: { -readonly [K in keyof FusedBlocks]: FusedBlocks[K] } = {};
   const paged = createWasmPagedAttention(getBackend, heap, kernels);
   if (paged) blocks.pagedAttention = paged;
+  const decode = createWasmDecode(heap, kernels);
+  if (decode) blocks.decode = decode;
   if (typeof k.ewCopy === 'function') {
     const copy = k.ewCopy;
     blocks.writeRows = (dst, src, groups, dstRows, rows, rowSize, at) => {

@@ -4,3 +4,4 @@ export * from './attention';
 export * from './elementwise';
 export * from './memory';
 export * from './optim';
+export * from './decode';
