@@ -259,6 +259,91 @@ export interface FusedBlocks {
     at: number,
     dtype: DType,
   ): void;
+  /** RMSNorm over the last axis with a scale, forward and backward (`rmsNorm`, ops/nn.ts). */
+  readonly fusedRmsNorm?: FusedRmsNorm;
+  /** silu(a) ⊙ b, SwiGLU's nonlinearity, forward and backward (`swigluGate`, ops/blocks.ts). */
+  readonly fusedSwiGLU?: FusedSwiGLU;
+  /** Softmax cross-entropy per row against int32 targets (`crossEntropy`, ops/nn.ts). */
+  readonly fusedCrossEntropy?: FusedCrossEntropy;
+}
+
+/**
+ * One RMSNorm: rows × n values, y = x / √(mean(x²) + eps) ⊙ scale, where row i uses scale row
+ * ⌊i / scaleRepeat⌋ mod scaleRows (a (n) scale: scaleRows = 1; the memory's per-head (H, 1, dh)
+ * scale on (B, H, T, dh): scaleRows = H, scaleRepeat = T).
+ */
+export interface RmsNormParams {
+  readonly rows: number;
+  readonly n: number;
+  readonly scaleRows: number;
+  readonly scaleRepeat: number;
+  readonly eps: number;
+}
+
+/** A backend's fused RMSNorm (see `FusedBlocks.fusedRmsNorm`). */
+export interface FusedRmsNorm {
+  supports(params: RmsNormParams, dtype: DType): boolean;
+  /** One buffer: y (rows × n), then each row's r = 1/√(mean(x²) + eps) (rows); scale null for none. */
+  forward(x: BackendBuffer, scale: BackendBuffer | null, params: RmsNormParams, dtype: DType): BackendBuffer;
+  /**
+   * [dx, dscale (scaleRows × n; null without a scale)] from the forward's packed result and y's
+   * cotangent g (its first rows × n elements are read).
+   */
+  backward(
+    x: BackendBuffer,
+    scale: BackendBuffer | null,
+    packed: BackendBuffer,
+    g: BackendBuffer,
+    params: RmsNormParams,
+    dtype: DType,
+  ): [BackendBuffer, BackendBuffer | null];
+}
+
+/** A backend's fused SwiGLU nonlinearity (see `FusedBlocks.fusedSwiGLU`). */
+export interface FusedSwiGLU {
+  supports(dtype: DType): boolean;
+  /** silu(a) ⊙ b over `size` elements. */
+  forward(a: BackendBuffer, b: BackendBuffer, size: number, dtype: DType): BackendBuffer;
+  /** [da, db] from the cotangent g. */
+  backward(
+    a: BackendBuffer,
+    b: BackendBuffer,
+    g: BackendBuffer,
+    size: number,
+    dtype: DType,
+  ): [BackendBuffer, BackendBuffer];
+}
+
+/** A backend's fused softmax cross-entropy (see `FusedBlocks.fusedCrossEntropy`). */
+export interface FusedCrossEntropy {
+  supports(rows: number, classes: number, dtype: DType): boolean;
+  /**
+   * One buffer: the losses (rows) of logits (rows × classes) against int32 targets (rows), then
+   * each row's log-sum-exp (rows); loss = logsumexp(row) − row[target], 0 where target =
+   * ignoreIndex (when given).
+   */
+  forward(
+    logits: BackendBuffer,
+    targets: BackendBuffer,
+    rows: number,
+    classes: number,
+    ignoreIndex: number | undefined,
+    dtype: DType,
+  ): BackendBuffer;
+  /**
+   * dlogits = g_row · (softmax(row) − onehot(target)), 0 on ignored rows, from the forward's
+   * packed result and the losses' cotangent g (its first `rows` elements are read).
+   */
+  backward(
+    logits: BackendBuffer,
+    targets: BackendBuffer,
+    packed: BackendBuffer,
+    g: BackendBuffer,
+    rows: number,
+    classes: number,
+    ignoreIndex: number | undefined,
+    dtype: DType,
+  ): BackendBuffer;
 }
 
 /** Elementwise ops of `DecodeKernels.map`: a + b, a ⊙ b, silu(a), s·σ(a), silu(a) ⊙ b, a ⊙ σ(b). */

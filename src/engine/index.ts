@@ -4,6 +4,7 @@ export type { ActivationFn, Backend, BackendBuffer, BinaryOp, ReduceOp, UnaryOp 
 export { type CustomOpSpec, customOp } from './custom.js';
 export type { DType, FloatDType, TypedArray } from './dtype.js';
 export * from './ops/attention.js';
+export * from './ops/blocks.js';
 export * from './ops/create.js';
 export * from './ops/elementwise.js';
 export * from './ops/kv-cache.js';

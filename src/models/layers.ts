@@ -23,8 +23,8 @@ import {
   rmsNorm,
   rope,
   sigmoid,
-  silu,
   sliceAxis,
+  swigluGate,
   type Tensor,
   transpose,
 } from '../engine/index.js';
@@ -230,7 +230,7 @@ export function extendCache(
 
 /** SwiGLU MLP on (…, d). */
 export function swiglu(w: MlpWeights, x: Tensor): Tensor {
-  return matmul(mul(silu(matmul(x, w.wGate)), matmul(x, w.wUp)), w.wDown);
+  return matmul(swigluGate(matmul(x, w.wGate), matmul(x, w.wUp)), w.wDown);
 }
 
 /** gate(y, m) = RMSNorm_a(y) ⊙ σ(RMSNorm_b(m)) (SPEC §4, the ⊗ of eq. 25 and 28). */

@@ -15,6 +15,12 @@ import type { WasmBackend, WasmBuffer, WasmHeap } from './wasm-backend.js';
 
 /** The fused-block exports of the kernel module (byte addresses; sizes in elements). */
 export interface FusedKernelExports {
+  rmsNormForward(...args: number[]): void;
+  rmsNormBackward(...args: number[]): void;
+  swigluForward(a: number, b: number, out: number, n: number): void;
+  swigluBackward(a: number, b: number, g: number, da: number, db: number, n: number): void;
+  crossEntropyForward(...args: number[]): void;
+  crossEntropyBackward(...args: number[]): void;
   adamwStep(
     p: number,
     g: number,
@@ -69,6 +75,65 @@ export function createWasmFused(
     };
   }
   const alloc = (size: number, dtype: DType) => heap.alloc(dtype, size)[0];
+  const p0 = (b: BackendBuffer | null) => (b ? ptr(b) : 0);
+  if (typeof k.rmsNormForward === 'function' && typeof k.rmsNormBackward === 'function') {
+    const fwd = k.rmsNormForward;
+    const bwd = k.rmsNormBackward;
+    blocks.fusedRmsNorm = {
+      supports: (p, dtype) => dtype === 'float32' && p.rows > 0 && p.n > 0,
+      forward(x, scale, p, dtype) {
+        const packed = alloc(p.rows * p.n + p.rows, dtype);
+        const y = ptr(packed);
+        fwd(ptr(x), p0(scale), y, y + 4 * p.rows * p.n, p.rows, p.n, p.scaleRows, p.scaleRepeat, p.eps);
+        return packed;
+      },
+      backward(x, scale, packed, g, p, dtype) {
+        const dx = alloc(p.rows * p.n, dtype);
+        const ds = scale ? alloc(p.scaleRows * p.n, dtype) : null;
+        const r = ptr(packed) + 4 * p.rows * p.n;
+        bwd(ptr(x), p0(scale), r, ptr(g), ptr(dx), p0(ds), p.rows, p.n, p.scaleRows, p.scaleRepeat);
+        return [dx, ds];
+      },
+    };
+  }
+  if (typeof k.swigluForward === 'function' && typeof k.swigluBackward === 'function') {
+    const fwd = k.swigluForward;
+    const bwd = k.swigluBackward;
+    blocks.fusedSwiGLU = {
+      supports: (dtype) => dtype === 'float32',
+      forward(a, b, size, dtype) {
+        const out = alloc(size, dtype);
+        fwd(ptr(a), ptr(b), ptr(out), size);
+        return out;
+      },
+      backward(a, b, g, size, dtype) {
+        const da = alloc(size, dtype);
+        const db = alloc(size, dtype);
+        bwd(ptr(a), ptr(b), ptr(g), ptr(da), ptr(db), size);
+        return [da, db];
+      },
+    };
+  }
+  if (typeof k.crossEntropyForward === 'function' && typeof k.crossEntropyBackward === 'function') {
+    const fwd = k.crossEntropyForward;
+    const bwd = k.crossEntropyBackward;
+    const ignored = (i: number | undefined): [number, number] => (i === undefined ? [0, 0] : [i, 1]);
+    blocks.fusedCrossEntropy = {
+      supports: (rows, classes, dtype) => dtype === 'float32' && rows > 0 && classes > 0,
+      forward(logits, targets, rows, classes, ignoreIndex, dtype) {
+        const packed = alloc(2 * rows, dtype);
+        const losses = ptr(packed);
+        fwd(ptr(logits), ptr(targets), losses, losses + 4 * rows, rows, classes, ...ignored(ignoreIndex));
+        return packed;
+      },
+      backward(logits, targets, packed, g, rows, classes, ignoreIndex, dtype) {
+        const d = alloc(rows * classes, dtype);
+        const lse = ptr(packed) + 4 * rows;
+        bwd(ptr(logits), ptr(targets), lse, ptr(g), ptr(d), rows, classes, ...ignored(ignoreIndex));
+        return d;
+      },
+    };
+  }
   if (typeof k.adamwStep === 'function') {
     const adamwStep = k.adamwStep;
     blocks.fusedAdamW = {

@@ -1,5 +1,6 @@
 import { formatShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
+import { fusedCrossEntropy, fusedRmsNorm } from './blocks.js';
 import { arange, cast, toBackend } from './create.js';
 import { add, div, equal, exp, mul, neg, rsqrt, sub } from './elementwise.js';
 import { logSumExp, max, mean, sum } from './reduce.js';
@@ -53,15 +54,24 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
   }
   const dtype = logits.dtype as 'float32' | 'float64';
   if (targets.backend !== logits.backend) targets = toBackend(targets, logits.backend.name);
+  const fused = fusedCrossEntropy(logits, targets, options.ignoreIndex); // blocks.ts, one pass
+  if (fused) return reduceLosses(fused, t, options);
   const logp = logSoftmax(logits, -1);
   const picked = sum(mul(logp, oneHot(targets, v, dtype)), -1); // (…)
   let losses = neg(picked);
-  let count = targets.size;
   if (options.ignoreIndex !== undefined) {
     const keepMask = sub(1, equal(cast(targets, dtype), options.ignoreIndex));
     losses = mul(losses, keepMask);
+  }
+  return reduceLosses(losses, t, options);
+}
+
+/** The reduction of per-position losses (0 at ignored targets) that crossEntropy asks for. */
+function reduceLosses(losses: Tensor, targets: ArrayLike<number>, options: CrossEntropyOptions): Tensor {
+  let count = targets.length;
+  if (options.ignoreIndex !== undefined) {
     count = 0;
-    for (let i = 0; i < t.length; i++) if (t[i] !== options.ignoreIndex) count++;
+    for (let i = 0; i < targets.length; i++) if (targets[i] !== options.ignoreIndex) count++;
   }
   switch (options.reduction ?? 'mean') {
     case 'none':
@@ -78,6 +88,8 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
  * @example rmsNorm(x, g) // (B, T, d), (d) → (B, T, d)
  */
 export function rmsNorm(x: Tensor, scale: Tensor | null, eps = 1e-6): Tensor {
+  const fused = fusedRmsNorm(x, scale, eps); // blocks.ts: one tape node where the backend has it
+  if (fused) return fused;
   const normed = mul(x, rsqrt(add(mean(mul(x, x), -1, true), eps)));
   return scale ? mul(normed, scale) : normed;
 }

@@ -7,7 +7,7 @@
 // Memory contract as matmul.ts (no static data, every address passed in). Unlike the other kernels
 // these write into buffers the caller owns and reuses (a decoder's state), never into tensors.
 
-import { activation, activations, exp4, expd, SILU } from './math';
+import { activation, activations, exp4, expd, LN_2_POW_MINUS_64, SILU, sigmoid4 } from './math';
 
 @inline function ld(p: usize, i: i32): f32 {
   return load<f32>(p + (<usize>i << 2));
@@ -115,14 +115,6 @@ const MAP_SIGMOID: i32 = 3; // s · σ(a)
 const MAP_SILU_MUL: i32 = 4; // silu(a) ⊙ b
 const MAP_SIGMOID_MUL: i32 = 5; // a ⊙ σ(b)
 
-// σ(x) in four lanes: 1 / (1 + e^{−x}) (exp4 clamps, so no lane is 0/0).
-// @ts-ignore: decorator
-@inline
-function sigmoid4(x: v128): v128 {
-  const one = f32x4.splat(1);
-  return f32x4.div(one, f32x4.add(one, exp4(f32x4.neg(x))));
-}
-
 /** Elementwise over n floats: out = op(a, b) (codes above; s scales σ). out may equal a or b. */
 export function decodeMap(op: i32, out: usize, a: usize, b: usize, n: i32, s: f32): void {
   let j: i32 = 0;
@@ -189,7 +181,7 @@ export function decodeRope(x: usize, heads: i32, dh: i32, cs: usize): void {
   }
 }
 
-const WEIGHT_MIN: f32 = -44.36141956; // ln 2⁻⁶⁴: smaller softmax weights are zeros (attention.ts)
+const WEIGHT_MIN = LN_2_POW_MINUS_64; // smaller softmax weights are zeros (as attention.ts)
 
 /**
  * Softmax attention of one query per head over every row of a cache: out[h] = Σ_r p_r v[h, r],

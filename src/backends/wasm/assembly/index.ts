@@ -5,3 +5,4 @@ export * from './elementwise';
 export * from './memory';
 export * from './optim';
 export * from './decode';
+export * from './blocks';

@@ -175,3 +175,16 @@ export function activations(act: i32, x: usize, out0: usize, out1: usize, out2: 
   }
 }
 
+// σ(x) in four lanes, 1 / (1 + e^{−x}); lanes with σ < 2⁻⁶⁴ (x < −44.36) are exact zeros: a
+// sigmoid that small is nothing beside the values it gates or adds to, but multiplied on it would
+// land among the float32 denormals, which x86 cores compute on 10–100× slower.
+// @ts-ignore: decorator
+@inline
+export function sigmoid4(x: v128): v128 {
+  const one = f32x4.splat(1);
+  const s = f32x4.div(one, f32x4.add(one, exp4(f32x4.neg(x))));
+  return v128.andnot(s, f32x4.lt(x, f32x4.splat(LN_2_POW_MINUS_64)));
+}
+
+/** ln 2⁻⁶⁴: the softmax weights and sigmoids below e^this are taken as zeros (never denormals). */
+export const LN_2_POW_MINUS_64: f32 = -44.36141956;
