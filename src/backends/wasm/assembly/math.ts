@@ -188,3 +188,13 @@ export function sigmoid4(x: v128): v128 {
 
 /** ln 2⁻⁶⁴: the softmax weights and sigmoids below e^this are taken as zeros (never denormals). */
 export const LN_2_POW_MINUS_64: f32 = -44.36141956;
+
+// c + a·b in four lanes: one fused multiply-add where the module is built with relaxed SIMD (the
+// second build, kernels-relaxed, loaded where the runtime validates it: one rounding instead of
+// two), else a multiply then an add (exact IEEE float32, the default build).
+// @ts-ignore: decorator
+@inline
+export function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(c, f32x4.mul(a, b));
+}
