@@ -108,9 +108,10 @@ function benchCeiling(): number {
     return best;
   };
   const one = fastest(() => kx.simdPeak(iterations));
+  const op = kernelFeatures().relaxedSimd ? 'f32x4 fused multiply-add' : 'f32x4 mul+add';
   report({
     bench: 'wasm ceiling',
-    shape: '1 thread, f32x4 mul+add',
+    shape: `1 thread, ${op}`,
     backend: 'wasm',
     value: flops / one / 1e9,
     unit: 'GFLOP/s',
@@ -125,7 +126,7 @@ function benchCeiling(): number {
     const value = (pool.threads * flops) / all / 1e9;
     report({
       bench: 'wasm ceiling',
-      shape: `${pool.threads} threads, f32x4 mul+add`,
+      shape: `${pool.threads} threads, ${op}`,
       backend: 'wasm',
       value,
       unit: 'GFLOP/s',
