@@ -3,7 +3,7 @@
 //
 // Memory contract (as for matmul.ts): the module owns no linear memory; every address is passed in.
 // These functions keep no state between calls and write only to their outputs and their `scratch`.
-// No data segments or globals: exp and log are written here (no Math.*), constants are immediates.
+// No data segments or globals: exp and log come from math.ts (no Math.*), constants are immediates.
 //
 // Layout: q is (bh, tq, dh), k and v are (bh, tk, dh), row-major float32; O likewise (bh, tq, dh);
 // lse is (bh, tq); qpos (tq) and kpos (tk) are int32 position ids shared by every (batch, head).
@@ -27,94 +27,33 @@
 // With a thread pool, the JS glue runs attentionForwardTask / attentionBackwardTask (end of file) on
 // contiguous slices of the batch, one argument block per slice.
 
+import { exp1, exp4, LN_2_POW_MINUS_64, logF64 } from './math';
+
 const BR: i32 = 32; // query rows per tile (multiple of 4)
 const BC: i32 = 64; // keys per tile (multiple of 8)
 const NO_KEY: i32 = 0x7fffffff; // block minimum position when a block has no non-prefix key
 
-// ---- exp / log --------------------------------------------------------------------------------
-
-const LOG2E: f32 = 1.44269504;
-const LN2_HI: f32 = 0.693359375; // few mantissa bits: n * LN2_HI is exact for |n| <= 256
-const LN2_LO: f32 = -2.12194440e-4;
-const EXP_MIN: f32 = -87.33; // below: result flushed to 0 (exp(-87.33) is about FLT_MIN)
-
-// exp of each lane: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite), exp(r) = 1 + r + r² p(r) with the
-// Taylor polynomial to degree 7 (truncation < 1e-8 relative), times 2^n built in the exponent bits.
-// Max error about 1 ulp for x in [-87.33, 88.3]; 0 below -87.33 (and for -inf); +inf above ~88.37; NaN
-// stays NaN.
-// @ts-ignore: decorator
-@inline
-function expv(x: v128): v128 {
-  const xc = f32x4.max(x, f32x4.splat(EXP_MIN));
-  const nf = f32x4.nearest(f32x4.mul(xc, f32x4.splat(LOG2E)));
-  let r = f32x4.sub(xc, f32x4.mul(nf, f32x4.splat(LN2_HI)));
-  r = f32x4.sub(r, f32x4.mul(nf, f32x4.splat(LN2_LO)));
-  let p = f32x4.add(f32x4.mul(f32x4.splat(<f32>(1.0 / 5040.0)), r), f32x4.splat(<f32>(1.0 / 720.0)));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 120.0)));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 24.0)));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 6.0)));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>0.5));
-  const y = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(r, r), p), r), f32x4.splat(<f32>1));
-  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(nf), i32x4.splat(127)), 23);
-  return v128.andnot(f32x4.mul(y, scale), f32x4.lt(x, f32x4.splat(EXP_MIN)));
-}
-
-// @ts-ignore: decorator
-@inline
-function expf(x: f32): f32 {
-  return f32x4.extract_lane(expv(f32x4.splat(x)), 0);
-}
+// exp and log: assembly/math.ts (exp4, logF64).
 
 // Softmax weights e^x (x = a score minus its row's maximum or log-sum-exp, so x ≤ 0) below 2⁻⁶⁴
 // are exact zeros. A row's weights sum to at least 1, so even 2¹⁷ keys of such weights move it by
 // less than 2⁻⁴⁷; kept, they would multiply values into the float32 denormals, which x86 cores
 // compute on 10–100× slower (WebAssembly cannot flush them).
-const WEIGHT_MIN: f32 = -44.36141956; // ln 2⁻⁶⁴
+const WEIGHT_MIN = LN_2_POW_MINUS_64;
 
 // @ts-ignore: decorator
 @inline
 function softmaxWeight(x: v128): v128 {
-  return v128.andnot(expv(x), f32x4.lt(x, f32x4.splat(WEIGHT_MIN)));
-}
-
-// Natural log for x > 0 (per row, not hot): x = 2^e m with m in [√½, √2), log m = 2 atanh(s),
-// s = (m - 1)/(m + 1), |s| < 0.172, series to s^15 (error < 1e-13). log(0) = -inf.
-function logPositive(x: f64): f64 {
-  if (x <= 0) return -Infinity;
-  const bits = reinterpret<i64>(x);
-  let e = <i32>((bits >> 52) & 0x7ff) - 1023;
-  let m = reinterpret<f64>((bits & 0x000fffffffffffff) | 0x3ff0000000000000);
-  if (e == -1023) {
-    // subnormal (not reached for the row sums here, which are >= 1): renormalise
-    const y = x * 4503599627370496.0; // 2^52
-    const yb = reinterpret<i64>(y);
-    e = <i32>((yb >> 52) & 0x7ff) - 1023 - 52;
-    m = reinterpret<f64>((yb & 0x000fffffffffffff) | 0x3ff0000000000000);
-  }
-  if (m > 1.4142135623730951) {
-    m *= 0.5;
-    e += 1;
-  }
-  const s = (m - 1) / (m + 1);
-  const s2 = s * s;
-  let t = 1.0 / 15.0;
-  t = t * s2 + 1.0 / 13.0;
-  t = t * s2 + 1.0 / 11.0;
-  t = t * s2 + 1.0 / 9.0;
-  t = t * s2 + 1.0 / 7.0;
-  t = t * s2 + 1.0 / 5.0;
-  t = t * s2 + 1.0 / 3.0;
-  t = t * s2 + 1.0;
-  return <f64>e * 0.6931471805599453 + 2 * s * t;
+  return v128.andnot(exp4(x), f32x4.lt(x, f32x4.splat(WEIGHT_MIN)));
 }
 
 /** dst[i] = exp(src[i]) for i < n with the kernels' own exp (exposed for accuracy tests). */
 export function attentionExp(src: usize, dst: usize, n: i32): void {
   let i: i32 = 0;
   for (; i + 4 <= n; i += 4) {
-    v128.store(dst + (<usize>i << 2), expv(v128.load(src + (<usize>i << 2))));
+    v128.store(dst + (<usize>i << 2), exp4(v128.load(src + (<usize>i << 2))));
   }
-  for (; i < n; i++) store<f32>(dst + (<usize>i << 2), expf(load<f32>(src + (<usize>i << 2))));
+  for (; i < n; i++) store<f32>(dst + (<usize>i << 2), exp1(load<f32>(src + (<usize>i << 2))));
 }
 
 // ---- register tiles ----------------------------------------------------------------------------
@@ -593,7 +532,7 @@ export function attentionForward(
         v128.store(dst + o, f32x4.mul(v128.load(orow + o), inv));
       }
       const m = load<f32>(mrow + (<usize>r << 2));
-      store<f32>(lh + (<usize>r << 2), l > 0 ? <f32>(<f64>m + logPositive(<f64>l)) : ninf);
+      store<f32>(lh + (<usize>r << 2), l > 0 ? <f32>(<f64>m + logF64(<f64>l)) : ninf);
     }
   }
 }

@@ -4,7 +4,7 @@
 // Memory contract as matmul.ts: no static data, every address passed in, outputs never overlap
 // inputs. Sums are accumulated in f64.
 
-import { exp4, LN_2_POW_MINUS_64, sigmoid4 } from './math';
+import { exp4, LN_2_POW_MINUS_64, logF64, sigmoid4 } from './math';
 
 @inline function ld(p: usize, i: i32): f32 {
   return load<f32>(p + (<usize>i << 2));
@@ -139,28 +139,6 @@ export function swigluBackward(a: usize, b: usize, g: usize, da: usize, db: usiz
 // ---- softmax cross-entropy ---------------------------------------------------------------------------
 // Per row of V logits with target t: lse = m + log Σ e^{x − m}, loss = lse − x_t (0 where t is the
 // ignored index). Backward: dx = g_row · (e^{x − lse} − [c = t]) (0 on ignored rows).
-
-// log x for x > 0 in f64 (x = 2^e m, m ∈ [√½, √2), log m = 2 atanh((m−1)/(m+1)), series to s¹⁵).
-function logF64(x: f64): f64 {
-  const bits = reinterpret<i64>(x);
-  let e = <i32>((bits >> 52) & 0x7ff) - 1023;
-  let m = reinterpret<f64>((bits & 0x000fffffffffffff) | 0x3ff0000000000000);
-  if (m > 1.4142135623730951) {
-    m *= 0.5;
-    e += 1;
-  }
-  const s = (m - 1) / (m + 1);
-  const s2 = s * s;
-  let t = 1.0 / 15.0;
-  t = t * s2 + 1.0 / 13.0;
-  t = t * s2 + 1.0 / 11.0;
-  t = t * s2 + 1.0 / 9.0;
-  t = t * s2 + 1.0 / 7.0;
-  t = t * s2 + 1.0 / 5.0;
-  t = t * s2 + 1.0 / 3.0;
-  t = t * s2 + 1.0;
-  return <f64>e * 0.6931471805599453 + 2 * s * t;
-}
 
 // Σ_c e^{x_c − m} over V floats, four lanes at a time (f32 exp, f64 sum).
 function sumExp(x: usize, V: i32, m: f32): f64 {

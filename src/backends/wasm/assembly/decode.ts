@@ -7,7 +7,7 @@
 // Memory contract as matmul.ts (no static data, every address passed in). Unlike the other kernels
 // these write into buffers the caller owns and reuses (a decoder's state), never into tensors.
 
-import { activation, activations, exp4, expd, LN_2_POW_MINUS_64, SILU, sigmoid4 } from './math';
+import { activation, activations, exp4, expF64, LN_2_POW_MINUS_64, SILU, sigmoid4 } from './math';
 
 @inline function ld(p: usize, i: i32): f32 {
   return load<f32>(p + (<usize>i << 2));
@@ -138,9 +138,9 @@ export function decodeMap(op: i32, out: usize, a: usize, b: usize, n: i32, s: f3
     if (op == MAP_ADD) r = x + <f64>ld(b, j);
     else if (op == MAP_MUL) r = x * <f64>ld(b, j);
     else if (op == MAP_SILU) r = activation(SILU, 0, x);
-    else if (op == MAP_SIGMOID) r = <f64>s / (1 + expd(-x));
+    else if (op == MAP_SIGMOID) r = <f64>s / (1 + expF64(-x));
     else if (op == MAP_SILU_MUL) r = <f64><f32>activation(SILU, 0, x) * <f64>ld(b, j);
-    else r = x * <f64><f32>(1 / (1 + expd(-<f64>ld(b, j))));
+    else r = x * <f64><f32>(1 / (1 + expF64(-<f64>ld(b, j))));
     st(out, j, <f32>r);
   }
 }
@@ -229,7 +229,7 @@ export function decodeAttend(
       <f64>f32x4.extract_lane(acc, 0) + <f64>f32x4.extract_lane(acc, 1) + <f64>f32x4.extract_lane(acc, 2) + <f64>f32x4.extract_lane(acc, 3);
     for (; r < keys; r++) {
       const x = ld(scratch, r) - m;
-      const p: f32 = x < WEIGHT_MIN ? 0 : <f32>expd(<f64>x);
+      const p: f32 = x < WEIGHT_MIN ? 0 : <f32>expF64(<f64>x);
       st(scratch, r, p);
       sum += <f64>p;
     }
