@@ -3,8 +3,9 @@
  * glue around ./assembly/decode.ts. Each method is one kernel call on byte addresses; the only
  * allocation is a small scratch kept for the backend's lifetime. Browser-safe.
  */
-import type { BackendBuffer, DecodeKernels, DecodeMapOp } from '../../engine/backend.js';
+import type { BackendBuffer, DecodeKernels } from '../../engine/backend.js';
 import type { KernelExports } from './kernels.js';
+import { DECODE_MAP } from './opcodes.js';
 import type { WasmBuffer, WasmHeap } from './wasm-backend.js';
 
 /** The decoding exports of the kernel module (byte addresses; sizes in elements). */
@@ -39,8 +40,6 @@ interface DecodeKernelExports {
   memoryTokenStep(...args: number[]): void;
   memoryTokenRead(...args: number[]): void;
 }
-
-const MAP: Record<DecodeMapOp, number> = { add: 0, mul: 1, silu: 2, sigmoid: 3, siluMul: 4, mulSigmoid: 5 };
 
 function at(buffer: BackendBuffer, offset: number): number {
   const p = (buffer as WasmBuffer).ptr;
@@ -77,7 +76,7 @@ export function createWasmDecode(heap: WasmHeap, kernels: KernelExports): Decode
       kx.decodeL2Normalize(at(x, xAt), n, groups, eps);
     },
     map(op, out, outAt, a, aAt, b, bAt, n, s) {
-      kx.decodeMap(MAP[op], at(out, outAt), at(a, aAt), b ? at(b, bAt) : 0, n, s);
+      kx.decodeMap(DECODE_MAP[op], at(out, outAt), at(a, aAt), b ? at(b, bAt) : 0, n, s);
     },
     convStep(out, outAt, z, zAt, taps, tail, K, C) {
       kx.decodeConvStep(at(out, outAt), at(z, zAt), at(taps, 0), at(tail, 0), K, C);

@@ -8,6 +8,7 @@
 // these write into buffers the caller owns and reuses (a decoder's state), never into tensors.
 
 import { activation, activations, exp4, expF64, LN_2_POW_MINUS_64, SILU, sigmoid4 } from './math';
+import { MAP_ADD, MAP_MUL, MAP_SIGMOID, MAP_SIGMOID_MUL, MAP_SILU, MAP_SILU_MUL } from './opcodes';
 
 @inline function ld(p: usize, i: i32): f32 {
   return load<f32>(p + (<usize>i << 2));
@@ -108,12 +109,8 @@ export function decodeL2Normalize(x: usize, n: i32, groups: i32, eps: f32): void
   }
 }
 
-const MAP_ADD: i32 = 0; // a + b
-const MAP_MUL: i32 = 1; // a ⊙ b
-const MAP_SILU: i32 = 2; // silu(a)
-const MAP_SIGMOID: i32 = 3; // s · σ(a)
-const MAP_SILU_MUL: i32 = 4; // silu(a) ⊙ b
-const MAP_SIGMOID_MUL: i32 = 5; // a ⊙ σ(b)
+// op codes (./opcodes, from ../opcodes.json): MAP_ADD a + b, MAP_MUL a ⊙ b, MAP_SILU silu(a),
+// MAP_SIGMOID s·σ(a), MAP_SILU_MUL silu(a) ⊙ b, MAP_SIGMOID_MUL a ⊙ σ(b)
 
 /** Elementwise over n floats: out = op(a, b) (codes above; s scales σ). out may equal a or b. */
 export function decodeMap(op: i32, out: usize, a: usize, b: usize, n: i32, s: f32): void {

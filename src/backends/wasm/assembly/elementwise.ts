@@ -22,43 +22,39 @@ import {
   normalPdf,
   powF64,
 } from './math';
+import {
+  A_GELU,
+  A_SIGMOID,
+  A_SILU,
+  A_SOFTPLUS,
+  A_TANH,
+  B_ADD,
+  B_DIV,
+  B_EQ,
+  B_GE,
+  B_GT,
+  B_LE,
+  B_LT,
+  B_MAX,
+  B_MIN,
+  B_MUL,
+  B_NE,
+  B_POW,
+  B_SUB,
+  R_MAX,
+  R_SUM,
+  U_ABS,
+  U_EXP,
+  U_LOG,
+  U_NEG,
+  U_RECIPROCAL,
+  U_RSQRT,
+  U_SIGN,
+  U_SQRT,
+  U_SQUARE,
+} from './opcodes';
 
-// ---- op codes (mirrored in src/backends/wasm/elementwise.ts) ---------------------------------------
-
-const U_NEG: i32 = 0;
-const U_EXP: i32 = 1;
-const U_LOG: i32 = 2;
-const U_SQRT: i32 = 3;
-const U_RSQRT: i32 = 4;
-const U_ABS: i32 = 5;
-const U_SIGN: i32 = 6;
-const U_RECIPROCAL: i32 = 7;
-const U_SQUARE: i32 = 8;
-const U_LOG1P: i32 = 9;
-
-const A_SIGMOID: i32 = 0;
-const A_TANH: i32 = 1;
-const A_SILU: i32 = 2;
-const A_GELU: i32 = 3;
-const A_SOFTPLUS: i32 = 4;
-
-const B_ADD: i32 = 0;
-const B_SUB: i32 = 1;
-const B_MUL: i32 = 2;
-const B_DIV: i32 = 3;
-const B_POW: i32 = 4;
-const B_MAX: i32 = 5;
-const B_MIN: i32 = 6;
-const B_GT: i32 = 7;
-const B_GE: i32 = 8;
-const B_LT: i32 = 9;
-const B_LE: i32 = 10;
-const B_EQ: i32 = 11;
-const B_NE: i32 = 12;
-
-const R_SUM: i32 = 0;
-const R_MAX: i32 = 1;
-const R_MIN: i32 = 2;
+// Op codes: ./opcodes (generated from ../opcodes.json).
 
 // The n-th derivative of σ (n = 0…4) from s = σ(x) and sm = σ(−x) = 1 − s (as in special.ts).
 // @ts-ignore: decorator
