@@ -89,8 +89,9 @@ export function benchGeneration(variant: string, report: (r: BenchRow) => void):
   const params = initModel(config, new Rng(0));
   const rng = new Rng(2);
   const prompt = Array.from({ length: 64 }, () => rng.int(256));
-  const decode = 256;
-  dispose(tensorLeaves(generate(params, config, prompt, { maxTokens: 16, temperature: 0 }).state)); // warm-up
+  const decode = 512;
+  // warm-up: long enough for V8 to tier the decoding kernels up from its baseline compiler
+  dispose(tensorLeaves(generate(params, config, prompt, { maxTokens: 256, temperature: 0 }).state));
   const t0 = performance.now();
   const out = generate(params, config, prompt, { maxTokens: decode, temperature: 0 });
   const seconds = (performance.now() - t0) / 1000;
