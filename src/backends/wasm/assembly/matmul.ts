@@ -16,6 +16,7 @@
 // edge tiles go through a small tile buffer and only their valid part is written to C.
 
 import { madd } from './math';
+import { tile4x8 } from './tiles';
 
 // Micro-tile: 4 rows x 8 columns = 8 f32x4 accumulators.
 const MR: i32 = 4;
@@ -173,7 +174,9 @@ function packA(a: usize, rs: i32, cs: i32, i0: i32, mc: i32, p0: i32, kc: i32, d
   }
 }
 
-// C[0..rows, 0..cols] (= or +=) packedA (kc x MR) * packedB (kc x NR). `ldc` is C's row pitch in bytes.
+// C[0..rows, 0..cols] (= or +=) packedA (kc x MR) * packedB (kc x NR): the shared 4 x 8 register
+// tile (tiles.ts) on the packed strips (A column p: 4 floats; B row p: 8 floats). `ldc` is C's row
+// pitch in bytes. Edge tiles are computed into `tile` and only their valid part is written.
 function microKernel(
   kc: i32,
   ap: usize,
@@ -185,127 +188,11 @@ function microKernel(
   accumulate: bool,
   tile: usize,
 ): void {
-  let c00 = f32x4.splat(0);
-  let c01 = f32x4.splat(0);
-  let c10 = f32x4.splat(0);
-  let c11 = f32x4.splat(0);
-  let c20 = f32x4.splat(0);
-  let c21 = f32x4.splat(0);
-  let c30 = f32x4.splat(0);
-  let c31 = f32x4.splat(0);
-  // The k loop is unrolled 4x with an exit test after every step (kc >= 1, so no remainder loop).
-  // The exits matter: they stop Binaryen from merging the four steps into one expression tree per
-  // accumulator, which would keep all eight B vectors and four A splats live at once and make V8 spill.
-  // Each step: 2 B loads (immediate offsets), 4 broadcast loads of A, 8 multiply-adds; 12 of V8's 15
-  // allocatable xmm registers. A advances by 16 B per step so its broadcasts keep offsets 0..12 (V8
-  // folds those into hoisted base registers; larger broadcast offsets cost an extra lea each).
-  let p = kc;
-  let b0: v128;
-  let b1: v128;
-  let av: v128;
-  while (true) {
-    b0 = v128.load(bp);
-    b1 = v128.load(bp, 16);
-    av = v128.load32_splat(ap);
-    c00 = madd(av, b0, c00);
-    c01 = madd(av, b1, c01);
-    av = v128.load32_splat(ap, 4);
-    c10 = madd(av, b0, c10);
-    c11 = madd(av, b1, c11);
-    av = v128.load32_splat(ap, 8);
-    c20 = madd(av, b0, c20);
-    c21 = madd(av, b1, c21);
-    av = v128.load32_splat(ap, 12);
-    c30 = madd(av, b0, c30);
-    c31 = madd(av, b1, c31);
-    ap += 16;
-    if (--p == 0) break;
-    b0 = v128.load(bp, 32);
-    b1 = v128.load(bp, 48);
-    av = v128.load32_splat(ap);
-    c00 = madd(av, b0, c00);
-    c01 = madd(av, b1, c01);
-    av = v128.load32_splat(ap, 4);
-    c10 = madd(av, b0, c10);
-    c11 = madd(av, b1, c11);
-    av = v128.load32_splat(ap, 8);
-    c20 = madd(av, b0, c20);
-    c21 = madd(av, b1, c21);
-    av = v128.load32_splat(ap, 12);
-    c30 = madd(av, b0, c30);
-    c31 = madd(av, b1, c31);
-    ap += 16;
-    if (--p == 0) break;
-    b0 = v128.load(bp, 64);
-    b1 = v128.load(bp, 80);
-    av = v128.load32_splat(ap);
-    c00 = madd(av, b0, c00);
-    c01 = madd(av, b1, c01);
-    av = v128.load32_splat(ap, 4);
-    c10 = madd(av, b0, c10);
-    c11 = madd(av, b1, c11);
-    av = v128.load32_splat(ap, 8);
-    c20 = madd(av, b0, c20);
-    c21 = madd(av, b1, c21);
-    av = v128.load32_splat(ap, 12);
-    c30 = madd(av, b0, c30);
-    c31 = madd(av, b1, c31);
-    ap += 16;
-    if (--p == 0) break;
-    b0 = v128.load(bp, 96);
-    b1 = v128.load(bp, 112);
-    av = v128.load32_splat(ap);
-    c00 = madd(av, b0, c00);
-    c01 = madd(av, b1, c01);
-    av = v128.load32_splat(ap, 4);
-    c10 = madd(av, b0, c10);
-    c11 = madd(av, b1, c11);
-    av = v128.load32_splat(ap, 8);
-    c20 = madd(av, b0, c20);
-    c21 = madd(av, b1, c21);
-    av = v128.load32_splat(ap, 12);
-    c30 = madd(av, b0, c30);
-    c31 = madd(av, b1, c31);
-    ap += 16;
-    bp += 128;
-    if (--p == 0) break;
-  }
-
   if (rows == MR && cols == NR) {
-    const c0 = c;
-    const c1 = c0 + ldc;
-    const c2 = c1 + ldc;
-    const c3 = c2 + ldc;
-    if (accumulate) {
-      c00 = f32x4.add(c00, v128.load(c0));
-      c01 = f32x4.add(c01, v128.load(c0, 16));
-      c10 = f32x4.add(c10, v128.load(c1));
-      c11 = f32x4.add(c11, v128.load(c1, 16));
-      c20 = f32x4.add(c20, v128.load(c2));
-      c21 = f32x4.add(c21, v128.load(c2, 16));
-      c30 = f32x4.add(c30, v128.load(c3));
-      c31 = f32x4.add(c31, v128.load(c3, 16));
-    }
-    v128.store(c0, c00);
-    v128.store(c0, c01, 16);
-    v128.store(c1, c10);
-    v128.store(c1, c11, 16);
-    v128.store(c2, c20);
-    v128.store(c2, c21, 16);
-    v128.store(c3, c30);
-    v128.store(c3, c31, 16);
+    tile4x8(ap, 4, MR * 4, bp, NR * 4, kc, c, ldc, accumulate);
     return;
   }
-
-  // Edge tile: spill the accumulators, then write only the valid rows x cols.
-  v128.store(tile, c00);
-  v128.store(tile, c01, 16);
-  v128.store(tile, c10, 32);
-  v128.store(tile, c11, 48);
-  v128.store(tile, c20, 64);
-  v128.store(tile, c21, 80);
-  v128.store(tile, c30, 96);
-  v128.store(tile, c31, 112);
+  tile4x8(ap, 4, MR * 4, bp, NR * 4, kc, tile, NR * 4, false);
   for (let r: i32 = 0; r < rows; r++) {
     const t = tile + (<usize>(r * NR) << 2);
     const cr = c + <usize>r * ldc;
