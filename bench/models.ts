@@ -47,13 +47,16 @@ export function time(fn: () => void, runs: number, warmup: number): number {
   return times[Math.floor(times.length / 2)]!;
 }
 
-/** Tokens/s of a full training step (batch × seq random bytes) of the small preset's `variant`. */
-export function benchTrainStep(
+/**
+ * Training steps of the small preset's `variant` on batch × seq random bytes (forward,
+ * cross-entropy, backward, AdamW at lr 3e-3): `step` runs one, `dispose` frees the model and the
+ * optimizer state. bench/profile.ts profiles the same steps.
+ */
+export function trainSteps(
   variant: string,
   batch: number,
   seq: number,
-  report: (r: BenchRow) => void,
-): void {
+): { step: () => void; parameters: number; dispose: () => void } {
   const config = smallConfig(variant);
   let params = initModel(config, new Rng(0));
   const optimizer = adamw({ weightDecay: 0.1, beta2: 0.95 });
@@ -62,25 +65,39 @@ export function benchTrainStep(
   const lossAndGrads = valueAndGrad((p: typeof params, inputs: Int32Array, targets: Int32Array) =>
     languageModelLoss(p, config, inputs, targets, batch, seq),
   );
-  const step = () => {
-    const inputs = Int32Array.from({ length: batch * seq }, () => rng.int(256));
-    const targets = Int32Array.from({ length: batch * seq }, () => rng.int(256));
-    const next = tidy(() => {
-      const { grads } = lossAndGrads(params, inputs, targets);
-      return optimizer.update(params, grads, state, 3e-3);
-    });
-    params = next.params;
-    state = next.state;
+  return {
+    step() {
+      const inputs = Int32Array.from({ length: batch * seq }, () => rng.int(256));
+      const targets = Int32Array.from({ length: batch * seq }, () => rng.int(256));
+      const next = tidy(() => {
+        const { grads } = lossAndGrads(params, inputs, targets);
+        return optimizer.update(params, grads, state, 3e-3);
+      });
+      params = next.params;
+      state = next.state;
+    },
+    parameters: countParameters(params),
+    dispose: () => dispose([params, state]),
   };
-  const seconds = time(step, 5, 2);
+}
+
+/** Tokens/s of a full training step (batch × seq random bytes) of the small preset's `variant`. */
+export function benchTrainStep(
+  variant: string,
+  batch: number,
+  seq: number,
+  report: (r: BenchRow) => void,
+): void {
+  const run = trainSteps(variant, batch, seq);
+  const seconds = time(run.step, 5, 2);
   report({
     bench: `train step ${variant}`,
-    shape: `small preset, ${countParameters(params)} params, ${batch}×${seq}`,
+    shape: `small preset, ${run.parameters} params, ${batch}×${seq}`,
     backend: 'wasm',
     value: (batch * seq) / seconds,
     unit: 'tokens/s',
   });
-  dispose([params, state]);
+  run.dispose();
 }
 
 /** Tokens/s of token-by-token generation (greedy) after a 64-token prompt, small preset. */

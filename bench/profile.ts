@@ -15,10 +15,9 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
-import { adamw, initModel, Rng, tidy, valueAndGrad, wasmBackend, withBackend } from '../src/index.js';
+import { wasmBackend, withBackend } from '../src/index.js';
 import { enableWasmThreads } from '../src/node.js';
-import { languageModelLoss } from '../src/train/trainer.js';
-import { smallConfig } from './models.js';
+import { trainSteps } from './models.js';
 
 const args = process.argv.slice(2);
 const option = (name: string) => {
@@ -110,34 +109,20 @@ function post<T>(session: Session, method: string): T {
 function runSteps(variant: string, steps: number, warmup: number, threads: number, out: string): void {
   if (wasmBackend && threads > 1) enableWasmThreads(wasmBackend, threads);
   withBackend('wasm', () => {
-    const config = smallConfig(variant);
-    const [batch, seq] = [16, 256];
-    let params = initModel(config, new Rng(0));
-    const optimizer = adamw({ weightDecay: 0.1, beta2: 0.95 });
-    let state = optimizer.init(params);
-    const rng = new Rng(1);
-    const lossAndGrads = valueAndGrad((p: typeof params, inputs: Int32Array, targets: Int32Array) =>
-      languageModelLoss(p, config, inputs, targets, batch, seq),
-    );
+    const run = trainSteps(variant, 16, 256);
     const session = new Session();
     session.connect();
     post(session, 'Profiler.enable');
     for (let s = 0; s < warmup + steps; s++) {
       if (s === warmup) post(session, 'Profiler.start');
-      const inputs = Int32Array.from({ length: batch * seq }, () => rng.int(256));
-      const targets = Int32Array.from({ length: batch * seq }, () => rng.int(256));
       const t0 = performance.now();
-      const next = tidy(() => {
-        const { grads } = lossAndGrads(params, inputs, targets);
-        return optimizer.update(params, grads, state, 3e-3);
-      });
-      params = next.params;
-      state = next.state;
+      run.step();
       console.log(`${s < warmup ? 'warm-up' : 'step'} ${s}: ${(performance.now() - t0).toFixed(0)} ms`);
     }
     const { profile } = post<{ profile: Profile }>(session, 'Profiler.stop');
     session.disconnect();
     writeFileSync(out, JSON.stringify(profile));
+    run.dispose();
   });
   wasmBackend?.threadPool?.terminate();
 }

@@ -97,6 +97,15 @@ const TASK = {
 
 type TaskKernelName = 'attentionForwardTask' | 'attentionBackwardTask';
 
+/** runAttention with the backend, heap and kernels bound. */
+type Run = (
+  name: TaskKernelName,
+  p: AttentionParams,
+  pointers: number[],
+  rows: number[],
+  scratch: number,
+) => void;
+
 /**
  * When attention uses the thread pool (exported so tests can force the pooled path). A call goes
  * to the pool when a pool with `runTasks` and at least 2 threads is attached, the batch has at
@@ -236,13 +245,7 @@ function supported(p: AttentionParams, dtype: DType): boolean {
  * (batch, queries) at `lse`.
  */
 function forwardPages(
-  run: (
-    name: TaskKernelName,
-    p: AttentionParams,
-    pointers: number[],
-    rows: number[],
-    scratch: number,
-  ) => void,
+  run: Run,
   heap: WasmHeap,
   kx: AttentionKernelExports,
   q: BackendBuffer,
@@ -274,6 +277,12 @@ function forwardPages(
   }
 }
 
+/** runAttention bound to a backend's heap and kernels. */
+function runner(getBackend: () => WasmBackend, heap: WasmHeap, kx: AttentionKernelExports): Run {
+  return (name, p, pointers, rows, scratch) =>
+    runAttention(getBackend(), heap, kx, name, p, pointers, rows, scratch);
+}
+
 /** Creates the fused attention of a wasm backend (undefined when the kernels lack it). */
 export function createWasmAttention(
   getBackend: () => WasmBackend,
@@ -282,13 +291,7 @@ export function createWasmAttention(
 ): FusedAttention | undefined {
   const kx = attentionKernels(kernels);
   if (!kx) return undefined;
-  const run = (
-    name: TaskKernelName,
-    p: AttentionParams,
-    pointers: number[],
-    rows: number[],
-    scratch: number,
-  ) => runAttention(getBackend(), heap, kx, name, p, pointers, rows, scratch);
+  const run = runner(getBackend, heap, kx);
 
   return {
     supports: supported,
@@ -332,13 +335,7 @@ export function createWasmPagedAttention(
 ): FusedPagedAttention | undefined {
   const kx = attentionKernels(kernels);
   if (!kx) return undefined;
-  const run = (
-    name: TaskKernelName,
-    p: AttentionParams,
-    pointers: number[],
-    rows: number[],
-    scratch: number,
-  ) => runAttention(getBackend(), heap, kx, name, p, pointers, rows, scratch);
+  const run = runner(getBackend, heap, kx);
   return {
     supports: (p, pageRows, dtype) => supported(p, dtype) && (pageRows % 64 === 0 || pageRows >= p.keys),
     forward(q, pages, pageRows, p, dtype) {

@@ -7,7 +7,18 @@
 // Memory contract as matmul.ts (no static data, every address passed in). Unlike the other kernels
 // these write into buffers the caller owns and reuses (a decoder's state), never into tensors.
 
-import { activation, activations, exp4, expF64, LN_2_POW_MINUS_64, SILU, sigmoid4 } from './math';
+import {
+  activation,
+  activations,
+  exp4,
+  expF64,
+  FLUSH_STATE,
+  flushTiny,
+  LN_2_POW_MINUS_64,
+  SILU,
+  sigmoid4,
+} from './math';
+import { dotRow } from './tiles';
 import { MAP_ADD, MAP_MUL, MAP_SIGMOID, MAP_SIGMOID_MUL, MAP_SILU, MAP_SILU_MUL } from './opcodes';
 
 @inline function ld(p: usize, i: i32): f32 {
@@ -50,20 +61,6 @@ function rowTimes(out: usize, x: usize, w: usize, m: i32, n: i32, pitch: i32, ac
   }
 }
 
-// Σ_j x[j] y[j] over n floats.
-function dot(x: usize, y: usize, n: i32): f32 {
-  let acc = f32x4.splat(0);
-  let j: i32 = 0;
-  for (; j + 4 <= n; j += 4) {
-    const o = <usize>j << 2;
-    acc = f32x4.add(acc, f32x4.mul(v128.load(x + o), v128.load(y + o)));
-  }
-  let r =
-    f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
-  for (; j < n; j++) r += ld(x, j) * ld(y, j);
-  return r;
-}
-
 /** out (n) = x (m) · W (m × n, row-major); with `accumulate`, added into out. */
 export function decodeGemv(out: usize, x: usize, w: usize, m: i32, n: i32, accumulate: i32): void {
   rowTimes(out, x, w, m, n, n, accumulate != 0);
@@ -71,7 +68,7 @@ export function decodeGemv(out: usize, x: usize, w: usize, m: i32, n: i32, accum
 
 /** out[r] = W[r, :] · x for r < rows (W rows × cols, row-major): a tied output head x Eᵀ. */
 export function decodeGemvRows(out: usize, x: usize, w: usize, rows: i32, cols: i32): void {
-  for (let r: i32 = 0; r < rows; r++) st(out, r, dot(w + (<usize>(r * cols) << 2), x, cols));
+  for (let r: i32 = 0; r < rows; r++) st(out, r, dotRow(w + (<usize>(r * cols) << 2), x, cols));
 }
 
 /**
@@ -205,7 +202,7 @@ export function decodeAttend(
     const oh = out + (<usize>(h * dh) << 2);
     let m: f32 = -Infinity;
     for (let r: i32 = 0; r < keys; r++) {
-      const sc = dot(qh, kh + (<usize>(r * dh) << 2), dh) * scale;
+      const sc = dotRow(qh, kh + (<usize>(r * dh) << 2), dh) * scale;
       st(scratch, r, sc);
       if (sc > m) m = sc;
     }
@@ -244,12 +241,6 @@ export function decodeAttend(
 //   y = M_W(q)  (eq. 15)
 // with G ← W first when the token starts a chunk, and the state flushed below FLUSH_STATE when it
 // ends one (as the chunk-parallel kernels do, assembly/memory.ts).
-
-const FLUSH_STATE: f32 = 8.6736174e-19; // 2⁻⁶⁰, as assembly/memory.ts
-
-function flushBelow(p: usize, count: i32, below: f32): void {
-  for (let j: i32 = 0; j < count; j++) if (abs<f32>(ld(p, j)) < below) st(p, j, 0);
-}
 
 // M_W(q) for one head: y (d) from q (d) with W1 (d × hh) and, for depth 2, W2 (hh × d); r is hh
 // floats of scratch.
@@ -354,18 +345,18 @@ export function memoryTokenStep(
       st(out, c, 2 * (o - ld(vh, c))); // δ₂ (depth 1: δ₁)
     }
     if (depth == 2) {
-      for (let j: i32 = 0; j < hh; j++) st(b, j, dot(G2 + (<usize>(j * d) << 2), out, d) * ld(p1, j)); // δ₁
+      for (let j: i32 = 0; j < hh; j++) st(b, j, dotRow(G2 + (<usize>(j * d) << 2), out, d) * ld(p1, j)); // δ₁
       layerUpdate(W1, S1, kh, b, d, hh, a, e, t);
       layerUpdate(W2, S2, x2, out, hh, d, a, e, t);
     } else {
       layerUpdate(W1, S1, kh, out, d, d, a, e, t);
     }
     if (end != 0) {
-      flushBelow(W1, size1, FLUSH_STATE);
-      flushBelow(S1, size1, FLUSH_STATE);
+      flushTiny(W1, size1, FLUSH_STATE);
+      flushTiny(S1, size1, FLUSH_STATE);
       if (depth == 2) {
-        flushBelow(W2, size2, FLUSH_STATE);
-        flushBelow(S2, size2, FLUSH_STATE);
+        flushTiny(W2, size2, FLUSH_STATE);
+        flushTiny(S2, size2, FLUSH_STATE);
       }
     }
     retrieve(y + (<usize>(h * d) << 2), qh, W1, W2, d, hh, depth, act, residual != 0, z);

@@ -356,3 +356,23 @@ export function madd(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
   return f32x4.add(c, f32x4.mul(a, b));
 }
+
+// ---- denormal guards (why: assembly/memory.ts, "denormal-proof state") ------------------------
+
+// Carried state below 2⁻⁶⁰ (8.7e−19) is flushed: such an entry changes no output beside anything
+// of normal size (it is 2⁻³⁶ below float32's resolution of a unit-scale value), and a memory whose
+// every entry is below it retrieves < 1e−36 (depth 2), which the layer's RMSNorm (ε = 1e−6) turns
+// into nothing. (SPEC's own tests keep memories that collapse to ~1e−15 within 1e−4.)
+export const FLUSH_STATE: f32 = 8.6736174e-19; // 2⁻⁶⁰
+
+// Entries of `count` floats at p with |x| < below become exact zeros (NaN and ±∞ stay).
+export function flushTiny(p: usize, count: i32, below: f32): void {
+  const limit = f32x4.splat(below);
+  let j: i32 = 0;
+  for (; j + 4 <= count; j += 4) {
+    const o = <usize>j << 2;
+    const x = v128.load(p + o);
+    v128.store(p + o, v128.andnot(x, f32x4.lt(f32x4.abs(x), limit)));
+  }
+  for (; j < count; j++) if (abs<f32>(ld(p, j)) < below) st(p, j, 0);
+}

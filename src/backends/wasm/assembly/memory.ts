@@ -40,7 +40,8 @@
 //              and its prefix c_t = Π_{i≤t} g_i: dg_i = Σ_{t≥i} D[t,i] (Σ_{j<i} dD[t,j] D[i−1,j] + c_{i−1} dc_t)
 //              (no division, exact for gates of 0 or 1); dα = −d(1−α).
 
-import { activations } from './math';
+import { activations, FLUSH_STATE, flushTiny } from './math';
+import { dotRow } from './tiles';
 import { matmul, matmulScratchBytes } from './matmul';
 
 // ---- small helpers ------------------------------------------------------------------------------
@@ -82,11 +83,6 @@ import { matmul, matmulScratchBytes } from './matmul';
 
 // The smallest normal float32, 2⁻¹²⁶.
 const FLT_MIN: f32 = 1.17549435e-38;
-// Carried state below 2⁻⁶⁰ (8.7e−19) is flushed: such an entry changes no output beside anything
-// of normal size (it is 2⁻³⁶ below float32's resolution of a unit-scale value), and a memory whose
-// every entry is below it retrieves < 1e−36 (depth 2), which the layer's RMSNorm (ε = 1e−6) turns
-// into nothing. (SPEC's own tests keep memories that collapse to ~1e−15 within 1e−4.)
-const FLUSH_STATE: f32 = 8.6736174e-19; // 2⁻⁶⁰
 // Cotangents 2⁻³⁰ (9.3e−10) below the largest one entering a head's backward are flushed: each
 // one's share of any gradient is below 1e−9 of that gradient's scale.
 const FLUSH_COTANGENT: f32 = 9.3132257e-10; // 2⁻³⁰
@@ -121,32 +117,6 @@ function maxAbs(p: usize, count: i32): f32 {
     const x = abs<f32>(ld(p, j));
     if (x > r) r = x;
   }
-  return r;
-}
-
-// Entries of `count` floats at p with |x| < below become exact zeros (NaN and ±∞ stay).
-function flushTiny(p: usize, count: i32, below: f32): void {
-  const limit = f32x4.splat(below);
-  let j: i32 = 0;
-  for (; j + 4 <= count; j += 4) {
-    const o = <usize>j << 2;
-    const x = v128.load(p + o);
-    v128.store(p + o, v128.andnot(x, f32x4.lt(f32x4.abs(x), limit)));
-  }
-  for (; j < count; j++) if (abs<f32>(ld(p, j)) < below) st(p, j, 0);
-}
-
-// Σ_j x[j] y[j] over `cols` floats.
-function dotRow(x: usize, y: usize, cols: i32): f32 {
-  let acc = f32x4.splat(0);
-  let j: i32 = 0;
-  for (; j + 4 <= cols; j += 4) {
-    const o = <usize>j << 2;
-    acc = f32x4.add(acc, f32x4.mul(v128.load(x + o), v128.load(y + o)));
-  }
-  let r =
-    f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
-  for (; j < cols; j++) r += ld(x, j) * ld(y, j);
   return r;
 }
 

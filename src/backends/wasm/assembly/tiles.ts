@@ -259,3 +259,18 @@ export function gemm(
   }
 }
 
+// ---- one row ------------------------------------------------------------------------------------
+
+// Σ_j x[j] y[j] over `cols` floats.
+export function dotRow(x: usize, y: usize, cols: i32): f32 {
+  let acc = f32x4.splat(0);
+  let j: i32 = 0;
+  for (; j + 4 <= cols; j += 4) {
+    const o = <usize>j << 2;
+    acc = f32x4.add(acc, f32x4.mul(v128.load(x + o), v128.load(y + o)));
+  }
+  let r =
+    f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
+  for (; j < cols; j++) r += load<f32>(x + (<usize>j << 2)) * load<f32>(y + (<usize>j << 2));
+  return r;
+}
