@@ -29,7 +29,7 @@ export interface FreshResult {
 }
 
 /** Streams `total` tokens through the small preset's `variant` and measures it. */
-export function streamFresh(variant: string, total: number, piece: number): FreshResult {
+export async function streamFresh(variant: string, total: number, piece: number): Promise<FreshResult> {
   const config = smallConfig(variant);
   const params = initModel(config, new Rng(0));
   const rng = new Rng(2);
@@ -47,7 +47,7 @@ export function streamFresh(variant: string, total: number, piece: number): Fres
     }
     const n = Math.min(piece, total - done);
     const ids = Int32Array.from({ length: n }, () => rng.int(256));
-    stream.feed(ids, (logits) => logits.dataSync()); // computed and read, as a consumer would
+    await stream.feed(ids, (logits) => logits); // computed and read, as a consumer would
     done += n;
     if (firstTenth === 0 && done >= tenth) firstTenth = done / ((performance.now() - started) / 1000);
     if (performance.now() - lastLog > 10000) {
@@ -83,7 +83,7 @@ const option = (name: string) => {
 if (process.argv[1]?.endsWith('fresh.js') && option('variant')) {
   const threads = Number(option('threads') ?? 1);
   if (wasmBackend && threads > 1) enableWasmThreads(wasmBackend, threads);
-  const result = withBackend('wasm', () =>
+  const result = await withBackend('wasm', () =>
     streamFresh(option('variant')!, Number(option('tokens') ?? 8192), Number(option('piece') ?? 512)),
   );
   wasmBackend?.threadPool?.terminate();

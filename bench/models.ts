@@ -101,16 +101,16 @@ export function benchTrainStep(
 }
 
 /** Tokens/s of token-by-token generation (greedy) after a 64-token prompt, small preset. */
-export function benchGeneration(variant: string, report: (r: BenchRow) => void): void {
+export async function benchGeneration(variant: string, report: (r: BenchRow) => void): Promise<void> {
   const config = smallConfig(variant);
   const params = initModel(config, new Rng(0));
   const rng = new Rng(2);
   const prompt = Array.from({ length: 64 }, () => rng.int(256));
   const decode = 512;
   // warm-up: long enough for V8 to tier the decoding kernels up from its baseline compiler
-  dispose(tensorLeaves(generate(params, config, prompt, { maxTokens: 256, temperature: 0 }).state));
+  dispose(tensorLeaves((await generate(params, config, prompt, { maxTokens: 256, temperature: 0 })).state));
   const t0 = performance.now();
-  const out = generate(params, config, prompt, { maxTokens: decode, temperature: 0 });
+  const out = await generate(params, config, prompt, { maxTokens: decode, temperature: 0 });
   const seconds = (performance.now() - t0) / 1000;
   dispose(tensorLeaves(out.state));
   report({

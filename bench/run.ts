@@ -13,7 +13,7 @@
  * bench/torch_models.py. Streams (`stream`'s pieces, every `longcontext` item) run in a fresh
  * process each (bench/fresh.ts), so the resident memory reported is that stream's own.
  */
-import { execFileSync, execSync, spawnSync } from 'node:child_process';
+import { execFileSync, execSync } from 'node:child_process';
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,7 @@ import {
   grad,
   initMemoryLayer,
   listBackends,
+  MODEL_VARIANTS,
   matmul,
   memoryLayer,
   memoryScan,
@@ -413,45 +414,33 @@ function torchPeer(): string | null {
   return `torch ${peer.torch_version}, ${peer.threads} threads`;
 }
 
-/**
- * Runs bench/torch_models.py (training steps of the same models) and attaches its numbers. It is
- * asked for every variant we time; a peer that does not implement some of them says which it
- * does ("choose from …") and is run again on those.
- */
+/** Runs bench/torch_models.py (training steps of the same models) and attaches its numbers. */
 function torchModelPeer(): string | null {
-  if (flag('no-torch') || !wanted('train') || trainVariants.length === 0) return null;
+  const peerVariants = trainVariants.filter((v) => (MODEL_VARIANTS as readonly string[]).includes(v)); // the twin has all
+  if (flag('no-torch') || !wanted('train') || peerVariants.length === 0) return null;
   const python = '/usr/bin/python3';
   try {
     execFileSync(python, ['-c', 'import torch'], { stdio: 'ignore' });
   } catch {
     return null;
   }
-  const run = (variants: string[]) =>
-    spawnSync(
-      python,
-      ['bench/torch_models.py', '--threads', String(threads), '--variants', variants.join(',')].concat([
-        '--batch',
-        '16',
-        '--seq',
-        '256',
-      ]),
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 24 },
-    );
   console.log(`\nrunning the PyTorch model peer (${threads} threads)…`);
-  let result = run(trainVariants);
-  const offered = /choose from ([\w, -]+)\)/.exec(result.stderr ?? '')?.[1]?.split(/,\s*/);
-  if (result.status !== 0 && offered) {
-    const variants = trainVariants.filter((v) => offered.includes(v));
-    if (variants.length === 0) return null;
-    console.log(`(the peer implements ${offered.join(', ')})`);
-    result = run(variants);
-  }
-  process.stderr.write(result.stderr ?? '');
-  if (result.status !== 0) {
-    console.log(`(PyTorch model peer failed: exit ${result.status})`);
-    return null;
-  }
-  const peer = JSON.parse(result.stdout);
+  const out = execFileSync(
+    python,
+    [
+      'bench/torch_models.py',
+      '--threads',
+      String(threads),
+      '--variants',
+      peerVariants.join(','),
+      '--batch',
+      '16',
+      '--seq',
+      '256',
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const peer = JSON.parse(out);
   for (const row of rows) {
     const m = /^train step (\S+)$/.exec(row.bench);
     if (m) row.torch = peer.train_step?.[m[1]!]?.tokens_per_s;
@@ -472,9 +461,9 @@ for (const backend of backends) {
   });
 }
 if (backends.includes('wasm') && wasmBackend) {
-  withBackend('wasm', () => {
+  await withBackend('wasm', async () => {
     if (wanted('train')) for (const v of trainVariants) benchTrainStep(v, 16, 256, report);
-    if (wanted('stream')) benchGeneration(option('stream-variant') ?? 'mac', report);
+    if (wanted('stream')) await benchGeneration(option('stream-variant') ?? 'mac', report);
   });
 }
 if (backends.includes('wasm') && wasmBackend) {

@@ -10,7 +10,7 @@ const started = Date.now();
 console.log(
   'writing N random (unit key, value) pairs into a fresh memory (d = 32, 16 passes), then querying the keys…',
 );
-const table = memorizeTable({
+const table = await memorizeTable({
   onRow: (r) =>
     console.log(
       `  depth ${r.depth}, momentum ${r.momentum ? 'on' : 'off'}, forgetting ${r.forgetting ? 'on' : 'off'}: done`,

@@ -254,7 +254,7 @@ async function trainAndEvaluate(
     sink: stderrSink(),
   });
   let done = 0;
-  const evaluation = evaluateTask(final.params, config, byteTokenizer(), task, {
+  const evaluation = await evaluateTask(final.params, config, byteTokenizer(), task, {
     lengths: spec.evalLengths,
     examples: spec.examples,
     rng: new Rng(spec.seed + 1000),
@@ -534,7 +534,7 @@ export async function evalTaskCommand(
   }
   const progress = new Progress({ total: o.lengths.length * o.examples, label: 'eval', sink: stderrSink() });
   let done = 0;
-  const evaluation = evaluateTask(params, config, tok, task, {
+  const evaluation = await evaluateTask(params, config, tok, task, {
     lengths: o.lengths,
     examples: o.examples,
     rng: new Rng(o.seed),

@@ -81,7 +81,7 @@ async function memorizeCommand(options: { pairs: number[]; dim: number; passes: 
   console.log(
     `Test-time memorisation (no outer training): N random unit keys → random values in d = ${options.dim}, streamed ${options.passes}× through a fresh memory, then queried.`,
   );
-  const table = memorizeTable({
+  const table = await memorizeTable({
     pairs: options.pairs,
     dim: options.dim,
     passes: options.passes,

@@ -274,7 +274,7 @@ export async function generateCommand(o: {
   const produced: number[] = [];
   let printed = '';
   const started = performance.now();
-  const { state } = generate(params, config, prompt, {
+  const { state } = await generate(params, config, prompt, {
     maxTokens: o.maxTokens,
     temperature: o.temperature,
     topK: o.topK,
@@ -315,7 +315,7 @@ export async function evalPplCommand(o: {
   if (o.maxTokens !== undefined && ids.length > o.maxTokens + 1) ids = ids.subarray(0, o.maxTokens + 1);
   const bytes = new TextEncoder().encode(tok.decode(ids.subarray(1))).length;
   const { loss, tokens } = o.stream
-    ? streamingLoss(params, config, ids, o.seqLen)
+    ? await streamingLoss(params, config, ids, o.seqLen)
     : windowLoss(params, config, ids, o.batchSize, o.seqLen);
   const bitsPerByte = (loss * tokens) / Math.LN2 / Math.max(1, bytes);
   console.log(
@@ -343,26 +343,33 @@ function windowLoss(
   return { loss, tokens: windows * seqLen };
 }
 
-/** Mean loss over the whole data read as one stream, the state carried from piece to piece. */
-function streamingLoss(params: ModelParams, config: TitansConfig, ids: Int32Array, piece: number) {
+/**
+ * Mean loss over the whole data read as one stream, the state carried from piece to piece (each
+ * piece's logits read back once).
+ */
+async function streamingLoss(params: ModelParams, config: TitansConfig, ids: Int32Array, piece: number) {
   const n = ids.length - 1;
   const progress = new Progress({ total: n, label: 'eval', sink: stderrSink() });
   const stream = modelStream(params, config);
   const V = config.vocabSize;
-  const sums = stream.feedPieces(ids.subarray(0, n), piece, (logits, start, len) => {
-    const targets = ids.subarray(start + 1, start + len + 1);
-    const lp = logits.dataSync();
-    let sum = 0;
-    for (let t = 0; t < len; t++) {
-      let max = Number.NEGATIVE_INFINITY;
-      for (let v = 0; v < V; v++) max = Math.max(max, lp[t * V + v]!);
-      let z = 0;
-      for (let v = 0; v < V; v++) z += Math.exp(lp[t * V + v]! - max);
-      sum += max + Math.log(z) - lp[t * V + targets[t]!]!;
-    }
-    progress.update(start + len);
-    return sum;
-  });
+  const sums = await stream.feedPieces(
+    ids.subarray(0, n),
+    piece,
+    (logits) => logits,
+    (lp, start, len) => {
+      const targets = ids.subarray(start + 1, start + len + 1);
+      let sum = 0;
+      for (let t = 0; t < len; t++) {
+        let max = Number.NEGATIVE_INFINITY;
+        for (let v = 0; v < V; v++) max = Math.max(max, lp[t * V + v]!);
+        let z = 0;
+        for (let v = 0; v < V; v++) z += Math.exp(lp[t * V + v]! - max);
+        sum += max + Math.log(z) - lp[t * V + targets[t]!]!;
+      }
+      progress.update(start + len);
+      return sum;
+    },
+  );
   const total = sums.reduce((a, b) => a + b, 0);
   progress.finish();
   stream.close();

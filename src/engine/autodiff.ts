@@ -3,17 +3,8 @@ import { onesLike, zerosLike } from './ops/create.js';
 import { add } from './ops/elementwise.js';
 import { formatShape, shapesEqual } from './shape.js';
 import { backpropagate, record, Tape, withTape } from './tape.js';
-import { nextTensorIdValue, Tensor, tensorLeaves, tidy, viewOf } from './tensor.js';
-
-/** Replaces every tensor leaf of a nested record/array through `fn`; other leaves become null. */
-function mapTree(value: unknown, fn: (t: Tensor) => Tensor | null): unknown {
-  if (value instanceof Tensor) return fn(value);
-  if (Array.isArray(value)) return value.map((v) => mapTree(v, fn));
-  if (value !== null && typeof value === 'object' && !ArrayBuffer.isView(value)) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mapTree(v, fn)]));
-  }
-  return null;
-}
+import { nextTensorIdValue, Tensor, tidy, viewOf } from './tensor.js';
+import { mapLeaves, tensorLeaves } from './tree.js';
 
 /** Runs `f` on a fresh tape watching the float leaves of `params`; returns the outputs and the tape. */
 function traced<P, R>(f: () => R, params: P): { out: R; tape: Tape; leaves: Tensor[] } {
@@ -45,8 +36,9 @@ function alias(t: Tensor): Tensor {
 function gradTree<P>(params: P, leaves: Tensor[], grads: Map<number, Tensor>, taken: readonly Tensor[]): P {
   const handedOut = new Set<Tensor>(taken);
   const leafIds = new Set(leaves.map((l) => l.id));
-  return mapTree(params, (t) => {
-    if (!leafIds.has(t.id)) return null;
+  // Leaves that are not tensors, and tensors the tape did not watch (int32), get null.
+  return mapLeaves(params, (t) => {
+    if (!(t instanceof Tensor) || !leafIds.has(t.id)) return null;
     let g = grads.get(t.id) ?? zerosLike(t);
     if (handedOut.has(g)) g = alias(g);
     handedOut.add(g);

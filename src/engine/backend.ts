@@ -1,7 +1,5 @@
-import type { MemoryScanInputs, MemoryScanOptions, MemoryState } from '../memory/scan.js';
 import type { DType, TypedArray } from './dtype.js';
 import type { Shape } from './shape.js';
-import type { Tensor } from './tensor.js';
 
 /**
  * A backend owns buffers and runs kernels on them. Every kernel reads dense row-major inputs and
@@ -139,13 +137,10 @@ export interface Backend extends FusedBlocks {
   readonly fusedAttention?: FusedAttention;
 
   /**
-   * Optional fused memory scan behind `memoryScan` (memory/scan.ts), called with its already
-   * validated arguments; returns null to decline, and memoryScan then composes ops.
+   * Optional fused memory scan behind `memoryScan` (memory/scan.ts). Backends without it, or
+   * whose `supports` declines a call, get the composed-ops path.
    */
-  readonly fusedMemoryScan?: (
-    inputs: MemoryScanInputs,
-    options: MemoryScanOptions,
-  ) => { y: Tensor; state: MemoryState } | null;
+  readonly fusedMemoryScan?: FusedMemoryScan;
 }
 
 /**
@@ -191,6 +186,136 @@ export interface FusedAttention {
     params: AttentionParams,
     dtype: DType,
   ): [BackendBuffer, BackendBuffer, BackendBuffer];
+}
+
+/**
+ * One fused memory-scan call (SPEC §1, paper eq. 12–16; the op is `memoryScan` in
+ * memory/scan.ts, which validates every argument before a backend sees it). Axis legend: … the
+ * leading axes `lead` (batch·heads; `heads` = their product, 1 when empty), T tokens,
+ * d = widths[0] = widths[depth].
+ *
+ * Per head i (row-major over `lead`) the scan is independent: it reads token rows i of
+ * q, k, v (…, T, d) and of the gates α, η, θ (…, T), and matrix i of every state matrix after
+ * broadcasting its leading axes to `lead` (right-aligned, each axis 1 or equal to lead's; a
+ * matrix with no leading axes is shared by all heads).
+ *
+ * Chunks are absolute: tokens whose stream positions `position + t` share ⌊· / chunkSize⌋ take
+ * their gradients at the same chunk-start weights. When `position % chunkSize ≠ 0` the call
+ * begins inside a chunk whose start weights the caller passes (`chunkStart`).
+ */
+export interface MemoryScanParams {
+  /** The leading axes of q (…); the scan runs once per index. */
+  readonly lead: Shape;
+  /** T ≥ 1: tokens in this call. */
+  readonly tokens: number;
+  /**
+   * Layer widths of the memory MLP: layer l maps widths[l] → widths[l + 1]
+   * (depth = widths.length − 1 ≥ 1; widths[0] = widths[depth] = d, all ≥ 1).
+   */
+  readonly widths: readonly number[];
+  /** φ between layers (none after the last). */
+  readonly activation: 'silu' | 'gelu';
+  /** M(z) = z + MLP(z) when true. */
+  readonly residual: boolean;
+  /** b ≥ 1: tokens per chunk. */
+  readonly chunkSize: number;
+  /** Tokens of the stream consumed before this call (≥ 0). */
+  readonly position: number;
+  /** The leading axes of weights[l] (its shape without the last two axes). */
+  readonly weightLeads: readonly Shape[];
+  /** The leading axes of momentum[l]; null when the scan starts from zero momentum. */
+  readonly momentumLeads: readonly Shape[] | null;
+  /** The leading axes of chunkStart[l]; non-null exactly when position % chunkSize ≠ 0. */
+  readonly chunkStartLeads: readonly Shape[] | null;
+}
+
+/**
+ * The buffers of one fused memory-scan call, dense row-major, all of the call's dtype: the
+ * inputs of `forward`, and (same shapes) the gradients `backward` returns.
+ */
+export interface MemoryScanBuffers {
+  /** Queries, keys, values: (…, T, d). */
+  readonly q: BackendBuffer;
+  readonly k: BackendBuffer;
+  readonly v: BackendBuffer;
+  /** Gates α_t (forgetting), η_t (momentum decay), θ_t (inner learning rate): (…, T). */
+  readonly alpha: BackendBuffer;
+  readonly eta: BackendBuffer;
+  readonly theta: BackendBuffer;
+  /** W⁰ per layer: (weightLeads[l], widths[l], widths[l + 1]). */
+  readonly weights: readonly BackendBuffer[];
+  /** S⁰ per layer, shaped by momentumLeads; null with `momentumLeads` null. */
+  readonly momentum: readonly BackendBuffer[] | null;
+  /** The current chunk's start weights per layer, shaped by chunkStartLeads; null with it null. */
+  readonly chunkStart: readonly BackendBuffer[] | null;
+}
+
+/**
+ * The outputs of a fused memory scan in the order `forward` packs them into one flat buffer:
+ * y (…, T, d); the final weights W^T per layer, then the final momentum S^T per layer, each
+ * (…, widths[l], widths[l + 1]) with the full leading axes `lead`; then, only when the call
+ * crosses a chunk boundary and ends inside a chunk, the weights at that last chunk's start, per
+ * layer, shaped likewise. (Otherwise the chunk-start weights after the call are W^T when it
+ * ends on a boundary, or the input's — `weights` or `chunkStart` — when it never left its
+ * first chunk.)
+ *
+ * @example memoryScanOutputShapes(p).reduce((n, s) => n + sizeOf(s), 0); // the packed length
+ */
+export function memoryScanOutputShapes(p: MemoryScanParams): Shape[] {
+  const depth = p.widths.length - 1;
+  const matrices = (): Shape[] =>
+    Array.from({ length: depth }, (_, l) => [...p.lead, p.widths[l]!, p.widths[l + 1]!]);
+  const end = p.position + p.tokens;
+  const b = p.chunkSize;
+  const newChunkStart = end % b !== 0 && Math.floor(end / b) > Math.floor(p.position / b);
+  return [
+    [...p.lead, p.tokens, p.widths[0]!],
+    ...matrices(),
+    ...matrices(),
+    ...(newChunkStart ? matrices() : []),
+  ];
+}
+
+/**
+ * A backend's fused memory-scan kernels (see `Backend.fusedMemoryScan`): the whole scan of SPEC
+ * §1 over a sequence and its hand-written backward, on buffers. The engine records it as one
+ * tape node (it has no second derivative).
+ *
+ * Lifetime of what `forward` keeps for the backward (`saved`): it is owned by the engine from
+ * the moment `forward` returns. The engine passes it to `backward` at most once (a later backward
+ * of the same forward, never needed in practice, gets null and must recompute), and releases it
+ * with `Backend.release` exactly once — when the tape that recorded the call lets go of it, after
+ * the backward ran or without it ever running. `backward` must neither release it nor keep it;
+ * it may overwrite its contents. `byteLength(saved)` is counted in `memory()`.
+ */
+export interface FusedMemoryScan {
+  /** Whether `forward`/`backward` handle this call; otherwise the engine composes ops. */
+  supports(params: MemoryScanParams, dtype: DType): boolean;
+  /**
+   * The scan: returns the outputs packed into one new flat buffer in the order of
+   * `memoryScanOutputShapes(params)`, and `saved`, a new buffer of intermediates for `backward`
+   * or null. `recording` says whether a tape records the call: when false, `backward` is never
+   * called for this forward and `saved` must be null. Reads its inputs and changes none.
+   */
+  forward(
+    inputs: MemoryScanBuffers,
+    params: MemoryScanParams,
+    dtype: DType,
+    recording: boolean,
+  ): { packed: BackendBuffer; saved: BackendBuffer | null };
+  /**
+   * Gradients of every input given the cotangent of the packed outputs (one flat buffer in the
+   * same layout, zeros for unused outputs) — new buffers shaped like the inputs, the weights'
+   * gradients summed over the heads that share a matrix. `inputs` are the forward's, unchanged;
+   * `saved` is what the forward returned, or null (then recompute).
+   */
+  backward(
+    inputs: MemoryScanBuffers,
+    saved: BackendBuffer | null,
+    cotangent: BackendBuffer,
+    params: MemoryScanParams,
+    dtype: DType,
+  ): MemoryScanBuffers;
 }
 
 /** A backend's buffer; opaque to everything but its backend. */

@@ -1,6 +1,19 @@
 /** The tensor engine: tensors, ops, autodiff, random numbers and the backend interface. */
 export { grad, valueAndGrad, vjp } from './autodiff.js';
-export type { ActivationFn, Backend, BackendBuffer, BinaryOp, ReduceOp, UnaryOp } from './backend.js';
+export {
+  type ActivationFn,
+  type AttentionParams,
+  type Backend,
+  type BackendBuffer,
+  type BinaryOp,
+  type FusedAttention,
+  type FusedMemoryScan,
+  type MemoryScanBuffers,
+  type MemoryScanParams,
+  memoryScanOutputShapes,
+  type ReduceOp,
+  type UnaryOp,
+} from './backend.js';
 export { type CustomOpSpec, customOp } from './custom.js';
 export type { DType, FloatDType, TypedArray } from './dtype.js';
 export * from './ops/attention.js';
@@ -26,7 +39,17 @@ export {
   registerBackend,
   setBackend,
   Tensor,
-  tensorLeaves,
   tidy,
   withBackend,
 } from './tensor.js';
+export {
+  flattenTree,
+  forEachLeaf,
+  isContainer,
+  mapLeaves,
+  mapLeavesWith,
+  mapTensors,
+  type TensorTree,
+  tensorLeaves,
+  unflattenInto,
+} from './tree.js';

@@ -1,6 +1,7 @@
 import type { Backend, BackendBuffer } from './backend.js';
 import type { DType, TypedArray } from './dtype.js';
 import { formatShape, type Shape, sizeOf } from './shape.js';
+import { tensorLeaves } from './tree.js';
 
 /**
  * The engine's runtime: the backend registry, the live-tensor accounting and the scopes that
@@ -13,6 +14,11 @@ interface Storage {
   buffer: BackendBuffer | null;
   refs: number;
   readonly bytes: number;
+  /**
+   * The host values the buffer was uploaded from, kept for int32 tensors only (token ids,
+   * targets: small), so index checks need no read-back from a device. Never mutated.
+   */
+  readonly host: TypedArray | null;
 }
 
 let nextTensorId = 1;
@@ -80,7 +86,10 @@ export class Tensor {
     return this.backend.read(this.buffer, this.dtype);
   }
 
-  /** Reads the values back synchronously (a copy); only on backends that allow it. */
+  /**
+   * Reads the values back synchronously (a copy); only on backends that allow it (CPU backends:
+   * `reference`, `wasm`). Code that should run on every backend uses `await data()`.
+   */
   dataSync(): TypedArray {
     const b = this.backend;
     if (!b.readSync) {
@@ -89,23 +98,35 @@ export class Tensor {
     return b.readSync(this.buffer, this.dtype);
   }
 
-  /** The single value of a size-1 tensor (synchronous backends only). */
+  /** The single value of a size-1 tensor (synchronous backends only; else `(await t.data())[0]`). */
   item(): number {
     if (this.size !== 1)
       throw new RangeError(`item() needs a tensor of size 1, got shape ${formatShape(this.shape)}`);
     return this.dataSync()[0]!;
   }
 
-  /** Nested JS arrays of the values (synchronous backends only); for debugging and tests. */
+  /** Nested JS arrays of the values (synchronous backends only; else `await array()`). */
   toArray(): unknown {
-    const data = this.dataSync();
-    const build = (axis: number, offset: number): unknown => {
-      if (axis === this.shape.length) return data[offset];
-      const n = this.shape[axis]!;
-      const stride = sizeOf(this.shape.slice(axis + 1));
-      return Array.from({ length: n }, (_, i) => build(axis + 1, offset + i * stride));
-    };
-    return build(0, 0);
+    return nest(this.dataSync(), this.shape);
+  }
+
+  /**
+   * Nested JS arrays of the values, read back asynchronously (every backend); a rank-0 tensor
+   * gives its number.
+   * @example await tensor([1, 2, 3, 4], [2, 2]).array(); // [[1, 2], [3, 4]]
+   */
+  async array(): Promise<unknown> {
+    return nest(await this.data(), this.shape);
+  }
+
+  /**
+   * @internal the values if they are known without waiting: the host copy an int32 tensor was
+   * uploaded from, else a synchronous read where the backend allows one, else null (a device
+   * tensor on an asynchronous backend). For checks that must not force a read-back.
+   */
+  knownValues(): TypedArray | null {
+    if (this.storage.host) return this.storage.host;
+    return this.backend.readSync ? this.dataSync() : null;
   }
 
   /** Releases this tensor's buffer (once no other view uses it). Safe to call twice. */
@@ -133,12 +154,32 @@ export class Tensor {
   }
 }
 
-/** @internal wraps a fresh backend buffer into a tensor. */
-export function wrapBuffer(backend: Backend, buffer: BackendBuffer, shape: Shape, dtype: DType): Tensor {
+/** Row-major values as nested arrays of `shape` (rank 0: the number itself). */
+function nest(data: TypedArray, shape: Shape): unknown {
+  const build = (axis: number, offset: number): unknown => {
+    if (axis === shape.length) return data[offset];
+    const n = shape[axis]!;
+    const stride = sizeOf(shape.slice(axis + 1));
+    return Array.from({ length: n }, (_, i) => build(axis + 1, offset + i * stride));
+  };
+  return build(0, 0);
+}
+
+/**
+ * @internal wraps a fresh backend buffer into a tensor; `host` (int32 only) is the array it was
+ * uploaded from, which the caller hands over and never changes.
+ */
+export function wrapBuffer(
+  backend: Backend,
+  buffer: BackendBuffer,
+  shape: Shape,
+  dtype: DType,
+  host: TypedArray | null = null,
+): Tensor {
   const bytes = backend.byteLength(buffer);
   live.bytes += bytes;
   live.buffers++;
-  return new Tensor({ backend, buffer, refs: 0, bytes }, shape, dtype);
+  return new Tensor({ backend, buffer, refs: 0, bytes, host: dtype === 'int32' ? host : null }, shape, dtype);
 }
 
 /** @internal the id the next tensor will get: tensors with a smaller id existed before. */
@@ -209,15 +250,27 @@ export function listBackends(): string[] {
   return [...backends.keys()];
 }
 
-/** Runs `fn` with `name` as the default backend, then restores the previous default. */
+/**
+ * Runs `fn` with `name` as the default backend, then restores the previous default. An async
+ * `fn` keeps the default until its promise settles (so do not interleave two of them).
+ * @example await withBackend('reference', async () => (await tensor([1, 2]).data())[0]);
+ */
 export function withBackend<T>(name: string, fn: () => T): T {
   const previous = defaultBackend;
   setBackend(name);
-  try {
-    return fn();
-  } finally {
+  const restore = () => {
     defaultBackend = previous;
+  };
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    restore();
+    throw e;
   }
+  if (result instanceof Promise) return result.finally(restore) as T;
+  restore();
+  return result;
 }
 
 // ---- memory accounting and scopes ------------------------------------------------------------
@@ -227,21 +280,9 @@ export function memory(): { tensors: number; buffers: number; bytes: number } {
   return { ...live };
 }
 
-function collectTensors(value: unknown, out: Set<Tensor>): void {
-  if (value instanceof Tensor) out.add(value);
-  else if (Array.isArray(value)) for (const v of value) collectTensors(v, out);
-  else if (
-    value !== null &&
-    typeof value === 'object' &&
-    !(ArrayBuffer.isView(value) || value instanceof Promise)
-  ) {
-    for (const v of Object.values(value)) collectTensors(v, out);
-  }
-}
-
 /**
  * Runs `fn` and disposes every tensor it created except those it returns (anywhere inside the
- * returned value: arrays and plain objects are searched) and those passed to `keep`. Tensors an
+ * returned value: its tensor leaves, engine/tree.ts) and those passed to `keep`. Tensors an
  * active autodiff tape still needs are freed when that tape lets go of them instead.
  *
  * @example
@@ -262,9 +303,7 @@ export function tidy<T>(fn: () => T): T {
   if (result instanceof Promise) {
     throw new Error('tidy: the function must be synchronous (it returned a Promise)');
   }
-  const kept = new Set<Tensor>();
-  collectTensors(result, kept);
-  endScope(scope, kept);
+  endScope(scope, new Set(tensorLeaves(result)));
   return result;
 }
 
@@ -286,16 +325,7 @@ export function keep<T extends Tensor>(t: T): T {
   return t;
 }
 
-/** Disposes every tensor found in a value (arrays and plain objects are searched). */
+/** Disposes every tensor leaf of a tree (engine/tree.ts: arrays and plain objects are searched). */
 export function dispose(value: unknown): void {
-  const found = new Set<Tensor>();
-  collectTensors(value, found);
-  for (const t of found) t.dispose();
-}
-
-/** Every tensor leaf of a nested record/array, in a stable order. */
-export function tensorLeaves(value: unknown): Tensor[] {
-  const found = new Set<Tensor>();
-  collectTensors(value, found);
-  return [...found];
+  for (const t of tensorLeaves(value)) t.dispose();
 }

@@ -128,15 +128,15 @@ export interface EvaluateTaskOptions {
  * positions the model predicts (argmax) given the true answer before each.
  *
  * @example
- * const result = evaluateTask(params, config, byteTokenizer(), passkeyTask(), { lengths: [1024, 4096], examples: 50, rng: new Rng(0) });
+ * const result = await evaluateTask(params, config, byteTokenizer(), passkeyTask(), { lengths: [1024, 4096], examples: 50, rng: new Rng(0) });
  */
-export function evaluateTask(
+export async function evaluateTask(
   params: ModelParams,
   config: TitansConfig,
   tokenizer: Tokenizer,
   task: Task,
   options: EvaluateTaskOptions,
-): TaskEvaluation {
+): Promise<TaskEvaluation> {
   const score = options.score ?? task.score ?? ((p: string, a: string) => (p.trim() === a.trim() ? 1 : 0));
   const piece = options.piece ?? 2048;
   const results: LengthResult[] = [];
@@ -146,9 +146,9 @@ export function evaluateTask(
       const example = task.example(options.rng, length);
       const { prompt, answer, scored } = encodeExample(tokenizer, example);
       if (scored) {
-        correct += teacherForcedScore(params, config, prompt, answer, scored, piece);
+        correct += await teacherForcedScore(params, config, prompt, answer, scored, piece);
       } else {
-        const predicted = greedyAnswer(params, config, prompt, answer.length, piece);
+        const predicted = await greedyAnswer(params, config, prompt, answer.length, piece);
         correct += score(tokenizer.decode(predicted), example.answer);
       }
       options.onProgress?.(length, i + 1, options.examples);
@@ -158,15 +158,19 @@ export function evaluateTask(
   return { task: task.name, chance: task.chance, results };
 }
 
-/** Reads `prompt` as one stream (in pieces of `piece` tokens) and decodes `n` tokens greedily. */
-export function greedyAnswer(
+/**
+ * Reads `prompt` as one stream (in pieces of `piece` tokens) and decodes `n` tokens greedily
+ * (one read-back per token).
+ * @example const answer = await greedyAnswer(params, config, prompt, 4, 2048);
+ */
+export async function greedyAnswer(
   params: ModelParams,
   config: TitansConfig,
   prompt: Int32Array,
   n: number,
   piece: number,
-): number[] {
-  const { tokens, state } = generate(params, config, prompt, {
+): Promise<number[]> {
+  const { tokens, state } = await generate(params, config, prompt, {
     maxTokens: n,
     temperature: 0,
     promptChunk: piece,
@@ -178,30 +182,31 @@ export function greedyAnswer(
 /**
  * Reads `prompt` (in pieces of at most `piece` tokens) and then `answer`, and returns the fraction
  * of the `scored` answer offsets where the argmax of the logits before them is the answer's token
- * (teacher forcing: every prediction sees the true answer before it).
+ * (teacher forcing: every prediction sees the true answer before it). One read-back per example:
+ * the argmax of the answer's rows.
  *
  * @example
- * teacherForcedScore(params, config, prompt, encode('b:0 h:4'), [2, 6], 2048); // 0, 0.5 or 1
+ * await teacherForcedScore(params, config, prompt, encode('b:0 h:4'), [2, 6], 2048); // 0, 0.5 or 1
  */
-export function teacherForcedScore(
+export async function teacherForcedScore(
   params: ModelParams,
   config: TitansConfig,
   prompt: Int32Array,
   answer: Int32Array,
   scored: readonly number[],
   piece: number,
-): number {
+): Promise<number> {
   if (prompt.length === 0) throw new RangeError('teacherForcedScore: the prompt is empty');
   if (scored.length === 0) throw new RangeError('teacherForcedScore: no answer position is scored');
   const stream = modelStream(params, config);
   try {
     // The logits at the last prompt token predict answer[0]: read the prompt but that token first.
-    stream.feedPieces(prompt.subarray(0, prompt.length - 1), piece, () => null);
+    await stream.feedPieces(prompt.subarray(0, prompt.length - 1), piece);
     const tail = new Int32Array(answer.length);
     tail[0] = prompt[prompt.length - 1]!;
     tail.set(answer.subarray(0, answer.length - 1), 1);
     // logits (1, A, V): row j predicts answer[j].
-    const best = stream.feed(tail, (logits) => Int32Array.from(argMax(logits, -1).dataSync()));
+    const best = (await stream.feed(tail, (logits) => argMax(logits, -1)))!;
     return scored.filter((j) => best[j] === answer[j]).length / scored.length;
   } finally {
     stream.close();

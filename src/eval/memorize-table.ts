@@ -24,7 +24,13 @@ export interface MemorizeRow {
   recall: number[];
 }
 
-export function memorizeTable(options: MemorizeTableOptions = {}): { pairs: number[]; rows: MemorizeRow[] } {
+/**
+ * Runs the table (each configuration's θ chosen on a validation seed first).
+ * @example const table = await memorizeTable({ pairs: [16, 64] }); console.log(formatMemorizeTable(table));
+ */
+export async function memorizeTable(
+  options: MemorizeTableOptions = {},
+): Promise<{ pairs: number[]; rows: MemorizeRow[] }> {
   const pairs = options.pairs ?? [16, 32, 64, 128];
   const grid = options.thetaGrid ?? [0.02, 0.05, 0.1];
   const base: Partial<MemorizeOptions> = { dim: options.dim ?? 32, passes: options.passes ?? 16 };
@@ -38,10 +44,16 @@ export function memorizeTable(options: MemorizeTableOptions = {}): { pairs: numb
         let theta = grid[0]!;
         let best = -1;
         for (const candidate of grid) {
-          const r = memorizeRecall({ ...settings, pairs: validationN, theta: candidate, seed: seed + 1000 });
+          const r = await memorizeRecall({
+            ...settings,
+            pairs: validationN,
+            theta: candidate,
+            seed: seed + 1000,
+          });
           if (r > best) [best, theta] = [r, candidate];
         }
-        const recall = pairs.map((N) => memorizeRecall({ ...settings, pairs: N, theta, seed }));
+        const recall: number[] = [];
+        for (const N of pairs) recall.push(await memorizeRecall({ ...settings, pairs: N, theta, seed }));
         const row = { depth, momentum, forgetting, theta, recall };
         rows.push(row);
         options.onRow?.(row);

@@ -77,7 +77,7 @@ export async function loadModelCheckpoint(
     throw new CheckpointError(configPath, `not valid JSON (${(e as Error).message})`);
   }
   try {
-    config = resolveConfig(json as TitansConfigInput);
+    config = resolveConfig(withoutMarkers(json) as TitansConfigInput);
   } catch (e) {
     throw new CheckpointError(configPath, e instanceof Error ? e.message : String(e));
   }
@@ -106,6 +106,13 @@ export async function loadModelCheckpoint(
     }
   }
   return { config, params: loaded.params, tokenizer, optimizer: loaded.optimizer, trainer: loaded.trainer };
+}
+
+/** The agreed Hugging Face-style markers ("model_type", "architectures") are accepted and ignored. */
+function withoutMarkers(json: unknown): unknown {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return json;
+  const { model_type: _type, architectures: _architectures, ...fields } = json as Record<string, unknown>;
+  return fields;
 }
 
 /**

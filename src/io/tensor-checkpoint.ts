@@ -5,8 +5,8 @@
  */
 import { type FloatDType, isFloat } from '../engine/dtype.js';
 import type { Tensor } from '../engine/tensor.js';
+import { flattenTree, unflattenInto } from '../engine/tree.js';
 import type { OptimizerState } from '../train/optimizer.js';
-import { flattenTree, unflattenInto } from '../train/tree.js';
 import { CheckpointError, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { fromNamedArrays, toNamedArrays } from './tensors.js';
 

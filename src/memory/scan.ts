@@ -14,6 +14,14 @@
  * and retrieval is attention-like: q_t W^t = β_t q_t W + γ_t q_t S − Σ_s C[t,s] θ_s (q_t·x_s) δ_s.
  */
 import {
+  type BackendBuffer,
+  type FusedMemoryScan,
+  type MemoryScanBuffers,
+  type MemoryScanParams,
+  memoryScanOutputShapes,
+} from '../engine/backend.js';
+import { customOp } from '../engine/custom.js';
+import {
   activation,
   add,
   concat,
@@ -29,7 +37,8 @@ import {
   tensor,
   zerosLike,
 } from '../engine/index.js';
-import { formatShape } from '../engine/shape.js';
+import { formatShape, sizeOf } from '../engine/shape.js';
+import { wrapBuffer } from '../engine/tensor.js';
 import { type MemoryActivation, memoryGradientFactors } from './memory-mlp.js';
 
 /** Everything needed to continue a stream: a plain immutable record. */
@@ -99,10 +108,11 @@ export function memoryScan(
   options: MemoryScanOptions,
 ): { y: Tensor; state: MemoryState } {
   const prepared = prepareScan(inputs, options);
-  const fused = options.fused === false ? null : inputs.q.backend.fusedMemoryScan?.(inputs, options);
+  const fused = options.fused === false ? null : fusedScan(inputs, prepared);
   if (fused) return fused; // one tape node with a hand-written backward (no second derivative)
   const { T, b, model } = prepared;
-  let { weights, momentum, chunkStart, position } = prepared;
+  let { weights, chunkStart, position } = prepared;
+  let momentum = inputs.momentum ?? weights.map((w) => zerosLike(w));
   const outputs: Tensor[] = [];
   let start = 0;
   while (start < T) {
@@ -130,7 +140,6 @@ interface Prepared {
   b: number;
   model: { activation: MemoryActivation; residual: boolean };
   weights: readonly Tensor[];
-  momentum: readonly Tensor[];
   chunkStart: readonly Tensor[];
   position: number;
 }
@@ -189,8 +198,7 @@ function prepareScan(inputs: MemoryScanInputs, options: MemoryScanOptions): Prep
   });
   if (width !== d)
     throw new RangeError(`memoryScan: the last weight must map to d_h = ${d}, it maps to ${width}`);
-  const momentum = inputs.momentum ?? weights.map((w) => zerosLike(w));
-  checkLike('momentum', momentum, weights);
+  if (inputs.momentum) checkLike('momentum', inputs.momentum, weights);
   const position = inputs.position ?? 0;
   if (!Number.isInteger(position) || position < 0) {
     throw new RangeError(`memoryScan: position must be an integer ≥ 0, got ${position}`);
@@ -208,7 +216,6 @@ function prepareScan(inputs: MemoryScanInputs, options: MemoryScanOptions): Prep
     b,
     model: { activation: activationName, residual: options.residual ?? false },
     weights,
-    momentum,
     chunkStart,
     position,
   };
@@ -226,6 +233,138 @@ function checkLike(name: string, list: readonly Tensor[], weights: readonly Tens
       );
     }
   });
+}
+
+/**
+ * @internal whether memoryScan runs these arguments on the backend's fused kernels (tests ask).
+ * @example assert.ok(usesFusedScan(inputs, { chunkSize: 16 }));
+ */
+export function usesFusedScan(inputs: MemoryScanInputs, options: MemoryScanOptions): boolean {
+  return options.fused !== false && fusedCall(inputs, prepareScan(inputs, options)) !== null;
+}
+
+/** The fused kernels and the parameters of this call, or null where there are none or they decline. */
+function fusedCall(
+  inputs: MemoryScanInputs,
+  prepared: Prepared,
+): { kernels: FusedMemoryScan; params: MemoryScanParams; all: Tensor[] } | null {
+  const { q, alpha, eta, theta, weights } = inputs;
+  const kernels = q.backend.fusedMemoryScan;
+  if (!kernels) return null;
+  const { T, b, position } = prepared;
+  const momentum = inputs.momentum ?? null;
+  const chunkStart = position % b !== 0 ? prepared.chunkStart : null;
+  const all = [
+    q,
+    inputs.k,
+    inputs.v,
+    alpha,
+    eta,
+    theta,
+    ...weights,
+    ...(momentum ?? []),
+    ...(chunkStart ?? []),
+  ];
+  if (all.some((t) => t.backend !== q.backend)) return null;
+  const leads = (list: readonly Tensor[]) => list.map((t) => t.shape.slice(0, -2));
+  const params: MemoryScanParams = {
+    lead: q.shape.slice(0, -2),
+    tokens: T,
+    widths: [q.shape[q.rank - 1]!, ...weights.map((w) => w.shape[w.rank - 1]!)],
+    activation: prepared.model.activation,
+    residual: prepared.model.residual,
+    chunkSize: b,
+    position,
+    weightLeads: leads(weights),
+    momentumLeads: momentum && leads(momentum),
+    chunkStartLeads: chunkStart && leads(chunkStart),
+  };
+  if (T === 0 || params.widths.includes(0) || !kernels.supports(params, q.dtype)) return null;
+  return { kernels, params, all };
+}
+
+/**
+ * The backend's fused kernels (`Backend.fusedMemoryScan`) as one tape node with their
+ * hand-written backward, or null where the backend has none or declines the call (then
+ * memoryScan composes ops). The backend sees buffers and plain numbers; the tensors, the tape
+ * and the state record are made here.
+ */
+function fusedScan(inputs: MemoryScanInputs, prepared: Prepared): { y: Tensor; state: MemoryState } | null {
+  const call = fusedCall(inputs, prepared);
+  if (!call) return null;
+  const { kernels, params, all } = call;
+  const { q, k, v, alpha, eta, theta, weights } = inputs;
+  const { T, b, position } = prepared;
+  const momentum = inputs.momentum ?? null;
+  const chunkStart = params.chunkStartLeads ? prepared.chunkStart : null;
+  const backend = q.backend;
+  const dtype = q.dtype;
+
+  const buffers = (): MemoryScanBuffers => ({
+    q: q.buffer,
+    k: k.buffer,
+    v: v.buffer,
+    alpha: alpha.buffer,
+    eta: eta.buffer,
+    theta: theta.buffer,
+    weights: weights.map((w) => w.buffer),
+    momentum: momentum?.map((s) => s.buffer) ?? null,
+    chunkStart: chunkStart?.map((c) => c.buffer) ?? null,
+  });
+  const outputShapes = memoryScanOutputShapes(params);
+  const total = outputShapes.reduce((n, s) => n + sizeOf(s), 0);
+  // The kernels' intermediates for the backward, as an opaque tensor (its bytes count in
+  // memory(); its values are never read): the tape keeps it, and one backward may use it.
+  let saved: Tensor | null = null;
+  const outputs = customOp({
+    name: 'memoryScan (fused)',
+    inputs: all,
+    outputShapes,
+    forward: (recording) => {
+      const result = kernels.forward(buffers(), params, dtype, recording);
+      const flat = wrapBuffer(backend, result.packed, [total], dtype);
+      if (result.saved === null) return flat;
+      saved = wrapBuffer(backend, result.saved, [0], dtype);
+      return { flat, saved: [saved] };
+    },
+    backward: (cotangent) => {
+      if (cotangent.backend !== backend) {
+        throw new Error(
+          `memoryScan (fused): the cotangent is on backend '${cotangent.backend.name}', the scan on '${backend.name}'`,
+        );
+      }
+      const use = saved;
+      saved = null; // a second backward (never needed) recomputes
+      const g = kernels.backward(buffers(), use?.buffer ?? null, cotangent.buffer, params, dtype);
+      const wrap = (buffer: BackendBuffer, t: Tensor) => wrapBuffer(backend, buffer, t.shape, dtype);
+      const wrapAll = (list: readonly BackendBuffer[] | null, like: readonly Tensor[] | null) =>
+        list && like ? list.map((buffer, l) => wrap(buffer, like[l]!)) : [];
+      return [
+        wrap(g.q, q),
+        wrap(g.k, k),
+        wrap(g.v, v),
+        wrap(g.alpha, alpha),
+        wrap(g.eta, eta),
+        wrap(g.theta, theta),
+        ...wrapAll(g.weights, weights),
+        ...wrapAll(g.momentum, momentum),
+        ...wrapAll(g.chunkStart, chunkStart),
+      ];
+    },
+  });
+  const depth = weights.length;
+  const y = outputs[0]!;
+  const finalWeights = outputs.slice(1, 1 + depth);
+  const finalMomentum = outputs.slice(1 + depth, 1 + 2 * depth);
+  const end = position + T;
+  let chunkStartWeights: readonly Tensor[];
+  if (end % b === 0) chunkStartWeights = finalWeights;
+  else if (outputs.length > 1 + 2 * depth) chunkStartWeights = outputs.slice(1 + 2 * depth);
+  else chunkStartWeights = chunkStart ?? weights; // the call never left its first chunk
+  return {
+    y,
+    state: { weights: finalWeights, momentum: finalMomentum, chunkStartWeights, position: end, chunkSize: b },
+  };
 }
 
 interface Piece {

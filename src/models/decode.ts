@@ -11,17 +11,9 @@
  * N_p persistent tokens, w window, S MAC segment length.
  */
 import type { Backend, BackendBuffer, DecodeKernels, FusedPagedAttention } from '../engine/backend.js';
-import {
-  keep,
-  noGrad,
-  PAGE_ROWS,
-  type PagedCache,
-  type Tensor,
-  tensor,
-  tidy,
-  zeros,
-} from '../engine/index.js';
+import { keep, noGrad, PAGE_ROWS, type PagedCache, type Tensor, tidy, zeros } from '../engine/index.js';
 import { isPagedCache } from '../engine/ops/kv-cache.js';
+import { wrapBuffer } from '../engine/tensor.js';
 import type { MemoryLayerConfig, MemoryLayerParams } from '../memory/layer.js';
 import { memoryLayerConfigOf, type TitansConfig } from './config.js';
 import type { AttentionWeights, KeyValueCache } from './layers.js';
@@ -36,8 +28,11 @@ import {
 
 /** A decoder: feeds one token, returns the next-token logits, and can hand its state back. */
 export interface TokenDecoder {
-  /** Runs token `token` at the current position; returns the logits (V) it predicts. */
-  step(token: number): Float32Array;
+  /**
+   * Runs token `token` at the current position; returns the logits (1, 1, V) it predicts, a fresh
+   * tensor (computed on the device, not read back).
+   */
+  step(token: number): Tensor;
   /** The state now, as a ModelState of fresh tensors (the decoder keeps its own). */
   snapshot(): ModelState;
   /** Frees the decoder's buffers. */
@@ -57,14 +52,15 @@ function buffer(kx: Kernels, n: number): BackendBuffer {
   return kx.backend.fill(Math.max(n, 1), 0, 'float32');
 }
 
-function read(kx: Kernels, b: BackendBuffer, n: number, at = 0): Float32Array {
-  return (kx.backend.readSync!(b, 'float32') as Float32Array).slice(at, at + n);
-}
-
-/** A fresh float32 tensor with the values of n elements of a decoder buffer. */
-function toTensor(kx: Kernels, b: BackendBuffer, shape: number[], at = 0): Tensor {
+/**
+ * A fresh float32 tensor of `shape` holding the elements of a decoder buffer from `at`, copied on
+ * the device (nothing is read back: the decoder runs on backends without synchronous reads).
+ */
+function toTensor(kx: Kernels, b: BackendBuffer, shape: readonly number[], at = 0): Tensor {
   const n = shape.reduce((x, y) => x * y, 1);
-  return tensor(read(kx, b, n, at), shape, { dtype: 'float32', backend: kx.backend.name });
+  const out = buffer(kx, n);
+  kx.k.copy(out, 0, b, at, n);
+  return wrapBuffer(kx.backend, out, [...shape], 'float32');
 }
 
 /** The decoder's kernels, or null where this backend or config has no fast path. */
@@ -73,7 +69,7 @@ function kernelsFor(params: ModelParams, config: TitansConfig): Kernels | null {
   const k = backend.decode;
   const paged = backend.pagedAttention;
   const writeRows = backend.writeRows;
-  if (!k || !paged || !writeRows || !backend.readSync || params.embedding.dtype !== 'float32') return null;
+  if (!k || !paged || !writeRows || params.embedding.dtype !== 'float32') return null;
   const dh = config.dModel / config.heads;
   if (dh % 4 !== 0) return null; // the attention kernel's head width
   const memory = memoryLayerConfigOf(config);
@@ -154,18 +150,14 @@ class RowCache {
       this.ring && this.filled === this.capacity ? (this.next + i) % this.capacity : i,
     );
     const take = (src: BackendBuffer) => {
-      const all = read(this.kx, src, this.heads * this.rows * this.dh);
-      const out = new Float32Array(this.heads * this.filled * this.dh);
+      const out = buffer(this.kx, this.heads * this.filled * this.dh); // (H, filled, dh)
       for (let h = 0; h < this.heads; h++) {
         order.forEach((slot, i) => {
           const from = (h * this.rows + this.prefix + slot) * this.dh;
-          out.set(all.subarray(from, from + this.dh), (h * this.filled + i) * this.dh);
+          this.kx.k.copy(out, (h * this.filled + i) * this.dh, src, from, this.dh);
         });
       }
-      return tensor(out, [1, this.heads, this.filled, this.dh], {
-        dtype: 'float32',
-        backend: this.kx.backend.name,
-      });
+      return wrapBuffer(this.kx.backend, out, [1, this.heads, this.filled, this.dh], 'float32');
     };
     return {
       k: take(this.k),
@@ -220,7 +212,10 @@ class PageCache {
     let written = c?.written ?? { rows: 0 };
     if (c && written.rows !== length) {
       // This stream's cache was branched by a later value: continue on copies of its pages.
-      pages = pages.map((p) => ({ k: copyTensor(p.k), v: copyTensor(p.v) }));
+      pages = pages.map((p) => ({
+        k: keep(toTensor(this.kx, p.k.buffer, p.k.shape)),
+        v: keep(toTensor(this.kx, p.v.buffer, p.v.shape)),
+      }));
       written = { rows: length };
     }
     const index = Math.floor(length / PAGE_ROWS);
@@ -261,10 +256,6 @@ class PageCache {
     this.kx.k.copy(out, 0, result, 0, this.heads * this.dh);
     this.kx.backend.release(result);
   }
-}
-
-function copyTensor(t: Tensor): Tensor {
-  return keep(tensor(t.dataSync() as Float32Array, t.shape, { dtype: 'float32', backend: t.backend.name }));
 }
 
 // ---- the memory layer, one token ------------------------------------------------------------------
@@ -723,7 +714,7 @@ class BlockDecoder {
  *
  * @example
  * const decoder = createDecoder(params, config, stream.state);
- * const logits = decoder?.step(token); // (V) for the next position
+ * const logits = decoder?.step(token); // (1, 1, V) for the next position
  */
 export function createDecoder(
   params: ModelParams,
@@ -747,7 +738,6 @@ export function createDecoder(
     t: buffer(kx, 2 * d),
   };
   const x = buffer(kx, d);
-  const logits = buffer(kx, V);
   const blocks = params.blocks.map((p, i) => new BlockDecoder(kx, p, config, blockKind(config, i), rows));
   blocks.forEach((b, i) => {
     b.load(state.blocks[i]!);
@@ -756,7 +746,7 @@ export function createDecoder(
   let disposed = false;
   const { k } = kx;
   return {
-    step(token: number): Float32Array {
+    step(token: number): Tensor {
       if (disposed) throw new Error('decoder: step after dispose');
       if (!Number.isInteger(token) || token < 0 || token >= V) {
         throw new RangeError(`decoder: token ${token} is outside [0, ${V})`);
@@ -764,10 +754,11 @@ export function createDecoder(
       k.copy(x, 0, params.embedding.buffer, token * d, d);
       for (const b of blocks) b.step(x, position);
       k.rmsNorm(rows.n, 0, x, 0, params.finalNorm.buffer, d, 1, 0, config.normEps);
+      const logits = buffer(kx, V); // (V)
       if (params.head) k.gemv(logits, 0, rows.n, 0, params.head.buffer, d, V, false);
       else k.gemvRows(logits, rows.n, 0, params.embedding.buffer, V, d);
       position += 1;
-      return read(kx, logits, V);
+      return wrapBuffer(kx.backend, logits, [1, 1, V], 'float32');
     },
     snapshot(): ModelState {
       return noGrad(() => tidy(() => ({ position, batch: 1, blocks: blocks.map((b) => b.snapshot()) })));
@@ -776,7 +767,7 @@ export function createDecoder(
       if (disposed) return;
       disposed = true;
       for (const b of blocks) b.dispose();
-      for (const b of [...Object.values(rows), x, logits]) kx.backend.release(b);
+      for (const b of [...Object.values(rows), x]) kx.backend.release(b);
     },
   };
 }

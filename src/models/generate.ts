@@ -29,16 +29,19 @@ export interface GenerateOptions {
  * Continues `prompt` (a non-empty token array) for one sequence. Returns the new tokens and the
  * state after the last one (which can continue the stream).
  *
+ * The logits are read back asynchronously, once per produced token (its row only), so it runs on
+ * every backend.
+ *
  * @example
- * const { tokens } = generate(params, config, tokenizer.encode('The '), { maxTokens: 100, rng: new Rng(1) });
+ * const { tokens } = await generate(params, config, tokenizer.encode('The '), { maxTokens: 100, rng: new Rng(1) });
  */
-export function generate(
+export async function generate(
   params: ModelParams,
   config: TitansConfig,
   prompt: ArrayLike<number>,
   options: GenerateOptions,
   state: ModelState | null = null,
-): { tokens: number[]; state: ModelState } {
+): Promise<{ tokens: number[]; state: ModelState }> {
   if (prompt.length === 0) throw new RangeError('generate: the prompt needs at least one token');
   if (!Number.isInteger(options.maxTokens) || options.maxTokens < 0) {
     throw new RangeError(`generate: maxTokens must be an integer ≥ 0, got ${options.maxTokens}`);
@@ -50,17 +53,20 @@ export function generate(
   const chunk = options.promptChunk ?? 256;
   const stream = modelStream(params, config, state);
   // The logits (1, length, V) of a piece → its last row, which predicts the next token.
-  const lastRow = (logits: Tensor, length: number) =>
-    Float64Array.from(sliceAxis(logits, 1, length - 1, 1).dataSync());
-  const rows = stream.feedPieces(prompt, chunk, (logits, _start, length) => lastRow(logits, length));
-  let last = rows[rows.length - 1]!;
+  const lastRow = (logits: Tensor) => sliceAxis(logits, 1, logits.shape[1]! - 1, 1);
+  const read = async (ids: ArrayLike<number>) => Float64Array.from((await stream.feed(ids, lastRow))!);
+  // Every piece of the prompt but the last is only read into the state.
+  const ids = Int32Array.from(prompt);
+  const lastPiece = Math.floor((ids.length - 1) / chunk) * chunk;
+  await stream.feedPieces(ids.subarray(0, lastPiece), chunk);
+  let last = await read(ids.subarray(lastPiece));
   const tokens: number[] = [];
   for (let n = 0; n < options.maxTokens; n++) {
     const token = pickToken(last, temperature, options.topK ?? 40, options.rng);
     tokens.push(token);
     options.onToken?.(token);
     if (token === options.stopToken || n === options.maxTokens - 1) break;
-    last = stream.feed([token], (logits) => lastRow(logits, 1));
+    last = await read([token]);
   }
   return { tokens, state: stream.state! };
 }
@@ -88,8 +94,13 @@ export function pickToken(logits: ArrayLike<number>, temperature: number, topK: 
 }
 
 /** Greedy next-token predictions of a full forward pass (the uncached oracle for tests). */
-export function greedyTokens(logits: Tensor): Int32Array {
-  return argMax(logits, -1).dataSync() as Int32Array;
+export async function greedyTokens(logits: Tensor): Promise<Int32Array> {
+  const best = argMax(logits, -1);
+  try {
+    return (await best.data()) as Int32Array;
+  } finally {
+    best.dispose();
+  }
 }
 
 /**

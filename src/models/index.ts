@@ -31,4 +31,4 @@ export {
   releaseState,
   tokenTensor,
 } from './model.js';
-export { type ModelStream, modelStream } from './stream.js';
+export { type LogitsSelector, type ModelStream, modelStream } from './stream.js';

@@ -365,18 +365,9 @@ export function releaseState(old: ModelState, next: ModelState | null): void {
   dispose(tensorLeaves(old).filter((t) => !live.has(t)));
 }
 
-/** Number of scalar parameters. */
+/** Number of scalar parameters (a tensor at two places in the tree counts once). */
 export function countParameters(params: ModelParams): number {
-  let total = 0;
-  const visit = (v: unknown): void => {
-    if (v === null || v === undefined) return;
-    if (typeof v === 'object' && 'size' in (v as object) && 'shape' in (v as object)) {
-      total += (v as Tensor).size;
-    } else if (Array.isArray(v)) v.forEach(visit);
-    else if (typeof v === 'object') Object.values(v as object).forEach(visit);
-  };
-  visit(params);
-  return total;
+  return tensorLeaves(params).reduce((total, t) => total + t.size, 0);
 }
 
 /** Tokens as an int32 (B, T) tensor from a flat array. */

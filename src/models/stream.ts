@@ -3,7 +3,9 @@
  * sequence with the state the previous piece left, and frees the parts of the old state the new one
  * does not share. Generation, long-context evaluation and streaming perplexity all read this way.
  */
-import { keep, noGrad, type Tensor, tensor, tensorLeaves, tidy } from '../engine/index.js';
+import type { TypedArray } from '../engine/dtype.js';
+import { keep, noGrad, type Tensor, tensorLeaves, tidy } from '../engine/index.js';
+import { nextTensorIdValue, viewOf } from '../engine/tensor.js';
 import type { TitansConfig } from './config.js';
 import { createDecoder, type TokenDecoder } from './decode.js';
 import {
@@ -15,21 +17,39 @@ import {
   tokenTensor,
 } from './model.js';
 
+/**
+ * Picks what to read from a piece's logits (1, n, V): a tensor made from them (the last row, an
+ * argMax, the rows themselves). Runs inside a scope: every other tensor it makes is freed.
+ */
+export type LogitsSelector = (logits: Tensor) => Tensor;
+
 export interface ModelStream {
   /**
-   * Runs the model on `ids` (the next tokens of the sequence) and returns what `read` makes of
-   * the logits (1, n, V); tensors `read` creates are freed afterwards unless returned.
+   * Runs the model on `ids` (the next tokens of the sequence) and resolves to the values of the
+   * tensor `select` makes of the logits (1, n, V) — one asynchronous read-back, so it runs on
+   * every backend. Without `select` nothing is read and it resolves to null. The model runs
+   * before the first await: feeds issued back to back run in order.
    */
-  feed<T>(ids: ArrayLike<number>, read: (logits: Tensor) => T): T;
+  feed(ids: ArrayLike<number>, select?: LogitsSelector): Promise<TypedArray | null>;
   /**
-   * Feeds `ids` in pieces of at most `piece` tokens (bounding memory) and returns what `read`
-   * made of each piece's logits (1, length, V); `start` is where the piece begins in `ids`.
+   * Feeds `ids` in pieces of at most `piece` tokens (bounding memory). For each piece, `select`
+   * picks what to read from its logits (1, length, V) (`start` is where the piece begins in
+   * `ids`), and `use` turns the values into that piece's result as they arrive, in order
+   * (running sums, progress); resolves to the results — the values themselves without `use`.
+   * Without `select` nothing is read and it resolves to [].
    */
+  feedPieces(ids: ArrayLike<number>, piece: number): Promise<[]>;
+  feedPieces(
+    ids: ArrayLike<number>,
+    piece: number,
+    select: (logits: Tensor, start: number, length: number) => Tensor,
+  ): Promise<TypedArray[]>;
   feedPieces<T>(
     ids: ArrayLike<number>,
     piece: number,
-    read: (logits: Tensor, start: number, length: number) => T,
-  ): T[];
+    select: (logits: Tensor, start: number, length: number) => Tensor,
+    use: (values: TypedArray, start: number, length: number) => T,
+  ): Promise<T[]>;
   /**
    * The state after the last piece fed (the initial state, or null, before the first): data the
    * stream owns, valid until the next feed or close.
@@ -47,7 +67,7 @@ export interface ModelStream {
  *
  * @example
  * const stream = modelStream(params, config);
- * const lastRow = stream.feed(prompt, (logits) => sliceAxis(logits, 1, prompt.length - 1, 1).dataSync());
+ * const lastRow = await stream.feed(prompt, (logits) => sliceAxis(logits, 1, prompt.length - 1, 1));
  * stream.close();
  */
 export function modelStream(
@@ -72,34 +92,40 @@ export function modelStream(
     if (current) releaseState(current, next);
     current = next;
   }
-  /** One token through the decoder; null where there is none for this model or backend. */
-  function decodeToken<T>(token: number, read: (logits: Tensor) => T): { value: T } | null {
+  /** The decoder for the next token; null where there is none for this model or backend. */
+  function tokenDecoder(): TokenDecoder | null {
     if (!decoder && canDecode) {
       current ??= owned(noGrad(() => tidy(() => initialModelState(params, config, 1))));
       decoder = createDecoder(params, config, current);
       canDecode = decoder !== null;
     }
-    if (!decoder) return null;
-    const logits = decoder.step(token);
-    return {
-      value: noGrad(() =>
-        tidy(() =>
-          read(
-            tensor(logits, [1, 1, config.vocabSize], {
-              dtype: 'float32',
-              backend: params.embedding.backend.name,
-            }),
-          ),
-        ),
-      ),
-    };
+    return decoder;
   }
-  function feed<T>(ids: ArrayLike<number>, read: (logits: Tensor) => T): T {
+  /**
+   * `select` applied to a piece's logits (inside the piece's scope). What is read is freed
+   * afterwards: a tensor that existed before the piece (a parameter) or one in `kept` (the new
+   * state) is read through a view.
+   */
+  function pick(
+    logits: Tensor,
+    select: LogitsSelector | undefined,
+    firstNew: number,
+    kept: Tensor[],
+  ): Tensor | null {
+    const selected = select ? select(logits) : null;
+    if (selected && (selected.id < firstNew || kept.includes(selected)))
+      return viewOf(selected, selected.shape);
+    return selected;
+  }
+  /** Runs the model on the next tokens; returns the selected tensor (kept: the caller frees it). */
+  function run(ids: ArrayLike<number>, select: LogitsSelector | undefined): Tensor | null {
     if (closed) throw new Error('modelStream: feed after close');
     if (ids.length === 0) throw new RangeError('modelStream: feed needs at least one token');
-    if (ids.length === 1) {
-      const decoded = decodeToken(ids[0]!, read);
-      if (decoded) return decoded.value;
+    const firstNew = nextTensorIdValue();
+    const token = ids.length === 1 ? tokenDecoder() : null;
+    if (token) {
+      const selected = noGrad(() => tidy(() => pick(token.step(ids[0]!), select, firstNew, [])));
+      return selected && keep(selected);
     }
     settle();
     const out = noGrad(() =>
@@ -110,27 +136,51 @@ export function modelStream(
           tokenTensor(ids, 1, ids.length),
           current,
         );
-        return { value: read(logits), next: owned(next!) };
+        const kept = tensorLeaves(owned(next!));
+        return { selected: pick(logits, select, firstNew, kept), next: next! };
       }),
     );
     if (current) releaseState(current, out.next);
     current = out.next;
-    return out.value;
+    if (out.selected) keep(out.selected);
+    return out.selected;
+  }
+  /** Reads a selected tensor back and frees it. */
+  async function read(selected: Tensor): Promise<TypedArray> {
+    try {
+      return await selected.data();
+    } finally {
+      selected.dispose();
+    }
   }
   return {
-    feed,
-    feedPieces<T>(
+    feed(ids, select) {
+      try {
+        const selected = run(ids, select);
+        return selected ? read(selected) : Promise.resolve(null);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    },
+    async feedPieces<T>(
       ids: ArrayLike<number>,
       piece: number,
-      read: (logits: Tensor, start: number, length: number) => T,
-    ): T[] {
+      select?: (logits: Tensor, start: number, length: number) => Tensor,
+      use?: (values: TypedArray, start: number, length: number) => T,
+    ): Promise<T[]> {
       if (!Number.isInteger(piece) || piece < 1)
         throw new RangeError(`modelStream: piece must be an integer >= 1, got ${piece}`);
       const all = ids instanceof Int32Array ? ids : Int32Array.from(ids);
       const out: T[] = [];
       for (let start = 0; start < all.length; start += piece) {
         const length = Math.min(piece, all.length - start);
-        out.push(feed(all.subarray(start, start + length), (logits) => read(logits, start, length)));
+        const selected = run(
+          all.subarray(start, start + length),
+          select && ((logits) => select(logits, start, length)),
+        );
+        if (!selected) continue;
+        const values = await read(selected);
+        out.push(use ? use(values, start, length) : (values as T));
       }
       return out;
     },
@@ -144,5 +194,5 @@ export function modelStream(
       if (current) releaseState(current, null);
       closed = true;
     },
-  };
+  } as ModelStream;
 }

@@ -1,6 +1,6 @@
 /**
  * Training plumbing: functional optimizers (state is data), learning-rate schedules, gradient
- * clipping and the flat naming of parameter/optimizer trees that checkpoints use.
+ * clipping (parameter trees and their flat names: engine/tree.ts).
  */
 export { clipByGlobalNorm, globalNorm } from './clip.js';
 export {
@@ -29,4 +29,3 @@ export {
   type TrainOptions,
   trainLanguageModel,
 } from './trainer.js';
-export { flattenTree, type TensorTree, unflattenInto } from './tree.js';

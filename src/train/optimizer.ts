@@ -5,7 +5,7 @@ import { adamwStep } from '../engine/ops/optim.js';
 import { formatShape } from '../engine/shape.js';
 import { noGrad } from '../engine/tape.js';
 import { keep, Tensor, tidy } from '../engine/tensor.js';
-import { isContainer, joinPath, mapLeaves } from './tree.js';
+import { mapLeaves, mapLeavesWith } from '../engine/tree.js';
 
 /**
  * An optimizer's state as plain data: the number of updates taken so far and the per-parameter
@@ -187,35 +187,14 @@ function collectSlots(
   slots: Slot[],
 ): unknown {
   const seen = new Map<Tensor, string>();
-  const walk = (p: unknown, others: unknown[], path: string): unknown => {
-    const at = path === '' ? 'the root' : `'${path}'`;
-    if (isContainer(p)) {
-      const isArray = Array.isArray(p);
-      const keys = isArray ? p.map((_, i) => String(i)) : Object.keys(p);
-      others.forEach((o, j) => {
-        // A null/undefined companion subtree stands for "nothing here" (e.g. no gradient).
-        if (o === null || o === undefined) return;
-        const oKeys = isContainer(o) ? new Set(Object.keys(o)) : null;
-        if (
-          oKeys === null ||
-          Array.isArray(o) !== isArray ||
-          oKeys.size !== keys.length ||
-          !keys.every((k) => oKeys.has(k))
-        ) {
-          throw new RangeError(
-            `${who}: ${companions[j]!.name} does not have the structure of params at ${at} (params has ${isArray ? `an array of ${keys.length}` : `keys ${keys.join(', ')}`})`,
-          );
-        }
-      });
-      const child = (key: string): unknown =>
-        walk(
-          (p as Record<string, unknown>)[key],
-          others.map((o) => (o === null || o === undefined ? o : (o as Record<string, unknown>)[key])),
-          joinPath(path, key),
-        );
-      if (isArray) return keys.map(child);
-      return Object.fromEntries(keys.map((k) => [k, child(k)]));
-    }
+  const where = (path: string) => (path === '' ? 'the root' : `'${path}'`);
+  const mismatch = (j: number, path: string, expected: string): never => {
+    throw new RangeError(
+      `${who}: ${companions[j]!.name} does not have the structure of params at ${where(path)} (params has ${expected})`,
+    );
+  };
+  const slot = (p: unknown, others: readonly unknown[], path: string): unknown => {
+    const at = where(path);
     if (!(p instanceof Tensor) || !isFloat(p.dtype)) {
       // Not trainable: whatever the companions hold here must not be a tensor we would ignore.
       others.forEach((o, j) => {
@@ -253,14 +232,15 @@ function collectSlots(
       }
       return o;
     }) as (Tensor | null)[];
-    const slot = new Slot(path, p, g ?? null, m ?? null, v ?? null);
-    slots.push(slot);
-    return slot;
+    const found = new Slot(path, p, g ?? null, m ?? null, v ?? null);
+    slots.push(found);
+    return found;
   };
-  return walk(
+  return mapLeavesWith(
     params,
     companions.map((c) => c.tree),
-    '',
+    slot,
+    mismatch,
   );
 }
 

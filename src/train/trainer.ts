@@ -24,12 +24,12 @@ import {
 } from '../engine/index.js';
 import { add, div, mul } from '../engine/ops/elementwise.js';
 import { Tensor } from '../engine/tensor.js';
+import { mapLeavesWith, mapTensors } from '../engine/tree.js';
 import type { TitansConfig } from '../models/config.js';
 import { type ModelParams, modelForward, tokenTensor } from '../models/model.js';
 import { globalNorm } from './clip.js';
 import { adamw, type OptimizerState } from './optimizer.js';
 import { warmupCosine } from './schedule.js';
-import { mapLeaves } from './tree.js';
 
 /** Hyper-parameters of a run; every field has a default (`DEFAULT_TRAIN_OPTIONS`). */
 export interface TrainOptions {
@@ -314,7 +314,11 @@ export async function trainLanguageModel(
           : sampleBatch(data.train, o.batchSize, o.seqLen, rng);
       const out = tidy(() => {
         const { value, grads: g } = lossAndGrads(state.params, inputs, targets);
-        const total = grads ? (mapTensors(grads, (a, path) => add(a, leafAt(g, path))) as ModelParams) : g;
+        const total = grads
+          ? (mapLeavesWith(grads, [g], (a, [b]) =>
+              a instanceof Tensor ? add(a, b as Tensor) : a,
+            ) as ModelParams)
+          : g;
         for (const t of tensorLeaves(total)) keep(t);
         return { loss: value.item(), total };
       });
@@ -327,7 +331,7 @@ export async function trainLanguageModel(
     );
     if (averaged !== grads) dispose(grads);
     const loss = lossSum / o.accumulate;
-    const norm = globalNorm(averaged);
+    const norm = await globalNorm(averaged);
     const step = state.step + 1;
     if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
       dispose(averaged);
@@ -384,15 +388,4 @@ export async function trainLanguageModel(
   if (hooks.checkpoint && state.step < o.steps && state.step % o.checkpointEvery !== 0)
     await hooks.checkpoint(state);
   return state;
-}
-
-function leafAt(tree: unknown, path: string): Tensor {
-  let node: unknown = tree;
-  for (const key of path.split('.')) node = (node as Record<string, unknown>)[key];
-  return node as Tensor;
-}
-
-/** mapLeaves over the tensor leaves only (null parts of a parameter record stay null). */
-function mapTensors(tree: unknown, fn: (t: Tensor, path: string) => Tensor): unknown {
-  return mapLeaves(tree, (leaf, path) => (leaf instanceof Tensor ? fn(leaf, path) : leaf));
 }

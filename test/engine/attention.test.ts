@@ -15,10 +15,10 @@ import {
   sum,
   type Tensor,
   tensor,
-  tidy,
 } from '../../src/index.js';
 import { backendsUnderTest, tolerance } from '../helpers/backends.js';
 import { relError } from '../helpers/compare.js';
+import { readAll, valuesOf } from '../helpers/read.js';
 import { bestFloat, float64Backends, gradCheck, uniform } from './util.js';
 
 const range = (n: number, from = 0): number[] => Array.from({ length: n }, (_, i) => from + i);
@@ -130,11 +130,11 @@ describe('attention: forward against a plain-JS loop', () => {
   for (const backend of backendsUnderTest()) {
     const dtype = bestFloat(backend);
     for (const c of cases) {
-      it(`${backend} (${dtype}): ${c.name}`, () => {
+      it(`${backend} (${dtype}): ${c.name}`, async () => {
         const rng = new Rng(11);
         const [q, k, v] = [c.tq, c.tk, c.tk].map((t) => randomData(rng, c.b * c.h * t * c.dh));
         const expected = naiveAttention(c, q!, k!, v!);
-        const actual = tidy(() => {
+        const actual = await valuesOf(() => {
           const opts = { dtype, backend };
           const out = attention(
             tensor(q!, [c.b, c.h, c.tq, c.dh], opts),
@@ -143,7 +143,7 @@ describe('attention: forward against a plain-JS loop', () => {
             c.opts,
           );
           assert.deepEqual(out.shape, [c.b, c.h, c.tq, c.dh]);
-          return out.dataSync();
+          return out;
         });
         const err = relError(actual, expected);
         assert.ok(err <= tolerance(dtype), `relative error ${err.toExponential(2)}`);
@@ -151,17 +151,17 @@ describe('attention: forward against a plain-JS loop', () => {
     }
   }
 
-  it('rows with no visible key are exactly 0', () => {
+  it('rows with no visible key are exactly 0', async () => {
     for (const backend of backendsUnderTest()) {
       const opts = { dtype: bestFloat(backend), backend };
       const rng = new Rng(3);
-      const out = tidy(() =>
+      const out = await valuesOf(() =>
         attention(
           tensor(randomData(rng, 4 * 4), [1, 1, 4, 4], opts),
           tensor(randomData(rng, 5 * 4), [1, 1, 5, 4], opts),
           tensor(randomData(rng, 5 * 4), [1, 1, 5, 4], opts),
           { queryPositions: [-1, 0, 10, 2], window: 3 },
-        ).dataSync(),
+        ),
       );
       for (const row of [0, 2]) {
         assert.deepEqual(Array.from(out.slice(row * 4, row * 4 + 4)), [0, 0, 0, 0], `${backend} row ${row}`);
@@ -243,20 +243,20 @@ function naiveRope(x: Float64Array, t: number, d: number, positions: number[], b
 describe('rope', () => {
   for (const backend of backendsUnderTest()) {
     const dtype = bestFloat(backend);
-    it(`${backend} (${dtype}): matches a plain-JS loop (pairs i, i + d/2)`, () => {
+    it(`${backend} (${dtype}): matches a plain-JS loop (pairs i, i + d/2)`, async () => {
       const rng = new Rng(2);
       const positions = [0, 3, 1, 17, 1000];
       const x = randomData(rng, 2 * 5 * 8);
       const expected = naiveRope(x, 5, 8, positions, 500);
-      const actual = tidy(() => rope(tensor(x, [2, 5, 8], { dtype, backend }), positions, 500).dataSync());
+      const actual = await valuesOf(() => rope(tensor(x, [2, 5, 8], { dtype, backend }), positions, 500));
       assert.ok(relError(actual, expected) <= tolerance(dtype));
     });
 
-    it(`${backend} (${dtype}): preserves each token's norm`, () => {
+    it(`${backend} (${dtype}): preserves each token's norm`, async () => {
       const rng = new Rng(4);
       const x = randomData(rng, 3 * 6 * 16);
-      const y = tidy(() =>
-        rope(tensor(x, [3, 6, 16], { dtype, backend }), [0, 1, 2, 50, 7, 123456]).dataSync(),
+      const y = await valuesOf(() =>
+        rope(tensor(x, [3, 6, 16], { dtype, backend }), [0, 1, 2, 50, 7, 123456]),
       );
       for (let row = 0; row < 18; row++) {
         let nx = 0;
@@ -269,34 +269,35 @@ describe('rope', () => {
       }
     });
 
-    it(`${backend} (${dtype}): ⟨rope(q, i), rope(k, j)⟩ depends only on i − j`, () => {
+    it(`${backend} (${dtype}): ⟨rope(q, i), rope(k, j)⟩ depends only on i − j`, async () => {
       const rng = new Rng(6);
       const d = 12;
       const qd = randomData(rng, d);
       const kd = randomData(rng, d);
-      const dot = (i: number, j: number): number =>
-        tidy(() => {
-          const opts = { dtype, backend };
-          const a = rope(tensor(qd, [1, d], opts), [i]).dataSync();
-          const b = rope(tensor(kd, [1, d], opts), [j]).dataSync();
-          let s = 0;
-          for (let n = 0; n < d; n++) s += a[n]! * b[n]!;
-          return s;
-        });
+      const dot = async (i: number, j: number): Promise<number> => {
+        const opts = { dtype, backend };
+        const [a, b] = await readAll(() => [
+          rope(tensor(qd, [1, d], opts), [i]),
+          rope(tensor(kd, [1, d], opts), [j]),
+        ]);
+        let s = 0;
+        for (let n = 0; n < d; n++) s += a![n]! * b![n]!;
+        return s;
+      };
       for (const [i, j] of [
         [5, 2],
         [2, 5],
         [0, 0],
         [40, 7],
       ] as const) {
-        const base = dot(i, j);
+        const base = await dot(i, j);
         for (const shift of [1, 13, 300]) {
-          const shifted = dot(i + shift, j + shift);
+          const shifted = await dot(i + shift, j + shift);
           assert.ok(Math.abs(shifted - base) <= 20 * tolerance(dtype), `(${i}, ${j}) + ${shift}`);
         }
       }
       // and it does depend on the offset
-      assert.ok(Math.abs(dot(5, 2) - dot(2, 5)) > 1e-3);
+      assert.ok(Math.abs((await dot(5, 2)) - (await dot(2, 5))) > 1e-3);
     });
   }
 

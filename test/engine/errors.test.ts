@@ -25,7 +25,6 @@ import {
   sum,
   type Tensor,
   tensor,
-  tidy,
   transpose,
   vjp,
   where,
@@ -39,12 +38,12 @@ for (const backend of backendsUnderTest()) {
   const dtype = bestFloat(backend);
   const other = dtype === 'float64' ? 'float32' : null;
   const Z = (shape: number[]) => zeros(shape, { dtype });
-  const run = (body: () => void) => () => withBackend(backend, () => tidy(body));
+  const run = (body: () => void | Promise<void>) => () => withBackend(backend, body);
 
   describe(`clear errors (${backend})`, () => {
     it(
       'broadcast mismatch names both shapes',
-      run(() => {
+      run(async () => {
         assert.throws(() => add(Z([2, 3]), Z([4])), /add: shapes \[2, 3\] and \[4\] cannot be broadcast/);
         assert.throws(
           () => mul(Z([2, 1, 3]), Z([5, 2])),
@@ -64,7 +63,7 @@ for (const backend of backendsUnderTest()) {
 
     it(
       'matmul: inner dimension mismatch, rank < 2, batch mismatch',
-      run(() => {
+      run(async () => {
         assert.throws(
           () => matmul(Z([2, 3]), Z([4, 5])),
           /matmul: inner dimensions differ: \[2, 3\] @ \[4, 5\]/,
@@ -86,7 +85,7 @@ for (const backend of backendsUnderTest()) {
 
     it(
       'bad reshape',
-      run(() => {
+      run(async () => {
         assert.throws(
           () => reshape(Z([2, 3]), [4, 2]),
           /reshape: cannot reshape \[2, 3\] \(size 6\) into \[4, 2\]/,
@@ -98,7 +97,7 @@ for (const backend of backendsUnderTest()) {
 
     it(
       'out-of-range axis',
-      run(() => {
+      run(async () => {
         const x = Z([2, 3]);
         assert.throws(() => sum(x, 2), /sum: axis 2 is out of range for a tensor of rank 2/);
         assert.throws(() => sum(x, [0, -3]), /sum: axis -3 is out of range for a tensor of rank 2/);
@@ -117,7 +116,7 @@ for (const backend of backendsUnderTest()) {
 
     it(
       'out-of-range gather index',
-      run(() => {
+      run(async () => {
         const x = Z([3, 2]);
         assert.throws(
           () => gather(x, tensor(new Int32Array([0, 5]), [2])),
@@ -133,7 +132,7 @@ for (const backend of backendsUnderTest()) {
 
     it(
       'mixing dtypes (float32 + float64, int32 in float ops)',
-      run(() => {
+      run(async () => {
         if (other) {
           const a = zeros([2], { dtype: 'float64' });
           const b = zeros([2], { dtype: 'float32' });
@@ -156,7 +155,7 @@ for (const backend of backendsUnderTest()) {
 
     it(
       'slice and pad out of bounds',
-      run(() => {
+      run(async () => {
         const x = Z([2, 3]);
         assert.throws(
           () => slice(x, [1, 1], [2, 1]),
@@ -179,7 +178,7 @@ for (const backend of backendsUnderTest()) {
 
     it(
       'crossEntropy: target out of range, wrong target shape or dtype',
-      run(() => {
+      run(async () => {
         const logits = Z([2, 5]);
         assert.throws(
           () => crossEntropy(logits, tensor(new Int32Array([1, 7]), [2])),
@@ -199,7 +198,7 @@ for (const backend of backendsUnderTest()) {
 
     it(
       'creation, activation order, clamp, vjp cotangent, backends',
-      run(() => {
+      run(async () => {
         assert.throws(() => tensor([1, 2, 3], [2, 2]), /tensor: 3 values do not fill shape \[2, 2\]/);
         assert.throws(
           () => tensor([1.5], [1], { dtype: 'int32' }),

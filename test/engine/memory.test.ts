@@ -27,6 +27,7 @@ import {
   withBackend,
 } from '../../src/index.js';
 import { backendsUnderTest, tolerance } from '../helpers/backends.js';
+import { item } from '../helpers/read.js';
 import { assertClose, bestFloat, values } from './util.js';
 
 type Mem = ReturnType<typeof memory>;
@@ -39,12 +40,12 @@ for (const backend of backendsUnderTest()) {
   const dtype = bestFloat(backend);
   const rtol = tolerance(dtype);
   const T = (data: number[], shape?: number[]) => tensor(data, shape ?? [data.length], { dtype });
-  const on = (body: () => void) => () => withBackend(backend, body);
+  const on = (body: () => void | Promise<void>) => () => withBackend(backend, body);
 
   describe(`memory and scopes (${backend}, ${dtype})`, () => {
     it(
       'tidy disposes intermediates and keeps the returned tensors (also inside arrays and records)',
-      on(() => {
+      on(async () => {
         const x = T([1, 2, 3]);
         const before = memory();
         let inner: Tensor | undefined;
@@ -57,7 +58,7 @@ for (const backend of backendsUnderTest()) {
         assert.deepEqual(delta(memory(), before), { tensors: 2, buffers: 2 });
         assert.equal(inner!.disposed, true);
         assert.equal(out.pair[0]!.disposed, false);
-        assert.deepEqual(values(out.pair[0]!), [3, 5, 7]);
+        assert.deepEqual(await values(out.pair[0]!), [3, 5, 7]);
         dispose(out);
         assert.deepEqual(delta(memory(), before), { tensors: 0, buffers: 0 });
         assert.equal(x.disposed, false, 'tensors made outside the scope are left alone');
@@ -67,7 +68,7 @@ for (const backend of backendsUnderTest()) {
 
     it(
       'keep() saves a tensor from the enclosing tidy; nested tidy hands returned tensors up',
-      on(() => {
+      on(async () => {
         const before = memory();
         let kept: Tensor | undefined;
         let fromInner: Tensor | undefined;
@@ -92,7 +93,7 @@ for (const backend of backendsUnderTest()) {
 
     it(
       'tidy frees intermediates when the function throws',
-      on(() => {
+      on(async () => {
         const before = memory();
         assert.throws(
           () =>
@@ -109,7 +110,7 @@ for (const backend of backendsUnderTest()) {
 
     it(
       'valueAndGrad leaves nothing behind but the value and the gradients',
-      on(() => {
+      on(async () => {
         const params = { w: T([0.1, -0.2, 0.3, 0.4, 0.5, -0.6], [3, 2]), b: T([0.1, 0.2]) };
         const x = T([1, 2, 3, -1, 0, 1, 2, 2, 2, 0.5, 0.5, 0.5], [4, 3]);
         const f = (p: typeof params, input: Tensor) =>
@@ -130,7 +131,7 @@ for (const backend of backendsUnderTest()) {
 
     it(
       'nested grad (second order) leaves nothing behind either',
-      on(() => {
+      on(async () => {
         const x = T([0.3, -0.7, 1.1]);
         const before = memory();
         const g2 = grad((t: Tensor) => sum(grad((u: Tensor) => sum(tanh(u)))(t)))(x);
@@ -143,7 +144,7 @@ for (const backend of backendsUnderTest()) {
 
     it(
       'a nested tidy inside the forward pass does not break the backward pass',
-      on(() => {
+      on(async () => {
         const x = T([0.5, -1, 2]);
         const before = memory();
         const { value, grads } = valueAndGrad((t: Tensor) => {
@@ -152,9 +153,9 @@ for (const backend of backendsUnderTest()) {
           return add(inner, sum(exp(t)));
         })(x);
         const expected = [0.5, -1, 2].map((v) => 18 * v + Math.exp(v));
-        assertClose(values(grads), expected, rtol * 10, 'gradient');
+        assertClose(await values(grads), expected, rtol * 10, 'gradient');
         assertClose(
-          [value.item()],
+          [await item(value)],
           [9 * (0.25 + 1 + 4) + Math.exp(0.5) + Math.exp(-1) + Math.exp(2)],
           rtol,
           'value',
@@ -167,7 +168,7 @@ for (const backend of backendsUnderTest()) {
 
     it(
       'a tensor disposed by the user during the forward pass stays until the tape has used it',
-      on(() => {
+      on(async () => {
         const x = T([1, 2, 3]);
         const before = memory();
         let h: Tensor | undefined;
@@ -178,7 +179,7 @@ for (const backend of backendsUnderTest()) {
           assert.equal(h.disposed, false, 'pending while the tape holds it');
           return out;
         })(x);
-        assertClose(values(g), [3, 12, 27], rtol, '3x²');
+        assertClose(await values(g), [3, 12, 27], rtol, '3x²');
         assert.equal(h!.disposed, true, 'freed once the tape let go');
         g.dispose();
         assert.deepEqual(memory(), before);
@@ -188,7 +189,7 @@ for (const backend of backendsUnderTest()) {
 
     it(
       'a function that throws under valueAndGrad leaves nothing behind, and its params stay disposable',
-      on(() => {
+      on(async () => {
         const x = T([1, 2, 3]);
         const before = memory();
         const bad = T([1, 2, 3, 4]);
@@ -210,12 +211,12 @@ for (const backend of backendsUnderTest()) {
 
     it(
       'vjp inside a tidy that ends before backward: the saved intermediates are freed by backward',
-      on(() => {
+      on(async () => {
         const x = T([1, 2, 3]);
         const before = memory();
         const { value, backward } = tidy(() => vjp((t: Tensor) => sum(square(mul(t, 2))), x));
         const g = tidy(() => backward(onesLike(value)));
-        assertClose(values(g), [8, 16, 24], rtol, '8x');
+        assertClose(await values(g), [8, 16, 24], rtol, '8x');
         dispose([value, g]);
         assert.deepEqual(memory(), before);
         x.dispose();
@@ -224,7 +225,7 @@ for (const backend of backendsUnderTest()) {
 
     it(
       'vjp release() frees the forward pass when the backward is not needed',
-      on(() => {
+      on(async () => {
         const x = T([1, 2, 3]);
         const before = memory();
         tidy(() => {
@@ -239,11 +240,11 @@ for (const backend of backendsUnderTest()) {
 
     it(
       'using a disposed tensor throws a clear error',
-      on(() => {
+      on(async () => {
         const x = T([1, 2, 3], [3]);
         x.dispose();
         assert.equal(x.disposed, true);
-        assert.throws(() => x.dataSync(), /tensor #\d+ \[3\] was used after it was disposed/);
+        await assert.rejects(x.data(), /tensor #\d+ \[3\] was used after it was disposed/);
         assert.throws(() => add(x, 1), /was used after it was disposed/);
         assert.throws(() => reshape(x, [1, 3]), /was used after it was disposed/);
         assert.throws(() => grad((t: Tensor) => sum(t))(x), /was used after it was disposed/);
@@ -252,17 +253,17 @@ for (const backend of backendsUnderTest()) {
 
     it(
       'reshape views share storage: disposing the view does not free the base, and vice versa',
-      on(() => {
+      on(async () => {
         const before = memory();
         const base = T([1, 2, 3, 4, 5, 6], [2, 3]);
         const view = reshape(base, [3, 2]);
         assert.deepEqual(delta(memory(), before), { tensors: 2, buffers: 1 });
         view.dispose();
-        assert.deepEqual(values(base), [1, 2, 3, 4, 5, 6]);
+        assert.deepEqual(await values(base), [1, 2, 3, 4, 5, 6]);
         assert.deepEqual(delta(memory(), before), { tensors: 1, buffers: 1 });
         const view2 = reshape(base, [6]);
         base.dispose();
-        assert.deepEqual(values(view2), [1, 2, 3, 4, 5, 6], 'the view keeps the storage alive');
+        assert.deepEqual(await values(view2), [1, 2, 3, 4, 5, 6], 'the view keeps the storage alive');
         assert.deepEqual(delta(memory(), before), { tensors: 1, buffers: 1 });
         view2.dispose();
         assert.deepEqual(memory(), before);

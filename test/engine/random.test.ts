@@ -5,8 +5,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as fc from 'fast-check';
-import { Rng, tidy, withBackend } from '../../src/index.js';
+import { Rng, withBackend } from '../../src/index.js';
 import { backendsUnderTest } from '../helpers/backends.js';
+import { readAll } from '../helpers/read.js';
 import { bestFloat } from './util.js';
 
 const draw = (rng: Rng, n: number): number[] => Array.from({ length: n }, () => rng.nextUint32());
@@ -98,48 +99,51 @@ describe('Rng', () => {
 
   for (const backend of backendsUnderTest()) {
     const dtype = bestFloat(backend);
-    it(`normal() and uniform() tensors have the right moments over 1e5 draws (${backend}, ${dtype})`, () => {
-      withBackend(backend, () =>
-        tidy(() => {
+    it(`normal() and uniform() tensors have the right moments over 1e5 draws (${backend}, ${dtype})`, async () => {
+      await withBackend(backend, async () => {
+        const n = 100_000;
+        const drawn = await readAll(() => {
           const rng = new Rng(2024);
-          const n = 100_000;
           const x = rng.normal([n], { dtype });
           assert.deepEqual([...x.shape], [n]);
           assert.equal(x.dtype, dtype);
-          const stats = (d: ArrayLike<number>) => {
-            let s = 0;
-            let s2 = 0;
-            for (let i = 0; i < d.length; i++) {
-              s += d[i]!;
-              s2 += d[i]! * d[i]!;
-            }
-            const mean = s / d.length;
-            return { mean, std: Math.sqrt(s2 / d.length - mean * mean) };
+          return {
+            x,
+            shifted: rng.normal([n], { mean: 3, std: 0.5, dtype }),
+            u: rng.uniform([n], { low: -2, high: 4, dtype }),
+            again: [new Rng(5).normal([4, 3], { dtype }), new Rng(5).normal([4, 3], { dtype })],
           };
-          const standard = stats(x.dataSync());
-          assert.ok(Math.abs(standard.mean) < 0.02, `mean ${standard.mean}`);
-          assert.ok(Math.abs(standard.std - 1) < 0.02, `std ${standard.std}`);
-          const shifted = stats(rng.normal([n], { mean: 3, std: 0.5, dtype }).dataSync());
-          assert.ok(Math.abs(shifted.mean - 3) < 0.01, `mean ${shifted.mean}`);
-          assert.ok(Math.abs(shifted.std - 0.5) < 0.01, `std ${shifted.std}`);
-          const u = rng.uniform([n], { low: -2, high: 4, dtype }).dataSync();
-          let lo = Infinity;
-          let hi = -Infinity;
-          for (const v of u) {
-            lo = Math.min(lo, v);
-            hi = Math.max(hi, v);
+        });
+        const stats = (d: ArrayLike<number>) => {
+          let s = 0;
+          let s2 = 0;
+          for (let i = 0; i < d.length; i++) {
+            s += d[i]!;
+            s2 += d[i]! * d[i]!;
           }
-          assert.ok(lo >= -2 && hi <= 4 && lo < -1.99 && hi > 3.99, `range [${lo}, ${hi}]`);
-          const us = stats(u);
-          assert.ok(Math.abs(us.mean - 1) < 0.03, `uniform mean ${us.mean}`);
-          assert.ok(Math.abs(us.std - Math.sqrt(3)) < 0.03, `uniform std ${us.std}`);
-          // the same seed gives the same tensor
-          assert.deepEqual(
-            new Rng(5).normal([4, 3], { dtype }).dataSync(),
-            new Rng(5).normal([4, 3], { dtype }).dataSync(),
-          );
-        }),
-      );
+          const mean = s / d.length;
+          return { mean, std: Math.sqrt(s2 / d.length - mean * mean) };
+        };
+        const standard = stats(drawn.x);
+        assert.ok(Math.abs(standard.mean) < 0.02, `mean ${standard.mean}`);
+        assert.ok(Math.abs(standard.std - 1) < 0.02, `std ${standard.std}`);
+        const shifted = stats(drawn.shifted);
+        assert.ok(Math.abs(shifted.mean - 3) < 0.01, `mean ${shifted.mean}`);
+        assert.ok(Math.abs(shifted.std - 0.5) < 0.01, `std ${shifted.std}`);
+        const u = drawn.u;
+        let lo = Infinity;
+        let hi = -Infinity;
+        for (const v of u) {
+          lo = Math.min(lo, v);
+          hi = Math.max(hi, v);
+        }
+        assert.ok(lo >= -2 && hi <= 4 && lo < -1.99 && hi > 3.99, `range [${lo}, ${hi}]`);
+        const us = stats(u);
+        assert.ok(Math.abs(us.mean - 1) < 0.03, `uniform mean ${us.mean}`);
+        assert.ok(Math.abs(us.std - Math.sqrt(3)) < 0.03, `uniform std ${us.std}`);
+        // the same seed gives the same tensor
+        assert.deepEqual(drawn.again[0], drawn.again[1]);
+      });
     });
   }
 });

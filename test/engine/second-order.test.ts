@@ -57,7 +57,7 @@ import {
   seedArb,
   shapeArb,
   uniform,
-  values,
+  values64,
 } from './util.js';
 
 const SMOOTH: ActivationFn[] = ['silu', 'gelu', 'tanh', 'sigmoid', 'softplus'];
@@ -103,9 +103,9 @@ for (const backend of float64Backends()) {
               const f = (t: Tensor) => sum(activation(fn, t));
               const d1 = (t: Tensor) => grad(f)(t);
               const d2 = grad((t: Tensor) => sum(d1(t)))(x);
-              assertClose(values(d2), values(activation(fn, x, 2)), 1e-12, `${fn}''`);
+              assertClose(values64(d2), values64(activation(fn, x, 2)), 1e-12, `${fn}''`);
               const d3 = grad((t: Tensor) => sum(grad((u: Tensor) => sum(d1(u)))(t)))(x);
-              assertClose(values(d3), values(activation(fn, x, 3)), 1e-12, `${fn}'''`);
+              assertClose(values64(d3), values64(activation(fn, x, 3)), 1e-12, `${fn}'''`);
             }),
           );
         });
@@ -132,8 +132,8 @@ for (const backend of float64Backends()) {
             // ∂/∂a Σ a b² = b²; then ∂/∂b Σ b² = 2b
             const mixed = grad((bb: Tensor) => sum(grad((aa: Tensor) => sum(mul(mul(aa, bb), bb)))(a)))(b);
             assertClose(
-              values(mixed),
-              values(b).map((v) => 2 * v),
+              values64(mixed),
+              values64(b).map((v) => 2 * v),
               1e-12,
               'mixed partial',
             );
@@ -175,8 +175,8 @@ for (const backend of float64Backends()) {
               const { w1, w2, x, y } = setup(seed);
               const [dW1, dW2] = analyticGrad(w1, w2, x, y);
               const [t1, t2] = grad((p: Tensor[]) => innerLoss(p[0]!, p[1]!, x, y))([w1, w2]);
-              assertClose(values(dW1), values(t1!), 1e-12, 'dW1');
-              assertClose(values(dW2), values(t2!), 1e-12, 'dW2');
+              assertClose(values64(dW1), values64(t1!), 1e-12, 'dW1');
+              assertClose(values64(dW2), values64(t2!), 1e-12, 'dW2');
             }
           }),
         );
@@ -212,7 +212,7 @@ for (const backend of float64Backends()) {
               step((a, b) => grad((q: Tensor[]) => innerLoss(q[0]!, q[1]!, x, y))([a, b])),
             )([w1, w2, lr]);
             viaAnalytic.forEach((g, i) => {
-              assertClose(values(g), values(viaTape[i]!), 1e-11, `outer gradient ${i}`);
+              assertClose(values64(g), values64(viaTape[i]!), 1e-11, `outer gradient ${i}`);
             });
           }),
         );

@@ -119,9 +119,17 @@ export function gradCheck(
   });
 }
 
-/** Reads a tensor into a plain number array. */
-export function values(t: Tensor): number[] {
+/**
+ * A float64 tensor's values, read synchronously: for the float64-only tests (finite
+ * differences, second order), which run only where float64 is computed — CPU backends.
+ */
+export function values64(t: Tensor): number[] {
   return Array.from(t.dataSync());
+}
+
+/** Reads a tensor into a plain number array, asynchronously (every backend). */
+export async function values(t: Tensor): Promise<number[]> {
+  return Array.from(await t.data());
 }
 
 /** Asserts two number lists agree to a relative tolerance (relative to max(|expected|, 1)). */

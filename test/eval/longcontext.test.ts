@@ -22,9 +22,10 @@ import { babiTask } from '../../src/eval/tasks/babilong.js';
 import { Haystack } from '../../src/eval/tasks/haystack.js';
 import { mqarTask } from '../../src/eval/tasks/mqar.js';
 import { passkeyTask } from '../../src/eval/tasks/niah.js';
-import { argMax, dispose, noGrad, Rng } from '../../src/index.js';
+import { argMax, dispose, Rng } from '../../src/index.js';
 import { initModel, modelForward, tokenTensor } from '../../src/models/model.js';
 import { byteTokenizer } from '../../src/tokenizer/tokenizer.js';
+import { valuesOf } from '../helpers/read.js';
 import { tinyConfig, tinyModel } from '../models/util.js';
 
 const bin = new URL('../../src/cli/bin.js', import.meta.url).pathname;
@@ -130,7 +131,7 @@ describe('task batches', () => {
 });
 
 describe('greedy evaluation', () => {
-  it("scores with the task's own scorer when it has one", () => {
+  it("scores with the task's own scorer when it has one", async () => {
     const config = tinyConfig('swa', { vocabSize: 256 });
     const params = initModel(config, new Rng(1));
     const base = passkeyTask({ digits: 1 });
@@ -143,7 +144,7 @@ describe('greedy evaluation', () => {
         return 0.25;
       },
     };
-    const result = evaluateTask(params, config, byteTokenizer(), task, {
+    const result = await evaluateTask(params, config, byteTokenizer(), task, {
       lengths: [64],
       examples: 3,
       rng: new Rng(2),
@@ -153,13 +154,13 @@ describe('greedy evaluation', () => {
     dispose(params);
   });
 
-  it('decodes in pieces with its cache exactly what uncached argmax predicts', () => {
+  it('decodes in pieces with its cache exactly what uncached argmax predicts', async () => {
     const { config, params } = tinyModel('mac', 'float64');
     const prompt = Int32Array.from({ length: 23 }, (_, i) => (i * 7) % config.vocabSize);
-    const answer = greedyAnswer(params, config, prompt, 4, 5);
+    const answer = await greedyAnswer(params, config, prompt, 4, 5);
     const sequence = [...prompt, ...answer.slice(0, 3)];
-    const predicted = noGrad(() =>
-      argMax(modelForward(params, config, tokenTensor(sequence, 1, sequence.length)).logits, -1).dataSync(),
+    const predicted = await valuesOf(() =>
+      argMax(modelForward(params, config, tokenTensor(sequence, 1, sequence.length)).logits, -1),
     );
     assert.deepEqual(answer, [...predicted.slice(prompt.length - 1)]);
     dispose(params);
@@ -167,13 +168,13 @@ describe('greedy evaluation', () => {
 });
 
 describe('teacher-forced evaluation (examples with scored answer positions)', () => {
-  it('scores the argmax of one uncached pass at the scored positions, fed in pieces or not', () => {
+  it('scores the argmax of one uncached pass at the scored positions, fed in pieces or not', async () => {
     const { config, params } = tinyModel('mal', 'float64');
     const prompt = Int32Array.from({ length: 19 }, (_, i) => (i * 5 + 3) % config.vocabSize);
     const answer = Int32Array.from([7, 1, 4, 9, 2]);
     const sequence = [...prompt, ...answer];
-    const predicted = noGrad(() =>
-      argMax(modelForward(params, config, tokenTensor(sequence, 1, sequence.length)).logits, -1).dataSync(),
+    const predicted = await valuesOf(() =>
+      argMax(modelForward(params, config, tokenTensor(sequence, 1, sequence.length)).logits, -1),
     );
     // answer[j] is predicted at position prompt.length - 1 + j; make two of the three scored right.
     const scored = [0, 2, 4];
@@ -183,23 +184,23 @@ describe('teacher-forced evaluation (examples with scored answer positions)', ()
     target[4] = (predicted[prompt.length + 3]! + 1) % config.vocabSize;
     // Positions after a changed token see the changed token: recompute on the final sequence.
     const final = [...prompt, ...target];
-    const check = noGrad(() =>
-      argMax(modelForward(params, config, tokenTensor(final, 1, final.length)).logits, -1).dataSync(),
+    const check = await valuesOf(() =>
+      argMax(modelForward(params, config, tokenTensor(final, 1, final.length)).logits, -1),
     );
     const want = scored.filter((j) => check[prompt.length - 1 + j] === target[j]).length / 3;
     assert.ok(want >= 1 / 3, 'answer[0] sees only the prompt, so it is right');
     for (const piece of [4, 7, 2048])
-      assert.equal(teacherForcedScore(params, config, prompt, target, scored, piece), want);
-    assert.throws(() => teacherForcedScore(params, config, prompt, target, [], 8), /no answer position/);
+      assert.equal(await teacherForcedScore(params, config, prompt, target, scored, piece), want);
+    await assert.rejects(teacherForcedScore(params, config, prompt, target, [], 8), /no answer position/);
     dispose(params);
   });
 
-  it('is what evaluateTask uses for MQAR, and refuses scored examples it cannot map to tokens', () => {
+  it('is what evaluateTask uses for MQAR, and refuses scored examples it cannot map to tokens', async () => {
     const config = tinyConfig('swa', { vocabSize: 256 });
     const params = initModel(config, new Rng(4));
     const tokenizer = byteTokenizer();
     const task = mqarTask({ pairs: 4 });
-    const result = evaluateTask(params, config, tokenizer, task, {
+    const result = await evaluateTask(params, config, tokenizer, task, {
       lengths: [48],
       examples: 3,
       rng: new Rng(5),
@@ -208,7 +209,7 @@ describe('teacher-forced evaluation (examples with scored answer positions)', ()
     let total = 0;
     for (let i = 0; i < 3; i++) {
       const { prompt, answer, scored } = encodeExample(tokenizer, task.example(rng, 48));
-      total += teacherForcedScore(params, config, prompt, answer, scored!, 2048);
+      total += await teacherForcedScore(params, config, prompt, answer, scored!, 2048);
     }
     assert.equal(result.results[0]!.correct, total);
     const ex = task.example(new Rng(6), 48);

@@ -11,28 +11,28 @@ import { backendsUnderTest } from '../helpers/backends.js';
 
 for (const backend of backendsUnderTest()) {
   describe(`test-time memorisation on ${backend}`, () => {
-    it('recalls (almost) every pair well below capacity, for depth 1 and 2', () => {
-      withBackend(backend, () => {
-        assert.ok(memorizeRecall({ pairs: 32, depth: 1, theta: 0.05, eta: 0.5 }) >= 0.97);
-        assert.ok(memorizeRecall({ pairs: 32, depth: 2, theta: 0.02, eta: 0.5 }) >= 0.97);
+    it('recalls (almost) every pair well below capacity, for depth 1 and 2', async () => {
+      await withBackend(backend, async () => {
+        assert.ok((await memorizeRecall({ pairs: 32, depth: 1, theta: 0.05, eta: 0.5 })) >= 0.97);
+        assert.ok((await memorizeRecall({ pairs: 32, depth: 2, theta: 0.02, eta: 0.5 })) >= 0.97);
       });
     });
 
-    it('a deep memory holds more than a linear one (N = 128 pairs in d = 32)', () => {
-      withBackend(backend, () => {
+    it('a deep memory holds more than a linear one (N = 128 pairs in d = 32)', async () => {
+      await withBackend(backend, async () => {
         const linear = Math.max(
-          memorizeRecall({ pairs: 128, depth: 1, theta: 0.05, eta: 0.5 }),
-          memorizeRecall({ pairs: 128, depth: 1, theta: 0.1, eta: 0.5 }),
+          await memorizeRecall({ pairs: 128, depth: 1, theta: 0.05, eta: 0.5 }),
+          await memorizeRecall({ pairs: 128, depth: 1, theta: 0.1, eta: 0.5 }),
         );
-        const deep = memorizeRecall({ pairs: 128, depth: 2, theta: 0.02, eta: 0.5 });
+        const deep = await memorizeRecall({ pairs: 128, depth: 2, theta: 0.02, eta: 0.5 });
         assert.ok(deep >= 0.45, `deep memory recall ${deep}`);
         assert.ok(deep >= 1.5 * linear, `deep ${deep} vs linear ${linear}`);
       });
     });
 
-    it('without writes (θ = 0) recall is at chance', () => {
-      withBackend(backend, () => {
-        assert.ok(memorizeRecall({ pairs: 32, depth: 2, theta: 0 }) <= 0.1);
+    it('without writes (θ = 0) recall is at chance', async () => {
+      await withBackend(backend, async () => {
+        assert.ok((await memorizeRecall({ pairs: 32, depth: 2, theta: 0 })) <= 0.1);
       });
     });
   });

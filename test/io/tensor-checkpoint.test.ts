@@ -23,6 +23,7 @@ import {
 } from '../../src/index.js';
 import { loadTensorCheckpoint, saveTensorCheckpoint } from '../../src/node.js';
 import { backendsUnderTest } from '../helpers/backends.js';
+import { valuesOf } from '../helpers/read.js';
 
 interface Params {
   layers: { w: Tensor; b: Tensor }[];
@@ -81,21 +82,21 @@ for (const backend of backendsUnderTest()) {
           assert.deepEqual(loaded.config, { kind: 'mlp' });
           assert.equal(loaded.trainer.step, 3);
           assert.equal(loaded.optimizer?.step, 3);
-          loaded.params.layers.forEach((l, i) => {
-            assert.deepEqual([...l.w.dataSync()], [...params.layers[i]!.w.dataSync()]);
-          });
+          for (const [i, l] of loaded.params.layers.entries()) {
+            assert.deepEqual([...(await l.w.data())], [...(await params.layers[i]!.w.data())]);
+          }
           // continue both for 3 steps: identical losses
           const continued: number[] = [];
           for (let i = 0; i < 3; i++) {
             tidy(step);
-            continued.push(loss(params, x, y).item());
+            continued.push((await valuesOf(() => loss(params, x, y)))[0]!);
           }
           params = loaded.params;
           state = loaded.optimizer!;
           const resumed: number[] = [];
           for (let i = 0; i < 3; i++) {
             tidy(step);
-            resumed.push(loss(params, x, y).item());
+            resumed.push((await valuesOf(() => loss(params, x, y)))[0]!);
           }
           assert.deepEqual(resumed, continued);
         } finally {

@@ -8,6 +8,7 @@ import {
   causalConv,
   concat,
   defaultMemoryLayerConfig,
+  dispose,
   getBackend,
   initMemoryLayer,
   type MemoryLayerConfig,
@@ -25,10 +26,9 @@ import {
 } from '../../src/index.js';
 import { backendsUnderTest } from '../helpers/backends.js';
 import { checkGradients } from '../helpers/finite-diff.js';
+import { readAll, valuesOf } from '../helpers/read.js';
 
-function maxAbsDiff(a: Tensor, b: Tensor): number {
-  const x = a.dataSync();
-  const y = b.dataSync();
+function maxAbsDiff(x: ArrayLike<number>, y: ArrayLike<number>): number {
   assert.equal(x.length, y.length);
   let m = 0;
   for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]! - y[i]!));
@@ -42,13 +42,15 @@ for (const backend of backendsUnderTest()) {
   const hasF64 = getBackend(backend).floatDTypes.includes('float64');
   const dtype = hasF64 ? 'float64' : 'float32';
   describe(`memory layer on ${backend}`, () => {
-    it('causal depthwise conv: c_t = Σ_i w_i z_{t−i}, zeros before the stream, tails carried', () => {
-      withBackend(backend, () => {
-        const z = tensor(Float64Array.from([1, 2, 3, 4, 5]), [1, 5, 1], { dtype });
-        const taps = tensor(Float64Array.from([1, 10, 100]), [3, 1], { dtype });
-        const { out, tail } = causalConv(z, taps, tensor(new Float64Array(2), [1, 2, 1], { dtype }));
-        assert.deepEqual([...out.dataSync()], [1, 12, 123, 234, 345]);
-        assert.deepEqual([...tail.dataSync()], [4, 5]);
+    it('causal depthwise conv: c_t = Σ_i w_i z_{t−i}, zeros before the stream, tails carried', async () => {
+      await withBackend(backend, async () => {
+        const { out, tail } = await readAll(() => {
+          const z = tensor(Float64Array.from([1, 2, 3, 4, 5]), [1, 5, 1], { dtype });
+          const taps = tensor(Float64Array.from([1, 10, 100]), [3, 1], { dtype });
+          return causalConv(z, taps, tensor(new Float64Array(2), [1, 2, 1], { dtype }));
+        });
+        assert.deepEqual([...out], [1, 12, 123, 234, 345]);
+        assert.deepEqual([...tail], [4, 5]);
       });
     });
 
@@ -64,15 +66,17 @@ for (const backend of backendsUnderTest()) {
       },
       { name: "SPEC's unnormalised values (normalizeValues: false)", config: { normalizeValues: false } },
     ]) {
-      it(`${variant.name}: split stream = whole stream and causal`, () => {
-        withBackend(backend, () => {
-          tidy(() => {
-            const rng = new Rng(4);
-            const config = small(variant.config);
-            const params = initMemoryLayer(config, rng, dtype);
-            const x = rng.normal([2, 11, 6], { dtype });
-            const whole = memoryLayer(params, config, x);
-            for (const cuts of [[4], [1, 5, 9], [7, 8]]) {
+      it(`${variant.name}: split stream = whole stream and causal`, async () => {
+        await withBackend(backend, async () => {
+          const rng = new Rng(4);
+          const config = small(variant.config);
+          const params = initMemoryLayer(config, rng, dtype);
+          const x = rng.normal([2, 11, 6], { dtype });
+          const cutsList = [[4], [1, 5, 9], [7, 8]];
+          const read = await readAll(() => ({
+            x,
+            whole: memoryLayer(params, config, x).y,
+            split: cutsList.map((cuts) => {
               let state: ReturnType<typeof memoryLayer>['state'] | undefined;
               const ys: Tensor[] = [];
               const bounds = [0, ...cuts, 11];
@@ -82,23 +86,29 @@ for (const backend of backendsUnderTest()) {
                 ys.push(r.y);
                 state = r.state;
               }
-              assert.ok(maxAbsDiff(concat(ys, 1), whole.y) < (hasF64 ? 1e-12 : 1e-5), `cuts ${cuts}`);
-            }
-            // causality: change token 6 only
-            const data = x.dataSync().slice();
-            for (let j = 0; j < 6; j++) data[6 * 6 + j]! += 0.5;
-            const changed = memoryLayer(params, config, tensor(data, x.shape, { dtype })).y.dataSync();
-            const base = whole.y.dataSync();
-            for (let b = 0; b < 2; b++) {
-              for (let t = 0; t < 11; t++) {
-                for (let j = 0; j < 6; j++) {
-                  const i = (b * 11 + t) * 6 + j;
-                  if (b === 0 && t < 6) assert.equal(changed[i], base[i], `output ${t} changed`);
-                  if (b === 1) assert.equal(changed[i], base[i], 'another batch row changed');
-                }
+              return concat(ys, 1);
+            }),
+          }));
+          cutsList.forEach((cuts, c) => {
+            assert.ok(maxAbsDiff(read.split[c]!, read.whole) < (hasF64 ? 1e-12 : 1e-5), `cuts ${cuts}`);
+          });
+          // causality: change token 6 only
+          const data = read.x.slice();
+          for (let j = 0; j < 6; j++) data[6 * 6 + j]! += 0.5;
+          const changed = await valuesOf(
+            () => memoryLayer(params, config, tensor(data, x.shape, { dtype })).y,
+          );
+          const base = read.whole;
+          for (let b = 0; b < 2; b++) {
+            for (let t = 0; t < 11; t++) {
+              for (let j = 0; j < 6; j++) {
+                const i = (b * 11 + t) * 6 + j;
+                if (b === 0 && t < 6) assert.equal(changed[i], base[i], `output ${t} changed`);
+                if (b === 1) assert.equal(changed[i], base[i], 'another batch row changed');
               }
             }
-          });
+          }
+          dispose([params, x]);
         });
       });
     }

@@ -23,13 +23,15 @@ import {
   sum,
   type Tensor,
   tensor,
-  tidy,
   withBackend,
 } from '../../src/index.js';
 import { backendsUnderTest } from '../helpers/backends.js';
 import { relError } from '../helpers/compare.js';
 import { CONFORMANCE_CASES, loadConformanceCase, type StoredArray } from '../helpers/conformance.js';
 import { checkGradients } from '../helpers/finite-diff.js';
+import { readAll, valuesOf } from '../helpers/read.js';
+
+const TOKEN_KEYS = ['q', 'k', 'v', 'alpha', 'eta', 'theta'] as const;
 
 interface CaseSpec {
   lead?: number[];
@@ -71,8 +73,8 @@ for (const backend of backendsUnderTest()) {
   const dtype: FloatDType = hasF64 ? 'float64' : 'float32';
   const tight = hasF64 ? 1e-9 : 2e-5;
   describe(`memoryScan on ${backend}`, () => {
-    it(`matches the published conformance vectors (values and gradients), both implementations, in ${dtype}`, () => {
-      withBackend(backend, () => {
+    it(`matches the published conformance vectors (values and gradients), both implementations, in ${dtype}`, async () => {
+      await withBackend(backend, async () => {
         for (const c of CONFORMANCE_CASES) {
           const t = (o: StoredArray) => tensor(Float64Array.from(o.data), o.shape, { dtype });
           const tol = hasF64 ? 1e-9 : 1e-4;
@@ -81,19 +83,8 @@ for (const backend of backendsUnderTest()) {
           const layers = Array.from({ length: depth }, (_, i) => i);
           for (const scan of [memoryScan, memoryScanReference]) {
             const label = `case ${c} ${scan.name}`;
-            tidy(() => {
+            const got = await readAll(() => {
               const { y, state } = scan(inputs, options);
-              assert.ok(relError(y, data.expected.y.data) < tol, `${label}: y`);
-              for (const i of layers) {
-                assert.ok(
-                  relError(state.weights[i]!, data.expected[`W_${i}`].data) < tol,
-                  `${label}: W_${i}`,
-                );
-                assert.ok(
-                  relError(state.momentum[i]!, data.expected[`S_${i}`].data) < tol,
-                  `${label}: S_${i}`,
-                );
-              }
               const loss = (p: MemoryScanInputs) => {
                 const r = scan(p, options);
                 let l = sum(mul(r.y, t(data.cotangents.y)));
@@ -102,20 +93,27 @@ for (const backend of backendsUnderTest()) {
                 return l;
               };
               const g = grad(loss)(inputs);
-              for (const key of ['q', 'k', 'v', 'alpha', 'eta', 'theta'] as const) {
-                assert.ok(relError(g[key], data.grads[key].data) < gradTol, `${label}: grad ${key}`);
-              }
-              for (const i of layers) {
-                assert.ok(
-                  relError(g.weights[i]!, data.grads[`W0_${i}`].data) < gradTol,
-                  `${label}: grad W0_${i}`,
-                );
-                assert.ok(
-                  relError(g.momentum![i]!, data.grads[`S0_${i}`].data) < gradTol,
-                  `${label}: grad S0_${i}`,
-                );
-              }
+              return {
+                y,
+                W: layers.map((i) => state.weights[i]!),
+                S: layers.map((i) => state.momentum[i]!),
+                grads: TOKEN_KEYS.map((key) => g[key]),
+                gW: layers.map((i) => g.weights[i]!),
+                gS: layers.map((i) => g.momentum![i]!),
+              };
             });
+            assert.ok(relError(got.y, data.expected.y.data) < tol, `${label}: y`);
+            for (const i of layers) {
+              assert.ok(relError(got.W[i]!, data.expected[`W_${i}`].data) < tol, `${label}: W_${i}`);
+              assert.ok(relError(got.S[i]!, data.expected[`S_${i}`].data) < tol, `${label}: S_${i}`);
+            }
+            TOKEN_KEYS.forEach((key, j) => {
+              assert.ok(relError(got.grads[j]!, data.grads[key].data) < gradTol, `${label}: grad ${key}`);
+            });
+            for (const i of layers) {
+              assert.ok(relError(got.gW[i]!, data.grads[`W0_${i}`].data) < gradTol, `${label}: grad W0_${i}`);
+              assert.ok(relError(got.gS[i]!, data.grads[`S0_${i}`].data) < gradTol, `${label}: grad S0_${i}`);
+            }
           }
         }
       });
@@ -123,32 +121,33 @@ for (const backend of backendsUnderTest()) {
 
     for (const precision of hasF64 ? (['float64', 'float32'] as const) : (['float32'] as const)) {
       const tol = precision === 'float64' ? 1e-9 : 1e-4;
-      it(`chunk-parallel = token-by-token in ${precision} (depth 1–3, residual, SiLU/GELU, chunk 1 / non-divisor / T)`, () => {
-        withBackend(backend, () => {
+      it(`chunk-parallel = token-by-token in ${precision} (depth 1–3, residual, SiLU/GELU, chunk 1 / non-divisor / T)`, async () => {
+        await withBackend(backend, async () => {
           const rng = new Rng(11);
           const T = 11;
           for (const depth of [1, 2, 3]) {
             for (const residual of [false, true]) {
               for (const activation of ['silu', 'gelu'] as const) {
                 for (const chunkSize of [1, 4, T]) {
-                  tidy(() => {
+                  const { fast, slow } = await readAll(() => {
                     const inputs = randomInputs(rng, { lead: [2], T, d: 3, depth, dtype: precision });
                     const options = { chunkSize, activation, residual };
-                    const fast = memoryScan(inputs, options);
-                    const slow = memoryScanReference(inputs, options);
-                    const label = `depth ${depth} residual ${residual} ${activation} chunk ${chunkSize}`;
-                    assert.ok(relError(fast.y, slow.y) < tol, `${label}: y ${relError(fast.y, slow.y)}`);
-                    for (let l = 0; l < depth; l++) {
-                      assert.ok(
-                        relError(fast.state.weights[l]!, slow.state.weights[l]!) < tol,
-                        `${label}: W${l}`,
-                      );
-                      assert.ok(
-                        relError(fast.state.momentum[l]!, slow.state.momentum[l]!) < tol,
-                        `${label}: S${l}`,
-                      );
-                    }
+                    const pick = (r: ReturnType<typeof memoryScan>) => ({
+                      y: r.y,
+                      W: r.state.weights,
+                      S: r.state.momentum,
+                    });
+                    return {
+                      fast: pick(memoryScan(inputs, options)),
+                      slow: pick(memoryScanReference(inputs, options)),
+                    };
                   });
+                  const label = `depth ${depth} residual ${residual} ${activation} chunk ${chunkSize}`;
+                  assert.ok(relError(fast.y, slow.y) < tol, `${label}: y ${relError(fast.y, slow.y)}`);
+                  for (let l = 0; l < depth; l++) {
+                    assert.ok(relError(fast.W[l]!, slow.W[l]!) < tol, `${label}: W${l}`);
+                    assert.ok(relError(fast.S[l]!, slow.S[l]!) < tol, `${label}: S${l}`);
+                  }
                 }
               }
             }
@@ -157,11 +156,12 @@ for (const backend of backendsUnderTest()) {
       });
     }
 
-    it('a split stream equals the whole stream, at random split points (also mid-chunk)', () => {
-      withBackend(backend, () => {
+    it('a split stream equals the whole stream, at random split points (also mid-chunk)', async () => {
+      await withBackend(backend, async () => {
         const rng = new Rng(5);
         for (let trial = 0; trial < 8; trial++) {
-          tidy(() => {
+          let label = '';
+          const got = await readAll(() => {
             const T = 13 + rng.int(8);
             const chunkSize = 1 + rng.int(5);
             const options = { chunkSize, activation: 'silu' as const, residual: trial % 2 === 1 };
@@ -172,45 +172,47 @@ for (const backend of backendsUnderTest()) {
             );
             cuts.push(T);
             let state: Partial<MemoryScanInputs> = { weights: inputs.weights, momentum: inputs.momentum! };
-            const ys: Tensor[] = [];
+            const pairs: [Tensor, Tensor][] = [];
+            let offset = 0;
             for (let i = 0; i + 1 < cuts.length; i++) {
               const part = sliceTokens(inputs, cuts[i]!, cuts[i + 1]! - cuts[i]!);
               const r = memoryScan({ ...part, ...state } as MemoryScanInputs, options);
-              ys.push(r.y);
+              const n = r.y.shape[1]!;
+              pairs.push([r.y, slice(whole.y, [0, offset], [-1, n])]);
+              offset += n;
               state = r.state;
             }
-            const label = `T ${T} chunk ${chunkSize} cuts ${cuts}`;
-            let offset = 0;
-            for (const y of ys) {
-              const n = y.shape[1]!;
-              assert.ok(relError(y, slice(whole.y, [0, offset], [-1, n])) < tight, label);
-              offset += n;
-            }
-            whole.state.weights.forEach((w, l) => {
-              assert.ok(relError((state as { weights: Tensor[] }).weights[l]!, w) < tight, `${label}: W${l}`);
-            });
+            label = `T ${T} chunk ${chunkSize} cuts ${cuts}`;
+            const weights = whole.state.weights.map((w, l): [Tensor, Tensor] => [
+              (state as { weights: Tensor[] }).weights[l]!,
+              w,
+            ]);
+            return { pairs, weights };
+          });
+          for (const [piece, whole] of got.pairs) assert.ok(relError(piece, whole) < tight, label);
+          got.weights.forEach(([split, whole], l) => {
+            assert.ok(relError(split, whole) < tight, `${label}: W${l}`);
           });
         }
       });
     });
 
-    it('is causal: changing any input at t+1 leaves every output ≤ t unchanged', () => {
-      withBackend(backend, () => {
+    it('is causal: changing any input at t+1 leaves every output ≤ t unchanged', async () => {
+      await withBackend(backend, async () => {
         const rng = new Rng(8);
         const T = 9;
         const options = { chunkSize: 4, activation: 'silu' as const, residual: false };
         const inputs = randomInputs(rng, { lead: [1], T, d: 3, depth: 2, dtype });
-        const base = memoryScan(inputs, options).y.dataSync();
-        for (const key of ['q', 'k', 'v', 'alpha', 'eta', 'theta'] as const) {
+        const base = await valuesOf(() => memoryScan(inputs, options).y);
+        for (const key of TOKEN_KEYS) {
           for (const t1 of [1, 4, 6]) {
             const x = inputs[key];
-            const data = x.dataSync().slice();
+            const data = (await x.data()).slice();
             const perToken = key === 'q' || key === 'k' || key === 'v' ? 3 : 1;
             for (let j = 0; j < perToken; j++) data[t1 * perToken + j]! += 0.3;
-            const changed = memoryScan(
-              { ...inputs, [key]: tensor(data, x.shape, { dtype }) },
-              options,
-            ).y.dataSync();
+            const changed = await valuesOf(
+              () => memoryScan({ ...inputs, [key]: tensor(data, x.shape, { dtype }) }, options).y,
+            );
             for (let i = 0; i < t1 * 3; i++)
               assert.equal(changed[i], base[i], `${key} at ${t1} changed output ${i}`);
             let differs = false;
@@ -221,27 +223,29 @@ for (const backend of backendsUnderTest()) {
       });
     });
 
-    it('with b = T every gradient is taken at W⁰ (η = α = 0: W^T = W⁰ − Σ θ_s ∇ℓ(W⁰; k_s, v_s))', () => {
-      withBackend(backend, () => {
+    it('with b = T every gradient is taken at W⁰ (η = α = 0: W^T = W⁰ − Σ θ_s ∇ℓ(W⁰; k_s, v_s))', async () => {
+      await withBackend(backend, async () => {
         const rng = new Rng(3);
         const T = 6;
         const inputs = randomInputs(rng, { T, d: 3, depth: 2, alpha: [0, 0], eta: [0, 0], dtype });
-        const { state } = memoryScan({ ...inputs, momentum: undefined }, { chunkSize: T });
-        const theta = inputs.theta.dataSync();
-        const weightedLoss = (ws: Tensor[]) => {
-          let total: Tensor | null = null;
-          for (let s = 0; s < T; s++) {
-            const one = sliceTokens(inputs, s, 1);
-            const e = sub(memoryForward(one.k, ws, { activation: 'silu', residual: false }), one.v);
-            const term = mul(sum(mul(e, e)), theta[s]!);
-            total = total ? add(total, term) : term;
-          }
-          return total!;
-        };
-        const g = grad(weightedLoss)([...inputs.weights]);
-        inputs.weights.forEach((w, l) => {
-          const expected = sub(w, g[l]!);
-          assert.ok(relError(state.weights[l]!, expected) < (hasF64 ? 1e-12 : 1e-5), `W${l}`);
+        const theta = await inputs.theta.data();
+        const pairs = await readAll(() => {
+          const { state } = memoryScan({ ...inputs, momentum: undefined }, { chunkSize: T });
+          const weightedLoss = (ws: Tensor[]) => {
+            let total: Tensor | null = null;
+            for (let s = 0; s < T; s++) {
+              const one = sliceTokens(inputs, s, 1);
+              const e = sub(memoryForward(one.k, ws, { activation: 'silu', residual: false }), one.v);
+              const term = mul(sum(mul(e, e)), theta[s]!);
+              total = total ? add(total, term) : term;
+            }
+            return total!;
+          };
+          const g = grad(weightedLoss)([...inputs.weights]);
+          return inputs.weights.map((w, l) => [state.weights[l]!, sub(w, g[l]!)]);
+        });
+        pairs.forEach(([got, expected], l) => {
+          assert.ok(relError(got!, expected!) < (hasF64 ? 1e-12 : 1e-5), `W${l}`);
         });
       });
     });
@@ -292,15 +296,15 @@ for (const backend of backendsUnderTest()) {
       });
     });
 
-    it('stays finite and accurate with gates at 1e−6 and 1 − 1e−6 over 4096 tokens', () => {
-      withBackend(backend, () => {
+    it('stays finite and accurate with gates at 1e−6 and 1 − 1e−6 over 4096 tokens', async () => {
+      await withBackend(backend, async () => {
         const T = 4096;
         for (const [a, e] of [
           [1e-6, 1 - 1e-6],
           [1 - 1e-6, 1e-6],
           [0, 0],
         ] as const) {
-          tidy(() => {
+          const got = await readAll(() => {
             const rng = new Rng(99);
             const inputs = randomInputs(rng, {
               T,
@@ -311,33 +315,33 @@ for (const backend of backendsUnderTest()) {
               theta: [0.001, 0.001],
             });
             const options = { chunkSize: 64 };
-            const fast = memoryScan(inputs, options);
-            const slow = memoryScanReference(inputs, options);
-            const y = fast.y.dataSync();
-            assert.ok(
-              y.every((v) => Number.isFinite(v)),
-              `α=${a} η=${e}: non-finite output`,
-            );
-            assert.ok(
-              relError(fast.y, slow.y) < 1e-9,
-              `α=${a} η=${e}: y differs ${relError(fast.y, slow.y)}`,
-            );
             const f32 = memoryScan(
               {
                 ...inputs,
-                ...Object.fromEntries(
-                  (['q', 'k', 'v', 'alpha', 'eta', 'theta'] as const).map((k) => [k, castTo32(inputs[k])]),
-                ),
+                ...Object.fromEntries(TOKEN_KEYS.map((k) => [k, castTo32(inputs[k])])),
                 weights: inputs.weights.map(castTo32),
                 momentum: inputs.momentum!.map(castTo32),
               } as MemoryScanInputs,
               options,
             );
-            assert.ok(
-              relError(f32.y, slow.y) < 1e-3,
-              `α=${a} η=${e}: float32 y differs ${relError(f32.y, slow.y)}`,
-            );
+            return {
+              fast: memoryScan(inputs, options).y,
+              slow: memoryScanReference(inputs, options).y,
+              f32: f32.y,
+            };
           });
+          assert.ok(
+            got.fast.every((v) => Number.isFinite(v)),
+            `α=${a} η=${e}: non-finite output`,
+          );
+          assert.ok(
+            relError(got.fast, got.slow) < 1e-9,
+            `α=${a} η=${e}: y differs ${relError(got.fast, got.slow)}`,
+          );
+          assert.ok(
+            relError(got.f32, got.slow) < 1e-3,
+            `α=${a} η=${e}: float32 y differs ${relError(got.f32, got.slow)}`,
+          );
         }
       });
     });

@@ -5,9 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { flattenTree, unflattenInto } from '../../src/engine/tree.js';
 import {
   crossEntropy,
   dispose,
+  memory,
   noGrad,
   Rng,
   reshape,
@@ -29,7 +31,6 @@ import {
   tokenTensor,
 } from '../../src/models/model.js';
 import { modelStream } from '../../src/models/stream.js';
-import { flattenTree, unflattenInto } from '../../src/train/tree.js';
 import { checkGradients } from '../helpers/finite-diff.js';
 import { columns, randomTokens, tinyConfig, tinyModel } from './util.js';
 
@@ -112,18 +113,19 @@ for (const variant of MODEL_VARIANTS) {
       dispose(params);
     });
 
-    it('generates with its cache exactly what uncached forward passes predict', () => {
+    it('generates with its cache exactly what uncached forward passes predict', async () => {
       const { config, params } = tinyModel(variant);
       const prompt = randomTokens(5, config.vocabSize, 5);
-      const { tokens } = generate(params, config, prompt, { maxTokens: 10, temperature: 0 });
+      const { tokens, state } = await generate(params, config, prompt, { maxTokens: 10, temperature: 0 });
+      dispose(state);
       assert.equal(tokens.length, 10);
       const sequence = [...prompt, ...tokens];
       const n = sequence.length - 1; // the uncached pass over everything but the last token
-      const predicted = noGrad(() =>
-        tidy(() =>
-          greedyTokens(modelForward(params, config, tokenTensor(sequence.slice(0, n), 1, n)).logits),
-        ),
+      const logits = noGrad(() =>
+        tidy(() => modelForward(params, config, tokenTensor(sequence.slice(0, n), 1, n)).logits),
       );
+      const predicted = await greedyTokens(logits);
+      logits.dispose();
       for (let i = 0; i < tokens.length; i++) {
         assert.equal(
           tokens[i],
@@ -232,7 +234,7 @@ describe('model structure', () => {
     );
   });
 
-  it('modelStream reads pieces as one pass, frees replaced states, and refuses use after close', () => {
+  it('modelStream reads pieces as one pass, frees replaced states, and refuses use after close', async () => {
     const { config, params } = tinyModel('mac');
     const ids = randomTokens(T, config.vocabSize, 5);
     const whole = logitsOf1(params, config, ids);
@@ -244,7 +246,7 @@ describe('model structure', () => {
       [5, 6],
       [6, T],
     ] as const) {
-      rows.push(...stream.feed(ids.slice(a, b), (logits) => logits.dataSync()));
+      rows.push(...(await stream.feed(ids.slice(a, b), (logits) => logits))!);
       first ??= stream.state;
     }
     assert.equal(rows.length, whole.length);
@@ -259,32 +261,46 @@ describe('model structure', () => {
       leaves.every((t) => t.disposed),
       'close left state tensors alive',
     );
-    assert.throws(() => stream.feed([1], () => 0), /after close/);
-    assert.throws(() => modelStream(params, config).feed([], () => 0), /at least one token/);
+    await assert.rejects(stream.feed([1]), /after close/);
+    await assert.rejects(modelStream(params, config).feed([]), /at least one token/);
     dispose(params);
   });
 
-  it('modelStream.feedPieces cuts a sequence into pieces that read as one pass', () => {
+  it('modelStream.feedPieces cuts a sequence into pieces that read as one pass, one read each', async () => {
     const { config, params } = tinyModel('mal');
     const ids = randomTokens(T, config.vocabSize, 6);
     const whole = logitsOf1(params, config, ids);
     const stream = modelStream(params, config);
     const seen: [number, number][] = [];
-    const rows = stream
-      .feedPieces(Array.from(ids), 3, (logits, start, length) => {
-        seen.push([start, length]);
-        return [...logits.dataSync()];
-      })
-      .flat();
+    const used: number[] = [];
+    const before = memory().tensors;
+    const rows = (
+      await stream.feedPieces(
+        Array.from(ids),
+        3,
+        (logits, start, length) => {
+          seen.push([start, length]);
+          return logits;
+        },
+        (values, start) => {
+          used.push(start);
+          return [...values];
+        },
+      )
+    ).flat();
+    assert.deepEqual(
+      used,
+      seen.map(([start]) => start),
+      'use sees every piece, in order',
+    );
+    assert.equal(memory().tensors - before, tensorLeaves(stream.state).length, 'only the state stays alive');
     const cuts = Array.from({ length: Math.ceil(T / 3) }, (_, i) => [3 * i, Math.min(3, T - 3 * i)]);
     assert.deepEqual(seen, cuts);
     assert.equal(rows.length, whole.length);
     for (let i = 0; i < rows.length; i++) assert.ok(Math.abs(rows[i]! - whole[i]!) < 1e-9, `logit ${i}`);
-    assert.deepEqual(
-      stream.feedPieces([], 3, () => 0),
-      [],
-    );
-    assert.throws(() => stream.feedPieces([1], 0, () => 0), /piece must be an integer >= 1, got 0/);
+    assert.deepEqual(await stream.feedPieces([], 3, (logits) => logits), []);
+    assert.deepEqual(await stream.feedPieces([1, 2], 1), [], 'nothing selected, nothing read');
+    await assert.rejects(stream.feedPieces([1], 0), /piece must be an integer >= 1, got 0/);
     stream.close();
     dispose(params);
   });

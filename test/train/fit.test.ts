@@ -8,7 +8,6 @@ import {
   square,
   sub,
   type Tensor,
-  tidy,
   valueAndGrad,
   withBackend,
 } from '../../src/index.js';
@@ -25,10 +24,11 @@ import { floatCases, initMlp, type Mlp, mlp, problem } from './util.js';
 const mse = valueAndGrad((p: Mlp, x: Tensor, y: Tensor) => mean(square(sub(mlp(p, x), y))));
 
 /**
- * A trainer's loop body: loss and grads, clip, update — all inside one tidy, as a real loop
- * would run it. Returns the loss; the new params and state are handed to `onUpdate`.
+ * A trainer's loop body as an asynchronous loop runs it: loss and grads, the gradient norm and
+ * the loss read back (the step's only reads, issued together), clip, update, and everything the
+ * step made released. Returns the loss and the new params and state.
  */
-function trainStep(
+async function trainStep(
   opt: Optimizer,
   schedule: LrSchedule,
   params: Mlp,
@@ -36,23 +36,28 @@ function trainStep(
   x: Tensor,
   y: Tensor,
   maxNorm: number,
-): { loss: number; norm: number; params: Mlp; state: OptimizerState<Mlp> } {
-  return tidy(() => {
-    const { value, grads } = mse(params, x, y);
-    const { grads: clipped, norm } = clipByGlobalNorm(grads, maxNorm);
+): Promise<{ loss: number; norm: number; params: Mlp; state: OptimizerState<Mlp> }> {
+  const { value, grads } = mse(params, x, y);
+  try {
+    const lossRead = value.data();
+    const { grads: clipped, norm } = await clipByGlobalNorm(grads, maxNorm);
+    const loss = (await lossRead)[0]!;
     if (!Number.isFinite(norm)) throw new Error(`step ${state.step}: gradient norm is ${norm}`);
     const next = opt.update(params, clipped, state, schedule(state.step));
-    return { loss: value.item(), norm, ...next };
-  });
+    dispose(clipped);
+    return { loss, norm, ...next };
+  } finally {
+    dispose([value, grads]);
+  }
 }
 
 for (const { backend, dtype } of floatCases()) {
-  const run = (fn: () => void) => () => withBackend(backend, fn);
+  const run = (fn: () => Promise<void>) => () => withBackend(backend, fn);
 
   describe(`training an MLP on ${backend} (${dtype})`, () => {
     it(
       'AdamW + warmupCosine + clipping cuts the loss of an 8→16→4 tanh MLP by more than 10×',
-      run(() => {
+      run(async () => {
         const rng = new Rng(7);
         const { x, y } = problem(rng, 32, 8, 4, dtype);
         let params = initMlp(rng, [8, 16, 4], dtype);
@@ -63,7 +68,7 @@ for (const { backend, dtype } of floatCases()) {
         let last = Number.NaN;
         let clippedSteps = 0;
         for (let step = 0; step < 300; step++) {
-          const r = trainStep(opt, schedule, params, state, x, y, 0.5);
+          const r = await trainStep(opt, schedule, params, state, x, y, 0.5);
           ({ params, state } = r);
           if (step === 0) first = r.loss;
           last = r.loss;
@@ -80,7 +85,7 @@ for (const { backend, dtype } of floatCases()) {
 
     it(
       'holds tensor memory exactly, and the JS heap roughly, steady over 2000 steps',
-      run(() => {
+      run(async () => {
         const rng = new Rng(11);
         const { x, y } = problem(rng, 8, 4, 2, dtype);
         let params = initMlp(rng, [4, 8, 2], dtype);
@@ -97,7 +102,7 @@ for (const { backend, dtype } of floatCases()) {
         let at100: ReturnType<typeof memory> | null = null;
         let heapAt200 = 0;
         for (let step = 1; step <= 2000; step++) {
-          ({ params, state } = trainStep(opt, schedule, params, state, x, y, 1));
+          ({ params, state } = await trainStep(opt, schedule, params, state, x, y, 1));
           if (step === 100) at100 = memory();
           if (step === 200 && gc) heapAt200 = heap();
         }

@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { flattenTree } from '../../src/engine/tree.js';
 import { dispose, full, Rng } from '../../src/index.js';
 import {
   loadModelCheckpoint,
@@ -23,7 +24,6 @@ import {
   TrainingDivergedError,
   trainLanguageModel,
 } from '../../src/train/trainer.js';
-import { flattenTree } from '../../src/train/tree.js';
 import { tinyConfig } from '../models/util.js';
 
 let root: string;

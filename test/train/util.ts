@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { add, getBackend, matmul, type Rng, type Tensor, tanh, tensor, zeros } from '../../src/index.js';
+import { add, getBackend, matmul, mul, type Rng, type Tensor, tanh, tidy, zeros } from '../../src/index.js';
 import { backendsUnderTest } from '../helpers/backends.js';
 
 /** float64 where the backend computes it (exact reference comparisons), else float32. */
@@ -25,14 +25,14 @@ export function assertClose(
   }
 }
 
-/** The values of a tensor as a plain array. */
-export function values(t: Tensor): number[] {
-  return Array.from(t.dataSync());
+/** The values of a tensor as a plain array, read back asynchronously (every backend). */
+export async function values(t: Tensor): Promise<number[]> {
+  return Array.from(await t.data());
 }
 
-/** A copy of a tensor with its own buffer (so disposing one leaves the other). */
+/** A copy of a float tensor with its own buffer (so disposing one leaves the other); no read-back. */
 export function copyOf(t: Tensor): Tensor {
-  return tensor(t.dataSync(), t.shape, { dtype: t.dtype });
+  return tidy(() => mul(t, 1));
 }
 
 /** A two-layer tanh perceptron's parameters. */

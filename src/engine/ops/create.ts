@@ -38,7 +38,7 @@ export function tensor(
     }
   }
   const backend = backendFor(dtype, options.backend);
-  return wrapBuffer(backend, backend.upload(array, dtype), finalShape, dtype);
+  return wrapBuffer(backend, backend.upload(array, dtype), finalShape, dtype, array);
 }
 
 /** A rank-0 tensor. */
@@ -103,15 +103,36 @@ export function cast(x: Tensor, dtype: DType): Tensor {
 
 /**
  * The same values on another backend (a copy; differentiable: the gradient moves back).
- * Reads synchronously, so the source backend must allow `dataSync`.
+ * Synchronous, so the values must be known without waiting: the source backend reads
+ * synchronously (CPU backends), or the tensor is an int32 upload whose host values the engine
+ * kept. Otherwise (a GPU tensor) use `await toBackendAsync(x, name)`.
  * @example const x64 = cast(toBackend(x, 'reference'), 'float64');
  */
 export function toBackend(x: Tensor, name: string): Tensor {
   const target = backendFor(x.dtype, name);
   if (target === x.backend) return x;
-  const out = wrapBuffer(target, target.upload(x.dataSync(), x.dtype), x.shape, x.dtype);
+  const values = x.knownValues();
+  if (values === null) {
+    throw new Error(
+      `toBackend: backend '${x.backend.name}' reads asynchronously; move ${x.dtype} ${formatShape(x.shape)} with 'await toBackendAsync(x, '${name}')'`,
+    );
+  }
+  const out = wrapBuffer(target, target.upload(values, x.dtype), x.shape, x.dtype, values);
   if (isFloat(x.dtype)) record('toBackend', [x], out, (g) => [toBackend(g, x.backend.name)]);
   return out;
+}
+
+/**
+ * The same values on another backend, read back asynchronously: works from every backend,
+ * including GPU backends without synchronous reads. Not recorded by autodiff (a tape is
+ * synchronous); inside a differentiated function use `toBackend`.
+ * @example const onCpu = await toBackendAsync(gpuTensor, 'reference');
+ */
+export async function toBackendAsync(x: Tensor, name: string): Promise<Tensor> {
+  const target = backendFor(x.dtype, name);
+  if (target === x.backend) return x;
+  const values = x.knownValues() ?? (await x.data());
+  return wrapBuffer(target, target.upload(values, x.dtype), x.shape, x.dtype, values);
 }
 
 export { Tensor };

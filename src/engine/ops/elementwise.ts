@@ -254,9 +254,13 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   return out;
 }
 
-/** Throws unless every value is finite; names `what`. For guarding inputs and losses. */
-export function assertFinite(x: Tensor, what: string): void {
-  const data = x.dataSync();
+/**
+ * Rejects unless every value is finite; names `what`. For guarding inputs and losses (it reads
+ * the values back, asynchronously).
+ * @example await assertFinite(loss, 'the loss');
+ */
+export async function assertFinite(x: Tensor, what: string): Promise<void> {
+  const data = await x.data();
   for (let i = 0; i < data.length; i++) {
     if (!Number.isFinite(data[i]!)) {
       throw new RangeError(`${what} contains ${data[i]} at flat index ${i} (shape ${formatShape(x.shape)})`);

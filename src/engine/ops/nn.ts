@@ -2,7 +2,7 @@ import { formatShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { fusedCrossEntropy, fusedRmsNorm } from './blocks.js';
 import { arange, cast, toBackend } from './create.js';
-import { add, div, equal, exp, mul, neg, rsqrt, sub } from './elementwise.js';
+import { add, div, equal, exp, maximum, mul, neg, rsqrt, sub } from './elementwise.js';
 import { logSumExp, max, mean, sum } from './reduce.js';
 import { expandDims, stopGradient } from './shape.js';
 
@@ -46,8 +46,10 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
       `crossEntropy: targets ${formatShape(targets.shape)} do not match logits ${formatShape(logits.shape)} without the class axis`,
     );
   }
-  const t = targets.dataSync();
-  for (let i = 0; i < t.length; i++) {
+  // Checked where the values are known without a read-back (uploaded from the host, or a CPU
+  // backend); targets computed on an asynchronous device are not (out of range they count 0).
+  const t = targets.knownValues();
+  for (let i = 0; t && i < t.length; i++) {
     if ((t[i]! < 0 || t[i]! >= v) && t[i] !== options.ignoreIndex) {
       throw new RangeError(`crossEntropy: target ${t[i]} at position ${i} is outside [0, ${v})`);
     }
@@ -55,7 +57,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
   const dtype = logits.dtype as 'float32' | 'float64';
   if (targets.backend !== logits.backend) targets = toBackend(targets, logits.backend.name);
   const fused = fusedCrossEntropy(logits, targets, options.ignoreIndex); // blocks.ts, one pass
-  if (fused) return reduceLosses(fused, t, options);
+  if (fused) return reduceLosses(fused, countTargets(targets, t, options.ignoreIndex, dtype), options);
   const logp = logSoftmax(logits, -1);
   const picked = sum(mul(logp, oneHot(targets, v, dtype)), -1); // (…)
   let losses = neg(picked);
@@ -63,23 +65,35 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
     const keepMask = sub(1, equal(cast(targets, dtype), options.ignoreIndex));
     losses = mul(losses, keepMask);
   }
-  return reduceLosses(losses, t, options);
+  return reduceLosses(losses, countTargets(targets, t, options.ignoreIndex, dtype), options);
+}
+
+/**
+ * How many targets are not `ignoreIndex`: counted on the host where the values are known,
+ * otherwise on the device (exact below 2^24 targets).
+ */
+function countTargets(
+  targets: Tensor,
+  known: ArrayLike<number> | null,
+  ignoreIndex: number | undefined,
+  dtype: 'float32' | 'float64',
+): number | Tensor {
+  if (ignoreIndex === undefined) return targets.size;
+  if (!known) return sum(sub(1, equal(cast(targets, dtype), ignoreIndex)));
+  let count = 0;
+  for (let i = 0; i < known.length; i++) if (known[i] !== ignoreIndex) count++;
+  return count;
 }
 
 /** The reduction of per-position losses (0 at ignored targets) that crossEntropy asks for. */
-function reduceLosses(losses: Tensor, targets: ArrayLike<number>, options: CrossEntropyOptions): Tensor {
-  let count = targets.length;
-  if (options.ignoreIndex !== undefined) {
-    count = 0;
-    for (let i = 0; i < targets.length; i++) if (targets[i] !== options.ignoreIndex) count++;
-  }
+function reduceLosses(losses: Tensor, count: number | Tensor, options: CrossEntropyOptions): Tensor {
   switch (options.reduction ?? 'mean') {
     case 'none':
       return losses;
     case 'sum':
       return sum(losses);
     case 'mean':
-      return div(sum(losses), Math.max(count, 1));
+      return div(sum(losses), typeof count === 'number' ? Math.max(count, 1) : maximum(count, 1));
   }
 }
 

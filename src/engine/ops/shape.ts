@@ -246,17 +246,19 @@ export function split(x: Tensor, sizes: readonly number[], axis = 0): Tensor[] {
  */
 export function gather(x: Tensor, indices: Tensor, axis = 0): Tensor {
   if (indices.dtype !== 'int32') throw new TypeError(`gather: indices must be int32, got ${indices.dtype}`);
-  if (indices.backend !== x.backend) indices = toBackend(indices, x.backend.name);
   const a = normalizeAxis(axis, x.rank, 'gather');
   const n = x.shape[a]!;
-  const idx = indices.dataSync();
-  for (let i = 0; i < idx.length; i++) {
+  // Checked where the values are known without a read-back (uploaded from the host, or a CPU
+  // backend); indices computed on an asynchronous device are the kernel's to keep in bounds.
+  const idx = indices.knownValues();
+  for (let i = 0; idx && i < idx.length; i++) {
     if (idx[i]! < 0 || idx[i]! >= n) {
       throw new RangeError(
         `gather: index ${idx[i]} at position ${i} is out of range [0, ${n}) for axis ${a}`,
       );
     }
   }
+  if (indices.backend !== x.backend) indices = toBackend(indices, x.backend.name);
   const shape = [...x.shape.slice(0, a), ...indices.shape, ...x.shape.slice(a + 1)];
   const out = wrapBuffer(
     x.backend,

@@ -1,10 +1,23 @@
-import { formatShape } from '../engine/shape.js';
-import { Tensor } from '../engine/tensor.js';
+/**
+ * Parameter and state trees: the one definition of what a tree is, and the one walker that
+ * autodiff (gradient trees), tensor scopes (tidy, dispose), optimisers (moment slots), the
+ * trainer, checkpoints (flat names) and parameter counting all use.
+ *
+ * A tree is made of containers — arrays and plain objects (prototype Object.prototype or null) —
+ * and leaves: everything else (tensors, numbers, strings, booleans, null, undefined, typed
+ * arrays, class instances). Walks go depth first: arrays by index, objects in key order
+ * (Object.keys), so a tree's leaves and flat names always come in the same order.
+ */
+import { formatShape } from './shape.js';
+// tensor.ts imports this module for tidy/dispose; the cycle is safe because both use the other
+// only inside functions, never while their module is being evaluated.
+import { Tensor } from './tensor.js';
 
 /**
- * Nested records and arrays of tensors: model parameters, their gradients and optimizer moments.
- * Leaves that are not tensors (numbers, strings, null, …) are carried along but never touched;
- * `valueAndGrad` gives such leaves a null gradient, and optimizers keep null moments for them.
+ * Nested records and arrays of tensors: model parameters, their gradients, optimizer moments,
+ * model states. Leaves that are not tensors (numbers, strings, null, …) are carried along but
+ * never touched; `valueAndGrad` gives such leaves a null gradient, and optimizers keep null
+ * moments for them.
  *
  * @example
  * const params: TensorTree = { layers: [{ w: rng.normal([4, 4]), b: zeros([4]) }], scale: ones([4]) };
@@ -20,8 +33,9 @@ export type TensorTree =
   | { readonly [key: string]: TensorTree };
 
 /**
- * @internal true for the containers a tree is made of: arrays and plain objects. Anything else
- * (tensors, typed arrays, class instances) is a leaf, so a stray Map or Date is never walked into.
+ * True for the containers a tree is made of: arrays and plain objects. Anything else (tensors,
+ * typed arrays, class instances, Maps) is a leaf, so a stray Map or Date is never walked into.
+ * @example isContainer({ w }); // true; isContainer(w), isContainer(new Float32Array(2)) → false
  */
 export function isContainer(value: unknown): value is readonly unknown[] | Record<string, unknown> {
   if (Array.isArray(value)) return true;
@@ -36,8 +50,9 @@ export function joinPath(prefix: string, key: string | number): string {
 }
 
 /**
- * @internal calls `visit` on every leaf (tensor or not) with its dotted path, depth first in key
- * order — the order `flattenTree` names entries in.
+ * Calls `visit` on every leaf (tensor or not) with its dotted path under `path`, depth first in
+ * key order — the order `flattenTree` names entries in and `tensorLeaves` lists them.
+ * @example forEachLeaf({ a: [x, 2] }, (leaf, path) => console.log(path)); // 'a.0', 'a.1'
  */
 export function forEachLeaf(tree: unknown, visit: (leaf: unknown, path: string) => void, path = ''): void {
   if (Array.isArray(tree)) {
@@ -50,8 +65,9 @@ export function forEachLeaf(tree: unknown, visit: (leaf: unknown, path: string) 
 }
 
 /**
- * @internal rebuilds a tree with the same containers, each leaf replaced by `fn(leaf, path)`.
- * Arrays stay arrays and objects plain objects, so the result has the input's structure.
+ * Rebuilds a tree with the same containers, each leaf replaced by `fn(leaf, path)`. Arrays stay
+ * arrays and objects become plain objects, so the result has the input's structure.
+ * @example const doubled = mapLeaves(params, (leaf) => (leaf instanceof Tensor ? mul(leaf, 2) : leaf));
  */
 export function mapLeaves(tree: unknown, fn: (leaf: unknown, path: string) => unknown, path = ''): unknown {
   if (Array.isArray(tree)) return tree.map((child, i) => mapLeaves(child, fn, joinPath(path, i)));
@@ -61,6 +77,77 @@ export function mapLeaves(tree: unknown, fn: (leaf: unknown, path: string) => un
     return out;
   }
   return fn(tree, path);
+}
+
+/**
+ * `mapLeaves` over `tree` with companion trees walked alongside: `fn` gets each leaf of `tree`
+ * and what every companion holds at the same path. A companion must have `tree`'s containers
+ * (same kind, same keys) down to `tree`'s leaves, except that null or undefined anywhere stands
+ * for "nothing here" (its children are all null/undefined); what a companion holds below a leaf
+ * of `tree` is handed to `fn` as is. A mismatch calls `mismatch` (which throws; by default a
+ * RangeError) with the companion's index, the path (root '') and a description of what `tree`
+ * has there.
+ * @example
+ * const sum = mapLeavesWith(a, [b], (x, [y]) => (x instanceof Tensor ? add(x, y as Tensor) : x));
+ */
+export function mapLeavesWith(
+  tree: unknown,
+  companions: readonly unknown[],
+  fn: (leaf: unknown, companions: readonly unknown[], path: string) => unknown,
+  mismatch: (index: number, path: string, expected: string) => never = structureMismatch,
+  path = '',
+): unknown {
+  if (!isContainer(tree)) return fn(tree, companions, path);
+  const isArray = Array.isArray(tree);
+  const keys = isArray ? tree.map((_, i) => String(i)) : Object.keys(tree);
+  companions.forEach((c, j) => {
+    if (c === null || c === undefined) return;
+    const cKeys = isContainer(c) ? new Set(Object.keys(c)) : null;
+    if (
+      cKeys === null ||
+      Array.isArray(c) !== isArray ||
+      cKeys.size !== keys.length ||
+      !keys.every((k) => cKeys.has(k))
+    ) {
+      mismatch(j, path, isArray ? `an array of ${keys.length}` : `keys ${keys.join(', ')}`);
+    }
+  });
+  const child = (key: string): unknown =>
+    mapLeavesWith(
+      (tree as Record<string, unknown>)[key],
+      companions.map((c) => (c === null || c === undefined ? c : (c as Record<string, unknown>)[key])),
+      fn,
+      mismatch,
+      joinPath(path, key),
+    );
+  return isArray ? keys.map(child) : Object.fromEntries(keys.map((k) => [k, child(k)]));
+}
+
+function structureMismatch(index: number, path: string, expected: string): never {
+  throw new RangeError(
+    `companion tree ${index} does not have the structure of the tree at ${path === '' ? 'the root' : `'${path}'`} (the tree has ${expected})`,
+  );
+}
+
+/**
+ * `mapLeaves` over the tensor leaves only: every other leaf (null, numbers, …) stays as it is.
+ * @example const halved = mapTensors(grads, (g) => mul(g, 0.5));
+ */
+export function mapTensors(tree: unknown, fn: (t: Tensor, path: string) => Tensor): unknown {
+  return mapLeaves(tree, (leaf, path) => (leaf instanceof Tensor ? fn(leaf, path) : leaf));
+}
+
+/**
+ * Every distinct tensor leaf of a tree, in walk order (a tensor that appears twice is listed
+ * once, where it first appears).
+ * @example const n = tensorLeaves(params).reduce((s, t) => s + t.size, 0); // parameter count
+ */
+export function tensorLeaves(tree: unknown): Tensor[] {
+  const found = new Set<Tensor>();
+  forEachLeaf(tree, (leaf) => {
+    if (leaf instanceof Tensor) found.add(leaf);
+  });
+  return [...found];
 }
 
 /**
