@@ -41,6 +41,7 @@ import {
 import { enableWasmThreads } from '../src/node.js';
 import type { FreshResult } from './fresh.js';
 import { benchGeneration, benchTrainStep, time } from './models.js';
+import { benchWebGpu } from './webgpu.js';
 
 interface Row {
   bench: string;
@@ -454,6 +455,10 @@ console.log(
 if (wasmBackend && backends.includes('wasm') && threads > 1) enableWasmThreads(wasmBackend, threads);
 console.log(`wasm threads: ${wasmBackend?.threadPool?.threads ?? 1}\n`);
 for (const backend of backends) {
+  if (backend === 'webgpu') {
+    await benchWebGpu(MATMUL_SHAPES, T, wanted, report); // asynchronous: timed until the GPU finishes
+    continue;
+  }
   withBackend(backend, () => {
     if (wanted('matmul')) benchMatmul(backend);
     if (wanted('memoryScan')) benchMemoryScan(backend);

@@ -11,6 +11,7 @@ import {
   grad,
   listBackends,
   loadWasmBackend,
+  loadWebGpuBackend,
   matmul,
   memoryScan,
   mul,
@@ -156,6 +157,7 @@ async function run() {
     report.attention = { causal: true, backend: a32.backend.name, relDiff: relDiff(a32, a64) };
   });
   if (wasm) report.workers = await workerPool(wasm, report.crossOriginIsolated);
+  report.webgpu = await webgpuChecks();
   report.totalMs = Math.round(performance.now() - t0);
   return report;
 }
@@ -234,6 +236,44 @@ function mainThreadCanWait() {
   } catch {
     return false;
   }
+}
+
+/** max |a − b| / max |b|, read asynchronously (the webgpu backend has no synchronous read). */
+async function relDiffAsync(a, b) {
+  const [x, y] = [await a.data(), await b.data()];
+  let err = 0;
+  let scale = 0;
+  for (let i = 0; i < x.length; i++) {
+    err = Math.max(err, Math.abs(x[i] - y[i]));
+    scale = Math.max(scale, Math.abs(y[i]));
+  }
+  return x.length !== y.length ? Number.POSITIVE_INFINITY : scale === 0 ? err : err / scale;
+}
+
+/** The same kernels on the WebGPU backend where the browser exposes an adapter. */
+async function webgpuChecks() {
+  if (!navigator.gpu) return { available: false, reason: 'no navigator.gpu' };
+  const gpu = await loadWebGpuBackend();
+  if (!gpu) return { available: false, reason: 'requestAdapter() gave no adapter' };
+  const onGpu = (t) =>
+    tensor(Float32Array.from(t.dataSync()), t.shape, { dtype: 'float32', backend: 'webgpu' });
+  const x64 = scanInputs(new Rng(1), 2, 64, 16, 32, 2);
+  const xg = mapInputs(x64, onGpu);
+  const fast = memoryScan(xg, { chunkSize: 16 });
+  const ref = memoryScan(x64, { chunkSize: 16 });
+  const qkv = ['q', 'k', 'v'].map(() =>
+    new Rng(3).normal([1, 2, 64, 16], { dtype: 'float64', backend: 'reference' }),
+  );
+  const attn = ([q, k, v]) => sum(mul(attention(q, k, v), q));
+  const g32 = grad(attn)(qkv.map(onGpu));
+  const g64 = grad(attn)(qkv);
+  return {
+    available: true,
+    adapter: gpu.adapterName,
+    backend: fast.y.backend.name,
+    memoryScanRelDiffY: await relDiffAsync(fast.y, ref.y),
+    attentionGradRelDiff: Math.max(...(await Promise.all(g32.map((g, i) => relDiffAsync(g, g64[i]))))),
+  };
 }
 
 async function send(report) {

@@ -121,6 +121,7 @@ function runPage(url) {
     '--headless',
     '--no-sandbox',
     '--disable-gpu',
+    '--enable-unsafe-webgpu', // WebGPU on Linux (headless Chromium then offers SwiftShader's adapter)
     '--disable-quic',
     '--no-first-run',
     '--disable-background-networking',
@@ -203,6 +204,18 @@ function check(mode, r) {
   expect(r.grad.relDiff < GRAD_TOL, `grad differs by ${r.grad.relDiff}`);
   expect(r.attention.backend === backend, `attention ran on ${r.attention.backend}`);
   expect(r.attention.relDiff < VALUE_TOL, `attention differs by ${r.attention.relDiff}`);
+  // WebGPU where the browser offers an adapter: the same numbers as the float64 reference.
+  if (r.webgpu?.available) {
+    expect(r.webgpu.backend === 'webgpu', `webgpu memoryScan ran on ${r.webgpu.backend}`);
+    expect(
+      r.webgpu.memoryScanRelDiffY < VALUE_TOL,
+      `webgpu memoryScan y differs by ${r.webgpu.memoryScanRelDiffY}`,
+    );
+    expect(
+      r.webgpu.attentionGradRelDiff < GRAD_TOL,
+      `webgpu attention grads differ by ${r.webgpu.attentionGradRelDiff}`,
+    );
+  }
   const w = r.workers;
   if (mode === 'iso') {
     // enableWasmWorkers(wasm, 2): the same numbers as one thread, and the pool was used

@@ -2,10 +2,12 @@
 // Runs every compiled test file (dist/test/**/*.test.js) under node's own test runner,
 // prints the spec report, and closes with one line CI can read: "N passed, N failed".
 // Usage: node scripts/run-tests.mjs [filter-substring ...]
+// TITANS_TEST_IMPORT=<module> preloads a module into every test process (test:webgpu uses it).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 function findTests(dir) {
   const out = [];
@@ -32,6 +34,9 @@ const result = spawnSync(
   process.execPath,
   [
     '--expose-gc',
+    ...(process.env.TITANS_TEST_IMPORT
+      ? ['--import', pathToFileURL(resolve(process.env.TITANS_TEST_IMPORT)).href]
+      : []),
     '--test',
     `--test-concurrency=${Math.max(1, availableParallelism())}`,
     '--test-reporter=spec',

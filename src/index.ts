@@ -45,11 +45,22 @@ export async function loadWasmBackend(): Promise<WasmBackend | null> {
   return wasmBackend;
 }
 
+export * from './api/index.js';
 export { enableWasmWorkers } from './backends/wasm/threads-web.js';
+export {
+  type LoadWebGpuOptions,
+  loadWebGpuBackend,
+  type WebGpuBackend,
+  type WebGpuBackendOptions,
+  type WebGpuEntry,
+} from './backends/webgpu/load.js';
 export * from './data/index.js';
 export * from './engine/index.js';
+export * from './eval/longcontext.js';
 export { type MemorizeOptions, memorizeRecall } from './eval/memorize.js';
 export { formatMemorizeTable, type MemorizeRow, memorizeTable } from './eval/memorize-table.js';
+export { predictedBytes, type ScoreOptions, type TextLoss, textLoss } from './eval/perplexity.js';
+export * from './eval/tasks/index.js';
 export * from './io/index.js';
 export * from './memory/index.js';
 export * from './models/index.js';

@@ -9,6 +9,15 @@ export { listPresets, loadPreset, type Preset } from './cli/presets.js';
 export { BUILTIN_CORPORA, type LoadedText, loadText } from './data/corpus.js';
 export * from './io/atomic.js';
 export * from './io/checkpoint.js';
+export {
+  type EntryInfo,
+  FileReadError,
+  type FileSystem,
+  makeDirectories,
+  nodeFileSystem,
+  readRegularFile,
+} from './io/fs.js';
+export { MANIFEST_FILE, type Manifest, nodeSha256, parseManifest } from './io/manifest.js';
 export * from './io/model-checkpoint.js';
 export * from './io/tensor-checkpoint.js';
 export { stderrSink } from './report/node-sink.js';

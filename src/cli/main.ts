@@ -2,14 +2,18 @@
  * The `titans` command line. Every command has --help; bad arguments and failures end in a
  * one-line error (exit code 1 or 2), never a stack trace (set TITANS_DEBUG=1 to see it).
  */
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { formatMemorizeTable, memorizeTable } from '../index.js';
 import { readSafetensorsFile } from '../io/checkpoint.js';
+import { FileReadError } from '../io/fs.js';
 import { MODEL_VARIANTS } from '../models/config.js';
+import { BACKEND_NAMES, backendName, selectBackend } from './backend.js';
 import { demoCommand, evalTaskCommand, experimentCommand } from './experiment.js';
-import { evalPplCommand, generateCommand, trainCommand } from './train.js';
+import { evalPplCommand, generateCommand } from './generate.js';
+import { InterruptedError, trainCommand } from './train.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -44,6 +48,12 @@ function unitInterval(value: string): number {
   return n;
 }
 
+function unitIntervalPositive(value: string): number {
+  const n = Number(value);
+  if (!(n > 0 && n <= 1)) throw new InvalidArgumentError(`expected a number in (0, 1], got '${value}'`);
+  return n;
+}
+
 function variantName(value: string): string {
   if (!(MODEL_VARIANTS as readonly string[]).includes(value)) {
     throw new InvalidArgumentError(`expected one of ${MODEL_VARIANTS.join(', ')}`);
@@ -56,6 +66,29 @@ function oneOf(values: string[]) {
     if (!values.includes(value)) throw new InvalidArgumentError(`expected one of ${values.join(', ')}`);
     return value;
   };
+}
+
+/** 8g, 512m, 1.5GiB, 1000000 (bytes) → bytes. */
+function byteSize(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(value.trim());
+  const scale = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[(m?.[2] ?? '').toLowerCase()];
+  const n = m && scale ? Math.floor(Number(m[1]) * scale) : Number.NaN;
+  if (!(n > 0)) throw new InvalidArgumentError(`expected a size such as 16g, 512m or 1.5GiB, got '${value}'`);
+  return n;
+}
+
+/** The two loading flags of every command that reads a checkpoint. */
+function checkpointFlags(command: Command): Command {
+  return command
+    .option(
+      '--allow-nonfinite',
+      'load a checkpoint even when its weights hold NaN or Infinity (refused by default)',
+    )
+    .option(
+      '--max-memory <size>',
+      'refuse models whose estimated memory is past this (e.g. 16g; default 8g), checked before allocating',
+      byteSize,
+    );
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -101,14 +134,34 @@ async function memorizeCommand(options: { pairs: number[]; dim: number; passes: 
 }
 
 async function inspectCommand(file: string) {
-  const { tensors, metadata } = await readSafetensorsFile(file);
+  let parsed: Awaited<ReturnType<typeof readSafetensorsFile>>;
+  try {
+    parsed = await readSafetensorsFile(file);
+  } catch (error) {
+    if (error instanceof FileReadError && error.message.includes('is a directory')) {
+      throw new Error(
+        `${file} is a directory; inspect takes a .safetensors file (e.g. ${join(file, 'model.safetensors')})`,
+      );
+    }
+    throw error;
+  }
+  const { tensors, metadata, checksums } = parsed;
   let total = 0;
   for (const [name, t] of Object.entries(tensors)) {
     total += t.data.length;
     console.log(`${name.padEnd(40)} ${t.dtype.padEnd(8)} [${t.shape.join(', ')}]`);
   }
-  console.log(`${Object.keys(tensors).length} tensors, ${total} values`);
+  const hashed = Object.keys(checksums).length;
+  console.log(
+    `${Object.keys(tensors).length} tensors, ${total} values${hashed > 0 ? ` · SHA-256 verified for ${hashed}` : ' · no checksums in the file'}`,
+  );
   if (Object.keys(metadata).length > 0) console.log('metadata:', metadata);
+}
+
+/** This package's version (package.json sits three folders above dist/src/cli). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'));
+  return String(pkg.version);
 }
 
 export function buildProgram(): Command {
@@ -116,8 +169,11 @@ export function buildProgram(): Command {
   program
     .name('titans')
     .description('Titans (Learning to Memorize at Test Time) in TypeScript')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .showSuggestionAfterError()
-    .exitOverride();
+    .exitOverride()
+    .option('--backend <name>', `compute backend: ${BACKEND_NAMES.join(', ')} (default wasm)`, backendName)
+    .hook('preAction', () => selectBackend(program.opts().backend));
   program
     .command('memorize')
     .description('recall vs number of stored pairs for linear and deep memories, no outer training')
@@ -132,16 +188,15 @@ export function buildProgram(): Command {
       'the main demo (what `npm start` runs): memory vs sliding-window attention on a pass key beyond the window',
     )
     .option('--out <dir>', 'results folder', join('results', 'demo'))
-    .option('--steps <n>', 'training steps per model', positiveInt, 650)
+    .option('--steps <n>', 'training steps per model (default 650: presets/experiments/)', positiveInt)
     .option(
       '--examples <n>',
-      'test examples per context length (300: ±0.017 at chance 0.1)',
+      'test examples per context length (default 300: ±0.017 at chance 0.1)',
       positiveInt,
-      300,
     )
-    .option('--batch-size <n>', 'sequences per step', positiveInt, 16)
+    .option('--batch-size <n>', 'sequences per step (default 16)', positiveInt)
     .option('--variant <name>', 'the Titans model: mag or mac', oneOf(['mag', 'mac']), 'mag')
-    .option('--lr <x>', 'peak learning rate', positiveNumber, 2e-3)
+    .option('--lr <x>', 'peak learning rate (default 2e-3)', positiveNumber)
     .option(
       '--cue <kind>',
       "'recall' (prompt ends \"The pass key is \") or 'question' (RULER's)",
@@ -160,59 +215,61 @@ export function buildProgram(): Command {
     .description(
       "train MAC, MAG, MAL, LMM, SWA, Transformer++ and DeltaNet on a task and test length generalisation (the paper's Table 2; 'ablation': Table 5)",
     )
-    .argument('<name>', 'niah, mqar, babilong or ablation')
+    .argument('<name>', 'niah, mqar, babilong or ablation (presets/experiments/<name>.json)')
     .option('--out <dir>', 'experiment folder (default results/experiment-<name>); re-running resumes')
-    .option('--steps <n>', 'training steps per model', positiveInt, 650)
-    .option('--batch-size <n>', 'sequences per step', positiveInt, 16)
+    .option('--steps <n>', "training steps per model (default: the preset's, 650)", positiveInt)
+    .option('--batch-size <n>', "sequences per step (default: the preset's, 16)", positiveInt)
     .option(
       '--train-length <n>',
       'training sequence length, evaluated at 1×, 2×, 4× (default 256; babilong 512)',
       positiveInt,
     )
-    .option('--examples <n>', 'test examples per length', positiveInt, 100)
+    .option('--examples <n>', "test examples per length (default: the preset's, 100)", positiveInt)
     .option('--digits <n>', 'pass-key digits (niah, ablation; default 1, chance 0.1)', positiveInt)
     .option(
       '--cue <kind>',
       "pass-key prompt (niah, ablation): 'recall' (ends \"The pass key is \", the default) or 'question' (RULER's)",
       oneOf(['recall', 'question']),
     )
-    .option('--lr <x>', 'peak learning rate', positiveNumber, 2e-3)
+    .option(
+      '--noise <kind>',
+      "where the pass key hides (niah, ablation): 'filler' (RULER's, the default), 'text' (State of the Union slices) or 'mixed' (either, half each)",
+      oneOf(['filler', 'text', 'mixed']),
+    )
+    .option('--lr <x>', "peak learning rate (default: the preset's, 2e-3)", positiveNumber)
     .option(
       '--models <list>',
       'train only these models now (comma-separated); processes with different lists may share one --out',
       (v: string) => v.split(','),
     )
-    .option('--seed <n>', 'seed', nonNegativeInt, 0)
+    .option('--seed <n>', "seed (default: the preset's, 0)", nonNegativeInt)
     .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt)
     .option(
       '--jobs <n>',
       'models trained at once, each in its own worker on one core (default 1; --threads then applies)',
       positiveInt,
     )
-    .action(async (name: string, o) => {
-      const { useThreads } = await import('./train.js');
-      useThreads(o.threads);
-      await experimentCommand(name, o);
-    });
-  program
+    .action(experimentCommand);
+  const train = program
     .command('train')
     .description('train a model on text (checkpoints, resume, loss curve)')
     .option(
       '--preset <name|file>',
-      'a preset from presets/ (tiny, small, paper-170m) or a preset file',
-      'small',
+      'a preset from presets/ (tiny, small, paper-170m) or a preset file (default: small)',
     )
     .option(
       '--variant <name>',
       `model variant: ${MODEL_VARIANTS.join(', ')} (default: the preset's)`,
       variantName,
     )
-    .option('--data <source>', 'a UTF-8 text file, or builtin:sotu / builtin:sotu-small', 'builtin:sotu')
+    .option(
+      '--data <source>',
+      'a UTF-8 text file, or builtin:sotu / builtin:sotu-small (default: builtin:sotu)',
+    )
     .option('--out <dir>', 'run folder (default runs/<preset>-<variant>)')
     .option(
       '--tokenizer <spec>',
-      "'byte' or 'bpe:N' (a byte-level BPE of N tokens trained on the data)",
-      'byte',
+      "'byte' or 'bpe:N' (a byte-level BPE of N tokens trained on the data; default: byte)",
     )
     .option('--steps <n>', 'optimizer updates', positiveInt)
     .option('--batch-size <n>', 'sequences per micro-batch', positiveInt)
@@ -229,33 +286,55 @@ export function buildProgram(): Command {
       [],
     )
     .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt)
-    .option('--resume', 'continue the checkpoint in --out')
-    .action(trainCommand);
-  program
+    .option('--resume', 'continue the checkpoint in --out (other flags must agree with it)');
+  checkpointFlags(train).action(trainCommand);
+  const generateCmd = program
     .command('generate')
     .description('stream text from a checkpoint (memory state carried token by token)')
-    .requiredOption('--checkpoint <dir>', 'a run folder or checkpoint directory')
+    .requiredOption(
+      '--checkpoint <dir>',
+      'a run folder, a checkpoint directory, or a shipped model (passkey-mag, sotu-mag)',
+    )
     .option('--prompt <text>', 'text to continue', 'The ')
     .option('--max-tokens <n>', 'tokens to generate', positiveInt, 200)
     .option('--temperature <x>', '0 = greedy', nonNegativeNumber, 0.8)
     .option('--top-k <n>', 'sample among the k most likely tokens (0 = all)', nonNegativeInt, 40)
+    .option(
+      '--top-p <x>',
+      'nucleus: sample among the most likely tokens holding this much probability (1 = all)',
+      unitIntervalPositive,
+      1,
+    )
+    .option(
+      '--repetition-penalty <x>',
+      'divide the logits of recently seen tokens (1 = off)',
+      positiveNumber,
+      1,
+    )
+    .option('--stop <text>', 'stop when this text is generated (repeatable)', collect, [])
     .option('--seed <n>', 'sampling seed', nonNegativeInt, 0)
-    .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt)
-    .action(generateCommand);
+    .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt);
+  checkpointFlags(generateCmd).action(generateCommand);
   const evaluate = program.command('eval').description('evaluate a checkpoint');
-  evaluate
+  const ppl = evaluate
     .command('ppl')
-    .description('perplexity (and bits per byte) of a checkpoint on a text')
-    .requiredOption('--checkpoint <dir>', 'a run folder or checkpoint directory')
+    .description(
+      'perplexity (and bits per byte) of a checkpoint on a text: windowed (fresh state per window, as in training) or --stream (one stream, memory carried)',
+    )
+    .requiredOption(
+      '--checkpoint <dir>',
+      'a run folder, a checkpoint directory, or a shipped model (passkey-mag, sotu-mag)',
+    )
     .requiredOption('--data <source>', 'a UTF-8 text file, or builtin:sotu / builtin:sotu-small')
     .option('--seq-len <n>', 'window length (with --stream: the piece length)', positiveInt, 256)
     .option('--batch-size <n>', 'windows per batch', positiveInt, 16)
     .option('--max-tokens <n>', 'evaluate at most this many tokens', positiveInt)
     .option('--stream', 'read the data as one stream, carrying the memory across windows')
-    .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt)
-    .action(evalPplCommand);
+    .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt);
+  checkpointFlags(ppl).action(evalPplCommand);
   for (const task of ['niah1', 'niah2', 'niah3', 'mqar', 'babilong-qa1', 'babilong-qa2', 'custom']) {
     const command = evaluate.command(task);
+    const custom = task === 'custom';
     if (task === 'niah1')
       command
         .option('--digits <n>', 'pass-key digits (default 5, as in RULER)', positiveInt)
@@ -263,6 +342,11 @@ export function buildProgram(): Command {
           '--cue <kind>',
           "'question' (RULER's, the default) or 'recall' (ends \"The pass key is \", as the experiments train)",
           oneOf(['recall', 'question']),
+        )
+        .option(
+          '--noise <kind>',
+          "where the key hides: 'filler' (RULER's, the default), 'text' (State of the Union slices) or 'mixed'",
+          oneOf(['filler', 'text', 'mixed']),
         );
     if (task === 'mqar')
       command.option(
@@ -272,23 +356,31 @@ export function buildProgram(): Command {
       );
     command
       .description(
-        task === 'custom'
-          ? 'exact-match accuracy on your own {context, question, answer} JSON Lines'
+        custom
+          ? 'exact-match accuracy on your own {context, question, answer} JSON Lines, by prompt length'
           : `accuracy on ${task} by context length`,
       )
-      .requiredOption('--checkpoint <dir>', 'a run folder or checkpoint directory')
-      .option('--lengths <list>', 'context lengths, e.g. 1k,2k,4k', lengthList, [1024, 2048, 4096])
-      .option('--examples <n>', 'examples per length', positiveInt, 100)
-      .option('--data <file>', 'JSON Lines file (custom)')
-      .option(
-        '--max-depth <x>',
-        'needles only at depths 0..x of the context (default: anywhere); e.g. 0.9 keeps them out of the last 10%',
-        unitInterval,
-      )
+      .requiredOption('--checkpoint <dir>', 'a run folder or checkpoint directory');
+    // The generated tasks take lengths and example counts; custom takes a file, read once in order.
+    if (custom)
+      command.requiredOption(
+        '--data <file>',
+        'JSON Lines file: one {"context", "question", "answer"} per line',
+      );
+    else
+      command
+        .option('--lengths <list>', 'context lengths, e.g. 1k,2k,4k', lengthList, [1024, 2048, 4096])
+        .option('--examples <n>', 'examples per length', positiveInt, 100)
+        .option(
+          '--max-depth <x>',
+          'needles only at depths 0..x of the context (default: anywhere); e.g. 0.9 keeps them out of the last 10%',
+          unitInterval,
+        );
+    command
       .option('--seed <n>', 'seed', nonNegativeInt, 0)
       .option('--out <dir>', 'where results.json and accuracy.svg go (default results/eval-<task>)')
-      .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt)
-      .action((o) => evalTaskCommand(task, o));
+      .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt);
+    checkpointFlags(command).action((o) => evalTaskCommand(task, { lengths: [], examples: 0, ...o }));
   }
   program
     .command('inspect')
@@ -309,6 +401,10 @@ export async function main(argv: string[]): Promise<number> {
       return error.exitCode === 0 ? 0 : 2;
     }
     if (process.env.TITANS_DEBUG) console.error(error);
+    if (error instanceof InterruptedError) {
+      console.error(`titans: ${error.message}`);
+      return error.exitCode;
+    }
     console.error(`titans: error: ${error instanceof Error ? error.message : String(error)}`);
     return 1;
   }

@@ -2,8 +2,9 @@
  * Preset files (presets/*.json at the package root): a model config without its vocabulary, plus
  * training defaults. `loadPreset` accepts a preset name or a path to such a file.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { FileReadError, readRegularFile } from '../io/fs.js';
 import type { TitansConfigInput } from '../models/config.js';
 import type { TrainOptions } from '../train/trainer.js';
 
@@ -34,8 +35,10 @@ export async function loadPreset(nameOrPath: string): Promise<Preset> {
   const path = isPath ? nameOrPath : `${PRESETS_DIR}${nameOrPath}.json`;
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
-  } catch {
+    text = new TextDecoder().decode(await readRegularFile(path, { maxBytes: 1 << 20 }));
+  } catch (error) {
+    if (error instanceof FileReadError && error.code !== 'missing')
+      throw new Error(`preset file ${error.message}`);
     const known = await listPresets().catch(() => []);
     throw new Error(
       isPath

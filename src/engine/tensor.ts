@@ -1,5 +1,6 @@
 import type { Backend, BackendBuffer } from './backend.js';
 import type { DType, TypedArray } from './dtype.js';
+import { formatValues } from './format.js';
 import { formatShape, type Shape, sizeOf } from './shape.js';
 import { tensorLeaves } from './tree.js';
 
@@ -149,8 +150,21 @@ export class Tensor {
     }
   }
 
+  /**
+   * The tensor for people: dtype, shape, backend and its values (long axes cut to their ends);
+   * values are left out where the backend cannot read synchronously, or once disposed.
+   * @example String(tensor([[1, 2], [3, 4]])); // 'Tensor(float32 [2, 2] on wasm)\n[[1, 2],\n [3, 4]]'
+   */
   toString(): string {
-    return `Tensor(#${this.id}, ${this.dtype}, ${formatShape(this.shape)}, ${this.backend.name})`;
+    const head = `Tensor(${this.dtype} ${formatShape(this.shape)} on ${this.backend.name}`;
+    if (this.isDisposed) return `${head}, disposed)`;
+    if (!this.backend.readSync) return `${head}; read it with await tensor.data())`;
+    return `${head})\n${formatValues(this.dataSync(), this.shape, this.dtype)}`;
+  }
+
+  /** How Node's console.log and util.inspect show a tensor (as `toString`). */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
   }
 }
 

@@ -109,6 +109,24 @@ export interface TaskEvaluation {
   results: LengthResult[];
 }
 
+/** One evaluated example: what was asked, what the model answered, and its score. */
+export interface ExampleRecord {
+  /** The context length asked of the generator. */
+  length: number;
+  /** Tokens the model read before answering (context + question). */
+  promptTokens: number;
+  question: string;
+  answer: string;
+  /**
+   * The model's answer: decoded greedily, or (teacher-forced examples) the answer with each
+   * scored position replaced by the model's prediction.
+   */
+  predicted: string;
+  score: number;
+  /** Char offsets of the facts the answer depends on, in the context. */
+  evidence: number[];
+}
+
 export interface EvaluateTaskOptions {
   lengths: number[];
   /** Examples per length. */
@@ -119,6 +137,8 @@ export interface EvaluateTaskOptions {
   /** Score one greedy prediction (default: the task's own, else exact match after trimming). */
   score?: (predicted: string, answer: string) => number;
   onProgress?: (length: number, done: number, total: number) => void;
+  /** Called with every example once scored (per-example predictions for a report). */
+  onExample?: (record: ExampleRecord) => void;
 }
 
 /**
@@ -145,12 +165,28 @@ export async function evaluateTask(
     for (let i = 0; i < options.examples; i++) {
       const example = task.example(options.rng, length);
       const { prompt, answer, scored } = encodeExample(tokenizer, example);
+      let predicted: string;
+      let points: number;
       if (scored) {
-        correct += await teacherForcedScore(params, config, prompt, answer, scored, piece);
+        const best = await teacherForcedPredictions(params, config, prompt, answer, piece);
+        points = scored.filter((j) => best[j] === answer[j]).length / scored.length;
+        const filled = Int32Array.from(answer);
+        for (const j of scored) filled[j] = best[j]!;
+        predicted = tokenizer.decode(filled);
       } else {
-        const predicted = await greedyAnswer(params, config, prompt, answer.length, piece);
-        correct += score(tokenizer.decode(predicted), example.answer);
+        predicted = tokenizer.decode(await greedyAnswer(params, config, prompt, answer.length, piece));
+        points = score(predicted, example.answer);
       }
+      correct += points;
+      options.onExample?.({
+        length,
+        promptTokens: prompt.length,
+        question: example.question,
+        answer: example.answer,
+        predicted,
+        score: points,
+        evidence: example.evidence,
+      });
       options.onProgress?.(length, i + 1, options.examples);
     }
     results.push({ length, examples: options.examples, correct, accuracy: correct / options.examples });
@@ -158,11 +194,7 @@ export async function evaluateTask(
   return { task: task.name, chance: task.chance, results };
 }
 
-/**
- * Reads `prompt` as one stream (in pieces of `piece` tokens) and decodes `n` tokens greedily
- * (one read-back per token).
- * @example const answer = await greedyAnswer(params, config, prompt, 4, 2048);
- */
+/** Reads `prompt` as one stream (in pieces of `piece` tokens) and decodes `n` tokens greedily. */
 export async function greedyAnswer(
   params: ModelParams,
   config: TitansConfig,
@@ -182,8 +214,7 @@ export async function greedyAnswer(
 /**
  * Reads `prompt` (in pieces of at most `piece` tokens) and then `answer`, and returns the fraction
  * of the `scored` answer offsets where the argmax of the logits before them is the answer's token
- * (teacher forcing: every prediction sees the true answer before it). One read-back per example:
- * the argmax of the answer's rows.
+ * (teacher forcing: every prediction sees the true answer before it).
  *
  * @example
  * await teacherForcedScore(params, config, prompt, encode('b:0 h:4'), [2, 6], 2048); // 0, 0.5 or 1
@@ -196,8 +227,20 @@ export async function teacherForcedScore(
   scored: readonly number[],
   piece: number,
 ): Promise<number> {
-  if (prompt.length === 0) throw new RangeError('teacherForcedScore: the prompt is empty');
   if (scored.length === 0) throw new RangeError('teacherForcedScore: no answer position is scored');
+  const best = await teacherForcedPredictions(params, config, prompt, answer, piece);
+  return scored.filter((j) => best[j] === answer[j]).length / scored.length;
+}
+
+/** The argmax prediction at every answer position j, given the prompt and answer[0 … j−1]. */
+async function teacherForcedPredictions(
+  params: ModelParams,
+  config: TitansConfig,
+  prompt: Int32Array,
+  answer: Int32Array,
+  piece: number,
+): Promise<Int32Array> {
+  if (prompt.length === 0) throw new RangeError('teacherForcedScore: the prompt is empty');
   const stream = modelStream(params, config);
   try {
     // The logits at the last prompt token predict answer[0]: read the prompt but that token first.
@@ -205,9 +248,8 @@ export async function teacherForcedScore(
     const tail = new Int32Array(answer.length);
     tail[0] = prompt[prompt.length - 1]!;
     tail.set(answer.subarray(0, answer.length - 1), 1);
-    // logits (1, A, V): row j predicts answer[j].
-    const best = (await stream.feed(tail, (logits) => argMax(logits, -1)))!;
-    return scored.filter((j) => best[j] === answer[j]).length / scored.length;
+    // logits (1, A, V): row j predicts answer[j]. One read-back per example.
+    return Int32Array.from((await stream.feed(tail, (logits) => argMax(logits, -1)))!);
   } finally {
     stream.close();
   }

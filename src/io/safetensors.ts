@@ -17,7 +17,15 @@
  * The parser trusts nothing in the file: every field is checked and every failure is a
  * `SafetensorsError` whose message starts with the source name, so a bad download or a truncated
  * write is reported instead of silently producing garbage weights.
+ *
+ * Content hashes: the writer records each tensor's SHA-256 in `__metadata__` under
+ * `sha256.<tensor name>` (lowercase hex of the tensor's raw little-endian data bytes), and the
+ * reader checks every such entry, so flipped data bytes are an error naming the tensor. A file
+ * has a hash for every tensor or for none. Other readers simply see extra metadata strings; files
+ * without hashes still load.
  */
+
+import { type HashFunction, sha256Hex } from './sha256.js';
 
 /** Element types that may appear in a safetensors header and that this module can read. */
 export type SafeDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8';
@@ -42,8 +50,34 @@ export interface NamedArray {
  */
 export interface ParsedSafetensors {
   tensors: Record<string, NamedArray>;
+  /** The header's `__metadata__`, without the `sha256.*` hash entries. */
   metadata: Record<string, string>;
+  /** The recorded SHA-256 of each tensor that has one (all of them in files we write). */
+  checksums: Record<string, string>;
 }
+
+/**
+ * Options of `serializeSafetensors` and `parseSafetensors`.
+ *
+ * @example
+ * const options: SafetensorsOptions = { hash: (bytes) => createHash('sha256').update(bytes).digest('hex') };
+ */
+export interface SafetensorsOptions {
+  /**
+   * The SHA-256 to record (writing) or check (reading) per tensor; default `sha256Hex`, the
+   * TypeScript one. `false` writes no hashes, or skips checking them (only when the bytes are
+   * already proven, e.g. by a checkpoint manifest).
+   */
+  hash?: HashFunction | false;
+}
+
+/**
+ * Prefix of the `__metadata__` keys that hold tensor hashes: `sha256.<tensor name>`.
+ *
+ * @example
+ * metadata[`${CHECKSUM_PREFIX}embedding`]; // '9f86d0…'
+ */
+export const CHECKSUM_PREFIX = 'sha256.';
 
 /**
  * Any problem with a safetensors buffer, found while parsing or serializing. The message starts
@@ -117,8 +151,11 @@ const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
  * Encodes tensors (and optional string metadata) as a safetensors file image. Tensors are laid
  * out contiguously in sorted name order, so the same input always gives the same bytes.
  *
+ * Each tensor's SHA-256 goes into `__metadata__` as `sha256.<name>` (unless `hash: false`).
+ *
  * Throws `SafetensorsError` (source `<serialize>`) for an empty or reserved name, a bad shape,
- * a data length that differs from the product of the shape, or a data array of the wrong type.
+ * a data length that differs from the product of the shape, a data array of the wrong type, or
+ * a metadata key that starts with `sha256.` (reserved for the hashes).
  *
  * @example
  * const bytes = serializeSafetensors(
@@ -129,6 +166,7 @@ const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 export function serializeSafetensors(
   tensors: Record<string, NamedArray>,
   metadata?: Record<string, string>,
+  options: SafetensorsOptions = {},
 ): Uint8Array {
   const source = '<serialize>';
   const names = Object.keys(tensors).sort();
@@ -167,19 +205,29 @@ export function serializeSafetensors(
     layout.push({ name, tensor, begin, end: offset });
   }
 
-  if (metadata !== undefined) {
-    for (const [key, value] of Object.entries(metadata)) {
-      if (typeof value !== 'string') {
-        throw new SafetensorsError(source, `metadata "${key}" must be a string, got ${describeValue(value)}`);
-      }
+  const headerMetadata: [string, string][] = [];
+  for (const [key, value] of Object.entries(metadata ?? {})) {
+    if (typeof value !== 'string') {
+      throw new SafetensorsError(source, `metadata "${key}" must be a string, got ${describeValue(value)}`);
+    }
+    if (key.startsWith(CHECKSUM_PREFIX)) {
+      throw new SafetensorsError(source, `metadata key "${key}" is reserved for the tensor hashes`);
+    }
+    headerMetadata.push([key, value]);
+  }
+  const hash = options.hash ?? sha256Hex;
+  if (hash !== false) {
+    for (const { name, tensor } of layout) {
+      headerMetadata.push([`${CHECKSUM_PREFIX}${name}`, hash(littleEndianBytes(tensor.data))]);
     }
   }
 
   // The header is assembled by hand rather than with one JSON.stringify of an object, because
   // JS objects list integer-like keys ("0", "12") first; building the text keeps sorted order.
   const parts: string[] = [];
-  if (metadata !== undefined && Object.keys(metadata).length > 0) {
-    parts.push(`${JSON.stringify(METADATA_KEY)}:${JSON.stringify(metadata)}`);
+  if (headerMetadata.length > 0) {
+    const entries = headerMetadata.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`);
+    parts.push(`${JSON.stringify(METADATA_KEY)}:{${entries.join(',')}}`);
   }
   for (const { name, tensor, begin, end } of layout) {
     const info = { dtype: WRITE_DTYPE[tensor.dtype], shape: tensor.shape, data_offsets: [begin, end] };
@@ -206,6 +254,15 @@ export function serializeSafetensors(
   for (const { tensor, begin } of layout) {
     writeElements(view, out, dataStart + begin, tensor.data);
   }
+  return out;
+}
+
+/** A typed array's bytes as they are stored in the file (little-endian), for hashing. */
+function littleEndianBytes(data: Float32Array | Float64Array | Int32Array): Uint8Array {
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (HOST_LITTLE_ENDIAN) return bytes;
+  const out = new Uint8Array(data.byteLength);
+  writeElements(new DataView(out.buffer), out, 0, data);
   return out;
 }
 
@@ -252,13 +309,18 @@ interface Entry {
  *
  * Throws `SafetensorsError`, its message starting with `source`, when anything is wrong: too
  * short, absurd header length, bad JSON, a malformed entry, unknown dtype, offsets that disagree
- * with the shape, a truncated data buffer, overlapping tensors or gaps, non-string metadata.
+ * with the shape, a truncated data buffer, overlapping tensors or gaps, non-string metadata, or a
+ * recorded `sha256.<name>` that is malformed, names no tensor, or differs from the tensor's bytes.
  *
  * @example
  * const { tensors, metadata } = parseSafetensors(bytes, 'model.safetensors');
  * const w = tensors['layer0.weight']; // { dtype: 'float32', shape: [...], data: Float32Array }
  */
-export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): ParsedSafetensors {
+export function parseSafetensors(
+  bytes: Uint8Array,
+  source = '<buffer>',
+  options: SafetensorsOptions = {},
+): ParsedSafetensors {
   const fail = (problem: string): never => {
     throw new SafetensorsError(source, problem);
   };
@@ -292,7 +354,7 @@ export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): Parsed
 
   const dataStart = 8 + headerLength;
   const dataLength = bytes.length - dataStart;
-  const metadata = parseMetadata(headerObject[METADATA_KEY], fail);
+  const allMetadata = parseMetadata(headerObject[METADATA_KEY], fail);
 
   const entries: Entry[] = [];
   for (const [name, raw] of Object.entries(headerObject)) {
@@ -300,12 +362,124 @@ export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): Parsed
     entries.push(parseEntry(name, raw, dataLength, fail));
   }
   checkCoverage(entries, dataLength, fail);
+  const { metadata, checksums } = splitChecksums(allMetadata, entries, fail);
+  const hash = options.hash ?? sha256Hex;
+  if (hash !== false) {
+    for (const entry of entries) {
+      const recorded = Object.hasOwn(checksums, entry.name) ? checksums[entry.name] : undefined;
+      if (recorded === undefined) continue;
+      const at = dataStart + entry.begin;
+      const actual = hash(bytes.subarray(at, dataStart + entry.end));
+      if (actual !== recorded) {
+        fail(
+          `tensor "${entry.name}": its data does not match the SHA-256 recorded in the header ` +
+            `(recorded ${recorded.slice(0, 12)}…, data has ${actual.slice(0, 12)}…): the file is corrupt`,
+        );
+      }
+    }
+  }
 
   // Object.fromEntries defines own properties, so a tensor called "__proto__" stays a tensor.
   const tensors = Object.fromEntries(
     entries.map((e) => [e.name, decodeEntry(e, bytes, dataStart, view, fail)] as const),
   );
-  return { tensors, metadata };
+  return { tensors, metadata, checksums };
+}
+
+/**
+ * Separates the `sha256.<name>` entries from the rest of the metadata. Each must be 64 lowercase
+ * hex digits and name a tensor of the file (a hash for a missing tensor means a damaged header),
+ * and a file has either a hash for every tensor or none.
+ */
+function splitChecksums(
+  all: Record<string, string>,
+  entries: readonly Entry[],
+  fail: (problem: string) => never,
+): { metadata: Record<string, string>; checksums: Record<string, string> } {
+  const names = new Set(entries.map((e) => e.name));
+  const metadata: [string, string][] = [];
+  const checksums: [string, string][] = [];
+  for (const [key, value] of Object.entries(all)) {
+    if (!key.startsWith(CHECKSUM_PREFIX)) {
+      metadata.push([key, value]);
+      continue;
+    }
+    const name = key.slice(CHECKSUM_PREFIX.length);
+    if (!names.has(name)) fail(`${METADATA_KEY} has "${key}" but there is no tensor "${name}"`);
+    if (!/^[0-9a-f]{64}$/.test(value)) {
+      fail(`${METADATA_KEY} "${key}" must be 64 lowercase hex digits, got ${describeValue(value)}`);
+    }
+    checksums.push([name, value]);
+  }
+  // All or none: a writer records every tensor's hash, so a tensor without one in a file that has
+  // others means a damaged key (which would otherwise switch the check off for that tensor).
+  if (checksums.length > 0 && checksums.length < entries.length) {
+    const hashed = new Set(checksums.map(([name]) => name));
+    const missing = entries.find((e) => !hashed.has(e.name))!;
+    fail(
+      `tensor "${missing.name}" has no "${CHECKSUM_PREFIX}${missing.name}" in ${METADATA_KEY} while other tensors do: the header is damaged`,
+    );
+  }
+  return { metadata: Object.fromEntries(metadata), checksums: Object.fromEntries(checksums) };
+}
+
+/**
+ * Where a set of named arrays holds NaN or ±Infinity: the totals and, per tensor (in name
+ * order), the count and the first flat index. Integer arrays are always finite.
+ *
+ * @example
+ * const report = nonFiniteValues(tensors);
+ * if (report.count > 0) console.error(describeNonFinite(report));
+ */
+export interface NonFiniteReport {
+  count: number;
+  nan: number;
+  infinite: number;
+  tensors: { name: string; count: number; firstIndex: number }[];
+}
+
+/**
+ * Counts the NaN and ±Infinity values of every float array (see `NonFiniteReport`).
+ *
+ * @example
+ * nonFiniteValues({ w: { dtype: 'float32', shape: [2], data: new Float32Array([1, NaN]) } }).count; // 1
+ */
+export function nonFiniteValues(tensors: Readonly<Record<string, NamedArray>>): NonFiniteReport {
+  const report: NonFiniteReport = { count: 0, nan: 0, infinite: 0, tensors: [] };
+  for (const name of Object.keys(tensors).sort()) {
+    const { dtype, data } = tensors[name]!;
+    if (dtype === 'int32') continue;
+    let count = 0;
+    let firstIndex = -1;
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i]!;
+      if (v - v === 0) continue; // finite; NaN and ±∞ give NaN
+      if (Number.isNaN(v)) report.nan++;
+      else report.infinite++;
+      if (count++ === 0) firstIndex = i;
+    }
+    if (count > 0) {
+      report.count += count;
+      report.tensors.push({ name, count, firstIndex });
+    }
+  }
+  return report;
+}
+
+/**
+ * One line for a `NonFiniteReport`: how many, which kinds, and where (the first few tensors).
+ *
+ * @example
+ * describeNonFinite(report); // '3 non-finite values (2 NaN, 1 ±Infinity) in 2 tensors: "a" (2, first at index 0), "b" (1, first at index 5)'
+ */
+export function describeNonFinite(report: NonFiniteReport, shown = 5): string {
+  const where = report.tensors
+    .slice(0, shown)
+    .map((t) => `"${t.name}" (${t.count}, first at index ${t.firstIndex})`)
+    .join(', ');
+  const more = report.tensors.length > shown ? `, and ${report.tensors.length - shown} more` : '';
+  const tensors = `${report.tensors.length} tensor${report.tensors.length === 1 ? '' : 's'}`;
+  return `${report.count} non-finite value${report.count === 1 ? '' : 's'} (${report.nan} NaN, ${report.infinite} ±Infinity) in ${tensors}: ${where}${more}`;
 }
 
 /** Validates `__metadata__`: absent, or an object whose values are all strings. */

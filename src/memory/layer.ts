@@ -30,7 +30,7 @@ import {
 } from '../engine/index.js';
 import { formatShape } from '../engine/shape.js';
 import { type MemoryActivation, memoryForward } from './memory-mlp.js';
-import { type MemoryState, memoryScan } from './scan.js';
+import { type MemoryScanInputs, type MemoryState, memoryScan } from './scan.js';
 
 /** Configuration of one memory layer. Every field has a default (see `defaultMemoryLayerConfig`). */
 export interface MemoryLayerConfig {
@@ -269,34 +269,35 @@ function gate(x: Tensor, w: Tensor, b: Tensor, cap: number): Tensor {
   return transpose(cap === 1 ? g : mul(g, cap), [0, 2, 1]);
 }
 
+/** What the memory layer writes and reads with: per-head q, k, v (B, H, T, dh), gates (B, H, T). */
+export interface MemoryLayerWrites
+  extends Pick<MemoryScanInputs, 'q' | 'k' | 'v' | 'alpha' | 'eta' | 'theta'> {
+  /** The conv tails after x (null without convolution). */
+  tails: MemoryLayerState['convTails'];
+}
+
 /**
- * Runs the memory layer over x (B, T, d), continuing `state` (a fresh stream when omitted).
- * Returns the output (B, T, d) and the state after the last token.
+ * Steps 1–4 of the memory layer on x (B, T, d) after `state`: the queries, keys, values and gates
+ * the memory is written and read with — what `memoryLayer` feeds the scan, and what an inspection
+ * of the memory (surprise, recall error, gates per token) needs.
  *
  * @example
- * const config = defaultMemoryLayerConfig({ dModel: 64 });
- * const params = initMemoryLayer(config, new Rng(0));
- * const { y, state } = memoryLayer(params, config, x);          // x: (B, T, 64)
- * const next = memoryLayer(params, config, x2, state);           // same as one call on [x; x2]
+ * const { k, v, theta } = memoryLayerWrites(params, config, x, initialMemoryLayerState(params, config, 1));
  */
-export function memoryLayer(
+export function memoryLayerWrites(
   params: MemoryLayerParams,
   config: MemoryLayerConfig,
   x: Tensor,
-  state?: MemoryLayerState,
-): { y: Tensor; state: MemoryLayerState } {
-  if (x.rank !== 3 || x.shape[2] !== config.dModel) {
-    throw new RangeError(`memoryLayer: input must be (B, T, ${config.dModel}), got ${formatShape(x.shape)}`);
-  }
+  state: MemoryLayerState,
+): MemoryLayerWrites {
   const [B, T] = [x.shape[0]!, x.shape[1]!];
   const H = config.heads;
-  const current = state ?? initialMemoryLayerState(params, config, B);
 
   // 1–3. projections (no bias), causal depthwise conv, SiLU, L2-normalised q and k per head.
   let zq = matmul(x, params.wq);
   let zk = matmul(x, params.wk);
   let zv = matmul(x, params.wv);
-  let tails = current.convTails;
+  let tails = state.convTails;
   if (tails && params.convQ && params.convK && params.convV) {
     const cq = causalConv(zq, params.convQ, tails.q);
     const ck = causalConv(zk, params.convK, tails.k);
@@ -320,6 +321,30 @@ export function memoryLayer(
       ? gate(x, params.wEta, params.bEta, config.etaMax)
       : zeros([B, H, T], { dtype });
   const theta = gate(x, params.wTheta, params.bTheta, config.thetaMax);
+  return { q, k, v, alpha, eta, theta, tails };
+}
+
+/**
+ * Runs the memory layer over x (B, T, d), continuing `state` (a fresh stream when omitted).
+ * Returns the output (B, T, d) and the state after the last token.
+ *
+ * @example
+ * const config = defaultMemoryLayerConfig({ dModel: 64 });
+ * const params = initMemoryLayer(config, new Rng(0));
+ * const { y, state } = memoryLayer(params, config, x);          // x: (B, T, 64)
+ * const next = memoryLayer(params, config, x2, state);           // same as one call on [x; x2]
+ */
+export function memoryLayer(
+  params: MemoryLayerParams,
+  config: MemoryLayerConfig,
+  x: Tensor,
+  state?: MemoryLayerState,
+): { y: Tensor; state: MemoryLayerState } {
+  if (x.rank !== 3 || x.shape[2] !== config.dModel) {
+    throw new RangeError(`memoryLayer: input must be (B, T, ${config.dModel}), got ${formatShape(x.shape)}`);
+  }
+  const current = state ?? initialMemoryLayerState(params, config, x.shape[0]!);
+  const { q, k, v, alpha, eta, theta, tails } = memoryLayerWrites(params, config, x, current);
 
   // 5. one memory per head (eq. 12–16).
   const { y: retrieved, state: memory } = memoryScan(

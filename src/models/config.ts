@@ -8,6 +8,7 @@ import {
   type MemoryLayerConfig,
   validateMemoryLayerConfig,
 } from '../memory/layer.js';
+import { checkModelSize, type ModelSizeOptions } from './resources.js';
 
 /**
  * - `mac` memory as context, `mag` memory as gate, `mal` memory as layer, `lmm` memory alone (SPEC §4);
@@ -79,6 +80,27 @@ export interface TitansConfig {
 export type TitansConfigInput = Partial<Omit<TitansConfig, 'memory'>> &
   Pick<TitansConfig, 'variant' | 'vocabSize'> & { memory?: Partial<MemoryOptions> };
 
+/** config.json's `model_type` (as HuggingFace config files name their model family). */
+export const MODEL_TYPE = 'titans';
+
+/** The tags config.json carries beside the config, for tools that read HuggingFace-style configs. */
+export interface ConfigFileTags {
+  model_type?: string;
+  architectures?: string[];
+}
+
+/**
+ * The object saved as config.json: the config with `model_type: "titans"` and
+ * `architectures: ["TitansForCausalLM"]` first. `resolveConfig` accepts (and drops) both, and
+ * files without them still load.
+ *
+ * @example
+ * JSON.stringify(configFile(config), null, 2); // {"model_type": "titans", "architectures": [...], "variant": ...}
+ */
+export function configFile(config: TitansConfig): TitansConfig & Required<ConfigFileTags> {
+  return { model_type: MODEL_TYPE, architectures: ['TitansForCausalLM'], ...config };
+}
+
 /** Whether a variant is one of the four Titans models (MAC, MAG, MAL, LMM): they have persistent memory. */
 export function isTitans(variant: ModelVariant): boolean {
   return variant === 'mac' || variant === 'mag' || variant === 'mal' || variant === 'lmm';
@@ -97,16 +119,33 @@ function baselineMemory(variant: ModelVariant): Partial<MemoryOptions> {
 }
 
 /**
- * Fills every default and validates. Throws a RangeError naming the first bad field.
+ * Fills every default and validates. Throws a RangeError naming the first bad field, and a
+ * `ModelTooLargeError` (also a RangeError, naming the field) when the model's estimated memory is
+ * past `options.maxBytes` (default 8 GiB, see models/resources.ts) — checked before anything is
+ * allocated. The Hugging Face fields `model_type` and `architectures` are accepted and ignored.
  *
  * @example
  * const config = resolveConfig({ variant: 'mag', vocabSize: 256, dModel: 64, layers: 2 });
  */
-export function resolveConfig(input: TitansConfigInput): TitansConfig {
-  if (typeof input !== 'object' || input === null) throw new TypeError('config: expected an object');
+export function resolveConfig(input: TitansConfigInput, options: ModelSizeOptions = {}): TitansConfig {
+  if (typeof input !== 'object' || input === null || Array.isArray(input))
+    throw new TypeError('config: expected an object');
+  const { model_type: modelType, architectures, ...fields } = input as TitansConfigInput & ConfigFileTags;
+  if (modelType !== undefined && modelType !== MODEL_TYPE)
+    throw new RangeError(`config: model_type is '${modelType}', not '${MODEL_TYPE}'`);
+  if (architectures !== undefined && !Array.isArray(architectures))
+    throw new RangeError('config: architectures must be an array of names');
+  input = fields;
   for (const key of Object.keys(input)) {
     if (!KNOWN_FIELDS.has(key)) throw new RangeError(`config: unknown field '${key}'`);
   }
+  if (
+    input.memory !== undefined &&
+    (typeof input.memory !== 'object' || input.memory === null || Array.isArray(input.memory))
+  )
+    throw new RangeError(
+      `config: memory must be an object of memory-layer fields, got ${JSON.stringify(input.memory)}`,
+    );
   const memoryFields = Object.keys(defaultMemoryLayerConfig({ dModel: 8, heads: 1 }));
   for (const key of Object.keys(input.memory ?? {})) {
     if (!memoryFields.includes(key) || key === 'dModel')
@@ -120,6 +159,7 @@ export function resolveConfig(input: TitansConfigInput): TitansConfig {
     heads: memoryHeads,
     headDim: Math.max(1, Math.floor(dModel / memoryHeads)),
     ...input.memory,
+    ...gateBiasOf(input.memory?.gateBias),
     ...baselineMemory(input.variant),
   });
   const { dModel: _omit, ...memoryOptions } = memory;
@@ -141,7 +181,20 @@ export function resolveConfig(input: TitansConfigInput): TitansConfig {
     initStd: input.initStd ?? 0.02,
   };
   validateConfig(config);
+  checkModelSize(config, options);
   return config;
+}
+
+/** A partial `memory.gateBias` completed with the defaults (nothing when it is not given). */
+function gateBiasOf(given: unknown): Partial<MemoryOptions> {
+  if (given === undefined) return {};
+  const defaults = defaultMemoryLayerConfig({ dModel: 8, heads: 1 }).gateBias;
+  if (typeof given !== 'object' || given === null || Array.isArray(given))
+    throw new RangeError(`config: memory.gateBias must be an object, got ${JSON.stringify(given)}`);
+  for (const key of Object.keys(given)) {
+    if (!Object.hasOwn(defaults, key)) throw new RangeError(`config: unknown field 'memory.gateBias.${key}'`);
+  }
+  return { gateBias: { ...defaults, ...given } };
 }
 
 const KNOWN_FIELDS = new Set<string>([

@@ -182,7 +182,15 @@ export function initialModelState(params: ModelParams, config: TitansConfig, bat
 export interface ForwardOptions {
   /** Return the state after the last token (default true); false saves work in training. */
   keepState?: boolean;
+  /**
+   * Called before every memory-layer call with the layer index, the layer's input (B, t, d) and
+   * its state: what an inspection of the memory (gates, surprise, recall error) needs.
+   */
+  onMemoryLayer?: MemoryObserver;
 }
+
+/** See `ForwardOptions.onMemoryLayer`. */
+export type MemoryObserver = (layer: number, x: Tensor, state: MemoryLayerState) => void;
 
 /**
  * Logits for tokens (B, T) int32, continuing `state` (a fresh stream when omitted):
@@ -217,7 +225,17 @@ export function modelForward(
   let x = gather(params.embedding, tokens); // (B, T, d)
   const blocks: BlockState[] = [];
   params.blocks.forEach((p, i) => {
-    const out = runBlock(p, config, blockKind(config, i), x, current.blocks[i]!, current.position, keepState);
+    const observe = options.onMemoryLayer;
+    const out = runBlock(
+      p,
+      config,
+      blockKind(config, i),
+      x,
+      current.blocks[i]!,
+      current.position,
+      keepState,
+      observe && ((input, s) => observe(i, input, s)),
+    );
     x = out.x;
     blocks.push(out.state);
   });
@@ -235,9 +253,14 @@ function runBlock(
   state: BlockState,
   start: number,
   keepState: boolean,
+  observe?: (x: Tensor, state: MemoryLayerState) => void,
 ): { x: Tensor; state: BlockState } {
   const eps = config.normEps;
   const memoryConfig = memoryLayerConfigOf(config);
+  const memory = (input: Tensor, s: MemoryLayerState) => {
+    observe?.(input, s);
+    return memoryLayer(p.memory!, memoryConfig, input, s);
+  };
   const swa = (input: Tensor, cache: BlockState['cache'], window: number) =>
     selfAttention(p.attention!, input, {
       heads: config.heads,
@@ -260,7 +283,7 @@ function runBlock(
     }
     case 'memory': {
       // LMM (and the linear baselines): x ← x + MemoryLayer(RMSNorm(x)).
-      const m = memoryLayer(p.memory!, memoryConfig, rmsNorm(x, p.norm, eps), state.memory!);
+      const m = memory(rmsNorm(x, p.norm, eps), state.memory!);
       x = add(x, m.y);
       next = { cache: null, memory: m.state, mac: null };
       break;
@@ -269,14 +292,14 @@ function runBlock(
       // eq. 26–28: n = RMSNorm(x); a = SWA*(n); m = M(n); x ← x + a ⊗ m.
       const n = rmsNorm(x, p.norm, eps);
       const a = swa(n, state.cache, config.window);
-      const m = memoryLayer(p.memory!, memoryConfig, n, state.memory!);
+      const m = memory(n, state.memory!);
       x = add(x, gateOutputs(p.gate!, a.y, m.y, eps));
       next = { cache: a.cache, memory: m.state, mac: null };
       break;
     }
     case 'mal': {
       // eq. 29–31: x ← x + M(RMSNorm(x)); x ← x + SWA*(RMSNorm(x)).
-      const m = memoryLayer(p.memory!, memoryConfig, rmsNorm(x, p.norm, eps), state.memory!);
+      const m = memory(rmsNorm(x, p.norm, eps), state.memory!);
       x = add(x, m.y);
       const a = swa(rmsNorm(x, p.attentionNorm!, eps), state.cache, config.window);
       x = add(x, a.y);
@@ -284,7 +307,7 @@ function runBlock(
       break;
     }
     case 'mac': {
-      const out = macMixer(p, config, x, state, start);
+      const out = macMixer(p, config, x, state, start, memory);
       x = out.x;
       next = out.state;
       break;
@@ -308,6 +331,7 @@ function macMixer(
   x: Tensor,
   state: BlockState,
   start: number,
+  write: (a: Tensor, s: MemoryLayerState) => { y: Tensor; state: MemoryLayerState },
 ): { x: Tensor; state: BlockState } {
   const eps = config.normEps;
   const memoryConfig = memoryLayerConfigOf(config);
@@ -342,7 +366,7 @@ function macMixer(
     const keyPositions = [...new Array<number>(prefix).fill(0), ...segment.positions];
     const attended = attention(q, keys, values, { queryPositions: positions, keyPositions, prefix });
     const a = matmul(mergeHeads(attended), w.wo); // (B, t, d)
-    const m = memoryLayer(p.memory!, memoryConfig, a, memory);
+    const m = write(a, memory);
     memory = m.state;
     outputs.push(gateOutputs(p.gate!, a, m.y, eps));
     const segmentDone = offset + length === C;

@@ -9,6 +9,7 @@ import { nextTensorIdValue, viewOf } from '../engine/tensor.js';
 import type { TitansConfig } from './config.js';
 import { createDecoder, type TokenDecoder } from './decode.js';
 import {
+  type ForwardOptions,
   initialModelState,
   type ModelParams,
   type ModelState,
@@ -64,6 +65,8 @@ export interface ModelStream {
  * Pieces of one token go through a TokenDecoder (decode.ts: state in the decoder's buffers,
  * updated in place) where the backend has one; longer pieces through modelForward. The stream
  * owns its state either way and frees what it replaces: nothing for the caller to release.
+ * `options` go to every forward pass (e.g. `onMemoryLayer` to inspect the memory; the decoder
+ * does not call it, so a stream with an observer runs every piece through modelForward).
  *
  * @example
  * const stream = modelStream(params, config);
@@ -74,10 +77,11 @@ export function modelStream(
   params: ModelParams,
   config: TitansConfig,
   state: ModelState | null = null,
+  options: Omit<ForwardOptions, 'keepState'> = {},
 ): ModelStream {
   let current = state;
   let decoder: TokenDecoder | null = null;
-  let canDecode = true;
+  let canDecode = options.onMemoryLayer === undefined; // the decoder has no observer hook
   let closed = false;
   const owned = (s: ModelState): ModelState => {
     for (const t of tensorLeaves(s)) keep(t); // outlives any scope the caller is in
@@ -135,6 +139,7 @@ export function modelStream(
           config,
           tokenTensor(ids, 1, ids.length),
           current,
+          options,
         );
         const kept = tensorLeaves(owned(next!));
         return { selected: pick(logits, select, firstNew, kept), next: next! };

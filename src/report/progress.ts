@@ -10,8 +10,9 @@
  *              `minIntervalMs`, then the final line from `finish`:
  *              train 120/1000 (12%) 3.4 it/s eta 4m19s loss=2.345
  *
- * Rate is items per second since the `Progress` was made; ETA is the remaining items at that
- * rate. Time comes from `options.now` (milliseconds), so tests drive it with a fake clock.
+ * Rate is items per second since the `Progress` was made, counting only the items done since (a
+ * resumed loop passes `start`, the count it resumes at); ETA is the remaining items at that rate.
+ * Time comes from `options.now` (milliseconds), so tests drive it with a fake clock.
  */
 
 /**
@@ -42,6 +43,8 @@ export interface ProgressOptions {
   total: number;
   /** Printed at the start of every line, e.g. 'train'. */
   label?: string;
+  /** Items already done when the loop starts (a resumed run's step); they do not count in the rate. */
+  start?: number;
   /** Where the text goes. */
   sink: ProgressSink;
   /** Plain-log mode: least time between two lines, in ms (default 10000). */
@@ -77,7 +80,8 @@ export class Progress {
   private readonly minIntervalMs: number;
   private readonly now: () => number;
   private readonly startedAt: number;
-  private done = 0;
+  private readonly start: number;
+  private done: number;
   private fields: Record<string, string | number> = {};
   /** When the terminal line was last drawn, or the last plain line written. */
   private lastWriteAt = Number.NEGATIVE_INFINITY;
@@ -99,6 +103,11 @@ export class Progress {
     this.minIntervalMs = minIntervalMs;
     this.now = options.now ?? (() => performance.now());
     this.startedAt = this.now();
+    this.start = options.start ?? 0;
+    if (!Number.isFinite(this.start) || this.start < 0) {
+      throw new RangeError(`Progress: start must be finite and ≥ 0, got ${options.start}`);
+    }
+    this.done = this.start;
   }
 
   /**
@@ -170,7 +179,7 @@ export class Progress {
    */
   private statusLine(time: number, final: boolean): string {
     const seconds = (time - this.startedAt) / 1000;
-    const rate = seconds > 0 ? this.done / seconds : Number.NaN;
+    const rate = seconds > 0 ? (this.done - this.start) / seconds : Number.NaN;
     const remaining = Math.max(0, this.total - this.done);
     const etaSeconds = remaining === 0 ? 0 : rate > 0 ? remaining / rate : Number.NaN;
     const percent = this.total > 0 ? Math.floor((100 * this.done) / this.total) : 100;
@@ -223,6 +232,28 @@ export function formatDuration(seconds: number): string {
   if (whole < 60) return `${whole}s`;
   if (whole < 3600) return `${Math.floor(whole / 60)}m${twoDigits(whole % 60)}s`;
   return `${Math.floor(whole / 3600)}h${twoDigits(Math.floor((whole % 3600) / 60))}m`;
+}
+
+/**
+ * Bytes in binary units for messages: `8 GiB`, `1.5 MiB`, `640 KiB`, `12 bytes` (one decimal
+ * below 100 of a unit, none above; exponent form past exbibytes).
+ *
+ * @example
+ * formatBytes(8 * 2 ** 30); // '8 GiB'
+ * formatBytes(1536); // '1.5 KiB'
+ */
+export function formatBytes(bytes: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  if (value >= 1024) return `${bytes.toExponential(1)} bytes`;
+  if (unit === 0) return `${bytes} bytes`;
+  const digits = value >= 100 || Number.isInteger(value) ? 0 : 1;
+  return `${value.toFixed(digits)} ${units[unit]}`;
 }
 
 /**

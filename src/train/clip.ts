@@ -1,33 +1,41 @@
 import { mul, square } from '../engine/ops/elementwise.js';
 import { sum } from '../engine/ops/reduce.js';
-import { Tensor, tidy } from '../engine/tensor.js';
+import { stack } from '../engine/ops/shape.js';
+import { dispose, Tensor, tidy } from '../engine/tensor.js';
 import { forEachLeaf, mapTensors } from '../engine/tree.js';
 
 /**
  * The L2 norm of all tensor leaves of a tree taken together, √(Σ_leaves Σ g²), as a number.
- * Each leaf's sum of squares is computed in the leaf's dtype on its backend, and the sums are
- * read back together (one batch of reads, asynchronously, so it runs on every backend) and
- * accumulated in float64 here, so many leaves do not lose precision; a float32 leaf with entries
- * beyond ~1e19 overflows to ∞. Leaves that are not tensors are skipped.
+ * Each leaf's sum of squares is computed in the leaf's dtype on its backend; the sums of one dtype
+ * are stacked and read back together (one asynchronous read per dtype, so it runs on every
+ * backend, GPU ones included) and accumulated in float64 here in leaf order, so many leaves do not
+ * lose precision; a float32 leaf with entries beyond ~1e19 overflows to ∞. Every tensor leaf
+ * counts (a tensor at two places twice); leaves that are not tensors are skipped.
  *
  * @example
  * await globalNorm({ w: tensor([3, 4]), b: tensor([12]) }); // 13
  */
 export async function globalNorm(tree: unknown): Promise<number> {
-  // Every tensor leaf counts, a tensor at two places twice.
   const leaves: Tensor[] = [];
   forEachLeaf(tree, (leaf) => {
     if (leaf instanceof Tensor) leaves.push(leaf);
   });
-  const squares = tidy(() => leaves.map((leaf) => sum(square(leaf))));
-  try {
-    const values = await Promise.all(squares.map((s) => s.data()));
-    let total = 0;
-    for (const v of values) total += v[0]!;
-    return Math.sqrt(total);
-  } finally {
-    for (const s of squares) s.dispose();
+  const squares = new Array<number>(leaves.length);
+  for (const dtype of new Set(leaves.map((t) => t.dtype))) {
+    const at = leaves.flatMap((t, i) => (t.dtype === dtype ? [i] : []));
+    const sums = tidy(() => stack(at.map((i) => sum(square(leaves[i]!))))); // [at.length]
+    try {
+      const values = await sums.data();
+      at.forEach((i, k) => {
+        squares[i] = values[k]!;
+      });
+    } finally {
+      dispose(sums);
+    }
   }
+  let total = 0;
+  for (const s of squares) total += s;
+  return Math.sqrt(total);
 }
 
 /**

@@ -28,4 +28,5 @@ export {
   TrainingDivergedError,
   type TrainOptions,
   trainLanguageModel,
+  yieldToEventLoop,
 } from './trainer.js';

@@ -7,6 +7,11 @@
  * A non-finite loss or gradient norm is never skipped silently: the step's update is not
  * applied, `onBadStep` reports it with the step number, and after `maxBadSteps` such steps in a
  * row training stops with a `TrainingDivergedError` (the last checkpoint written stays intact).
+ *
+ * The loop gives the event loop a turn between steps (`yieldToEventLoop`) and reads values back
+ * only through the asynchronous `data()`, so signal handlers and timers run while it trains (a
+ * Ctrl-C handler sets `shouldStop`, and the run ends with a checkpoint within one step), and it
+ * runs on backends that cannot read synchronously (WebGPU).
  */
 
 import { sampleBatch, sequentialBatches, type TokenBatch } from '../data/dataset.js';
@@ -225,10 +230,43 @@ export function languageModelLoss(
 }
 
 /**
+ * Gives the event loop one turn (a macrotask, not a microtask), so that signal handlers, timers
+ * and I/O callbacks queued meanwhile run: `setImmediate` in Node, a zero timeout in browsers.
+ *
+ * @example
+ * for (let step = 0; step < steps; step++) { await yieldToEventLoop(); if (stop) break; train(); }
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => {
+    if (typeof globalThis.setImmediate === 'function') globalThis.setImmediate(resolve);
+    else setTimeout(resolve, 0);
+  });
+}
+
+/** One batch's mean loss, without a tape, read back asynchronously. */
+async function batchLoss(
+  params: ModelParams,
+  config: TitansConfig,
+  inputs: Int32Array,
+  targets: Int32Array,
+  rows: number,
+  seqLen: number,
+): Promise<number> {
+  const loss = noGrad(() => tidy(() => languageModelLoss(params, config, inputs, targets, rows, seqLen)));
+  const [value] = await loss.data();
+  dispose(loss);
+  return value!;
+}
+
+/**
  * Mean loss over up to `maxBatches` consecutive, non-overlapping windows of `ids` (each sequence
  * read from a fresh state, as in training). Returns NaN when `ids` is shorter than one window.
+ * Yields to the event loop between batches.
+ *
+ * @example
+ * const loss = await evaluateLoss(params, config, ids, 8, 256, Number.POSITIVE_INFINITY);
  */
-export function evaluateLoss(
+export async function evaluateLoss(
   params: ModelParams,
   config: TitansConfig,
   ids: Int32Array,
@@ -236,17 +274,15 @@ export function evaluateLoss(
   seqLen: number,
   maxBatches: number,
   onBatch?: (windowsDone: number) => void,
-): number {
+): Promise<number> {
   if (Math.floor((ids.length - 1) / seqLen) < 1) return Number.NaN;
   let total = 0;
   let count = 0;
   let batches = 0;
   for (const { inputs, targets, rows } of sequentialBatches(ids, batch, seqLen)) {
     if (batches++ >= maxBatches) break;
-    const loss = noGrad(() =>
-      tidy(() => languageModelLoss(params, config, inputs, targets, rows, seqLen).item()),
-    );
-    total += loss * rows;
+    await yieldToEventLoop();
+    total += (await batchLoss(params, config, inputs, targets, rows, seqLen)) * rows;
     count += rows;
     onBatch?.(count);
   }
@@ -254,26 +290,28 @@ export function evaluateLoss(
 }
 
 /** Mean loss over fixed batches (NaN when there are none). */
-function batchesLoss(
+async function batchesLoss(
   params: ModelParams,
   config: TitansConfig,
   batches: TokenBatch[],
   batch: number,
   seqLen: number,
-) {
+): Promise<number> {
   if (batches.length === 0) return Number.NaN;
   let total = 0;
   for (const b of batches) {
-    total += noGrad(() =>
-      tidy(() => languageModelLoss(params, config, b.inputs, b.targets, batch, seqLen).item()),
-    );
+    await yieldToEventLoop();
+    total += await batchLoss(params, config, b.inputs, b.targets, batch, seqLen);
   }
   return total / batches.length;
 }
 
 /**
  * Runs (or continues) training until `options.steps` updates. `state` is consumed: use the
- * returned one. Checkpoints go through `hooks.checkpoint`.
+ * returned one. Checkpoints go through `hooks.checkpoint`: every `checkpointEvery` applied steps,
+ * at the last step (even when that step was non-finite and not applied: the earlier updates are
+ * saved), and when `shouldStop` ends the run early. Between steps the loop yields to the event loop, so
+ * a signal handler that sets `shouldStop` is seen before the next step begins.
  *
  * @example
  * const params = initModel(config, new Rng(options.seed));
@@ -300,7 +338,14 @@ export async function trainLanguageModel(
   let state = start;
   const rng = new Rng(state.rng);
   let consecutiveBad = 0;
+  let savedStep = start.step; // the state we began from is a checkpoint already, or the initial one
+  const checkpoint = async () => {
+    if (!hooks.checkpoint || state.step === savedStep) return;
+    await hooks.checkpoint(state);
+    savedStep = state.step;
+  };
   while (state.step < o.steps) {
+    await yieldToEventLoop();
     if (hooks.shouldStop?.()) break;
     const began = performance.now();
     const lr = schedule(state.step);
@@ -320,11 +365,12 @@ export async function trainLanguageModel(
             ) as ModelParams)
           : g;
         for (const t of tensorLeaves(total)) keep(t);
-        return { loss: value.item(), total };
+        return { value: keep(value), total };
       });
       if (grads) dispose(grads);
       grads = out.total;
-      lossSum += out.loss;
+      lossSum += (await out.value.data())[0]!;
+      dispose(out.value);
     }
     const averaged = tidy(() =>
       o.accumulate === 1 ? grads! : (mapTensors(grads!, (g) => div(g, o.accumulate)) as ModelParams),
@@ -346,46 +392,46 @@ export async function trainLanguageModel(
           step,
         );
       }
-      continue;
+    } else {
+      consecutiveBad = 0;
+      const scale = o.clipNorm > 0 && norm > o.clipNorm ? o.clipNorm / norm : 1;
+      const updated = tidy(() => {
+        const clipped = scale === 1 ? averaged : (mapTensors(averaged, (g) => mul(g, scale)) as ModelParams);
+        const next = optimizer.update(state.params, clipped, state.optimizer, lr);
+        for (const t of tensorLeaves(next)) keep(t);
+        return next;
+      });
+      dispose(averaged);
+      const seconds = (performance.now() - began) / 1000;
+      const record: StepRecord = {
+        step,
+        loss,
+        lr,
+        gradNorm: norm,
+        tokensPerSecond: (o.batchSize * o.seqLen * o.accumulate) / seconds,
+      };
+      state = {
+        ...state,
+        step,
+        params: updated.params,
+        optimizer: updated.state,
+        rng: rng.state(),
+        history: [...state.history, record],
+      };
+      hooks.onStep?.(record, state);
+      if (o.evalEvery > 0 && (step % o.evalEvery === 0 || step === o.steps)) {
+        const evalLoss =
+          'sample' in data
+            ? await batchesLoss(state.params, config, data.validation ?? [], o.batchSize, o.seqLen)
+            : await evaluateLoss(state.params, config, data.validation, o.batchSize, o.seqLen, o.evalBatches);
+        state = { ...state, evals: [...state.evals, { step, loss: evalLoss }] };
+        hooks.onEval?.(step, evalLoss);
+      }
     }
-    consecutiveBad = 0;
-    const scale = o.clipNorm > 0 && norm > o.clipNorm ? o.clipNorm / norm : 1;
-    const updated = tidy(() => {
-      const clipped = scale === 1 ? averaged : (mapTensors(averaged, (g) => mul(g, scale)) as ModelParams);
-      const next = optimizer.update(state.params, clipped, state.optimizer, lr);
-      for (const t of tensorLeaves(next)) keep(t);
-      return next;
-    });
-    dispose(averaged);
-    const seconds = (performance.now() - began) / 1000;
-    const record: StepRecord = {
-      step,
-      loss,
-      lr,
-      gradNorm: norm,
-      tokensPerSecond: (o.batchSize * o.seqLen * o.accumulate) / seconds,
-    };
-    state = {
-      ...state,
-      step,
-      params: updated.params,
-      optimizer: updated.state,
-      rng: rng.state(),
-      history: [...state.history, record],
-    };
-    hooks.onStep?.(record, state);
-    if (o.evalEvery > 0 && (step % o.evalEvery === 0 || step === o.steps)) {
-      const evalLoss =
-        'sample' in data
-          ? batchesLoss(state.params, config, data.validation ?? [], o.batchSize, o.seqLen)
-          : evaluateLoss(state.params, config, data.validation, o.batchSize, o.seqLen, o.evalBatches);
-      state = { ...state, evals: [...state.evals, { step, loss: evalLoss }] };
-      hooks.onEval?.(step, evalLoss);
-    }
-    if (hooks.checkpoint && (step % o.checkpointEvery === 0 || step === o.steps))
-      await hooks.checkpoint(state);
+    // The last step is saved even when it was non-finite: the updates before it must not be lost.
+    const applied = state.history[state.history.length - 1]?.step === step;
+    if (step === o.steps || (applied && step % o.checkpointEvery === 0)) await checkpoint();
   }
-  if (hooks.checkpoint && state.step < o.steps && state.step % o.checkpointEvery !== 0)
-    await hooks.checkpoint(state);
+  await checkpoint(); // stopped early: save where it stopped
   return state;
 }

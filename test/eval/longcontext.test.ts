@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { commandLine, maxDepthBeyondWindow, shallowNeedles } from '../../src/cli/experiment.js';
+import { commandLine } from '../../src/cli/experiment.js';
 import { loadText } from '../../src/data/corpus.js';
 import {
   encodeExample,
@@ -22,6 +22,7 @@ import { babiTask } from '../../src/eval/tasks/babilong.js';
 import { Haystack } from '../../src/eval/tasks/haystack.js';
 import { mqarTask } from '../../src/eval/tasks/mqar.js';
 import { passkeyTask } from '../../src/eval/tasks/niah.js';
+import { maxDepthBeyondWindow, shallowNeedles } from '../../src/experiments/spec.js';
 import { argMax, dispose, Rng } from '../../src/index.js';
 import { initModel, modelForward, tokenTensor } from '../../src/models/model.js';
 import { byteTokenizer } from '../../src/tokenizer/tokenizer.js';
@@ -296,7 +297,7 @@ describe('titans eval <task> / experiment / demo', () => {
     );
     const mqarDigits = titans('experiment', 'mqar', '--digits', '2', '--out', join(root, 'x'));
     assert.equal(mqarDigits.code, 1);
-    assert.match(mqarDigits.stderr, /--digits and --cue apply to the pass-key experiments/);
+    assert.match(mqarDigits.stderr, /--digits, --cue and --noise apply to the pass-key experiments/);
     const wrong = titans(...args.map((a) => (a === 'mag,swa' ? 'mag,gpt' : a)));
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /unknown model 'gpt'/);
@@ -382,6 +383,25 @@ describe('titans eval <task> / experiment / demo', () => {
       '1',
     );
     assert.equal(custom.code, 0, custom.stderr);
+    assert.match(
+      custom.stdout,
+      /\| mag \| \d+k \| 2 \| \d\.\d\d \| ≤ 16: \d\.\d\d \(1\) · ≤ 64: \d\.\d\d \(1\) \|/,
+    );
+    assert.doesNotMatch(custom.stdout, /chance|\| 0 \|/, 'no length-0 column, no made-up chance');
+    const own = JSON.parse(await readFile(join(root, 'cu', 'results.json'), 'utf8'));
+    assert.equal(own.chance, null);
+    assert.deepEqual(
+      own.predictions.map((p: { answer: string; question: string }) => [p.question, p.answer]),
+      [
+        ['What is the code? ', '4'],
+        ['y', 'z'],
+      ],
+    );
+    for (const p of own.predictions) assert.equal(typeof p.predicted, 'string');
+    assert.doesNotMatch(await readFile(join(root, 'cu', 'accuracy.svg'), 'utf8'), /no data/);
+    assert.equal(evaluation.predictions.length, 4, 'eval niah1 lists every example');
+    assert.doesNotMatch(titans('eval', 'niah1', '--help').stdout, /--data/);
+    assert.match(titans('eval', 'custom', '--help').stdout, /--data <file>/);
     await writeFile(jsonl, '{"context": "a", "question": "b"}\n');
     const broken = titans(
       'eval',

@@ -510,6 +510,26 @@ describe('custom JSON Lines', () => {
       );
   });
 
+  it('refuses an empty answer, which an empty prediction would match', () => {
+    assert.throws(
+      () => parseCustomJsonl('{"context": "c", "question": "q", "answer": "  "}', 'f.jsonl'),
+      /f\.jsonl:1: field "answer" is empty/,
+    );
+  });
+
+  it('reads bytes as strict UTF-8, naming the line that is not', () => {
+    const good = new TextEncoder().encode('{"context": "Zoë", "question": "q", "answer": "a"}\n');
+    assert.equal(parseCustomJsonl(good, 'f.jsonl')[0]!.context, 'Zoë');
+    const bad = new Uint8Array([
+      ...good,
+      ...new TextEncoder().encode('{"context": "'),
+      0xff,
+      0xfe,
+      ...new TextEncoder().encode('", "question": "q", "answer": "a"}'),
+    ]);
+    assert.throws(() => parseCustomJsonl(bad, 'f.jsonl'), /f\.jsonl:2: not valid UTF-8 text/);
+  });
+
   it('scores by exact match after trimming, case-sensitive unless asked', () => {
     assert.ok(exactMatch(' kitchen\n', 'kitchen'));
     assert.ok(!exactMatch('Kitchen', 'kitchen'));

@@ -6,7 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { recoverDirectory, replaceDirectoryAtomic, writeFileAtomic } from '../../src/io/atomic.js';
+import {
+  recoverDirectory,
+  removeStaleTemps,
+  replaceDirectoryAtomic,
+  writeFileAtomic,
+} from '../../src/io/atomic.js';
+
+/** A pid no process can have (Linux pids stop at 2^22), so its copies count as abandoned. */
+const DEAD = 4194303;
 
 let root: string;
 let counter = 0;
@@ -213,16 +221,18 @@ describe('recoverDirectory', () => {
     assert.deepEqual(await readdir(parent), ['ckpt']);
   });
 
-  it('restores the newest old copy and removes the others', async () => {
+  it('restores the newest old copy and removes the others (new and older names)', async () => {
     const parent = await freshDir();
     const dir = join(parent, 'ckpt');
-    for (const stamp of ['1000', '3000', '2000']) {
-      await mkdir(`${dir}.old-${stamp}-1-aa`);
-      await writeFile(join(`${dir}.old-${stamp}-1-aa`, 'v'), stamp);
+    // <pid>-<ms>-<hex> as written now, and <ms>-<pid>-<hex> as written before.
+    const names = [`${DEAD}-1700000001000-aa`, `1700000003000-${DEAD}-aa`, `${DEAD}-1700000002000-aa`];
+    for (const name of names) {
+      await mkdir(`${dir}.old-${name}`);
+      await writeFile(join(`${dir}.old-${name}`, 'v'), name);
     }
     const report = await recoverDirectory(dir);
-    assert.equal(report.restored, `${dir}.old-3000-1-aa`);
-    assert.equal(await readFile(join(dir, 'v'), 'utf8'), '3000');
+    assert.equal(report.restored, `${dir}.old-${names[1]}`);
+    assert.equal(await readFile(join(dir, 'v'), 'utf8'), names[1]);
     assert.equal(report.removed.length, 2);
     assert.deepEqual(await readdir(parent), ['ckpt']);
   });
@@ -232,22 +242,28 @@ describe('recoverDirectory', () => {
     const dir = join(parent, 'ckpt');
     await mkdir(dir);
     await writeFile(join(dir, 'v'), 'current');
-    const live = `${dir}.tmp-${process.pid}-abc`; // ours: maybe a save in progress
-    const dead = `${dir}.tmp-2147483646-abc`; // no such pid
-    for (const p of [`${dir}.old-5-1-aa`, `${dir}.tmp-junk`, live, dead]) await mkdir(p);
+    const live = `${dir}.tmp-${process.ppid}-1700000000000-abc`; // the test runner's: maybe a save in progress
+    const dead = `${dir}.tmp-${DEAD}-1700000000000-abc`; // no such pid
+    const ownLeftover = `${dir}.tmp-${process.pid}-1700000000000-abc`; // this pid, but no save of ours
+    for (const p of [`${dir}.old-${DEAD}-5-aa`, `${dir}.tmp-junk`, live, dead, ownLeftover]) await mkdir(p);
     const other = join(parent, 'ckpt2.old-1'); // belongs to a different directory
     await mkdir(other);
     const report = await recoverDirectory(dir);
     assert.equal(report.restored, null);
     assert.equal(await readFile(join(dir, 'v'), 'utf8'), 'current');
-    assert.deepEqual((await readdir(parent)).sort(), ['ckpt', `ckpt.tmp-${process.pid}-abc`, 'ckpt2.old-1']);
+    assert.deepEqual((await readdir(parent)).sort(), [
+      'ckpt',
+      `ckpt.tmp-${process.ppid}-1700000000000-abc`,
+      'ckpt2.old-1',
+    ]);
     assert.ok(await exists(live));
+    assert.deepEqual(report.busy, [live]);
   });
 
   it('does nothing when neither the directory nor its parent exists', async () => {
     const parent = await freshDir();
     const report = await recoverDirectory(join(parent, 'no', 'such', 'ckpt'));
-    assert.deepEqual(report, { restored: null, removed: [] });
+    assert.deepEqual(report, { restored: null, removed: [], busy: [] });
   });
 
   it('is exercised through a real interrupted swap', async () => {
@@ -256,10 +272,56 @@ describe('recoverDirectory', () => {
     const dir = join(parent, 'ckpt');
     await replaceDirectoryAtomic(dir, async (tmp) => writeFile(join(tmp, 'v'), 'good'));
     await rename(dir, `${dir}.old-${Date.now()}-${process.pid}-ff`);
-    await mkdir(`${dir}.tmp-2147483646-ee`); // the half-built new version of a dead process
+    await mkdir(`${dir}.tmp-${DEAD}-${Date.now()}-ee`); // the half-built new version of a dead process
     assert.equal(await exists(dir), false);
     await recoverDirectory(dir);
     assert.equal(await readFile(join(dir, 'v'), 'utf8'), 'good');
     assert.deepEqual(await readdir(parent), ['ckpt']);
+  });
+
+  it('promotes a finished temp copy over dir, and keeps dir while no newer copy is proven complete', async () => {
+    const parent = await freshDir();
+    const dir = join(parent, 'ckpt');
+    const complete = async (path: string) => exists(join(path, 'DONE'));
+    await mkdir(dir);
+    await writeFile(join(dir, 'v'), 'old');
+    await writeFile(join(dir, 'DONE'), '');
+    const finished = `${dir}.tmp-${DEAD}-1700000002000-aa`;
+    const unfinished = `${dir}.tmp-${DEAD}-1700000003000-bb`;
+    await mkdir(finished);
+    await writeFile(join(finished, 'v'), 'new');
+    await writeFile(join(finished, 'DONE'), '');
+    await mkdir(unfinished);
+    await writeFile(join(unfinished, 'v'), 'half');
+    const report = await recoverDirectory(dir, { isComplete: complete });
+    assert.equal(report.restored, finished);
+    assert.equal(await readFile(join(dir, 'v'), 'utf8'), 'new');
+    assert.deepEqual(await readdir(parent), ['ckpt'], 'the replaced dir and the unfinished copy are gone');
+
+    // An old copy stays while dir itself is not proven complete.
+    await rm(join(dir, 'DONE'));
+    const old = `${dir}.old-${DEAD}-1700000001000-cc`;
+    await mkdir(old);
+    await writeFile(join(old, 'DONE'), '');
+    const again = await recoverDirectory(dir, { isComplete: complete });
+    assert.deepEqual(again.removed, []);
+    assert.ok(await exists(old));
+  });
+});
+
+describe('removeStaleTemps', () => {
+  it("removes the temp files of dead writers, not live writers' files, directories or other files", async () => {
+    const dir = await freshDir();
+    const stale = `loss.svg.tmp-${DEAD}-1700000000000-ab12`;
+    const live = `summary.json.tmp-${process.ppid}-1700000000000-cd34`;
+    const copy = `checkpoint.tmp-${DEAD}-1700000000000-ef56`; // a checkpoint copy: recoverDirectory's business
+    await writeFile(join(dir, stale), '<svg');
+    await writeFile(join(dir, live), '{');
+    await writeFile(join(dir, 'loss.svg'), '<svg/>');
+    await mkdir(join(dir, copy));
+    const removed = await removeStaleTemps(dir);
+    assert.deepEqual(removed, [join(dir, stale)]);
+    assert.deepEqual((await readdir(dir)).sort(), [copy, 'loss.svg', live].sort());
+    assert.deepEqual(await removeStaleTemps(join(dir, 'missing')), []);
   });
 });

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -11,7 +13,14 @@ import {
   saveCheckpoint,
   writeSafetensorsFile,
 } from '../../src/io/checkpoint.js';
+import { FileReadError } from '../../src/io/fs.js';
 import { type NamedArray, SafetensorsError } from '../../src/io/safetensors.js';
+
+/** Turns a checkpoint into one written before manifests existed. */
+async function withoutManifest(dir: string): Promise<string> {
+  await rm(join(dir, 'manifest.json'));
+  return dir;
+}
 
 let root: string;
 let counter = 0;
@@ -26,6 +35,13 @@ after(async () => {
 /** A path for a checkpoint that does not exist yet, unique per test. */
 function freshPath(): string {
   return join(root, `ckpt-${counter++}`);
+}
+
+/** Saves `data` at a fresh path and returns the path. */
+async function saveAndReturn(data: CheckpointData): Promise<string> {
+  const dir = freshPath();
+  await saveCheckpoint(dir, data);
+  return dir;
 }
 
 const f32 = (shape: number[], values: number[]): NamedArray => ({
@@ -68,15 +84,28 @@ describe('checkpoint save and load', () => {
     const dir = freshPath();
     const data = sample();
     await saveCheckpoint(dir, data);
-    assert.deepEqual((await readdir(dir)).sort(), [
+    const files = [
       'config.json',
       'model.safetensors',
       'optimizer.safetensors',
       'tokenizer.json',
       'trainer.json',
-    ]);
+    ];
+    assert.deepEqual((await readdir(dir)).sort(), [...files, 'manifest.json'].sort());
     const configText = await readFile(join(dir, 'config.json'), 'utf8');
     assert.equal(configText, `${JSON.stringify(data.config, null, 2)}\n`, 'config.json is pretty JSON');
+    // The agreed manifest: every other file's size and SHA-256 (checked here with node:crypto).
+    const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'));
+    assert.equal(manifest.format, 'titans-checkpoint');
+    assert.equal(manifest.version, 1);
+    assert.deepEqual(Object.keys(manifest.files), files);
+    for (const name of files) {
+      const bytes = await readFile(join(dir, name));
+      assert.deepEqual(manifest.files[name], {
+        bytes: bytes.length,
+        sha256: createHash('sha256').update(bytes).digest('hex'),
+      });
+    }
 
     const loaded = await loadCheckpoint(dir, {
       expectTensors: {
@@ -107,7 +136,7 @@ describe('checkpoint save and load', () => {
     const dir = freshPath();
     await saveCheckpoint(dir, sample());
     await saveCheckpoint(dir, { config: { v: 2 }, tensors: { w: f32([1], [2]) } });
-    assert.deepEqual((await readdir(dir)).sort(), ['config.json', 'model.safetensors']);
+    assert.deepEqual((await readdir(dir)).sort(), ['config.json', 'manifest.json', 'model.safetensors']);
     const loaded = await loadCheckpoint(dir);
     assert.deepEqual(loaded.config, { v: 2 });
     assert.deepEqual(Object.keys(loaded.tensors), ['w']);
@@ -172,11 +201,110 @@ describe('checkpoint load errors', () => {
     const dir = freshPath();
     await assertCheckpointError(loadCheckpoint(dir), basename(dir), /checkpoint directory does not exist/);
     await saveCheckpoint(dir, sample());
+    await rm(join(dir, 'trainer.json'));
+    await assertCheckpointError(loadCheckpoint(dir), 'trainer.json', /file is missing/);
+    await saveCheckpoint(dir, sample());
+    await withoutManifest(dir);
     await rm(join(dir, 'config.json'));
     await assertCheckpointError(loadCheckpoint(dir), 'config.json', /file is missing/);
     await writeFile(join(dir, 'config.json'), '{}');
     await rm(join(dir, 'model.safetensors'));
     await assertCheckpointError(loadCheckpoint(dir), 'model.safetensors', /file is missing/);
+  });
+
+  it('names the file that differs from the manifest, and the tensor when it is a tensor file', async () => {
+    const dir = freshPath();
+    await saveCheckpoint(dir, sample());
+    const good = await readFile(join(dir, 'config.json'));
+    await writeFile(join(dir, 'config.json'), good.toString().replace('4', '5'));
+    await assertCheckpointError(
+      loadCheckpoint(dir),
+      'config.json',
+      /SHA-256 .* differs from the one in manifest\.json/,
+    );
+    await writeFile(join(dir, 'config.json'), `${good}\n`);
+    await assertCheckpointError(
+      loadCheckpoint(dir),
+      'config.json',
+      /is \d+ bytes but manifest\.json records/,
+    );
+    await writeFile(join(dir, 'config.json'), good);
+    const weights = join(dir, 'optimizer.safetensors');
+    const bytes = await readFile(weights);
+    bytes[bytes.length - 1]! ^= 0x40;
+    await writeFile(weights, bytes);
+    await assertCheckpointError(
+      loadCheckpoint(dir),
+      'optimizer.safetensors',
+      /differs from the one in manifest\.json.*tensor "embed\.weight\.m": its data does not match/,
+    );
+    // Without the manifest, the per-tensor hash in the header still catches it.
+    await withoutManifest(dir);
+    await assertCheckpointError(
+      loadCheckpoint(dir),
+      'optimizer.safetensors',
+      /"embed\.weight\.m": its data does not match/,
+    );
+  });
+
+  it('refuses a damaged manifest, and a newer manifest version, naming manifest.json', async () => {
+    const dir = freshPath();
+    await saveCheckpoint(dir, sample());
+    const path = join(dir, 'manifest.json');
+    const manifest = JSON.parse(await readFile(path, 'utf8'));
+    await writeFile(path, '{"format": "titans-checkpoint",');
+    await assertCheckpointError(loadCheckpoint(dir), 'manifest.json', /not a valid manifest/);
+    await writeFile(path, JSON.stringify({ ...manifest, version: 2 }));
+    await assertCheckpointError(loadCheckpoint(dir), 'manifest.json', /version 2 is newer than this reader/);
+    await writeFile(
+      path,
+      JSON.stringify({ ...manifest, files: { ...manifest.files, '../x': manifest.files['config.json'] } }),
+    );
+    await assertCheckpointError(loadCheckpoint(dir), 'manifest.json', /not a plain file name/);
+  });
+
+  it('refuses non-finite weights, saying how many and where, unless allowed', async () => {
+    const dir = freshPath();
+    const data = sample();
+    data.tensors['embed.weight'] = f32([2, 2], [1, Number.NaN, 3, Number.POSITIVE_INFINITY]);
+    await saveCheckpoint(dir, data);
+    await assertCheckpointError(
+      loadCheckpoint(dir),
+      'model.safetensors',
+      /2 non-finite values \(1 NaN, 1 ±Infinity\) in 1 tensor: "embed\.weight" \(2, first at index 1\).*--allow-nonfinite/,
+    );
+    const loaded = await loadCheckpoint(dir, { allowNonFinite: true });
+    assert.ok(Number.isNaN(loaded.tensors['embed.weight']!.data[1]!));
+  });
+
+  it('reads only regular files, with the size checked before reading', async () => {
+    const dir = freshPath();
+    await saveCheckpoint(dir, sample());
+    await withoutManifest(dir);
+    await rm(join(dir, 'trainer.json'));
+    execFileSync('mkfifo', [join(dir, 'trainer.json')]); // reading a FIFO would block forever
+    await assertCheckpointError(
+      loadCheckpoint(dir),
+      'trainer.json',
+      /is a FIFO \(named pipe\), not a regular file/,
+    );
+    await rm(join(dir, 'trainer.json'));
+    await mkdir(join(dir, 'trainer.json'));
+    await assertCheckpointError(loadCheckpoint(dir), 'trainer.json', /is a directory, not a regular file/);
+    await rm(join(dir, 'trainer.json'), { recursive: true });
+    const { symlink } = await import('node:fs/promises');
+    await symlink('/dev/zero', join(dir, 'trainer.json')); // would grow without bound
+    await assertCheckpointError(
+      loadCheckpoint(dir),
+      'trainer.json',
+      /is a character device, not a regular file/,
+    );
+    await rm(join(dir, 'trainer.json'));
+    await assertCheckpointError(
+      loadCheckpoint(dir, { maxFileBytes: 100 }),
+      'model.safetensors',
+      /is \d+ bytes, more than the 100 bytes allowed/,
+    );
   });
 
   it('reports a path that is a file, not a directory', async () => {
@@ -186,8 +314,7 @@ describe('checkpoint load errors', () => {
   });
 
   it('reports a corrupt config.json with the JSON parser message', async () => {
-    const dir = freshPath();
-    await saveCheckpoint(dir, sample());
+    const dir = await withoutManifest(await saveAndReturn(sample()));
     await writeFile(join(dir, 'config.json'), '{"dim": 4,');
     await assertCheckpointError(loadCheckpoint(dir), 'config.json', /not valid JSON \(.+\)/);
     await writeFile(join(dir, 'config.json'), '[1, 2]');
@@ -201,8 +328,7 @@ describe('checkpoint load errors', () => {
   });
 
   it('reports a truncated model.safetensors, keeping the SafetensorsError as cause', async () => {
-    const dir = freshPath();
-    await saveCheckpoint(dir, sample());
+    const dir = await withoutManifest(await saveAndReturn(sample()));
     const path = join(dir, 'model.safetensors');
     const size = (await stat(path)).size;
     await truncate(path, size - 3);
@@ -217,11 +343,11 @@ describe('checkpoint load errors', () => {
   });
 
   it('reports a corrupt extra file by name', async () => {
-    const dir = freshPath();
-    await saveCheckpoint(dir, sample());
+    const dir = await withoutManifest(await saveAndReturn(sample()));
     await writeFile(join(dir, 'optimizer.safetensors'), new Uint8Array(4));
     await assertCheckpointError(loadCheckpoint(dir), 'optimizer.safetensors', /too short/);
     await saveCheckpoint(dir, sample());
+    await withoutManifest(dir);
     await writeFile(join(dir, 'trainer.json'), 'nope');
     await assertCheckpointError(loadCheckpoint(dir), 'trainer.json', /not valid JSON/);
   });
@@ -287,6 +413,10 @@ describe('safetensors file helpers', () => {
       assert.ok(error.message.startsWith(`${path}: `));
       return true;
     });
-    await assert.rejects(readSafetensorsFile(join(dir, 'none.safetensors')), { code: 'ENOENT' });
+    await assert.rejects(readSafetensorsFile(join(dir, 'none.safetensors')), (error: unknown) => {
+      assert.ok(error instanceof FileReadError && error.code === 'missing');
+      return true;
+    });
+    await assert.rejects(readSafetensorsFile(dir), /is a directory, not a regular file/);
   });
 });

@@ -1,13 +1,20 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
+  describeNonFinite,
   halfToFloat,
   type NamedArray,
+  nonFiniteValues,
   parseSafetensors,
   SafetensorsError,
   serializeSafetensors,
 } from '../../src/io/safetensors.js';
+
+/** node:crypto's SHA-256, independent of the module under test. */
+const sha256 = (bytes: Uint8Array | number[]) =>
+  createHash('sha256').update(Uint8Array.from(bytes)).digest('hex');
 
 // ---------------------------------------------------------------------------------------------
 // Hand-built files. These helpers deliberately do not use the module under test, so a bug shared
@@ -130,7 +137,7 @@ describe('safetensors round trip', () => {
 
   it('accepts a file with no tensors at all', () => {
     const parsed = parseSafetensors(serializeSafetensors({}, { only: 'metadata' }));
-    assert.deepEqual(parsed, { tensors: {}, metadata: { only: 'metadata' } });
+    assert.deepEqual(parsed, { tensors: {}, metadata: { only: 'metadata' }, checksums: {} });
   });
 
   it('keeps a tensor named __proto__ as an ordinary entry', () => {
@@ -191,10 +198,14 @@ describe('safetensors round trip', () => {
           // Plain objects, to compare with what the parser returns.
           { maxKeys: 6, noNullPrototype: true },
         ),
-        fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), {
-          maxKeys: 3,
-          noNullPrototype: true,
-        }),
+        fc.dictionary(
+          fc.string({ maxLength: 8 }).filter((k) => !k.startsWith('sha256.')),
+          fc.string({ maxLength: 8 }),
+          {
+            maxKeys: 3,
+            noNullPrototype: true,
+          },
+        ),
         (tensors, metadata) => {
           const bytes = serializeSafetensors(tensors, metadata);
           assert.equal((8 + headerLengthOf(bytes)) % 8, 0);
@@ -218,10 +229,22 @@ describe('safetensors byte layout', () => {
   const headerBytes = Array.from(headerText, (c) => c.charCodeAt(0));
   const expected = new Uint8Array([...lengthField, ...headerBytes, ...one, ...minusTwoAndAHalf]);
 
-  it('writes exactly the hand-written bytes for one F32 tensor', () => {
+  it('writes exactly the hand-written bytes for one F32 tensor (without hashes)', () => {
     assert.equal(headerText.length, 56);
-    const bytes = serializeSafetensors({ x: f32([2], [1, -2.5]) });
+    const bytes = serializeSafetensors({ x: f32([2], [1, -2.5]) }, undefined, { hash: false });
     assert.deepEqual(Array.from(bytes), Array.from(expected));
+  });
+
+  it("records each tensor's SHA-256 of its little-endian bytes as __metadata__ sha256.<name>", () => {
+    const hash = sha256([...one, ...minusTwoAndAHalf]);
+    const json = `{"__metadata__":{"k":"v","sha256.x":"${hash}"},"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`;
+    const padded = json + ' '.repeat(Math.ceil((8 + json.length) / 8) * 8 - 8 - json.length);
+    const file = buildFile(padded, [...one, ...minusTwoAndAHalf]);
+    const bytes = serializeSafetensors({ x: f32([2], [1, -2.5]) }, { k: 'v' });
+    assert.deepEqual(Array.from(bytes), Array.from(file));
+    const parsed = parseSafetensors(bytes);
+    assert.deepEqual(parsed.metadata, { k: 'v' }, 'the hashes are not user metadata');
+    assert.deepEqual(parsed.checksums, { x: hash });
   });
 
   it('reads the hand-written bytes', () => {
@@ -500,8 +523,11 @@ describe('safetensors corruption is rejected', () => {
     assertRejects(() => parseSafetensors(new Uint8Array(3)), '<buffer>', /too short/);
   });
 
-  it('only ever throws SafetensorsError on randomly damaged files (property)', () => {
+  it('on randomly damaged files, only throws SafetensorsError or returns the original bytes (property)', () => {
     const file = sampleFile();
+    const original = parseSafetensors(file, src).tensors;
+    const bytesOf = (t: NamedArray) =>
+      Array.from(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
     fc.assert(
       fc.property(
         fc.array(fc.tuple(fc.nat({ max: file.length - 1 }), fc.integer({ min: 0, max: 255 })), {
@@ -513,19 +539,107 @@ describe('safetensors corruption is rejected', () => {
           for (const [at, value] of edits) damaged[at] = value;
           try {
             const parsed = parseSafetensors(damaged, src);
-            // If it parsed, the result must be self-consistent.
-            for (const t of Object.values(parsed.tensors)) {
-              assert.equal(
-                t.data.length,
-                t.shape.reduce((a, b) => a * b, 1),
-              );
+            // If it parsed, every tensor is one of the originals with its bytes intact: the
+            // per-tensor hashes cover the data, and a renamed tensor loses its hash entry.
+            for (const [name, t] of Object.entries(parsed.tensors)) {
+              assert.ok(Object.hasOwn(original, name), `unexpected tensor ${name}`);
+              assert.deepEqual(bytesOf(t), bytesOf(original[name]!), `tensor ${name} changed silently`);
             }
           } catch (error) {
+            if (error instanceof assert.AssertionError) throw error;
             assert.ok(error instanceof SafetensorsError, `unexpected ${String(error)}`);
           }
         },
       ),
       { numRuns: 500 },
+    );
+  });
+});
+
+describe('safetensors checksums', () => {
+  const src = 'model.safetensors';
+
+  it('names the tensor whose data no longer matches its recorded SHA-256', () => {
+    const file = sampleFile();
+    const { tensors } = parseSafetensors(file, src);
+    const damaged = file.slice();
+    damaged[damaged.length - 1]! ^= 0x01; // the last byte belongs to 'steps' (sorted last)
+    assertRejects(
+      () => parseSafetensors(damaged, src),
+      src,
+      /tensor "steps": its data does not match the SHA-256/,
+    );
+    assert.equal(Object.keys(tensors).length, 5);
+    // `hash: false` skips the check (for bytes proven otherwise, e.g. by a manifest).
+    assert.equal(parseSafetensors(damaged, src, { hash: false }).tensors.steps!.data[4], 5 ^ (1 << 24));
+  });
+
+  it('refuses malformed hash entries, hashes of missing tensors and reserved metadata keys', () => {
+    const data = [0, 0, 0x80, 0x3f];
+    const entry = '"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}';
+    assertRejects(
+      () => parseSafetensors(buildFile(`{"__metadata__":{"sha256.x":"abc"},${entry}}`, data), src),
+      src,
+      /"sha256\.x" must be 64 lowercase hex digits/,
+    );
+    assertRejects(
+      () =>
+        parseSafetensors(buildFile(`{"__metadata__":{"sha256.y":"${sha256(data)}"},${entry}}`, data), src),
+      src,
+      /"sha256\.y" but there is no tensor "y"/,
+    );
+    assert.equal(
+      parseSafetensors(buildFile(`{"__metadata__":{"sha256.x":"${sha256(data)}"},${entry}}`, data), src)
+        .checksums.x,
+      sha256(data),
+    );
+    assertRejects(
+      () => serializeSafetensors({ x: f32([1], [1]) }, { 'sha256.x': sha256(data) }),
+      '<serialize>',
+      /reserved for the tensor hashes/,
+    );
+  });
+
+  it('refuses a file where some tensors have a hash and others not (a damaged key)', () => {
+    const file = sampleFile();
+    const text = new TextDecoder().decode(file);
+    const at = text.indexOf('sha256.steps');
+    const damaged = file.slice();
+    damaged[at] = 'S'.charCodeAt(0); // "Sha256.steps" is plain metadata now
+    assertRejects(
+      () => parseSafetensors(damaged, src),
+      src,
+      /tensor "steps" has no "sha256\.steps" .* while other tensors do/,
+    );
+  });
+
+  it('still reads files without hashes (written by other tools)', () => {
+    const parsed = parseSafetensors(serializeSafetensors({ x: f32([1], [3]) }, { a: 'b' }, { hash: false }));
+    assert.deepEqual(parsed.checksums, {});
+    assert.deepEqual(parsed.tensors.x!.data, new Float32Array([3]));
+  });
+});
+
+describe('non-finite values', () => {
+  it('counts NaN and ±Infinity per tensor with the first index, ignoring int arrays', () => {
+    const report = nonFiniteValues({
+      b: f32([4], [1, Number.NaN, Number.POSITIVE_INFINITY, 2]),
+      a: f64([2], [Number.NEGATIVE_INFINITY, 0]),
+      ok: f32([1], [3]),
+      n: i32([1], [7]),
+    });
+    assert.deepEqual(report, {
+      count: 3,
+      nan: 1,
+      infinite: 2,
+      tensors: [
+        { name: 'a', count: 1, firstIndex: 0 },
+        { name: 'b', count: 2, firstIndex: 1 },
+      ],
+    });
+    assert.equal(
+      describeNonFinite(report),
+      '3 non-finite values (1 NaN, 2 ±Infinity) in 2 tensors: "a" (1, first at index 0), "b" (2, first at index 1)',
     );
   });
 });

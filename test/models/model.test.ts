@@ -117,6 +117,7 @@ for (const variant of MODEL_VARIANTS) {
       const { config, params } = tinyModel(variant);
       const prompt = randomTokens(5, config.vocabSize, 5);
       const { tokens, state } = await generate(params, config, prompt, { maxTokens: 10, temperature: 0 });
+      assert.equal(state.position, 15, 'the state holds every prompt and generated token');
       dispose(state);
       assert.equal(tokens.length, 10);
       const sequence = [...prompt, ...tokens];

@@ -172,6 +172,8 @@ describe('model checkpoints', () => {
     const params = initModel(config, new Rng(4));
     const dir = join(root, 'corrupt');
     await saveModelCheckpoint(dir, { config, params, tokenizer: null });
+    const { rm } = await import('node:fs/promises');
+    await rm(join(dir, 'manifest.json')); // as written before manifests: the per-file checks below apply
     const configPath = join(dir, 'config.json');
     const good = await readFile(configPath, 'utf8');
     await writeFile(configPath, '{ "variant": "mag", ');
@@ -185,7 +187,10 @@ describe('model checkpoints', () => {
     const bytes = await readFile(weights);
     await writeFile(weights, bytes.subarray(0, bytes.length - 10));
     await assert.rejects(loadModelCheckpoint(dir), /model\.safetensors/);
-    await assert.rejects(loadModelCheckpoint(join(root, 'nowhere')), /config\.json: not found/);
+    await assert.rejects(
+      loadModelCheckpoint(join(root, 'nowhere')),
+      /nowhere: checkpoint directory does not exist/,
+    );
     dispose(params);
   });
 });

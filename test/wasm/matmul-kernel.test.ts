@@ -194,6 +194,11 @@ function runSplit(p: Problem, cuts: number[]): number[] {
   return bounds;
 }
 
+/** The part of the global WebAssembly API read here (the project compiles without lib.dom). */
+declare const WebAssembly: {
+  Module: { imports(m: unknown): unknown[]; exports(m: unknown): { name: string }[] };
+};
+
 const layouts: Layout[] = ['row', 'col'];
 const transposeCombos: [Layout, Layout][] = layouts.flatMap((x) =>
   layouts.map((y): [Layout, Layout] => [x, y]),

@@ -14,7 +14,7 @@
 import type { BackendBuffer } from '../../engine/backend.js';
 import type { DType, TypedArray } from '../../engine/dtype.js';
 import type { HostStorage } from '../reference/reference.js';
-import { HEAP_START, WASM_PAGE_BYTES } from './kernels.js';
+import { HEAP_START, WASM_PAGE_BYTES, type WasmMemory } from './kernels.js';
 
 /** A region of the shared memory: `length` elements of `dtype` at byte address `ptr`. */
 export class WasmBuffer {
@@ -41,7 +41,7 @@ export class WasmHeap implements HostStorage {
   /** Bytes handed out and not yet released. */
   inUse = 0;
 
-  constructor(readonly memory: WebAssembly.Memory) {}
+  constructor(readonly memory: WasmMemory) {}
 
   /** Reserves `bytes` (rounded up) and returns the byte address and the block's size. */
   allocBytes(bytes: number): [number, number] {

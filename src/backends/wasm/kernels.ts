@@ -128,52 +128,56 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
 }
 
 // The project compiles against lib ES2022 without DOM, which has no WebAssembly types; this declares
-// the part of the JS API used here, shaped like lib.dom's declarations. Remove it if the project ever
-// gets WebAssembly types from elsewhere (lib "DOM", or @types/node shipping them).
-declare global {
-  namespace WebAssembly {
-    interface MemoryDescriptor {
-      initial: number;
-      maximum?: number;
-      shared?: boolean;
-    }
-    interface Memory {
-      readonly buffer: ArrayBuffer | SharedArrayBuffer;
-      grow(delta: number): number;
-    }
-    const Memory: {
-      prototype: Memory;
-      new (descriptor: MemoryDescriptor): Memory;
-    };
-    interface ModuleExportDescriptor {
-      kind: 'function' | 'global' | 'memory' | 'table';
-      name: string;
-    }
-    interface ModuleImportDescriptor {
-      kind: 'function' | 'global' | 'memory' | 'table';
-      module: string;
-      name: string;
-    }
-    interface Module {
-      readonly [Symbol.toStringTag]: string;
-    }
-    function validate(bytes: ArrayBufferView | ArrayBuffer): boolean;
-    const Module: {
-      prototype: Module;
-      new (bytes: ArrayBufferView | ArrayBuffer): Module;
-      exports(module: Module): ModuleExportDescriptor[];
-      imports(module: Module): ModuleImportDescriptor[];
-    };
-    type ImportValue = Memory | ((...args: never[]) => unknown) | number;
-    type Imports = Record<string, Record<string, ImportValue>>;
-    type Exports = Record<string, unknown>;
-    interface Instance {
-      readonly exports: Exports;
-    }
-    const Instance: {
-      prototype: Instance;
-      new (module: Module, importObject?: Imports): Instance;
-    };
-    function compile(bytes: ArrayBufferView | ArrayBuffer): Promise<Module>;
+// the part of the JS API used here, shaped like lib.dom's declarations. It is local to this module
+// (not `declare global`), so the shipped kernels.d.ts neither clashes with a consumer's lib.dom
+// (TS2451/TS2300) nor needs it; other modules use the WasmModule and WasmMemory aliases below.
+declare namespace WebAssembly {
+  interface MemoryDescriptor {
+    initial: number;
+    maximum?: number;
+    shared?: boolean;
   }
+  interface Memory {
+    readonly buffer: ArrayBuffer | SharedArrayBuffer;
+    grow(delta: number): number;
+  }
+  const Memory: {
+    prototype: Memory;
+    new (descriptor: MemoryDescriptor): Memory;
+  };
+  interface ModuleExportDescriptor {
+    kind: 'function' | 'global' | 'memory' | 'table';
+    name: string;
+  }
+  interface ModuleImportDescriptor {
+    kind: 'function' | 'global' | 'memory' | 'table';
+    module: string;
+    name: string;
+  }
+  interface Module {
+    readonly [Symbol.toStringTag]: string;
+  }
+  function validate(bytes: ArrayBufferView | ArrayBuffer): boolean;
+  const Module: {
+    prototype: Module;
+    new (bytes: ArrayBufferView | ArrayBuffer): Module;
+    exports(module: Module): ModuleExportDescriptor[];
+    imports(module: Module): ModuleImportDescriptor[];
+  };
+  type ImportValue = Memory | ((...args: never[]) => unknown) | number;
+  type Imports = Record<string, Record<string, ImportValue>>;
+  type Exports = Record<string, unknown>;
+  interface Instance {
+    readonly exports: Exports;
+  }
+  const Instance: {
+    prototype: Instance;
+    new (module: Module, importObject?: Imports): Instance;
+  };
+  function compile(bytes: ArrayBufferView | ArrayBuffer): Promise<Module>;
 }
+
+/** A compiled kernels module (WebAssembly.Module). */
+export type WasmModule = WebAssembly.Module;
+/** The kernels' shared memory (WebAssembly.Memory). */
+export type WasmMemory = WebAssembly.Memory;

@@ -13,7 +13,14 @@ import { createWasmAttention } from './attention.js';
 import { createWasmElementwise } from './elementwise.js';
 import { createWasmFused } from './fused.js';
 import { WasmBuffer, WasmHeap } from './heap.js';
-import { compileKernels, createSharedMemory, instantiateKernels, type KernelExports } from './kernels.js';
+import {
+  compileKernels,
+  createSharedMemory,
+  instantiateKernels,
+  type KernelExports,
+  type WasmMemory,
+  type WasmModule,
+} from './kernels.js';
 import { createWasmMemoryScan } from './memory-scan.js';
 
 export { WasmBuffer, WasmHeap } from './heap.js';
@@ -54,8 +61,8 @@ export interface WasmBackend extends Backend {
   readonly heap: WasmHeap;
   readonly kernels: KernelExports;
   /** The compiled kernel module (worker threads instantiate it on `memory`). */
-  readonly module: WebAssembly.Module;
-  readonly memory: WebAssembly.Memory;
+  readonly module: WasmModule;
+  readonly memory: WasmMemory;
   /** Attaches (or with null detaches) a thread pool; products above `minFlops` use it. */
   setThreadPool(pool: WasmThreadPool | null, minFlops?: number): void;
   readonly threadPool: WasmThreadPool | null;

@@ -3,12 +3,12 @@
  * the pool's worker loop (pool-protocol.ts) on the control block until the pool quits.
  */
 import { workerData } from 'node:worker_threads';
-import { instantiateKernels } from './kernels.js';
+import { instantiateKernels, type WasmMemory, type WasmModule } from './kernels.js';
 import { runWorkerLoop } from './pool-protocol.js';
 
 const { module, memory, control, index } = workerData as {
-  module: WebAssembly.Module;
-  memory: WebAssembly.Memory;
+  module: WasmModule;
+  memory: WasmMemory;
   control: Int32Array;
   index: number;
 };

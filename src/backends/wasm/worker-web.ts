@@ -5,7 +5,7 @@
  * until the pool quits. A worker may block in Atomics.wait, so the loop is the same as in Node.
  * Browser-safe: no `node:*` imports.
  */
-import { instantiateKernels } from './kernels.js';
+import { instantiateKernels, type WasmMemory, type WasmModule } from './kernels.js';
 import { runWorkerLoop } from './pool-protocol.js';
 
 /** The dedicated worker's global scope (declared here: the package compiles without the DOM lib). */
@@ -15,8 +15,8 @@ declare const self: {
 };
 
 interface StartMessage {
-  module: WebAssembly.Module;
-  memory: WebAssembly.Memory;
+  module: WasmModule;
+  memory: WasmMemory;
   control: Int32Array;
   index: number;
 }

@@ -10,21 +10,24 @@ export interface CreateOptions {
   backend?: string;
 }
 
+/** Numbers nested in arrays, every level rectangular: `[[1, 2], [3, 4]]`. */
+export type NestedArray = readonly (number | NestedArray)[];
+
 /**
- * A tensor from a typed array or (nested) number array. The shape defaults to the array's
- * length (1-D); the dtype to the typed array's own (plain numbers: float32).
+ * A tensor from a typed array, a number array or nested number arrays. The shape defaults to the
+ * nesting's (a flat array: 1-D); the dtype to the typed array's own (plain numbers: float32).
+ * Ragged nesting or a value that is not a number is an error naming where.
  *
  * @example
  * const w = tensor(new Float64Array([1, 2, 3, 4, 5, 6]), [2, 3]);
+ * const m = tensor([[1, 2], [3, 4]]); // shape [2, 2]
  * const i = tensor(new Int32Array([0, 2]), [2]);
  */
-export function tensor(
-  data: TypedArray | readonly number[],
-  shape?: Shape,
-  options: CreateOptions = {},
-): Tensor {
-  const dtype = options.dtype ?? (ArrayBuffer.isView(data) ? dtypeOfArray(data as TypedArray) : 'float32');
-  const finalShape = shape ?? [data.length];
+export function tensor(values: TypedArray | NestedArray, shape?: Shape, options: CreateOptions = {}): Tensor {
+  const nested = ArrayBuffer.isView(values) ? null : flattenNested(values as NestedArray);
+  const data = nested ? nested.data : (values as TypedArray);
+  const dtype = options.dtype ?? (nested ? 'float32' : dtypeOfArray(data as TypedArray));
+  const finalShape = shape ?? nested?.shape ?? [data.length];
   assertValidShape(finalShape);
   if (sizeOf(finalShape) !== data.length) {
     throw new RangeError(`tensor: ${data.length} values do not fill shape ${formatShape(finalShape)}`);
@@ -39,6 +42,31 @@ export function tensor(
   }
   const backend = backendFor(dtype, options.backend);
   return wrapBuffer(backend, backend.upload(array, dtype), finalShape, dtype, array);
+}
+
+/** The numbers of a nested array in row-major order and its shape; throws naming the first bad spot. */
+function flattenNested(values: NestedArray): { data: number[]; shape: number[] } {
+  if (!Array.isArray(values)) throw new TypeError(`tensor: expected a typed array or an array of numbers`);
+  const shape: number[] = [];
+  for (let level: unknown = values; Array.isArray(level); level = level[0]) shape.push(level.length);
+  const data: number[] = [];
+  const walk = (node: unknown, axis: number, where: string) => {
+    if (axis === shape.length) {
+      if (typeof node !== 'number')
+        throw new TypeError(
+          `tensor: value at ${where} is ${Array.isArray(node) ? 'an array' : typeof node}, expected a number (nesting is ragged?)`,
+        );
+      data.push(node);
+      return;
+    }
+    if (!Array.isArray(node) || node.length !== shape[axis])
+      throw new RangeError(
+        `tensor: ragged nested array: ${where} has ${Array.isArray(node) ? `${node.length} ${node.length === 1 ? 'entry' : 'entries'}` : `a ${typeof node}`} where ${shape[axis]} were expected (shape ${formatShape(shape)})`,
+      );
+    for (let i = 0; i < node.length; i++) walk(node[i], axis + 1, `${where}[${i}]`);
+  };
+  walk(values, 0, 'values');
+  return { data, shape };
 }
 
 /** A rank-0 tensor. */

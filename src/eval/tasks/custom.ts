@@ -6,18 +6,20 @@
 import type { TaskExample } from './types.js';
 
 /**
- * Examples from JSON Lines text: one object per line with string fields `context`, `question`
- * and `answer` (other fields are ignored, except an optional `evidence` array of non-negative
- * integer offsets into `context`; without it evidence is []). Blank lines are skipped; a file
+ * Examples from JSON Lines: one object per line with string fields `context`, `question` and
+ * `answer` (other fields are ignored, except an optional `evidence` array of non-negative
+ * integer offsets into `context`; without it evidence is []). The answer must not be empty (an
+ * empty answer would be matched by an empty prediction, scoring a model that says nothing).
+ * Given bytes (a file as read), each line must be valid UTF-8. Blank lines are skipped; a file
  * with no examples is an error. Errors read `{source}:{line}: {problem}`.
  *
  * @example
  * parseCustomJsonl('{"context": "Ann is 7. ", "question": "How old is Ann? ", "answer": "7"}\n', 'ages.jsonl');
  * // [{ context: 'Ann is 7. ', question: 'How old is Ann? ', answer: '7', evidence: [] }]
  */
-export function parseCustomJsonl(text: string, source: string): TaskExample[] {
+export function parseCustomJsonl(input: string | Uint8Array, source: string): TaskExample[] {
   const examples: TaskExample[] = [];
-  const lines = text.split(/\r?\n/);
+  const lines = typeof input === 'string' ? input.split(/\r?\n/) : utf8Lines(input, source);
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
     if (line.trim() === '') continue;
@@ -47,6 +49,8 @@ export function parseCustomJsonl(text: string, source: string): TaskExample[] {
         );
       strings[key] = value;
     }
+    if (strings.answer.trim() === '')
+      throw new RangeError(`${where}: field "answer" is empty; exact match needs an answer to compare with`);
     const evidence = fields.evidence ?? [];
     if (
       !Array.isArray(evidence) ||
@@ -57,6 +61,23 @@ export function parseCustomJsonl(text: string, source: string): TaskExample[] {
   }
   if (examples.length === 0) throw new Error(`${source}: no examples (every line is blank)`);
   return examples;
+}
+
+/** Splits bytes at \n and decodes each line as strict UTF-8, naming the first bad line. */
+function utf8Lines(bytes: Uint8Array, source: string): string[] {
+  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+  const lines: string[] = [];
+  let start = 0;
+  for (let i = 0; i <= bytes.length; i++) {
+    if (i < bytes.length && bytes[i] !== 0x0a) continue;
+    try {
+      lines.push(decoder.decode(bytes.subarray(start, i)).replace(/\r$/, ''));
+    } catch {
+      throw new TypeError(`${source}:${lines.length + 1}: not valid UTF-8 text`);
+    }
+    start = i + 1;
+  }
+  return lines;
 }
 
 /**

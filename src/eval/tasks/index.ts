@@ -21,6 +21,7 @@ export * from './custom.js';
 export * from './haystack.js';
 export * from './mqar.js';
 export * from './niah.js';
+export * from './placement.js';
 export * from './types.js';
 
 /**

@@ -74,31 +74,54 @@ function checkDigits(task: string, digits: number): void {
 }
 
 /**
+ * Where the pass key hides: RULER's repeated filler ('filler', the default), slices of natural
+ * text (a `Haystack`), or either at random per example ('mixed': half filler, half text) — what a
+ * model that must find the key in any text is trained on.
+ */
+export type PasskeyNoise = 'filler' | 'text' | 'mixed';
+
+/**
  * S-NIAH-1: "The pass key is 12345. Remember it. 12345 is the pass key. " hidden in the repeated
  * RULER filler; the answer is the key. Keys are `digits` uniform digits (leading zeros allowed),
  * so chance = 10^-digits; `digits: 1` or `2` make tiny needles for short-budget demos. `cue: 'recall'`
- * ends the prompt with "The pass key is " instead of RULER's question.
+ * ends the prompt with "The pass key is " instead of RULER's question. `noise: 'text'` or `'mixed'`
+ * hides the key in natural text from `haystack` instead of (or as well as) the filler.
  *
  * @example
  * const ex = passkeyTask({ digits: 2 }).example(new Rng(0), 512, { needleDepth: 0.5 });
  * ex.question; // '\nWhat is the pass key? Answer: '
  * ex.answer; // e.g. '07'
+ * passkeyTask({ digits: 1, noise: 'mixed', haystack: Haystack.fromText(text) });
  */
-export function passkeyTask(options: { digits?: number; cue?: 'question' | 'recall' } = {}): Task {
+export function passkeyTask(
+  options: { digits?: number; cue?: 'question' | 'recall'; noise?: PasskeyNoise; haystack?: Haystack } = {},
+): Task {
   const digits = options.digits ?? 5;
   checkDigits('niah1', digits);
+  const noiseKind = options.noise ?? 'filler';
+  const haystack = options.haystack;
+  if (noiseKind !== 'filler' && haystack === undefined)
+    throw new RangeError(`niah1: noise '${noiseKind}' needs a haystack of natural text`);
   // 'recall' ends the prompt with the needle's own opening words (associative recall) instead of
   // RULER's question: the same needle and chance, a cue the memory can match directly.
   const question = options.cue === 'recall' ? '\nThe pass key is ' : '\nWhat is the pass key? Answer: ';
+  const where = {
+    filler: 'repeated filler sentences',
+    text: 'natural text',
+    mixed: 'filler or natural text',
+  }[noiseKind];
   return {
     name: 'niah1',
-    description: `RULER S-NIAH-1: a ${digits}-digit pass key hidden in repeated filler sentences${options.cue === 'recall' ? ', recalled from the cue "The pass key is"' : ''}`,
+    description: `RULER S-NIAH-1: a ${digits}-digit pass key hidden in ${where}${options.cue === 'recall' ? ', recalled from the cue "The pass key is"' : ''}`,
     chance: 1 / 10 ** digits,
     example(rng: Rng, length: number, exampleOptions?: ExampleOptions): TaskExample {
       const key = randomDigits(rng, digits, true);
       const needle = `The pass key is ${key}. Remember it. ${key} is the pass key. `;
+      // Filler examples draw nothing more, so 'filler' examples are the same as before 'noise' existed.
+      const text = noiseKind === 'text' || (noiseKind === 'mixed' && rng.next() < 0.5);
+      const noise = text ? rng.split() : undefined;
       const { context, evidence } = hideNeedle('niah1', rng, length, exampleOptions, needle, (_, n) =>
-        rulerFiller(n),
+        noise && haystack ? haystack.slice(noise, n) : rulerFiller(n),
       );
       return { context, question, answer: key, evidence };
     },

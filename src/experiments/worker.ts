@@ -5,7 +5,8 @@
  */
 import { workerData } from 'node:worker_threads';
 import '../index.js'; // registers the backends (wasm the default), as the CLI's entry does
-import { type ExperimentSpec, runExperiment, taskOfSpec } from './experiment.js';
+import { runExperiment } from './runner.js';
+import { type ExperimentSpec, taskOfSpec } from './spec.js';
 
 const { dir, spec, name } = workerData as { dir: string; spec: ExperimentSpec; name: string };
 await runExperiment(dir, spec, await taskOfSpec(spec), [name], { quietReport: true });
