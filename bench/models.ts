@@ -1,7 +1,7 @@
 /**
  * Model-level benchmarks for `npm run bench` (bench/run.ts): a full training step of the small
- * preset (forward, cross-entropy, backward, AdamW), and streaming inference — token by token and
- * in pieces — with the resident memory after 64K tokens and after the whole stream (2M default).
+ * preset (forward, cross-entropy, backward, AdamW) and token-by-token generation. Streams in
+ * pieces run in a fresh process each (bench/fresh.ts), so their resident memory is their own.
  */
 import { readFileSync } from 'node:fs';
 import {
@@ -10,18 +10,11 @@ import {
   dispose,
   generate,
   initModel,
-  type ModelState,
-  memory,
-  modelForward,
-  noGrad,
   Rng,
-  releaseState,
   resolveConfig,
-  stateBytes,
   type TitansConfig,
   tensorLeaves,
   tidy,
-  tokenTensor,
   valueAndGrad,
 } from '../src/index.js';
 import { languageModelLoss } from '../src/train/trainer.js';
@@ -54,13 +47,16 @@ export function time(fn: () => void, runs: number, warmup: number): number {
   return times[Math.floor(times.length / 2)]!;
 }
 
-/** Tokens/s of a full training step (batch × seq random bytes) of the small preset's `variant`. */
-export function benchTrainStep(
+/**
+ * Training steps of the small preset's `variant` on batch × seq random bytes (forward,
+ * cross-entropy, backward, AdamW at lr 3e-3): `step` runs one, `dispose` frees the model and the
+ * optimizer state. bench/profile.ts profiles the same steps.
+ */
+export function trainSteps(
   variant: string,
   batch: number,
   seq: number,
-  report: (r: BenchRow) => void,
-): void {
+): { step: () => void; parameters: number; dispose: () => void } {
   const config = smallConfig(variant);
   let params = initModel(config, new Rng(0));
   const optimizer = adamw({ weightDecay: 0.1, beta2: 0.95 });
@@ -69,44 +65,50 @@ export function benchTrainStep(
   const lossAndGrads = valueAndGrad((p: typeof params, inputs: Int32Array, targets: Int32Array) =>
     languageModelLoss(p, config, inputs, targets, batch, seq),
   );
-  const step = () => {
-    const inputs = Int32Array.from({ length: batch * seq }, () => rng.int(256));
-    const targets = Int32Array.from({ length: batch * seq }, () => rng.int(256));
-    const next = tidy(() => {
-      const { grads } = lossAndGrads(params, inputs, targets);
-      return optimizer.update(params, grads, state, 3e-3);
-    });
-    params = next.params;
-    state = next.state;
+  return {
+    step() {
+      const inputs = Int32Array.from({ length: batch * seq }, () => rng.int(256));
+      const targets = Int32Array.from({ length: batch * seq }, () => rng.int(256));
+      const next = tidy(() => {
+        const { grads } = lossAndGrads(params, inputs, targets);
+        return optimizer.update(params, grads, state, 3e-3);
+      });
+      params = next.params;
+      state = next.state;
+    },
+    parameters: countParameters(params),
+    dispose: () => dispose([params, state]),
   };
-  const seconds = time(step, 5, 2);
+}
+
+/** Tokens/s of a full training step (batch × seq random bytes) of the small preset's `variant`. */
+export function benchTrainStep(
+  variant: string,
+  batch: number,
+  seq: number,
+  report: (r: BenchRow) => void,
+): void {
+  const run = trainSteps(variant, batch, seq);
+  const seconds = time(run.step, 5, 2);
   report({
     bench: `train step ${variant}`,
-    shape: `small preset, ${countParameters(params)} params, ${batch}×${seq}`,
+    shape: `small preset, ${run.parameters} params, ${batch}×${seq}`,
     backend: 'wasm',
     value: (batch * seq) / seconds,
     unit: 'tokens/s',
   });
-  dispose([params, state]);
+  run.dispose();
 }
 
-/**
- * Streaming inference of the small preset's `variant`: token-by-token generation, then a stream of
- * `total` tokens fed in pieces of `piece`, with resident memory (RSS), the engine's live bytes and
- * the model state's bytes after 64K tokens and at the end.
- */
-export async function benchStreaming(
-  variant: string,
-  total: number,
-  piece: number,
-  report: (r: BenchRow) => void,
-): Promise<void> {
+/** Tokens/s of token-by-token generation (greedy) after a 64-token prompt, small preset. */
+export async function benchGeneration(variant: string, report: (r: BenchRow) => void): Promise<void> {
   const config = smallConfig(variant);
   const params = initModel(config, new Rng(0));
   const rng = new Rng(2);
   const prompt = Array.from({ length: 64 }, () => rng.int(256));
-  const decode = 256;
-  await generate(params, config, prompt, { maxTokens: 16, temperature: 0 }); // warm-up
+  const decode = 512;
+  // warm-up: long enough for V8 to tier the decoding kernels up from its baseline compiler
+  dispose(tensorLeaves((await generate(params, config, prompt, { maxTokens: 256, temperature: 0 })).state));
   const t0 = performance.now();
   const out = await generate(params, config, prompt, { maxTokens: decode, temperature: 0 });
   const seconds = (performance.now() - t0) / 1000;
@@ -118,70 +120,5 @@ export async function benchStreaming(
     value: (64 + decode) / seconds,
     unit: 'tokens/s',
   });
-
-  let state: ModelState | null = null;
-  const marks = new Map<number, { rss: number; live: number; state: number }>();
-  const mark = (n: number) => {
-    (globalThis as { gc?: () => void }).gc?.();
-    marks.set(n, { rss: process.memoryUsage().rss, live: memory().bytes, state: stateBytes(state!) });
-  };
-  const started = performance.now();
-  let done = 0;
-  let lastLog = started;
-  while (done < total) {
-    const n = Math.min(piece, total - done);
-    const ids = Array.from({ length: n }, () => rng.int(256));
-    const next: ModelState = noGrad(() =>
-      tidy(() => {
-        const r = modelForward(params, config, tokenTensor(ids, 1, n), state);
-        r.logits.dataSync(); // the logits are computed and read, as a consumer would
-        return r.state!;
-      }),
-    );
-    if (state) releaseState(state, next);
-    state = next;
-    done += n;
-    if (done === 65536 || done === total) mark(done);
-    if (performance.now() - lastLog > 10000) {
-      process.stderr.write(
-        `  stream ${variant}: ${done.toLocaleString('en-US')} / ${total.toLocaleString('en-US')} tokens\n`,
-      );
-      lastLog = performance.now();
-    }
-  }
-  const streamSeconds = (performance.now() - started) / 1000;
-  report({
-    bench: `stream ${variant} pieces`,
-    shape: `small preset, ${total.toLocaleString('en-US')} tokens in pieces of ${piece}`,
-    backend: 'wasm',
-    value: total / streamSeconds,
-    unit: 'tokens/s',
-  });
-  const mib = (b: number) => b / 2 ** 20;
-  for (const [n, m] of marks) {
-    const at = n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(n % 2 ** 20 ? 1 : 0)}M` : `${n / 1024}K`;
-    report({
-      bench: `resident RSS @${at}`,
-      shape: `stream ${variant}`,
-      backend: 'wasm',
-      value: mib(m.rss),
-      unit: 'MiB',
-    });
-    report({
-      bench: `live tensors @${at}`,
-      shape: `stream ${variant}`,
-      backend: 'wasm',
-      value: mib(m.live),
-      unit: 'MiB',
-    });
-    report({
-      bench: `model state @${at}`,
-      shape: `stream ${variant}`,
-      backend: 'wasm',
-      value: m.state / 1024,
-      unit: 'KiB',
-    });
-  }
-  if (state) releaseState(state, null);
   dispose(params);
 }

@@ -4,7 +4,7 @@ done by the PyTorch twin (python/titans_torch: the same models, tensor for tenso
 
 Prints ONE JSON object on stdout (progress goes to stderr):
 
-    /usr/bin/python3 bench/torch_models.py --threads N [--variants mac,mag,swa] [--batch 16]
+    /usr/bin/python3 bench/torch_models.py --threads N [--variants mac,mag,mal,lmm,swa] [--batch 16]
                                            [--seq 256] [--steps 5] [--selftest]
 
 Eager PyTorch, float32, autograd, CPU. The model is presets/small.json resolved as titans-ts
@@ -38,7 +38,7 @@ from titans_torch.runtime import ENV_KNOBS, flush_denormals, openblas, set_threa
 from titans_torch.train import find_preset, make_optimizer, resolve_train_options  # noqa: E402
 
 # initModel's counts for the small preset (bench/README.md); the twin's must equal them.
-EXPECTED_PARAMETERS = {"mac": 174_540, "mag": 174_540, "swa": 113_984}
+EXPECTED_PARAMETERS = {"mac": 174_540, "mag": 174_540, "mal": 174_412, "lmm": 141_516, "swa": 113_984}
 
 
 def log(*parts):
@@ -130,7 +130,7 @@ def selftest():
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="torch and OpenBLAS threads")
-    p.add_argument("--variants", default="mac,mag,swa", help=f"comma-separated subset of {','.join(MODEL_VARIANTS)}")
+    p.add_argument("--variants", default="mac,mag,mal,lmm,swa", help=f"comma-separated subset of {','.join(MODEL_VARIANTS)}")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--seq", type=int, default=256)
     p.add_argument("--steps", type=int, default=5, help="timed steps (after 2 warm-up steps)")

@@ -11,7 +11,7 @@ import type { Shape } from './shape.js';
  * autodiff, optimisers and models then run on it unchanged, and the test suite can be pointed at
  * it (see test/helpers/backends.ts).
  */
-export interface Backend {
+export interface Backend extends FusedBlocks {
   readonly name: string;
   /** Float dtypes this backend computes in; `reference` supports both. */
   readonly floatDTypes: readonly DType[];
@@ -354,3 +354,293 @@ export type BinaryOp =
   | 'notEqual';
 
 export type ReduceOp = 'sum' | 'max' | 'min';
+
+// ---- optional fused blocks ---------------------------------------------------------------------
+// Buffer-level kernels for compositions that would otherwise be many small ops. Each sits behind an
+// engine op (engine/ops/optim.ts, engine/ops/blocks.ts) that validates shapes, owns the tape node
+// (a fused block has no second derivative) and composes ops when the backend has no such entry or
+// its `supports` declines. Like every kernel here they return new buffers.
+
+/** The optional fused blocks a backend may implement (see `Backend`). */
+export interface FusedBlocks {
+  /** One AdamW step on flat buffers (`adamwStep`, engine/ops/optim.ts). */
+  readonly fusedAdamW?: FusedAdamW;
+  /** Attention over a paged KV cache read in place, forward only (engine/ops/kv-cache.ts). */
+  readonly pagedAttention?: FusedPagedAttention;
+  /** In-place single-token kernels for decoding (models/decode.ts). */
+  readonly decode?: DecodeKernels;
+  /**
+   * Copies `src` (groups, rows, rowSize) into rows [at, at + rows) of `dst` (groups, dstRows,
+   * rowSize). The one kernel that writes into an existing buffer: only for KV-cache pages, which
+   * no tape holds (engine/ops/kv-cache.ts).
+   */
+  writeRows?(
+    dst: BackendBuffer,
+    src: BackendBuffer,
+    groups: number,
+    dstRows: number,
+    rows: number,
+    rowSize: number,
+    at: number,
+    dtype: DType,
+  ): void;
+  /** RMSNorm over the last axis with a scale, forward and backward (`rmsNorm`, ops/nn.ts). */
+  readonly fusedRmsNorm?: FusedRmsNorm;
+  /** silu(a) ⊙ b, SwiGLU's nonlinearity, forward and backward (`swigluGate`, ops/blocks.ts). */
+  readonly fusedSwiGLU?: FusedSwiGLU;
+  /** Softmax cross-entropy per row against int32 targets (`crossEntropy`, ops/nn.ts). */
+  readonly fusedCrossEntropy?: FusedCrossEntropy;
+}
+
+/**
+ * One RMSNorm: rows × n values, y = x / √(mean(x²) + eps) ⊙ scale, where row i uses scale row
+ * ⌊i / scaleRepeat⌋ mod scaleRows (a (n) scale: scaleRows = 1; the memory's per-head (H, 1, dh)
+ * scale on (B, H, T, dh): scaleRows = H, scaleRepeat = T).
+ */
+export interface RmsNormParams {
+  readonly rows: number;
+  readonly n: number;
+  readonly scaleRows: number;
+  readonly scaleRepeat: number;
+  readonly eps: number;
+}
+
+/** A backend's fused RMSNorm (see `FusedBlocks.fusedRmsNorm`). */
+export interface FusedRmsNorm {
+  supports(params: RmsNormParams, dtype: DType): boolean;
+  /** One buffer: y (rows × n), then each row's r = 1/√(mean(x²) + eps) (rows); scale null for none. */
+  forward(x: BackendBuffer, scale: BackendBuffer | null, params: RmsNormParams, dtype: DType): BackendBuffer;
+  /**
+   * [dx, dscale (scaleRows × n; null without a scale)] from the forward's packed result and y's
+   * cotangent g (its first rows × n elements are read).
+   */
+  backward(
+    x: BackendBuffer,
+    scale: BackendBuffer | null,
+    packed: BackendBuffer,
+    g: BackendBuffer,
+    params: RmsNormParams,
+    dtype: DType,
+  ): [BackendBuffer, BackendBuffer | null];
+}
+
+/** A backend's fused SwiGLU nonlinearity (see `FusedBlocks.fusedSwiGLU`). */
+export interface FusedSwiGLU {
+  supports(dtype: DType): boolean;
+  /** silu(a) ⊙ b over `size` elements. */
+  forward(a: BackendBuffer, b: BackendBuffer, size: number, dtype: DType): BackendBuffer;
+  /** [da, db] from the cotangent g. */
+  backward(
+    a: BackendBuffer,
+    b: BackendBuffer,
+    g: BackendBuffer,
+    size: number,
+    dtype: DType,
+  ): [BackendBuffer, BackendBuffer];
+}
+
+/** A backend's fused softmax cross-entropy (see `FusedBlocks.fusedCrossEntropy`). */
+export interface FusedCrossEntropy {
+  supports(rows: number, classes: number, dtype: DType): boolean;
+  /**
+   * One buffer: the losses (rows) of logits (rows × classes) against int32 targets (rows), then
+   * each row's log-sum-exp (rows); loss = logsumexp(row) − row[target], 0 where target =
+   * ignoreIndex (when given).
+   */
+  forward(
+    logits: BackendBuffer,
+    targets: BackendBuffer,
+    rows: number,
+    classes: number,
+    ignoreIndex: number | undefined,
+    dtype: DType,
+  ): BackendBuffer;
+  /**
+   * dlogits = g_row · (softmax(row) − onehot(target)), 0 on ignored rows, from the forward's
+   * packed result and the losses' cotangent g (its first `rows` elements are read).
+   */
+  backward(
+    logits: BackendBuffer,
+    targets: BackendBuffer,
+    packed: BackendBuffer,
+    g: BackendBuffer,
+    rows: number,
+    classes: number,
+    ignoreIndex: number | undefined,
+    dtype: DType,
+  ): BackendBuffer;
+}
+
+/** Elementwise ops of `DecodeKernels.map`: a + b, a ⊙ b, silu(a), s·σ(a), silu(a) ⊙ b, a ⊙ σ(b). */
+export type DecodeMapOp = 'add' | 'mul' | 'silu' | 'sigmoid' | 'siluMul' | 'mulSigmoid';
+
+/** One token through the memories of H heads (`DecodeKernels.memoryStep`); see memoryTokenStep. */
+export interface MemoryStepArgs {
+  /** q, k, v (H, d) and the gates α, η, θ (H), each a buffer and an element offset. */
+  q: BackendBuffer;
+  k: BackendBuffer;
+  v: BackendBuffer;
+  gates: BackendBuffer;
+  /** Offsets of q, k, v, and of α, η, θ in `gates`. */
+  at: readonly [number, number, number, number, number, number];
+  /** W_l, S_l, G_l per layer (H, d_in, d_out). */
+  weights: readonly BackendBuffer[];
+  momentum: readonly BackendBuffer[];
+  chunkStart: readonly BackendBuffer[];
+  /** y (H, d), written. */
+  y: BackendBuffer;
+  heads: number;
+  d: number;
+  hidden: number;
+  depth: number;
+  activation: 'silu' | 'gelu';
+  residual: boolean;
+  /** The token starts a chunk (G ← W first) / ends one (the state is flushed after). */
+  start: boolean;
+  end: boolean;
+}
+
+/**
+ * In-place single-token kernels for decoding (`TokenDecoder`, models/decode.ts). Each operand is
+ * a buffer and an element offset into it. Unlike every other kernel these write into existing
+ * buffers, which a decoder owns and reuses: never a buffer of a tensor a tape may hold.
+ */
+export interface DecodeKernels {
+  /** out (n) = x (m) · W (m × n, row-major), or += with `accumulate`. */
+  gemv(
+    out: BackendBuffer,
+    outAt: number,
+    x: BackendBuffer,
+    xAt: number,
+    w: BackendBuffer,
+    m: number,
+    n: number,
+    accumulate: boolean,
+  ): void;
+  /** out[r] = W[r, :] · x for r < rows (W rows × cols): a tied output head. */
+  gemvRows(
+    out: BackendBuffer,
+    x: BackendBuffer,
+    xAt: number,
+    w: BackendBuffer,
+    rows: number,
+    cols: number,
+  ): void;
+  /** RMSNorm of `groups` groups of n: the scale of group g at g·scaleStride (0: shared; null: none). */
+  rmsNorm(
+    out: BackendBuffer,
+    outAt: number,
+    x: BackendBuffer,
+    xAt: number,
+    scale: BackendBuffer | null,
+    n: number,
+    groups: number,
+    scaleStride: number,
+    eps: number,
+  ): void;
+  /** L2-normalises `groups` groups of n in place (z / √(Σ z² + eps)). */
+  l2Normalize(x: BackendBuffer, xAt: number, n: number, groups: number, eps: number): void;
+  /** out = op(a, b) over n elements (b unused by silu and sigmoid; s scales sigmoid). */
+  map(
+    op: DecodeMapOp,
+    out: BackendBuffer,
+    outAt: number,
+    a: BackendBuffer,
+    aAt: number,
+    b: BackendBuffer | null,
+    bAt: number,
+    n: number,
+    s: number,
+  ): void;
+  /** One causal-conv step over C channels, K taps (K, C); tail (K−1, C) updated in place. */
+  convStep(
+    out: BackendBuffer,
+    outAt: number,
+    z: BackendBuffer,
+    zAt: number,
+    taps: BackendBuffer,
+    tail: BackendBuffer,
+    K: number,
+    C: number,
+  ): void;
+  /** RoPE in place on `heads` rows of dh: cosSin holds the dh/2 cosines then the dh/2 sines. */
+  rope(x: BackendBuffer, xAt: number, heads: number, dh: number, cosSin: Float32Array): void;
+  copy(dst: BackendBuffer, dstAt: number, src: BackendBuffer, srcAt: number, n: number): void;
+  /**
+   * Softmax attention of one query row q (H, dh) over the first `keys` rows of k and v (H, rows,
+   * dh), all of them visible, into out (H, dh).
+   */
+  attend(
+    out: BackendBuffer,
+    q: BackendBuffer,
+    k: BackendBuffer,
+    v: BackendBuffer,
+    heads: number,
+    rows: number,
+    keys: number,
+    dh: number,
+    scale: number,
+  ): void;
+  memoryStep(args: MemoryStepArgs): void;
+  /** y (H, d) = M_W(q) with fixed weights w1 (H, d, hidden), w2 (H, hidden, d; depth 2). */
+  memoryRead(
+    q: BackendBuffer,
+    qAt: number,
+    weights: readonly BackendBuffer[],
+    y: BackendBuffer,
+    heads: number,
+    d: number,
+    hidden: number,
+    activation: 'silu' | 'gelu',
+    residual: boolean,
+  ): void;
+}
+
+/** A backend's attention over a paged KV cache (see `FusedBlocks.pagedAttention`). */
+export interface FusedPagedAttention {
+  /** Whether `forward` handles these arguments with pages of `pageRows` rows. */
+  supports(params: AttentionParams, pageRows: number, dtype: DType): boolean;
+  /**
+   * The output (batch, queries, headDim) of softmax attention as `FusedAttention.forward`, whose
+   * `params.keys` keys and values are read from `pages`: (k, v) buffer pairs, each (batch,
+   * pageRows, headDim), page p holding keys p·pageRows … of every (batch, head).
+   */
+  forward(
+    q: BackendBuffer,
+    pages: readonly (readonly [BackendBuffer, BackendBuffer])[],
+    pageRows: number,
+    params: AttentionParams,
+    dtype: DType,
+  ): BackendBuffer;
+}
+
+/**
+ * One AdamW update of `size` parameters (t = step + 1; every factor already folded into scalars):
+ *   m ← β₁m + (1−β₁)g,  v ← β₂v + (1−β₂)g²,  p ← shrink·p − stepSize·m/(√v·invSqrtBc2 + ε).
+ */
+export interface AdamWParams {
+  readonly size: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  /** lr / (1 − β₁ᵗ). */
+  readonly stepSize: number;
+  /** 1 / √(1 − β₂ᵗ). */
+  readonly invSqrtBc2: number;
+  /** 1 − lr·λ where weight decay applies, else 1. */
+  readonly shrink: number;
+}
+
+/** A backend's fused AdamW (see `FusedBlocks.fusedAdamW`). */
+export interface FusedAdamW {
+  supports(dtype: DType): boolean;
+  /** New [p, m, v] from p, g, m, v (each `size` elements). */
+  step(
+    p: BackendBuffer,
+    g: BackendBuffer,
+    m: BackendBuffer,
+    v: BackendBuffer,
+    params: AdamWParams,
+    dtype: DType,
+  ): [BackendBuffer, BackendBuffer, BackendBuffer];
+}

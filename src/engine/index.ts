@@ -17,10 +17,13 @@ export {
 export { type CustomOpSpec, customOp } from './custom.js';
 export type { DType, FloatDType, TypedArray } from './dtype.js';
 export * from './ops/attention.js';
+export * from './ops/blocks.js';
 export * from './ops/create.js';
 export * from './ops/elementwise.js';
+export * from './ops/kv-cache.js';
 export * from './ops/matmul.js';
 export * from './ops/nn.js';
+export * from './ops/optim.js';
 export * from './ops/reduce.js';
 export * from './ops/scan.js';
 export * from './ops/shape.js';

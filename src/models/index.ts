@@ -16,6 +16,7 @@ export {
   usesMemory,
   validateConfig,
 } from './config.js';
+export { createDecoder, type TokenDecoder } from './decode.js';
 export {
   decodeTokens,
   feedAndReadLast,

@@ -7,20 +7,24 @@
  */
 import type { FloatDType } from '../engine/dtype.js';
 import {
+  appendToCache,
+  attendCache,
   attention,
   broadcastTo,
   concat,
   expandDims,
+  isPagedCache,
   matmul,
   mul,
+  type PagedCache,
   type Positions,
   type Rng,
   reshape,
   rmsNorm,
   rope,
   sigmoid,
-  silu,
   sliceAxis,
+  swigluGate,
   type Tensor,
   transpose,
 } from '../engine/index.js';
@@ -142,8 +146,12 @@ export interface SelfAttentionOptions {
   start: number;
   /** Persistent tokens P (N_p, d), an always-visible prefix; null for none. */
   persistent: Tensor | null;
-  /** Keys and values of earlier tokens of the stream (null at its start). */
-  cache: KeyValueCache | null;
+  /**
+   * Keys and values of earlier tokens of the stream (null at its start): a window-bounded
+   * KeyValueCache, or with an unbounded window and no persistent prefix a PagedCache (written in
+   * place, read in place).
+   */
+  cache: KeyValueCache | PagedCache | null;
   /** Return the updated cache (generation, streaming); false in training. */
   keepCache: boolean;
 }
@@ -157,11 +165,19 @@ export function selfAttention(
   w: AttentionWeights,
   x: Tensor,
   o: SelfAttentionOptions,
-): { y: Tensor; cache: KeyValueCache | null } {
+): { y: Tensor; cache: KeyValueCache | PagedCache | null } {
   const [B, T] = [x.shape[0]!, x.shape[1]!];
   const positions = positionRange(o.start, T);
   const q = projectQueries(w, x, o.heads, positions, o.ropeBase);
   const { k, v } = projectKeysValues(w, x, o.heads, positions, o.ropeBase);
+  const unbounded = o.window === Number.POSITIVE_INFINITY && !o.persistent;
+  if (isPagedCache(o.cache) || (unbounded && o.keepCache)) {
+    // Full attention over a stream: the cache grows with it, so it is kept in pages written and
+    // read in place (engine/ops/kv-cache.ts) instead of being concatenated whole every piece.
+    const cache = appendToCache(isPagedCache(o.cache) ? o.cache : null, k, v, o.start);
+    const out = attendCache(q, cache, k, v, { queryPositions: positions });
+    return { y: matmul(mergeHeads(out), w.wo), cache: o.keepCache ? cache : null };
+  }
   const ks: Tensor[] = [];
   const vs: Tensor[] = [];
   const keyPositions: number[] = [];
@@ -172,7 +188,7 @@ export function selfAttention(
     vs.push(p.v);
     keyPositions.push(...new Array<number>(prefix).fill(0));
   }
-  if (o.cache && o.cache.positions.length > 0) {
+  if (o.cache && !isPagedCache(o.cache) && o.cache.positions.length > 0) {
     ks.push(o.cache.k);
     vs.push(o.cache.v);
     keyPositions.push(...o.cache.positions);
@@ -188,7 +204,7 @@ export function selfAttention(
   });
   const y = matmul(mergeHeads(out), w.wo);
   if (!o.keepCache) return { y, cache: null };
-  return { y, cache: extendCache(o.cache, k, v, positions, o.window - 1) };
+  return { y, cache: extendCache(isPagedCache(o.cache) ? null : o.cache, k, v, positions, o.window - 1) };
 }
 
 /** The cache after appending k, v (B, H, T, dh) at `positions`, keeping at most `limit` tokens. */
@@ -214,7 +230,7 @@ export function extendCache(
 
 /** SwiGLU MLP on (…, d). */
 export function swiglu(w: MlpWeights, x: Tensor): Tensor {
-  return matmul(mul(silu(matmul(x, w.wGate)), matmul(x, w.wUp)), w.wDown);
+  return matmul(swigluGate(matmul(x, w.wGate), matmul(x, w.wUp)), w.wDown);
 }
 
 /** gate(y, m) = RMSNorm_a(y) ⊙ σ(RMSNorm_b(m)) (SPEC §4, the ⊗ of eq. 25 and 28). */

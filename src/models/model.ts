@@ -16,6 +16,7 @@ import {
   gather,
   matmul,
   ones,
+  type PagedCache,
   type Rng,
   rmsNorm,
   sliceAxis,
@@ -99,7 +100,8 @@ export interface MacState {
 }
 
 export interface BlockState {
-  readonly cache: KeyValueCache | null;
+  /** Attention layers: the window-bounded cache, or (Transformer++) the paged full cache. */
+  readonly cache: KeyValueCache | PagedCache | null;
   readonly memory: MemoryLayerState | null;
   readonly mac: MacState | null;
 }
@@ -259,7 +261,7 @@ function runBlock(
     observe?.(input, s);
     return memoryLayer(p.memory!, memoryConfig, input, s);
   };
-  const swa = (input: Tensor, cache: KeyValueCache | null, window: number) =>
+  const swa = (input: Tensor, cache: BlockState['cache'], window: number) =>
     selfAttention(p.attention!, input, {
       heads: config.heads,
       window,

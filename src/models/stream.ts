@@ -7,8 +7,10 @@ import type { TypedArray } from '../engine/dtype.js';
 import { keep, noGrad, type Tensor, tensorLeaves, tidy } from '../engine/index.js';
 import { nextTensorIdValue, viewOf } from '../engine/tensor.js';
 import type { TitansConfig } from './config.js';
+import { createDecoder, type TokenDecoder } from './decode.js';
 import {
   type ForwardOptions,
+  initialModelState,
   type ModelParams,
   type ModelState,
   modelForward,
@@ -49,7 +51,10 @@ export interface ModelStream {
     select: (logits: Tensor, start: number, length: number) => Tensor,
     use: (values: TypedArray, start: number, length: number) => T,
   ): Promise<T[]>;
-  /** The state after the last piece fed (the initial state, or null, before the first). */
+  /**
+   * The state after the last piece fed (the initial state, or null, before the first): data the
+   * stream owns, valid until the next feed or close.
+   */
   readonly state: ModelState | null;
   /** Frees the state (the stream cannot be fed afterwards). */
   close(): void;
@@ -57,7 +62,11 @@ export interface ModelStream {
 
 /**
  * Opens a stream on one sequence, continuing `state` when given (the stream then owns it).
- * `options` go to every forward pass (e.g. `onMemoryLayer` to inspect the memory).
+ * Pieces of one token go through a TokenDecoder (decode.ts: state in the decoder's buffers,
+ * updated in place) where the backend has one; longer pieces through modelForward. The stream
+ * owns its state either way and frees what it replaces: nothing for the caller to release.
+ * `options` go to every forward pass (e.g. `onMemoryLayer` to inspect the memory; the decoder
+ * does not call it, so a stream with an observer runs every piece through modelForward).
  *
  * @example
  * const stream = modelStream(params, config);
@@ -71,12 +80,58 @@ export function modelStream(
   options: Omit<ForwardOptions, 'keepState'> = {},
 ): ModelStream {
   let current = state;
+  let decoder: TokenDecoder | null = null;
+  let canDecode = options.onMemoryLayer === undefined; // the decoder has no observer hook
   let closed = false;
+  const owned = (s: ModelState): ModelState => {
+    for (const t of tensorLeaves(s)) keep(t); // outlives any scope the caller is in
+    return s;
+  };
+  /** Hands the decoder's state back as data (a ModelState) and frees the decoder. */
+  function settle(): void {
+    if (!decoder) return;
+    const next = owned(decoder.snapshot());
+    decoder.dispose();
+    decoder = null;
+    if (current) releaseState(current, next);
+    current = next;
+  }
+  /** The decoder for the next token; null where there is none for this model or backend. */
+  function tokenDecoder(): TokenDecoder | null {
+    if (!decoder && canDecode) {
+      current ??= owned(noGrad(() => tidy(() => initialModelState(params, config, 1))));
+      decoder = createDecoder(params, config, current);
+      canDecode = decoder !== null;
+    }
+    return decoder;
+  }
+  /**
+   * `select` applied to a piece's logits (inside the piece's scope). What is read is freed
+   * afterwards: a tensor that existed before the piece (a parameter) or one in `kept` (the new
+   * state) is read through a view.
+   */
+  function pick(
+    logits: Tensor,
+    select: LogitsSelector | undefined,
+    firstNew: number,
+    kept: Tensor[],
+  ): Tensor | null {
+    const selected = select ? select(logits) : null;
+    if (selected && (selected.id < firstNew || kept.includes(selected)))
+      return viewOf(selected, selected.shape);
+    return selected;
+  }
   /** Runs the model on the next tokens; returns the selected tensor (kept: the caller frees it). */
   function run(ids: ArrayLike<number>, select: LogitsSelector | undefined): Tensor | null {
     if (closed) throw new Error('modelStream: feed after close');
     if (ids.length === 0) throw new RangeError('modelStream: feed needs at least one token');
     const firstNew = nextTensorIdValue();
+    const token = ids.length === 1 ? tokenDecoder() : null;
+    if (token) {
+      const selected = noGrad(() => tidy(() => pick(token.step(ids[0]!), select, firstNew, [])));
+      return selected && keep(selected);
+    }
+    settle();
     const out = noGrad(() =>
       tidy(() => {
         const { logits, state: next } = modelForward(
@@ -86,13 +141,8 @@ export function modelStream(
           current,
           options,
         );
-        const kept = tensorLeaves(next);
-        for (const t of kept) keep(t); // outlives any scope the caller is in
-        let selected = select ? select(logits) : null;
-        // What is read is freed afterwards: a parameter or state tensor is read through a view.
-        if (selected && (selected.id < firstNew || kept.includes(selected)))
-          selected = viewOf(selected, selected.shape);
-        return { selected, next: next! };
+        const kept = tensorLeaves(owned(next!));
+        return { selected: pick(logits, select, firstNew, kept), next: next! };
       }),
     );
     if (current) releaseState(current, out.next);
@@ -140,10 +190,13 @@ export function modelStream(
       return out;
     },
     get state() {
+      settle();
       return current;
     },
     close() {
-      if (current && !closed) releaseState(current, null);
+      if (closed) return;
+      settle();
+      if (current) releaseState(current, null);
       closed = true;
     },
   } as ModelStream;

@@ -1,6 +1,7 @@
 import { isFloat } from '../engine/dtype.js';
 import { zerosLike } from '../engine/ops/create.js';
-import { add, div, mul, sqrt, square, sub } from '../engine/ops/elementwise.js';
+import { add, mul, sub } from '../engine/ops/elementwise.js';
+import { adamwStep } from '../engine/ops/optim.js';
 import { formatShape } from '../engine/shape.js';
 import { noGrad } from '../engine/tape.js';
 import { keep, Tensor, tidy } from '../engine/tensor.js';
@@ -365,13 +366,16 @@ export function adamw(options: AdamWOptions = {}): Optimizer {
       const stepSize = rate / (1 - beta1 ** t);
       const invSqrtBc2 = 1 / Math.sqrt(1 - beta2 ** t);
       const shrink = 1 - rate * weightDecay;
-      return runUpdate(who, params, grads, state, { m: true, v: true }, disposeOld, (leaf) => {
-        const m = add(mul(leaf.m!, beta1), mul(leaf.g, 1 - beta1));
-        const v = add(mul(leaf.v!, beta2), mul(square(leaf.g), 1 - beta2));
-        const direction = div(m, add(mul(sqrt(v), invSqrtBc2), eps));
-        const decayed = weightDecay > 0 && decayMask(leaf.path, leaf.p) ? mul(leaf.p, shrink) : leaf.p;
-        return { p: sub(decayed, mul(direction, stepSize)), m, v };
-      });
+      return runUpdate(who, params, grads, state, { m: true, v: true }, disposeOld, (leaf) =>
+        adamwStep(leaf.p, leaf.g, leaf.m!, leaf.v!, {
+          beta1,
+          beta2,
+          eps,
+          stepSize,
+          invSqrtBc2,
+          shrink: weightDecay > 0 && decayMask(leaf.path, leaf.p) ? shrink : 1,
+        }),
+      );
     },
   };
 }

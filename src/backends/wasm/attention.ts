@@ -9,17 +9,24 @@
  * code either way, so the threaded results equal the single-threaded ones bit for bit.
  * Browser-safe: no `node:*` imports.
  */
-import type { AttentionParams, BackendBuffer, FusedAttention } from '../../engine/backend.js';
+import type {
+  AttentionParams,
+  BackendBuffer,
+  FusedAttention,
+  FusedPagedAttention,
+} from '../../engine/backend.js';
 import type { DType } from '../../engine/dtype.js';
 import type { KernelExports } from './kernels.js';
 import type { WasmBackend, WasmBuffer, WasmHeap, WasmThreadPool } from './wasm-backend.js';
 
 /** The attention exports of the kernel module (byte addresses; sizes in elements). */
 export interface AttentionKernelExports {
+  /** Keys and values in pages: `pages` holds (k, v) address pairs of `pageRows` rows each. */
   attentionForward(
     q: number,
-    k: number,
-    v: number,
+    pages: number,
+    pageRows: number,
+    batch0: number,
     out: number,
     lse: number,
     qpos: number,
@@ -85,9 +92,19 @@ const TASK = {
   prefix: 15,
   window: 16,
   scale: 17,
+  batch0: 18, // forward: the slice's first (batch, head) row
 } as const;
 
 type TaskKernelName = 'attentionForwardTask' | 'attentionBackwardTask';
+
+/** runAttention with the backend, heap and kernels bound. */
+type Run = (
+  name: TaskKernelName,
+  p: AttentionParams,
+  pointers: number[],
+  rows: number[],
+  scratch: number,
+) => void;
 
 /**
  * When attention uses the thread pool (exported so tests can force the pooled path). A call goes
@@ -143,8 +160,9 @@ function poolPlan(backend: WasmBackend, p: AttentionParams): [WasmThreadPool, nu
 
 /**
  * Runs the task kernel `name` over the whole batch: on the pool as contiguous batch slices
- * (see poolPlan), else here as one slice. `pointers` are the whole batch's tensor addresses in
- * TASK order (0 where unused); a slice starting at batch row b gets each advanced by b rows.
+ * (see poolPlan), else here as one slice. `pointers` are the whole batch's words in TASK order
+ * (0 where unused); a slice starting at batch row b gets each advanced by b · rowBytes[j] (0 for
+ * words that are not per-row addresses, such as the forward's page list and page size).
  */
 function runAttention(
   backend: WasmBackend,
@@ -153,6 +171,7 @@ function runAttention(
   name: TaskKernelName,
   p: AttentionParams,
   pointers: number[],
+  rowBytes: number[],
   scratchBytes: number,
 ): void {
   const plan = poolPlan(backend, p);
@@ -163,10 +182,6 @@ function runAttention(
   try {
     const w = new Int32Array(heap.memory.buffer, args, words * tasks);
     const f = new Float32Array(heap.memory.buffer, args, words * tasks);
-    const qRow = 4 * p.queries * p.headDim;
-    const kRow = 4 * p.keys * p.headDim;
-    // bytes per batch row of q, k, v, out, lse, dout, dq, dk, dv
-    const rowBytes = [qRow, kRow, kRow, qRow, 4 * p.queries, qRow, qRow, kRow, kRow];
     for (let t = 0; t < tasks; t++) {
       const first = Math.floor((t * p.batch) / tasks);
       const a = t * words;
@@ -182,6 +197,7 @@ function runAttention(
       w[a + TASK.prefix] = p.prefix;
       w[a + TASK.window] = Math.min(p.window, I32_MAX);
       f[a + TASK.scale] = p.scale;
+      w[a + TASK.batch0] = first;
     }
     if (plan) {
       plan[0].runTasks!(name, tasks, args, 4 * words, scratchBytes);
@@ -199,6 +215,74 @@ function runAttention(
   }
 }
 
+/** Bytes per batch row of q, k, v, out, lse, dout, dq, dk, dv (TASK order). */
+function denseRowBytes(p: AttentionParams): number[] {
+  const qRow = 4 * p.queries * p.headDim;
+  const kRow = 4 * p.keys * p.headDim;
+  return [qRow, kRow, kRow, qRow, 4 * p.queries, qRow, qRow, kRow, kRow];
+}
+
+/**
+ * Whether the kernels handle these arguments: float32, a head size that is a positive multiple
+ * of 4, positions inside ±2^30.
+ */
+function supported(p: AttentionParams, dtype: DType): boolean {
+  if (dtype !== 'float32') return false;
+  if (p.headDim < 4 || p.headDim % 4 !== 0 || p.queries < 1 || p.keys < 1 || p.batch < 1) return false;
+  if (!(p.window >= 1) || !Number.isFinite(p.scale)) return false;
+  for (const positions of [p.queryPositions, p.keyPositions]) {
+    for (let i = 0; i < positions.length; i++) {
+      const v = positions[i]!;
+      if (v <= -POSITION_LIMIT || v >= POSITION_LIMIT) return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * The forward over keys and values in pages (pairs of buffers of `pageRows` rows per (batch,
+ * head)): writes out (batch, queries, headDim) at byte address `o` and the rows' log-sum-exp
+ * (batch, queries) at `lse`.
+ */
+function forwardPages(
+  run: Run,
+  heap: WasmHeap,
+  kx: AttentionKernelExports,
+  q: BackendBuffer,
+  pages: readonly (readonly [BackendBuffer, BackendBuffer])[],
+  pageRows: number,
+  p: AttentionParams,
+  o: number,
+  lse: number,
+): void {
+  const [list, listSize] = heap.allocBytes(8 * pages.length);
+  try {
+    const words = new Uint32Array(heap.memory.buffer, list, 2 * pages.length);
+    pages.forEach(([k, v], i) => {
+      words[2 * i] = ptrOf(k);
+      words[2 * i + 1] = ptrOf(v);
+    });
+    const pointers = [ptrOf(q), list, pageRows, o, lse, 0, 0, 0, 0];
+    const dense = denseRowBytes(p);
+    const rowBytes = [dense[0]!, 0, 0, dense[3]!, dense[4]!, 0, 0, 0, 0];
+    run(
+      'attentionForwardTask',
+      p,
+      pointers,
+      rowBytes,
+      kx.attentionForwardScratchBytes(p.queries, p.keys, p.headDim),
+    );
+  } finally {
+    heap.freeBytes(list, listSize);
+  }
+}
+
+/** runAttention bound to a backend's heap and kernels. */
+function runner(getBackend: () => WasmBackend, heap: WasmHeap, kx: AttentionKernelExports): Run {
+  return (name, p, pointers, rows, scratch) =>
+    runAttention(getBackend(), heap, kx, name, p, pointers, rows, scratch);
+}
+
 /** Creates the fused attention of a wasm backend (undefined when the kernels lack it). */
 export function createWasmAttention(
   getBackend: () => WasmBackend,
@@ -207,29 +291,16 @@ export function createWasmAttention(
 ): FusedAttention | undefined {
   const kx = attentionKernels(kernels);
   if (!kx) return undefined;
-  const run = (name: TaskKernelName, p: AttentionParams, pointers: number[], scratchBytes: number) =>
-    runAttention(getBackend(), heap, kx, name, p, pointers, scratchBytes);
+  const run = runner(getBackend, heap, kx);
 
   return {
-    supports(p: AttentionParams, dtype: DType): boolean {
-      if (dtype !== 'float32') return false;
-      if (p.headDim < 4 || p.headDim % 4 !== 0 || p.queries < 1 || p.keys < 1 || p.batch < 1) return false;
-      if (!(p.window >= 1) || !Number.isFinite(p.scale)) return false;
-      for (const positions of [p.queryPositions, p.keyPositions]) {
-        for (let i = 0; i < positions.length; i++) {
-          const v = positions[i]!;
-          if (v <= -POSITION_LIMIT || v >= POSITION_LIMIT) return false;
-        }
-      }
-      return true;
-    },
+    supports: supported,
 
     forward(q, k, v, p, dtype): BackendBuffer {
       const rows = p.batch * p.queries;
       const [out] = heap.alloc(dtype, rows * p.headDim + rows);
       const o = ptrOf(out);
-      const pointers = [...[q, k, v].map(ptrOf), o, o + 4 * rows * p.headDim, 0, 0, 0, 0];
-      run('attentionForwardTask', p, pointers, kx.attentionForwardScratchBytes(p.queries, p.keys, p.headDim));
+      forwardPages(run, heap, kx, q, [[k, v]], p.keys, p, o, o + 4 * rows * p.headDim);
       return out;
     },
 
@@ -245,9 +316,38 @@ export function createWasmAttention(
         'attentionBackwardTask',
         p,
         pointers,
+        denseRowBytes(p),
         kx.attentionBackwardScratchBytes(p.queries, p.keys, p.headDim),
       );
       return [dq, dk, dv];
+    },
+  };
+}
+
+/**
+ * The wasm backend's attention over a paged KV cache (`FusedBlocks.pagedAttention`): the forward
+ * kernel reading the pages in place (undefined when the kernels lack it).
+ */
+export function createWasmPagedAttention(
+  getBackend: () => WasmBackend,
+  heap: WasmHeap,
+  kernels: KernelExports,
+): FusedPagedAttention | undefined {
+  const kx = attentionKernels(kernels);
+  if (!kx) return undefined;
+  const run = runner(getBackend, heap, kx);
+  return {
+    supports: (p, pageRows, dtype) => supported(p, dtype) && (pageRows % 64 === 0 || pageRows >= p.keys),
+    forward(q, pages, pageRows, p, dtype) {
+      const rows = p.batch * p.queries;
+      const [out] = heap.alloc(dtype, rows * p.headDim);
+      const [lse, lseSize] = heap.allocBytes(4 * rows); // a backward's; not kept at inference
+      try {
+        forwardPages(run, heap, kx, q, pages, pageRows, p, ptrOf(out), lse);
+      } finally {
+        heap.freeBytes(lse, lseSize);
+      }
+      return out;
     },
   };
 }

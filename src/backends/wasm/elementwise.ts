@@ -7,17 +7,11 @@
  * than float32/int32, two separate groups of reduced axes) goes to `fallback`: the reference kernels
  * on the same storage.
  */
-import type {
-  ActivationFn,
-  Backend,
-  BackendBuffer,
-  BinaryOp,
-  ReduceOp,
-  UnaryOp,
-} from '../../engine/backend.js';
+import type { Backend, BackendBuffer } from '../../engine/backend.js';
 import { MAX_ACTIVATION_ORDER } from '../../engine/backend.js';
 import type { DType } from '../../engine/dtype.js';
 import { broadcastStrides, type Shape, sizeOf, stridesOf } from '../../engine/shape.js';
+import { ACTIVATION, BINARY, REDUCE, UNARY } from './opcodes.js';
 import type { WasmBuffer, WasmHeap } from './wasm-backend.js';
 
 /** Exports of assembly/elementwise.ts. Pointers are byte addresses; sizes and strides in elements. */
@@ -85,37 +79,6 @@ export type WasmElementwiseMethods = Pick<
   | 'scatterAdd'
   | 'linearScan'
 >;
-
-// Op codes, mirrored in assembly/elementwise.ts.
-const UNARY: Record<UnaryOp, number> = {
-  neg: 0,
-  exp: 1,
-  log: 2,
-  sqrt: 3,
-  rsqrt: 4,
-  abs: 5,
-  sign: 6,
-  reciprocal: 7,
-  square: 8,
-  log1p: 9,
-};
-const ACTIVATION: Record<ActivationFn, number> = { sigmoid: 0, tanh: 1, silu: 2, gelu: 3, softplus: 4 };
-const BINARY: Record<BinaryOp, number> = {
-  add: 0,
-  sub: 1,
-  mul: 2,
-  div: 3,
-  pow: 4,
-  maximum: 5,
-  minimum: 6,
-  greater: 7,
-  greaterEqual: 8,
-  less: 9,
-  lessEqual: 10,
-  equal: 11,
-  notEqual: 12,
-};
-const REDUCE: Record<ReduceOp, number> = { sum: 0, max: 1, min: 2 };
 
 /** Axes the binary and where kernels take; the copy kernel takes COPY_RANK. */
 const ELEMENTWISE_RANK = 4;

@@ -18,7 +18,7 @@
  *   [rowStart, rowEnd) (the Node pool hands out row chunks); each packs B itself, so nothing else is
  *   shared or synchronised.
  */
-import { KERNELS_WASM_BASE64 } from './kernels.wasm.js';
+import { KERNELS_RELAXED_WASM_BASE64, KERNELS_WASM_BASE64 } from './kernels.wasm.js';
 
 /** Bytes in one WebAssembly page. */
 export const WASM_PAGE_BYTES = 65536;
@@ -67,6 +67,24 @@ function decodeBase64(text: string): Uint8Array {
 }
 
 let compiled: WebAssembly.Module | undefined;
+let relaxedBytes: Uint8Array | undefined;
+
+/**
+ * The kernel binary this runtime runs: the relaxed-SIMD build (matmul's multiply-adds fused: one
+ * rounding instead of two) where WebAssembly.validate accepts it, else the SIMD build (exact IEEE
+ * float32 multiply then add). Node 20 validates relaxed SIMD only with
+ * --experimental-wasm-relaxed-simd; browsers that ship it do by default.
+ */
+function kernelBytes(): Uint8Array {
+  relaxedBytes ??= decodeBase64(KERNELS_RELAXED_WASM_BASE64);
+  return WebAssembly.validate(relaxedBytes) ? relaxedBytes : decodeBase64(KERNELS_WASM_BASE64);
+}
+
+/** Which kernel build this runtime runs (see kernelBytes). */
+export function kernelFeatures(): { relaxedSimd: boolean } {
+  relaxedBytes ??= decodeBase64(KERNELS_RELAXED_WASM_BASE64);
+  return { relaxedSimd: WebAssembly.validate(relaxedBytes) };
+}
 
 /**
  * The compiled kernel module (compiled once, then cached). A Module can be posted to workers, which
@@ -75,13 +93,13 @@ let compiled: WebAssembly.Module | undefined;
  * compiles over 4 KB — there, `await compileKernelsAsync()` first (what `loadWasmBackend` does).
  */
 export function compileKernels(): WebAssembly.Module {
-  compiled ??= new WebAssembly.Module(decodeBase64(KERNELS_WASM_BASE64));
+  compiled ??= new WebAssembly.Module(kernelBytes());
   return compiled;
 }
 
 /** Compiles the kernel module asynchronously (allowed everywhere) and caches it for `compileKernels`. */
 export async function compileKernelsAsync(): Promise<WebAssembly.Module> {
-  compiled ??= await WebAssembly.compile(decodeBase64(KERNELS_WASM_BASE64));
+  compiled ??= await WebAssembly.compile(kernelBytes());
   return compiled;
 }
 
@@ -139,6 +157,7 @@ declare namespace WebAssembly {
   interface Module {
     readonly [Symbol.toStringTag]: string;
   }
+  function validate(bytes: ArrayBufferView | ArrayBuffer): boolean;
   const Module: {
     prototype: Module;
     new (bytes: ArrayBufferView | ArrayBuffer): Module;

@@ -37,6 +37,7 @@ export const TASK_KERNELS = [
   'memoryScanBackwardHead',
   'attentionForwardTask',
   'attentionBackwardTask',
+  'simdPeakTask',
 ] as const;
 
 /** Control slots of a product's row-chunk counter and rows per chunk. */

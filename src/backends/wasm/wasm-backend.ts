@@ -6,113 +6,24 @@
  * split across worker threads that instantiate the same module on the same memory.
  * Browser-safe: no `node:*` imports.
  */
-import type { Backend, BackendBuffer } from '../../engine/backend.js';
-import type { DType, TypedArray } from '../../engine/dtype.js';
+import type { Backend } from '../../engine/backend.js';
 import { matmulLayout, type Shape, sizeOf } from '../../engine/shape.js';
-import { createHostBackend, type HostStorage } from '../reference/reference.js';
+import { createHostBackend } from '../reference/reference.js';
 import { createWasmAttention } from './attention.js';
 import { createWasmElementwise } from './elementwise.js';
+import { createWasmFused } from './fused.js';
+import { WasmBuffer, WasmHeap } from './heap.js';
 import {
   compileKernels,
   createSharedMemory,
-  HEAP_START,
   instantiateKernels,
   type KernelExports,
-  WASM_PAGE_BYTES,
   type WasmMemory,
   type WasmModule,
 } from './kernels.js';
 import { createWasmMemoryScan } from './memory-scan.js';
 
-/** A region of the shared memory: `length` elements of `dtype` at byte address `ptr`. */
-export class WasmBuffer {
-  constructor(
-    public ptr: number,
-    readonly bytes: number,
-    readonly length: number,
-    readonly dtype: DType,
-  ) {}
-}
-
-/** Rounds byte sizes up to 64 (a cache line; SIMD loads want 16) so freed blocks are reused exactly. */
-const ALIGN = 64;
-
-/**
- * A simple allocator over the shared memory: exact-size free lists (a training step allocates the
- * same sizes every step, so blocks are reused exactly) above a bump pointer; the memory grows when
- * the bump pointer passes its end. Freed blocks are never returned to the bump region.
- */
-export class WasmHeap implements HostStorage {
-  private top = HEAP_START;
-  private readonly free = new Map<number, number[]>();
-  /** Bytes handed out and not yet released. */
-  inUse = 0;
-
-  constructor(readonly memory: WasmMemory) {}
-
-  /** Reserves `bytes` (rounded up) and returns the byte address. */
-  allocBytes(bytes: number): [number, number] {
-    const size = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
-    const list = this.free.get(size);
-    let ptr = list?.pop();
-    if (ptr === undefined) {
-      ptr = this.top;
-      this.top += size;
-      const have = this.memory.buffer.byteLength;
-      if (this.top > have) {
-        const pages = Math.ceil((this.top - have) / WASM_PAGE_BYTES);
-        try {
-          this.memory.grow(Math.max(pages, Math.ceil(have / WASM_PAGE_BYTES / 4))); // grow by ≥ 25%
-        } catch {
-          this.memory.grow(pages);
-        }
-      }
-    }
-    this.inUse += size;
-    return [ptr, size];
-  }
-
-  freeBytes(ptr: number, size: number): void {
-    this.inUse -= size;
-    let list = this.free.get(size);
-    if (!list) {
-      list = [];
-      this.free.set(size, list);
-    }
-    list.push(ptr);
-  }
-
-  alloc(dtype: DType, size: number): [BackendBuffer, TypedArray] {
-    const [ptr, bytes] = this.allocBytes(size * 4);
-    const buffer = new WasmBuffer(ptr, bytes, size, dtype);
-    return [buffer, this.view(buffer)];
-  }
-
-  view(buffer: BackendBuffer): TypedArray {
-    const b = buffer as WasmBuffer;
-    if (b.ptr < 0) throw new Error('wasm backend: buffer used after release');
-    const memory = this.memory.buffer;
-    return b.dtype === 'int32'
-      ? new Int32Array(memory, b.ptr, b.length)
-      : new Float32Array(memory, b.ptr, b.length);
-  }
-
-  release(buffer: BackendBuffer): void {
-    const b = buffer as WasmBuffer;
-    if (b.ptr < 0) return;
-    this.freeBytes(b.ptr, b.bytes);
-    b.ptr = -1;
-  }
-
-  byteLength(buffer: BackendBuffer): number {
-    return (buffer as WasmBuffer).bytes;
-  }
-
-  /** Bytes of linear memory reserved so far (live + free blocks + the module's region). */
-  get reservedBytes(): number {
-    return this.top;
-  }
-}
+export { WasmBuffer, WasmHeap } from './heap.js';
 
 /**
  * Runs kernel calls on several threads. `matmulRows` computes rows [0, m) of one product split
@@ -210,6 +121,7 @@ export function createWasmBackend(options: WasmBackendOptions = {}): WasmBackend
   const backend: WasmBackend = {
     ...host,
     ...createWasmElementwise({ heap, kernels, fallback: host, wrap: (...a) => new WasmBuffer(...a) }),
+    ...createWasmFused(() => backend, heap, kernels),
     heap,
     kernels,
     module,

@@ -1,5 +1,6 @@
 import { formatShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
+import { fusedCrossEntropy, fusedRmsNorm } from './blocks.js';
 import { arange, cast, toBackend } from './create.js';
 import { add, div, equal, exp, maximum, mul, neg, rsqrt, sub } from './elementwise.js';
 import { logSumExp, max, mean, sum } from './reduce.js';
@@ -55,20 +56,37 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
   }
   const dtype = logits.dtype as 'float32' | 'float64';
   if (targets.backend !== logits.backend) targets = toBackend(targets, logits.backend.name);
+  const fused = fusedCrossEntropy(logits, targets, options.ignoreIndex); // blocks.ts, one pass
+  if (fused) return reduceLosses(fused, countTargets(targets, t, options.ignoreIndex, dtype), options);
   const logp = logSoftmax(logits, -1);
   const picked = sum(mul(logp, oneHot(targets, v, dtype)), -1); // (…)
   let losses = neg(picked);
-  let count: number | Tensor = targets.size;
   if (options.ignoreIndex !== undefined) {
     const keepMask = sub(1, equal(cast(targets, dtype), options.ignoreIndex));
     losses = mul(losses, keepMask);
-    if (t) {
-      count = 0;
-      for (let i = 0; i < t.length; i++) if (t[i] !== options.ignoreIndex) count++;
-    } else {
-      count = sum(keepMask); // counted on the device: exact below 2^24 targets
-    }
   }
+  return reduceLosses(losses, countTargets(targets, t, options.ignoreIndex, dtype), options);
+}
+
+/**
+ * How many targets are not `ignoreIndex`: counted on the host where the values are known,
+ * otherwise on the device (exact below 2^24 targets).
+ */
+function countTargets(
+  targets: Tensor,
+  known: ArrayLike<number> | null,
+  ignoreIndex: number | undefined,
+  dtype: 'float32' | 'float64',
+): number | Tensor {
+  if (ignoreIndex === undefined) return targets.size;
+  if (!known) return sum(sub(1, equal(cast(targets, dtype), ignoreIndex)));
+  let count = 0;
+  for (let i = 0; i < known.length; i++) if (known[i] !== ignoreIndex) count++;
+  return count;
+}
+
+/** The reduction of per-position losses (0 at ignored targets) that crossEntropy asks for. */
+function reduceLosses(losses: Tensor, count: number | Tensor, options: CrossEntropyOptions): Tensor {
   switch (options.reduction ?? 'mean') {
     case 'none':
       return losses;
@@ -84,6 +102,8 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
  * @example rmsNorm(x, g) // (B, T, d), (d) → (B, T, d)
  */
 export function rmsNorm(x: Tensor, scale: Tensor | null, eps = 1e-6): Tensor {
+  const fused = fusedRmsNorm(x, scale, eps); // blocks.ts: one tape node where the backend has it
+  if (fused) return fused;
   const normed = mul(x, rsqrt(add(mean(mul(x, x), -1, true), eps)));
   return scale ? mul(normed, scale) : normed;
 }

@@ -3,7 +3,7 @@
 //
 // Memory contract (as for matmul.ts): the module owns no linear memory; every address is passed in.
 // These functions keep no state between calls and write only to their outputs and their `scratch`.
-// No data segments or globals: exp and log are written here (no Math.*), constants are immediates.
+// No data segments or globals: exp and log come from math.ts (no Math.*), constants are immediates.
 //
 // Layout: q is (bh, tq, dh), k and v are (bh, tk, dh), row-major float32; O likewise (bh, tq, dh);
 // lse is (bh, tq); qpos (tq) and kpos (tk) are int32 position ids shared by every (batch, head).
@@ -11,11 +11,13 @@
 // Positions must lie in (-2^30, 2^30) so that differences fit in i32; window is clamped by the caller
 // to i32 (use i32.MAX_VALUE for "no window"). dh must be a positive multiple of 4.
 //
-// Forward (FlashAttention-2): for each (bh, query block of BR rows) the output rows are accumulated in
-// scratch over the key blocks of BC keys with an online softmax (running row max m and row sum l,
-// earlier partial sums rescaled by exp(m_old - m_new)), then divided by l; lse = m + log(l) is saved.
-// S = Q Kᵀ uses a transposed copy of the head's K (block-major: block kb holds dh x BC floats), so both
-// products are "splat one A element x one contiguous B row" register tiles (4 rows x 8 columns).
+// Forward (FlashAttention-2): for each bh, every query row's output is accumulated in scratch over
+// the key blocks of BC keys (outer loop) and the query blocks of BR rows that see them (inner loop)
+// with an online softmax (running row max m and row sum l, earlier partial sums rescaled by
+// exp(m_old - m_new)), then divided by l; lse = m + log(l) is saved. Each row sees the key blocks in
+// ascending order either way. S = Q Kᵀ uses a transposed copy of one key block (dh x BC floats), so
+// both products are "splat one A element x one contiguous B row" register tiles (4 rows x 8
+// columns); the scratch is O((tq + BC)·dh), whatever the number of keys (a long KV cache).
 // Backward (FlashAttention-2): D_i = Σ dO_i·O_i; for each key block (K, V transposed into scratch) and
 // each query block that sees it, P = exp(S·scale - lse) is recomputed, dV += Pᵀ dO, dP = dO Vᵀ,
 // dS = P ⊙ (dP - D)·scale, dQ += dS K, dK += dSᵀ Q. Nothing of size tq x tk is ever stored.
@@ -25,278 +27,37 @@
 // With a thread pool, the JS glue runs attentionForwardTask / attentionBackwardTask (end of file) on
 // contiguous slices of the batch, one argument block per slice.
 
+import { exp1, exp4, LN_2_POW_MINUS_64, logF64 } from './math';
+import { gemm } from './tiles';
+
 const BR: i32 = 32; // query rows per tile (multiple of 4)
 const BC: i32 = 64; // keys per tile (multiple of 8)
 const NO_KEY: i32 = 0x7fffffff; // block minimum position when a block has no non-prefix key
 
-// ---- exp / log --------------------------------------------------------------------------------
+// exp and log: assembly/math.ts (exp4, logF64).
 
-const LOG2E: f32 = 1.44269504;
-const LN2_HI: f32 = 0.693359375; // few mantissa bits: n * LN2_HI is exact for |n| <= 256
-const LN2_LO: f32 = -2.12194440e-4;
-const EXP_MIN: f32 = -87.33; // below: result flushed to 0 (exp(-87.33) is about FLT_MIN)
-
-// exp of each lane: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite), exp(r) = 1 + r + r² p(r) with the
-// Taylor polynomial to degree 7 (truncation < 1e-8 relative), times 2^n built in the exponent bits.
-// Max error about 1 ulp for x in [-87.33, 88.3]; 0 below -87.33 (and for -inf); +inf above ~88.37; NaN
-// stays NaN.
-// @ts-ignore: decorator
-@inline
-function expv(x: v128): v128 {
-  const xc = f32x4.max(x, f32x4.splat(EXP_MIN));
-  const nf = f32x4.nearest(f32x4.mul(xc, f32x4.splat(LOG2E)));
-  let r = f32x4.sub(xc, f32x4.mul(nf, f32x4.splat(LN2_HI)));
-  r = f32x4.sub(r, f32x4.mul(nf, f32x4.splat(LN2_LO)));
-  let p = f32x4.add(f32x4.mul(f32x4.splat(<f32>(1.0 / 5040.0)), r), f32x4.splat(<f32>(1.0 / 720.0)));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 120.0)));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 24.0)));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 6.0)));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>0.5));
-  const y = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(r, r), p), r), f32x4.splat(<f32>1));
-  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(nf), i32x4.splat(127)), 23);
-  return v128.andnot(f32x4.mul(y, scale), f32x4.lt(x, f32x4.splat(EXP_MIN)));
-}
+// Softmax weights e^x (x = a score minus its row's maximum or log-sum-exp, so x ≤ 0) below 2⁻⁶⁴
+// are exact zeros. A row's weights sum to at least 1, so even 2¹⁷ keys of such weights move it by
+// less than 2⁻⁴⁷; kept, they would multiply values into the float32 denormals, which x86 cores
+// compute on 10–100× slower (WebAssembly cannot flush them).
+const WEIGHT_MIN = LN_2_POW_MINUS_64;
 
 // @ts-ignore: decorator
 @inline
-function expf(x: f32): f32 {
-  return f32x4.extract_lane(expv(f32x4.splat(x)), 0);
-}
-
-// Natural log for x > 0 (per row, not hot): x = 2^e m with m in [√½, √2), log m = 2 atanh(s),
-// s = (m - 1)/(m + 1), |s| < 0.172, series to s^15 (error < 1e-13). log(0) = -inf.
-function logPositive(x: f64): f64 {
-  if (x <= 0) return -Infinity;
-  const bits = reinterpret<i64>(x);
-  let e = <i32>((bits >> 52) & 0x7ff) - 1023;
-  let m = reinterpret<f64>((bits & 0x000fffffffffffff) | 0x3ff0000000000000);
-  if (e == -1023) {
-    // subnormal (not reached for the row sums here, which are >= 1): renormalise
-    const y = x * 4503599627370496.0; // 2^52
-    const yb = reinterpret<i64>(y);
-    e = <i32>((yb >> 52) & 0x7ff) - 1023 - 52;
-    m = reinterpret<f64>((yb & 0x000fffffffffffff) | 0x3ff0000000000000);
-  }
-  if (m > 1.4142135623730951) {
-    m *= 0.5;
-    e += 1;
-  }
-  const s = (m - 1) / (m + 1);
-  const s2 = s * s;
-  let t = 1.0 / 15.0;
-  t = t * s2 + 1.0 / 13.0;
-  t = t * s2 + 1.0 / 11.0;
-  t = t * s2 + 1.0 / 9.0;
-  t = t * s2 + 1.0 / 7.0;
-  t = t * s2 + 1.0 / 5.0;
-  t = t * s2 + 1.0 / 3.0;
-  t = t * s2 + 1.0;
-  return <f64>e * 0.6931471805599453 + 2 * s * t;
+function softmaxWeight(x: v128): v128 {
+  return v128.andnot(exp4(x), f32x4.lt(x, f32x4.splat(WEIGHT_MIN)));
 }
 
 /** dst[i] = exp(src[i]) for i < n with the kernels' own exp (exposed for accuracy tests). */
 export function attentionExp(src: usize, dst: usize, n: i32): void {
   let i: i32 = 0;
   for (; i + 4 <= n; i += 4) {
-    v128.store(dst + (<usize>i << 2), expv(v128.load(src + (<usize>i << 2))));
+    v128.store(dst + (<usize>i << 2), exp4(v128.load(src + (<usize>i << 2))));
   }
-  for (; i < n; i++) store<f32>(dst + (<usize>i << 2), expf(load<f32>(src + (<usize>i << 2))));
+  for (; i < n; i++) store<f32>(dst + (<usize>i << 2), exp1(load<f32>(src + (<usize>i << 2))));
 }
 
-// ---- register tiles ----------------------------------------------------------------------------
-// C[r, c] (= or +=) Σ_{p < np} A[r, p] · B[p, c]. A[r, p] is the f32 at a + r·ars + p·acs (byte strides,
-// any layout); B row p is contiguous at b + p·brs; C row r at c + r·crs. np >= 1.
-
-// @ts-ignore: decorator
-@inline
-function tile4x8(
-  a: usize,
-  ars: usize,
-  acs: usize,
-  b: usize,
-  brs: usize,
-  np: i32,
-  c: usize,
-  crs: usize,
-  acc: bool,
-): void {
-  let c00 = f32x4.splat(0);
-  let c01 = f32x4.splat(0);
-  let c10 = f32x4.splat(0);
-  let c11 = f32x4.splat(0);
-  let c20 = f32x4.splat(0);
-  let c21 = f32x4.splat(0);
-  let c30 = f32x4.splat(0);
-  let c31 = f32x4.splat(0);
-  const a2 = ars << 1;
-  const a3 = a2 + ars;
-  let pa = a;
-  let pb = b;
-  for (let p: i32 = 0; p < np; p++) {
-    const b0 = v128.load(pb);
-    const b1 = v128.load(pb, 16);
-    let av = v128.load32_splat(pa);
-    c00 = f32x4.add(c00, f32x4.mul(av, b0));
-    c01 = f32x4.add(c01, f32x4.mul(av, b1));
-    av = v128.load32_splat(pa + ars);
-    c10 = f32x4.add(c10, f32x4.mul(av, b0));
-    c11 = f32x4.add(c11, f32x4.mul(av, b1));
-    av = v128.load32_splat(pa + a2);
-    c20 = f32x4.add(c20, f32x4.mul(av, b0));
-    c21 = f32x4.add(c21, f32x4.mul(av, b1));
-    av = v128.load32_splat(pa + a3);
-    c30 = f32x4.add(c30, f32x4.mul(av, b0));
-    c31 = f32x4.add(c31, f32x4.mul(av, b1));
-    pa += acs;
-    pb += brs;
-  }
-  const r1 = c + crs;
-  const r2 = r1 + crs;
-  const r3 = r2 + crs;
-  if (acc) {
-    c00 = f32x4.add(c00, v128.load(c));
-    c01 = f32x4.add(c01, v128.load(c, 16));
-    c10 = f32x4.add(c10, v128.load(r1));
-    c11 = f32x4.add(c11, v128.load(r1, 16));
-    c20 = f32x4.add(c20, v128.load(r2));
-    c21 = f32x4.add(c21, v128.load(r2, 16));
-    c30 = f32x4.add(c30, v128.load(r3));
-    c31 = f32x4.add(c31, v128.load(r3, 16));
-  }
-  v128.store(c, c00);
-  v128.store(c, c01, 16);
-  v128.store(r1, c10);
-  v128.store(r1, c11, 16);
-  v128.store(r2, c20);
-  v128.store(r2, c21, 16);
-  v128.store(r3, c30);
-  v128.store(r3, c31, 16);
-}
-
-// @ts-ignore: decorator
-@inline
-function tile4x4(
-  a: usize,
-  ars: usize,
-  acs: usize,
-  b: usize,
-  brs: usize,
-  np: i32,
-  c: usize,
-  crs: usize,
-  acc: bool,
-): void {
-  let c0 = f32x4.splat(0);
-  let c1 = f32x4.splat(0);
-  let c2 = f32x4.splat(0);
-  let c3 = f32x4.splat(0);
-  const a2 = ars << 1;
-  const a3 = a2 + ars;
-  let pa = a;
-  let pb = b;
-  for (let p: i32 = 0; p < np; p++) {
-    const b0 = v128.load(pb);
-    c0 = f32x4.add(c0, f32x4.mul(v128.load32_splat(pa), b0));
-    c1 = f32x4.add(c1, f32x4.mul(v128.load32_splat(pa + ars), b0));
-    c2 = f32x4.add(c2, f32x4.mul(v128.load32_splat(pa + a2), b0));
-    c3 = f32x4.add(c3, f32x4.mul(v128.load32_splat(pa + a3), b0));
-    pa += acs;
-    pb += brs;
-  }
-  const r1 = c + crs;
-  const r2 = r1 + crs;
-  const r3 = r2 + crs;
-  if (acc) {
-    c0 = f32x4.add(c0, v128.load(c));
-    c1 = f32x4.add(c1, v128.load(r1));
-    c2 = f32x4.add(c2, v128.load(r2));
-    c3 = f32x4.add(c3, v128.load(r3));
-  }
-  v128.store(c, c0);
-  v128.store(r1, c1);
-  v128.store(r2, c2);
-  v128.store(r3, c3);
-}
-
-// @ts-ignore: decorator
-@inline
-function tile1x8(a: usize, acs: usize, b: usize, brs: usize, np: i32, c: usize, acc: bool): void {
-  let c0 = f32x4.splat(0);
-  let c1 = f32x4.splat(0);
-  let pa = a;
-  let pb = b;
-  for (let p: i32 = 0; p < np; p++) {
-    const av = v128.load32_splat(pa);
-    c0 = f32x4.add(c0, f32x4.mul(av, v128.load(pb)));
-    c1 = f32x4.add(c1, f32x4.mul(av, v128.load(pb, 16)));
-    pa += acs;
-    pb += brs;
-  }
-  if (acc) {
-    c0 = f32x4.add(c0, v128.load(c));
-    c1 = f32x4.add(c1, v128.load(c, 16));
-  }
-  v128.store(c, c0);
-  v128.store(c, c1, 16);
-}
-
-// @ts-ignore: decorator
-@inline
-function tile1x4(a: usize, acs: usize, b: usize, brs: usize, np: i32, c: usize, acc: bool): void {
-  let c0 = f32x4.splat(0);
-  let pa = a;
-  let pb = b;
-  for (let p: i32 = 0; p < np; p++) {
-    c0 = f32x4.add(c0, f32x4.mul(v128.load32_splat(pa), v128.load(pb)));
-    pa += acs;
-    pb += brs;
-  }
-  if (acc) c0 = f32x4.add(c0, v128.load(c));
-  v128.store(c, c0);
-}
-
-// C (rows x cols, cols a multiple of 4) (= or +=) A (rows x np) · B (np x cols), strides as above.
-function gemm(
-  c: usize,
-  crs: usize,
-  a: usize,
-  ars: usize,
-  acs: usize,
-  b: usize,
-  brs: usize,
-  rows: i32,
-  cols: i32,
-  np: i32,
-  acc: bool,
-): void {
-  let r: i32 = 0;
-  for (; r + 4 <= rows; r += 4) {
-    const ar = a + <usize>r * ars;
-    const cr = c + <usize>r * crs;
-    let col: i32 = 0;
-    for (; col + 8 <= cols; col += 8) {
-      const off = <usize>col << 2;
-      tile4x8(ar, ars, acs, b + off, brs, np, cr + off, crs, acc);
-    }
-    if (col < cols) {
-      const off = <usize>col << 2;
-      tile4x4(ar, ars, acs, b + off, brs, np, cr + off, crs, acc);
-    }
-  }
-  for (; r < rows; r++) {
-    const ar = a + <usize>r * ars;
-    const cr = c + <usize>r * crs;
-    let col: i32 = 0;
-    for (; col + 8 <= cols; col += 8) {
-      const off = <usize>col << 2;
-      tile1x8(ar, acs, b + off, brs, np, cr + off, acc);
-    }
-    if (col < cols) {
-      const off = <usize>col << 2;
-      tile1x4(ar, acs, b + off, brs, np, cr + off, acc);
-    }
-  }
-}
+// Register tiles and gemm: assembly/tiles.ts (shared with matmul).
 
 // ---- helpers -----------------------------------------------------------------------------------
 
@@ -415,15 +176,15 @@ function fwdLayout(tq: i32, tk: i32, dh: i32, scratch: usize, which: i32): usize
   const nqb = (tq + BR - 1) / BR;
   let off: i32 = 0;
   const kt = off;
-  off += align16(nkb * dh * BC * 4);
+  off += align16(dh * BC * 4);
   const s = off;
   off += BR * BC * 4;
   const oacc = off;
-  off += align16(BR * dh * 4);
+  off += align16(tq * dh * 4);
   const m = off;
-  off += BR * 4;
+  off += align16(tq * 4);
   const l = off;
-  off += BR * 4;
+  off += align16(tq * 4);
   const kinfo = off;
   off += align16(nkb * 8);
   const qinfo = off;
@@ -448,7 +209,10 @@ function fwdLayout(tq: i32, tk: i32, dh: i32, scratch: usize, which: i32): usize
   }
 }
 
-/** Scratch bytes `attentionForward` needs (16-byte aligned start recommended). About 4·dh·tk + 16 KiB. */
+/**
+ * Scratch bytes `attentionForward` needs (16-byte aligned start recommended): about 4·dh·(tq + 64)
+ * + tk/8 + 8 KiB — the queries' accumulators and one key block, not the keys.
+ */
 export function attentionForwardScratchBytes(tq: i32, tk: i32, dh: i32): i32 {
   return <i32>fwdLayout(max(tq, 1), max(tk, 1), max(dh, 4), 0, 7);
 }
@@ -456,11 +220,20 @@ export function attentionForwardScratchBytes(tq: i32, tk: i32, dh: i32): i32 {
 /**
  * out[b, i] = Σ_j softmax_j(scale · q[b, i]·k[b, j], visible j) v[b, j]; lse[b, i] = log Σ_visible exp(...)
  * (-inf and out row 0 where no key is visible). Pointers are byte addresses; see the file header.
+ *
+ * The keys and values come in pages of `pageRows` rows: `pages` holds u32 pairs (k, v) of byte
+ * addresses, page p holding keys p·pageRows … for every (batch, head), each head's rows contiguous:
+ * key j of row b (b counted from `batch0`, the slice's first row) is at
+ * k_p + 4·((batch0 + b)·pageRows + j − p·pageRows)·dh. pageRows must be a multiple of 64 (BC)
+ * unless one page holds every key. A dense (bh, tk, dh) pair is one page of tk rows; a KV cache
+ * read in place is a list of pages it appends to. Loops over key blocks outermost, so each key
+ * block is transposed once and the scratch holds the queries' accumulators, never the keys.
  */
 export function attentionForward(
   q: usize,
-  k: usize,
-  v: usize,
+  pages: usize,
+  pageRows: i32,
+  batch0: i32,
   out: usize,
   lse: usize,
   qpos: usize,
@@ -490,36 +263,40 @@ export function attentionForward(
   blockRanges(qpos, tq, BR, 0, qinfo);
   for (let b: i32 = 0; b < bh; b++) {
     const qh = q + <usize>b * <usize>tq * rowBytes;
-    const kh = k + <usize>b * <usize>tk * rowBytes;
-    const vh = v + <usize>b * <usize>tk * rowBytes;
+    const headRow = <usize>(batch0 + b) * <usize>pageRows; // this head's first row in every page
     const oh = out + <usize>b * <usize>tq * rowBytes;
     const lh = lse + (<usize>(b * tq) << 2);
+    for (let r: i32 = 0; r < tq; r++) {
+      store<f32>(mrow + (<usize>r << 2), ninf);
+      store<f32>(lrow + (<usize>r << 2), 0);
+    }
+    memory.fill(oacc, 0, <usize>tq * rowBytes);
     for (let kb: i32 = 0; kb < nkb; kb++) {
       const j0 = kb * BC;
-      transposeBlock(kh, j0, min(BC, tk - j0), dh, kt + <usize>kb * <usize>(dh * BC * 4));
-    }
-    for (let qb: i32 = 0; qb < nqb; qb++) {
-      const i0 = qb * BR;
-      const br = min(BR, tq - i0);
-      for (let r: i32 = 0; r < br; r++) {
-        store<f32>(mrow + (<usize>r << 2), ninf);
-        store<f32>(lrow + (<usize>r << 2), 0);
-      }
-      memory.fill(oacc, 0, <usize>br * rowBytes);
-      const qblk = qh + <usize>i0 * rowBytes;
-      for (let kb: i32 = 0; kb < nkb; kb++) {
-        const j0 = kb * BC;
-        const bc = min(BC, tk - j0);
+      const bc = min(BC, tk - j0);
+      const bcp = ceil8(bc);
+      const page = pages + (<usize>(j0 / pageRows) << 3);
+      const rowInPage = (headRow + <usize>(j0 % pageRows)) * rowBytes;
+      const kblk = <usize>load<u32>(page) + rowInPage;
+      const vblk = <usize>load<u32>(page, 4) + rowInPage;
+      let transposed = false;
+      for (let qb: i32 = 0; qb < nqb; qb++) {
         const cls = classify(qinfo, qb, kinfo, kb, j0, j0 + bc, prefix, window);
         if (cls == 0) continue;
-        const bcp = ceil8(bc);
+        if (!transposed) {
+          transposeBlock(kblk, 0, bc, dh, kt);
+          transposed = true;
+        }
+        const i0 = qb * BR;
+        const br = min(BR, tq - i0);
         // S = Q_blk Kᵀ_blk
-        gemm(s, sRow, qblk, rowBytes, 4, kt + <usize>kb * <usize>(dh * BC * 4), sRow, br, bcp, dh, false);
+        gemm(s, sRow, qh + <usize>i0 * rowBytes, rowBytes, 4, kt, sRow, br, bcp, dh, false);
         for (let r: i32 = 0; r < br; r++) {
           const row = s + <usize>r * sRow;
-          const qp = load<i32>(qpos + (<usize>(i0 + r) << 2));
+          const qi = i0 + r;
+          const qp = load<i32>(qpos + (<usize>qi << 2));
           const rmax = maskRow(row, bc, cls, scale, qp, kpos, j0, prefix, window);
-          const mold = load<f32>(mrow + (<usize>r << 2));
+          const mold = load<f32>(mrow + (<usize>qi << 2));
           const mnew = max(mold, rmax);
           if (mnew == ninf) {
             memory.fill(row, 0, <usize>bcp << 2);
@@ -529,7 +306,7 @@ export function attentionForward(
           let sum = f32x4.splat(0);
           for (let c: i32 = 0; c < bcp; c += 4) {
             const o = <usize>c << 2;
-            const pv = expv(f32x4.sub(v128.load(row + o), mv));
+            const pv = softmaxWeight(f32x4.sub(v128.load(row + o), mv));
             v128.store(row + o, pv);
             sum = f32x4.add(sum, pv);
           }
@@ -537,11 +314,11 @@ export function attentionForward(
             f32x4.extract_lane(sum, 0) +
             f32x4.extract_lane(sum, 1) +
             (f32x4.extract_lane(sum, 2) + f32x4.extract_lane(sum, 3));
-          const alpha = expf(mold - mnew);
-          store<f32>(lrow + (<usize>r << 2), load<f32>(lrow + (<usize>r << 2)) * alpha + rowSum);
-          store<f32>(mrow + (<usize>r << 2), mnew);
+          const alpha = f32x4.extract_lane(softmaxWeight(f32x4.splat(mold - mnew)), 0); // rescales O_acc
+          store<f32>(lrow + (<usize>qi << 2), load<f32>(lrow + (<usize>qi << 2)) * alpha + rowSum);
+          store<f32>(mrow + (<usize>qi << 2), mnew);
           if (alpha != 1) {
-            const orow = oacc + <usize>r * rowBytes;
+            const orow = oacc + <usize>qi * rowBytes;
             const av = f32x4.splat(alpha);
             for (let c: i32 = 0; c < dh; c += 4) {
               const o = <usize>c << 2;
@@ -550,20 +327,20 @@ export function attentionForward(
           }
         }
         // O_acc += P V_blk
-        gemm(oacc, rowBytes, s, sRow, 4, vh + <usize>j0 * rowBytes, rowBytes, br, dh, bc, true);
+        gemm(oacc + <usize>i0 * rowBytes, rowBytes, s, sRow, 4, vblk, rowBytes, br, dh, bc, true);
       }
-      for (let r: i32 = 0; r < br; r++) {
-        const l = load<f32>(lrow + (<usize>r << 2));
-        const orow = oacc + <usize>r * rowBytes;
-        const dst = oh + <usize>(i0 + r) * rowBytes;
-        const inv = f32x4.splat(l > 0 ? <f32>1 / l : <f32>0);
-        for (let c: i32 = 0; c < dh; c += 4) {
-          const o = <usize>c << 2;
-          v128.store(dst + o, f32x4.mul(v128.load(orow + o), inv));
-        }
-        const m = load<f32>(mrow + (<usize>r << 2));
-        store<f32>(lh + (<usize>(i0 + r) << 2), l > 0 ? <f32>(<f64>m + logPositive(<f64>l)) : ninf);
+    }
+    for (let r: i32 = 0; r < tq; r++) {
+      const l = load<f32>(lrow + (<usize>r << 2));
+      const orow = oacc + <usize>r * rowBytes;
+      const dst = oh + <usize>r * rowBytes;
+      const inv = f32x4.splat(l > 0 ? <f32>1 / l : <f32>0);
+      for (let c: i32 = 0; c < dh; c += 4) {
+        const o = <usize>c << 2;
+        v128.store(dst + o, f32x4.mul(v128.load(orow + o), inv));
       }
+      const m = load<f32>(mrow + (<usize>r << 2));
+      store<f32>(lh + (<usize>r << 2), l > 0 ? <f32>(<f64>m + logF64(<f64>l)) : ninf);
     }
   }
 }
@@ -716,7 +493,7 @@ export function attentionBackward(
           const lv = f32x4.splat(l);
           for (let c: i32 = 0; c < bcp; c += 4) {
             const off = <usize>c << 2;
-            v128.store(row + off, expv(f32x4.sub(v128.load(row + off), lv)));
+            v128.store(row + off, softmaxWeight(f32x4.sub(v128.load(row + off), lv)));
           }
         }
         // dV_blk += Pᵀ dO_blk
@@ -750,8 +527,8 @@ export function attentionBackward(
 // and dh). Each (batch, head) row is computed exactly as in one call over the whole batch.
 
 const A_Q: i32 = 0;
-const A_K: i32 = 1;
-const A_V: i32 = 2;
+const A_K: i32 = 1; // forward: the pages array (see attentionForward)
+const A_V: i32 = 2; // forward: rows per page
 const A_O: i32 = 3; // forward: out written; backward: the forward's out read
 const A_LSE: i32 = 4;
 const A_DOUT: i32 = 5; // backward only
@@ -767,10 +544,11 @@ const A_DH: i32 = 14;
 const A_PREFIX: i32 = 15;
 const A_WINDOW: i32 = 16;
 const A_SCALE: i32 = 17; // f32 bits
+const A_BATCH0: i32 = 18; // forward: the slice's first (batch, head) row, for page addresses
 
 /** i32 words of one task's argument block. */
 export function attentionTaskWords(): i32 {
-  return 18;
+  return 19;
 }
 
 // @ts-ignore: decorator
@@ -790,7 +568,8 @@ export function attentionForwardTask(args: usize, scratch: usize): void {
   attentionForward(
     argPtr(args, A_Q),
     argPtr(args, A_K),
-    argPtr(args, A_V),
+    argWord(args, A_V),
+    argWord(args, A_BATCH0),
     argPtr(args, A_O),
     argPtr(args, A_LSE),
     argPtr(args, A_QPOS),

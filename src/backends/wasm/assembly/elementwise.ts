@@ -4,7 +4,7 @@
 //
 // Memory contract: as matmul.ts. No static data, no lookup tables, no globals: every address is passed
 // in by the caller, so instantiating the module (once per thread, on one shared memory) writes nothing.
-// That is why the math below (exp, log, erfc) is written out here instead of using Math/Mathf, whose
+// That is why the math (exp, log, erfc: assembly/math.ts) is written out instead of using Math/Mathf, whose
 // exp/log/pow use lookup tables (data segments).
 //
 // Conventions: pointers are byte addresses; sizes and strides are in elements (4 bytes each); outputs
@@ -13,183 +13,48 @@
 // backend; f32 SIMD is used where the f32 operation is already correctly rounded (+ − × ÷ √, max, min,
 // comparisons), so those results equal the reference's exactly.
 
-// ---- op codes (mirrored in src/backends/wasm/elementwise.ts) ---------------------------------------
+import {
+  expF64,
+  expNonPositiveV,
+  log1pF64,
+  logF64,
+  normalCdf,
+  normalPdf,
+  powF64,
+} from './math';
+import {
+  A_GELU,
+  A_SIGMOID,
+  A_SILU,
+  A_SOFTPLUS,
+  A_TANH,
+  B_ADD,
+  B_DIV,
+  B_EQ,
+  B_GE,
+  B_GT,
+  B_LE,
+  B_LT,
+  B_MAX,
+  B_MIN,
+  B_MUL,
+  B_NE,
+  B_POW,
+  B_SUB,
+  R_MAX,
+  R_SUM,
+  U_ABS,
+  U_EXP,
+  U_LOG,
+  U_NEG,
+  U_RECIPROCAL,
+  U_RSQRT,
+  U_SIGN,
+  U_SQRT,
+  U_SQUARE,
+} from './opcodes';
 
-const U_NEG: i32 = 0;
-const U_EXP: i32 = 1;
-const U_LOG: i32 = 2;
-const U_SQRT: i32 = 3;
-const U_RSQRT: i32 = 4;
-const U_ABS: i32 = 5;
-const U_SIGN: i32 = 6;
-const U_RECIPROCAL: i32 = 7;
-const U_SQUARE: i32 = 8;
-const U_LOG1P: i32 = 9;
-
-const A_SIGMOID: i32 = 0;
-const A_TANH: i32 = 1;
-const A_SILU: i32 = 2;
-const A_GELU: i32 = 3;
-const A_SOFTPLUS: i32 = 4;
-
-const B_ADD: i32 = 0;
-const B_SUB: i32 = 1;
-const B_MUL: i32 = 2;
-const B_DIV: i32 = 3;
-const B_POW: i32 = 4;
-const B_MAX: i32 = 5;
-const B_MIN: i32 = 6;
-const B_GT: i32 = 7;
-const B_GE: i32 = 8;
-const B_LT: i32 = 9;
-const B_LE: i32 = 10;
-const B_EQ: i32 = 11;
-const B_NE: i32 = 12;
-
-const R_SUM: i32 = 0;
-const R_MAX: i32 = 1;
-const R_MIN: i32 = 2;
-
-// ---- scalar math in f64, table-free ----------------------------------------------------------------
-
-const LN2_HI: f64 = 6.93147180369123816490e-1; // ln 2 split: LN2_HI has its low 32 bits zero
-const LN2_LO: f64 = 1.90821492927058770002e-10;
-const INV_LN2: f64 = 1.4426950408889634;
-const SQRT2: f64 = 1.4142135623730951;
-const SQRT1_2: f64 = 0.7071067811865476;
-const TWO_OVER_SQRT_PI: f64 = 1.1283791670955126;
-const INV_SQRT_PI: f64 = 0.5641895835477563;
-const INV_SQRT_2PI: f64 = 0.3989422804014327;
-
-// 2^k as an f64, for -1022 <= k <= 1023.
-// @ts-ignore: decorator
-@inline
-function pow2(k: i32): f64 {
-  return reinterpret<f64>(<i64>(k + 1023) << 52);
-}
-
-/**
- * e^x to about 2e-16 relative: x = k ln2 + r with |r| <= ln2 / 2, e^r by its Taylor polynomial of
- * degree 12 (truncation error < 2e-16), then scaled by 2^k (in two steps near the ends of the range).
- */
-function expF64(x: f64): f64 {
-  if (x != x) return x;
-  if (x > 709.782712893384) return Infinity;
-  if (x < -745.2) return 0;
-  const kf = floor(x * INV_LN2 + 0.5);
-  const r = x - kf * LN2_HI - kf * LN2_LO;
-  let p = 2.08767569878681e-9;
-  p = p * r + 2.505210838544172e-8;
-  p = p * r + 2.755731922398589e-7;
-  p = p * r + 0.0000027557319223985893;
-  p = p * r + 0.0000248015873015873;
-  p = p * r + 0.0001984126984126984;
-  p = p * r + 0.001388888888888889;
-  p = p * r + 0.008333333333333333;
-  p = p * r + 0.041666666666666664;
-  p = p * r + 0.16666666666666666;
-  p = p * r + 0.5;
-  p = p * r + 1.0;
-  p = p * r + 1.0;
-  const k = <i32>kf;
-  if (k > 1023) return p * pow2(1023) * pow2(k - 1023);
-  if (k < -1022) return p * pow2(-1022) * pow2(k + 1022);
-  return p * pow2(k);
-}
-
-/**
- * ln x to about 2e-16 relative: x = 2^e m with m in [√½, √2), ln m = 2 atanh(s), s = (m − 1)/(m + 1),
- * |s| <= 0.172, by its odd series to s^19 (truncation error < 1e-17).
- */
-function logF64(x: f64): f64 {
-  if (!(x > 0)) return x == 0 ? -Infinity : NaN;
-  if (x == Infinity) return x;
-  let e: i32 = 0;
-  if (x < 2.2250738585072014e-308) {
-    x *= 18014398509481984.0; // 2^54: subnormal to normal
-    e = -54;
-  }
-  const bits = reinterpret<i64>(x);
-  e += <i32>(bits >> 52) - 1023;
-  let m = reinterpret<f64>((bits & 0x000fffffffffffff) | 0x3ff0000000000000);
-  if (m > SQRT2) {
-    m *= 0.5;
-    e += 1;
-  }
-  const f = m - 1;
-  const s = f / (2 + f);
-  const z = s * s;
-  let p = 0.05263157894736842;
-  p = p * z + 0.058823529411764705;
-  p = p * z + 0.06666666666666667;
-  p = p * z + 0.07692307692307693;
-  p = p * z + 0.09090909090909091;
-  p = p * z + 0.1111111111111111;
-  p = p * z + 0.14285714285714285;
-  p = p * z + 0.2;
-  p = p * z + 0.3333333333333333;
-  const ef = <f64>e;
-  return ef * LN2_HI + (2 * s + 2 * s * z * p + ef * LN2_LO);
-}
-
-/** ln(1 + x), accurate for small x (Goldberg's trick: u = 1 + x rounded, ln u · x / (u − 1)). */
-function log1pF64(x: f64): f64 {
-  if (x == Infinity) return x;
-  const u = 1 + x;
-  if (u == 1) return x;
-  return logF64(u) * (x / (u - 1));
-}
-
-/** JavaScript's Math.pow on f64, computed as e^(b ln|a|) with the sign and the special cases. */
-function powF64(a: f64, b: f64): f64 {
-  if (b == 0) return 1;
-  if (a != a || b != b) return NaN;
-  let sign: f64 = 1;
-  if (a < 0) {
-    const integer = trunc(b) == b;
-    if (!integer && a != -Infinity) return NaN;
-    // Odd integers: f32 integers of 2^24 and up are even.
-    if (integer && abs(b) < 16777216.0 && (<i64>b & 1) != 0) sign = -1;
-    a = -a;
-  } else if (a == 0 && reinterpret<i64>(a) < 0) {
-    // −0: like +0 but odd exponents keep the sign.
-    if (abs(b) < 16777216.0 && trunc(b) == b && (<i64>b & 1) != 0) sign = -1;
-  }
-  if (a == 1) return b == Infinity || b == -Infinity ? NaN : sign;
-  return sign * expF64(b * logF64(a));
-}
-
-/** erfc(z) for z >= 0 (f64, relative error below 1e-9): series below 2, continued fraction above. */
-function erfcNonNegative(z: f64): f64 {
-  if (z < 2) {
-    // erf(z) = 2/√π e^{−z²} Σ 2ⁿ z^{2n+1} / (1·3·…·(2n+1)), all terms positive.
-    const z2 = z * z;
-    let term = z;
-    let total = z;
-    for (let n: i32 = 1; n < 64; n++) {
-      term *= (2 * z2) / <f64>(2 * n + 1);
-      total += term;
-      if (term < total * 1e-17) break;
-    }
-    return 1 - TWO_OVER_SQRT_PI * expF64(-z2) * total;
-  }
-  if (z > 27) return 0;
-  // erfc(z) = e^{−z²}/√π · 1/(z + (1/2)/(z + 1/(z + (3/2)/(z + …)))), 24 levels (< 1e-9 at z = 2).
-  let f = z;
-  for (let k: i32 = 24; k >= 1; k--) f = z + (<f64>k * 0.5) / f;
-  return (expF64(-z * z) * INV_SQRT_PI) / f;
-}
-
-/** Standard normal CDF Φ(x). */
-function normalCdf(x: f64): f64 {
-  const tail = 0.5 * erfcNonNegative(abs(x) * SQRT1_2);
-  return x >= 0 ? 1 - tail : tail;
-}
-
-/** Standard normal density φ(x). */
-function normalPdf(x: f64): f64 {
-  return INV_SQRT_2PI * expF64(-0.5 * x * x);
-}
+// Op codes: ./opcodes (generated from ../opcodes.json).
 
 // The n-th derivative of σ (n = 0…4) from s = σ(x) and sm = σ(−x) = 1 − s (as in special.ts).
 // @ts-ignore: decorator
@@ -246,45 +111,6 @@ function activationF64(fn: i32, order: i32, x: f64): f64 {
 }
 
 // ---- the σ/tanh family two lanes at a time (f64x2) -----------------------------------------------
-
-// 2^k for f64x2 lanes holding integers in [-1022, 1023]: k + 1.5·2^52 has k (two's complement) in its
-// low mantissa bits, so subtracting the bits of 1.5·2^52 gives k as an i64.
-// @ts-ignore: decorator
-@inline
-function pow2V(k: v128): v128 {
-  const t = f64x2.add(k, f64x2.splat(6755399441055744.0));
-  const ki = i64x2.sub(t, i64x2.splat(0x4338000000000000));
-  return i64x2.shl(i64x2.add(ki, i64x2.splat(1023)), 52);
-}
-
-// e^x for f64x2 lanes with x <= 0 (or NaN), as expF64: below −745.2 the result is 0 (or the least
-// subnormal), which rounds to 0 in f32 anyway. 2^k is applied in two halves so every k is in range.
-// @ts-ignore: decorator
-@inline
-function expNonPositiveV(x: v128): v128 {
-  x = f64x2.max(x, f64x2.splat(-745.2)); // NaN stays NaN
-  const kf = f64x2.floor(f64x2.add(f64x2.mul(x, f64x2.splat(INV_LN2)), f64x2.splat(0.5)));
-  const r = f64x2.sub(f64x2.sub(x, f64x2.mul(kf, f64x2.splat(LN2_HI))), f64x2.mul(kf, f64x2.splat(LN2_LO)));
-  // The same degree-12 Taylor polynomial, in Estrin's scheme (a shorter dependency chain): pairs
-  // c_i + c_{i+1} r, then powers r², r⁴, r⁸.
-  const r2 = f64x2.mul(r, r);
-  const r4 = f64x2.mul(r2, r2);
-  const r8 = f64x2.mul(r4, r4);
-  const a0 = f64x2.add(f64x2.splat(1.0), r);
-  const a1 = f64x2.add(f64x2.splat(0.5), f64x2.mul(r, f64x2.splat(0.16666666666666666)));
-  const a2 = f64x2.add(f64x2.splat(0.041666666666666664), f64x2.mul(r, f64x2.splat(0.008333333333333333)));
-  const a3 = f64x2.add(f64x2.splat(0.001388888888888889), f64x2.mul(r, f64x2.splat(0.0001984126984126984)));
-  const a4 = f64x2.add(f64x2.splat(0.0000248015873015873), f64x2.mul(r, f64x2.splat(0.0000027557319223985893)));
-  const a5 = f64x2.add(f64x2.splat(2.755731922398589e-7), f64x2.mul(r, f64x2.splat(2.505210838544172e-8)));
-  const b0 = f64x2.add(a0, f64x2.mul(r2, a1));
-  const b1 = f64x2.add(a2, f64x2.mul(r2, a3));
-  const b2 = f64x2.add(a4, f64x2.mul(r2, a5));
-  const c0 = f64x2.add(b0, f64x2.mul(r4, b1));
-  const c1 = f64x2.add(b2, f64x2.mul(r4, f64x2.splat(2.08767569878681e-9)));
-  const p = f64x2.add(c0, f64x2.mul(r8, c1));
-  const k1 = f64x2.floor(f64x2.mul(kf, f64x2.splat(0.5)));
-  return f64x2.mul(f64x2.mul(p, pow2V(k1)), pow2V(f64x2.sub(kf, k1)));
-}
 
 // sigmoidPoly on f64x2 lanes.
 // @ts-ignore: decorator

@@ -3,3 +3,6 @@ export * from './matmul';
 export * from './attention';
 export * from './elementwise';
 export * from './memory';
+export * from './optim';
+export * from './decode';
+export * from './blocks';

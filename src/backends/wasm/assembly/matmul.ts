@@ -15,6 +15,9 @@
 // is still in L1), and the kc x NC packed block (512 KiB) is reused by the later A blocks from L2. Packing zero-pads partial strips so the micro-kernel always runs full tiles;
 // edge tiles go through a small tile buffer and only their valid part is written to C.
 
+import { madd } from './math';
+import { tile4x8 } from './tiles';
+
 // Micro-tile: 4 rows x 8 columns = 8 f32x4 accumulators.
 const MR: i32 = 4;
 const NR: i32 = 8;
@@ -171,7 +174,9 @@ function packA(a: usize, rs: i32, cs: i32, i0: i32, mc: i32, p0: i32, kc: i32, d
   }
 }
 
-// C[0..rows, 0..cols] (= or +=) packedA (kc x MR) * packedB (kc x NR). `ldc` is C's row pitch in bytes.
+// C[0..rows, 0..cols] (= or +=) packedA (kc x MR) * packedB (kc x NR): the shared 4 x 8 register
+// tile (tiles.ts) on the packed strips (A column p: 4 floats; B row p: 8 floats). `ldc` is C's row
+// pitch in bytes. Edge tiles are computed into `tile` and only their valid part is written.
 function microKernel(
   kc: i32,
   ap: usize,
@@ -183,127 +188,11 @@ function microKernel(
   accumulate: bool,
   tile: usize,
 ): void {
-  let c00 = f32x4.splat(0);
-  let c01 = f32x4.splat(0);
-  let c10 = f32x4.splat(0);
-  let c11 = f32x4.splat(0);
-  let c20 = f32x4.splat(0);
-  let c21 = f32x4.splat(0);
-  let c30 = f32x4.splat(0);
-  let c31 = f32x4.splat(0);
-  // The k loop is unrolled 4x with an exit test after every step (kc >= 1, so no remainder loop).
-  // The exits matter: they stop Binaryen from merging the four steps into one expression tree per
-  // accumulator, which would keep all eight B vectors and four A splats live at once and make V8 spill.
-  // Each step: 2 B loads (immediate offsets), 4 broadcast loads of A, 8 mul + 8 add; 12 of V8's 15
-  // allocatable xmm registers. A advances by 16 B per step so its broadcasts keep offsets 0..12 (V8
-  // folds those into hoisted base registers; larger broadcast offsets cost an extra lea each).
-  let p = kc;
-  let b0: v128;
-  let b1: v128;
-  let av: v128;
-  while (true) {
-    b0 = v128.load(bp);
-    b1 = v128.load(bp, 16);
-    av = v128.load32_splat(ap);
-    c00 = f32x4.add(c00, f32x4.mul(av, b0));
-    c01 = f32x4.add(c01, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 4);
-    c10 = f32x4.add(c10, f32x4.mul(av, b0));
-    c11 = f32x4.add(c11, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 8);
-    c20 = f32x4.add(c20, f32x4.mul(av, b0));
-    c21 = f32x4.add(c21, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 12);
-    c30 = f32x4.add(c30, f32x4.mul(av, b0));
-    c31 = f32x4.add(c31, f32x4.mul(av, b1));
-    ap += 16;
-    if (--p == 0) break;
-    b0 = v128.load(bp, 32);
-    b1 = v128.load(bp, 48);
-    av = v128.load32_splat(ap);
-    c00 = f32x4.add(c00, f32x4.mul(av, b0));
-    c01 = f32x4.add(c01, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 4);
-    c10 = f32x4.add(c10, f32x4.mul(av, b0));
-    c11 = f32x4.add(c11, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 8);
-    c20 = f32x4.add(c20, f32x4.mul(av, b0));
-    c21 = f32x4.add(c21, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 12);
-    c30 = f32x4.add(c30, f32x4.mul(av, b0));
-    c31 = f32x4.add(c31, f32x4.mul(av, b1));
-    ap += 16;
-    if (--p == 0) break;
-    b0 = v128.load(bp, 64);
-    b1 = v128.load(bp, 80);
-    av = v128.load32_splat(ap);
-    c00 = f32x4.add(c00, f32x4.mul(av, b0));
-    c01 = f32x4.add(c01, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 4);
-    c10 = f32x4.add(c10, f32x4.mul(av, b0));
-    c11 = f32x4.add(c11, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 8);
-    c20 = f32x4.add(c20, f32x4.mul(av, b0));
-    c21 = f32x4.add(c21, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 12);
-    c30 = f32x4.add(c30, f32x4.mul(av, b0));
-    c31 = f32x4.add(c31, f32x4.mul(av, b1));
-    ap += 16;
-    if (--p == 0) break;
-    b0 = v128.load(bp, 96);
-    b1 = v128.load(bp, 112);
-    av = v128.load32_splat(ap);
-    c00 = f32x4.add(c00, f32x4.mul(av, b0));
-    c01 = f32x4.add(c01, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 4);
-    c10 = f32x4.add(c10, f32x4.mul(av, b0));
-    c11 = f32x4.add(c11, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 8);
-    c20 = f32x4.add(c20, f32x4.mul(av, b0));
-    c21 = f32x4.add(c21, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 12);
-    c30 = f32x4.add(c30, f32x4.mul(av, b0));
-    c31 = f32x4.add(c31, f32x4.mul(av, b1));
-    ap += 16;
-    bp += 128;
-    if (--p == 0) break;
-  }
-
   if (rows == MR && cols == NR) {
-    const c0 = c;
-    const c1 = c0 + ldc;
-    const c2 = c1 + ldc;
-    const c3 = c2 + ldc;
-    if (accumulate) {
-      c00 = f32x4.add(c00, v128.load(c0));
-      c01 = f32x4.add(c01, v128.load(c0, 16));
-      c10 = f32x4.add(c10, v128.load(c1));
-      c11 = f32x4.add(c11, v128.load(c1, 16));
-      c20 = f32x4.add(c20, v128.load(c2));
-      c21 = f32x4.add(c21, v128.load(c2, 16));
-      c30 = f32x4.add(c30, v128.load(c3));
-      c31 = f32x4.add(c31, v128.load(c3, 16));
-    }
-    v128.store(c0, c00);
-    v128.store(c0, c01, 16);
-    v128.store(c1, c10);
-    v128.store(c1, c11, 16);
-    v128.store(c2, c20);
-    v128.store(c2, c21, 16);
-    v128.store(c3, c30);
-    v128.store(c3, c31, 16);
+    tile4x8(ap, 4, MR * 4, bp, NR * 4, kc, c, ldc, accumulate);
     return;
   }
-
-  // Edge tile: spill the accumulators, then write only the valid rows x cols.
-  v128.store(tile, c00);
-  v128.store(tile, c01, 16);
-  v128.store(tile, c10, 32);
-  v128.store(tile, c11, 48);
-  v128.store(tile, c20, 64);
-  v128.store(tile, c21, 80);
-  v128.store(tile, c30, 96);
-  v128.store(tile, c31, 112);
+  tile4x8(ap, 4, MR * 4, bp, NR * 4, kc, tile, NR * 4, false);
   for (let r: i32 = 0; r < rows; r++) {
     const t = tile + (<usize>(r * NR) << 2);
     const cr = c + <usize>r * ldc;
@@ -374,4 +263,53 @@ export function matmul(
       }
     }
   }
+}
+
+// ---- the ceiling --------------------------------------------------------------------------------
+
+/**
+ * The WebAssembly SIMD ceiling of this machine, for benchmarks: `iterations` rounds of 10
+ * independent f32x4 multiply-adds c_i ← c_i + p·m_i (the microkernel's operation without its loads;
+ * p advances by one add a round so nothing is loop-invariant), 80 flops a round. Returns a sum of
+ * the accumulators so the work cannot be dropped.
+ */
+export function simdPeak(iterations: i32): f32 {
+  const m0 = f32x4.splat(1e-9);
+  const m1 = f32x4.splat(-1e-9);
+  const step = f32x4.splat(1e-3);
+  let p = f32x4.splat(0.5);
+  let c0 = f32x4.splat(0);
+  let c1 = f32x4.splat(0);
+  let c2 = f32x4.splat(0);
+  let c3 = f32x4.splat(0);
+  let c4 = f32x4.splat(0);
+  let c5 = f32x4.splat(0);
+  let c6 = f32x4.splat(0);
+  let c7 = f32x4.splat(0);
+  let c8 = f32x4.splat(0);
+  let c9 = f32x4.splat(0);
+  for (let i: i32 = 0; i < iterations; i++) {
+    c0 = madd(p, m0, c0);
+    c1 = madd(p, m1, c1);
+    c2 = madd(p, m0, c2);
+    c3 = madd(p, m1, c3);
+    c4 = madd(p, m0, c4);
+    c5 = madd(p, m1, c5);
+    c6 = madd(p, m0, c6);
+    c7 = madd(p, m1, c7);
+    c8 = madd(p, m0, c8);
+    c9 = madd(p, m1, c9);
+    p = f32x4.add(p, step);
+  }
+  const s = f32x4.add(
+    f32x4.add(f32x4.add(f32x4.add(c0, c1), f32x4.add(c2, c3)), f32x4.add(c4, c5)),
+    f32x4.add(f32x4.add(c6, c7), f32x4.add(c8, c9)),
+  );
+  return f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1) + f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3);
+}
+
+/** simdPeak as a pool task: args[0] = iterations; the result is stored at args[1]. */
+export function simdPeakTask(args: usize, scratch: usize): void {
+  store<f32>(args, simdPeak(load<i32>(args)), 4);
+  void scratch;
 }

@@ -40,6 +40,8 @@
 //              and its prefix c_t = Π_{i≤t} g_i: dg_i = Σ_{t≥i} D[t,i] (Σ_{j<i} dD[t,j] D[i−1,j] + c_{i−1} dc_t)
 //              (no division, exact for gates of 0 or 1); dα = −d(1−α).
 
+import { activations, FLUSH_STATE, flushTiny } from './math';
+import { dotRow } from './tiles';
 import { matmul, matmulScratchBytes } from './matmul';
 
 // ---- small helpers ------------------------------------------------------------------------------
@@ -60,6 +62,31 @@ import { matmul, matmulScratchBytes } from './matmul';
   return (bytes + 15) & ~15;
 }
 
+// ---- denormal-proof state ------------------------------------------------------------------------
+//
+// WebAssembly cannot set flush-to-zero, and x86 cores compute on float32 denormals (|x| < 2⁻¹²⁶),
+// and on products that land among them, 10–100× slower. A memory that forgets faster than it
+// writes decays geometrically through the whole float32 range (measured, α ∈ [0, 0.05]: after
+// 4096 tokens 65,531 of 65,536 entries of W₁ were denormals, and the scan ran 19× slower than
+// with α = 0). Flushing the carried state only below 2⁻¹²⁶ is not enough: while it passes
+// 1e−18…1e−25 the key pass multiplies two state-sized factors (φ(K G₁) G₂), and while it passes
+// 1e−31…1e−38 it meets gate-sized ones; each range measured 10–60× slower per chunk. The backward
+// meets the same decay in the state's cotangent (shrinking by β_n and m_n per chunk, backwards)
+// and in dy = ∂/∂y of a decaying memory's retrievals, and multiplies them with the state.
+// So, at chunk boundaries (the same whatever the calls' split points, so a split stream still
+// equals the whole one), the carried state is flushed below FLUSH_STATE, and the backward flushes
+// the state's cotangent and dy below FLUSH_COTANGENT times the largest cotangent entering the
+// head (never below 2⁻¹²⁶). A state entry × a cotangent entry × a gate-sized factor then stays
+// above 2⁻¹¹⁸ of the cotangents' scale. Measured after this: the stress gates of the bench
+// (α ≤ 0.05 or ≤ 0.5, θ ~ 1e−4, η near 1) run fwd+bwd as fast as realistic ones. The backward
+// treats every flush as the identity (the derivative of SPEC's recurrence). NaN and ±∞ stay.
+
+// The smallest normal float32, 2⁻¹²⁶.
+const FLT_MIN: f32 = 1.17549435e-38;
+// Cotangents 2⁻³⁰ (9.3e−10) below the largest one entering a head's backward are flushed: each
+// one's share of any gradient is below 1e−9 of that gradient's scale.
+const FLUSH_COTANGENT: f32 = 9.3132257e-10; // 2⁻³⁰
+
 // C (m×n, dense, pitch n) = A B with A[i,p] at a[i·ars + p·acs], B[p,j] at b[p·brs + j·bcs].
 @inline function mm(
   a: usize,
@@ -77,17 +104,19 @@ import { matmul, matmulScratchBytes } from './matmul';
   matmul(a, b, c, m, n, k, ars, acs, brs, bcs, 0, m, ws);
 }
 
-// Σ_j x[j] y[j] over `cols` floats.
-function dotRow(x: usize, y: usize, cols: i32): f32 {
+// max |x| over `count` floats at p (NaN is ignored).
+function maxAbs(p: usize, count: i32): f32 {
   let acc = f32x4.splat(0);
   let j: i32 = 0;
-  for (; j + 4 <= cols; j += 4) {
-    const o = <usize>j << 2;
-    acc = f32x4.add(acc, f32x4.mul(v128.load(x + o), v128.load(y + o)));
+  for (; j + 4 <= count; j += 4) acc = f32x4.pmax(acc, f32x4.abs(v128.load(p + (<usize>j << 2))));
+  let r = max(
+    max(f32x4.extract_lane(acc, 0), f32x4.extract_lane(acc, 1)),
+    max(f32x4.extract_lane(acc, 2), f32x4.extract_lane(acc, 3)),
+  );
+  for (; j < count; j++) {
+    const x = abs<f32>(ld(p, j));
+    if (x > r) r = x;
   }
-  let r =
-    f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
-  for (; j < cols; j++) r += ld(x, j) * ld(y, j);
   return r;
 }
 
@@ -147,179 +176,13 @@ function scaleRows2(out: usize, s1: usize, s2: usize, sign: f32, x: usize, n: i3
   }
 }
 
-// ---- activations (no tables: exp by range reduction and a polynomial) ---------------------------
-
-// e^x in double precision (relative error ~1e−15 for |x| ≤ 700; clamped outside).
-function expd(x: f64): f64 {
-  if (x > 700.0) x = 700.0;
-  if (x < -700.0) x = -700.0;
-  const k = nearest<f64>(x * 1.4426950408889634);
-  const r = x - k * 6.93147180369123816490e-1 - k * 1.90821492927058770002e-10; // |r| ≤ ln2/2
-  let p = 1.0 / 39916800.0;
-  p = p * r + 1.0 / 3628800.0;
-  p = p * r + 1.0 / 362880.0;
-  p = p * r + 1.0 / 40320.0;
-  p = p * r + 1.0 / 5040.0;
-  p = p * r + 1.0 / 720.0;
-  p = p * r + 1.0 / 120.0;
-  p = p * r + 1.0 / 24.0;
-  p = p * r + 1.0 / 6.0;
-  p = p * r + 0.5;
-  p = p * r + 1.0;
-  p = p * r + 1.0;
-  return p * reinterpret<f64>((<i64>k + 1023) << 52);
-}
-
-// erfc(x), fractional error below ~1.2e−7 everywhere (Chebyshev-fitted rational in t = 1/(1 + z/2)).
-function erfcd(x: f64): f64 {
-  const z = abs<f64>(x);
-  const t = 1.0 / (1.0 + 0.5 * z);
-  let p = 0.17087277;
-  p = -0.82215223 + t * p;
-  p = 1.48851587 + t * p;
-  p = -1.13520398 + t * p;
-  p = 0.27886807 + t * p;
-  p = -0.18628806 + t * p;
-  p = 0.09678418 + t * p;
-  p = 0.37409196 + t * p;
-  p = 1.00002368 + t * p;
-  const r = t * expd(-z * z - 1.26551223 + t * p);
-  return x >= 0 ? r : 2.0 - r;
-}
-
-const SILU: i32 = 0;
-const INV_SQRT2: f64 = 0.7071067811865476;
-const INV_SQRT_2PI: f64 = 0.3989422804014327;
-
-// The order-th derivative (0, 1, 2) of φ at x: silu(x) = x σ(x) or gelu(x) = x Φ(x).
-function activation(act: i32, order: i32, x: f64): f64 {
-  if (act == SILU) {
-    if (x < -<f64>TAIL_SILU) return 0;
-    if (x > <f64>TAIL_SILU) return order == 0 ? x : order == 1 ? 1 : 0;
-    const e = expd(-x);
-    const s = 1.0 / (1.0 + e); // σ(x)
-    const c = e / (1.0 + e); // 1 − σ(x), without cancellation
-    if (order == 0) return x * s;
-    if (order == 1) return s * (1.0 + x * c);
-    return s * c * (2.0 + x * (c - s));
-  }
-  if (x < -<f64>TAIL_GELU) return 0;
-  if (x > <f64>TAIL_GELU) return order == 0 ? x : order == 1 ? 1 : 0;
-  const pdf = INV_SQRT_2PI * expd(-0.5 * x * x);
-  if (order == 0) return x * 0.5 * erfcd(-x * INV_SQRT2);
-  if (order == 1) return 0.5 * erfcd(-x * INV_SQRT2) + x * pdf;
-  return (2.0 - x * x) * pdf;
-}
-
-// e^x in four float32 lanes (relative error ~2e−7; x clamped to [−80, 88], so never 0, ∞ or a
-// denormal: results stay ≥ 1.8e−35, and so do their products with the factors used below).
-// k = round(x / ln 2) by the 1.5·2²³ trick (its bits minus the magic's are k), r = x − k ln 2,
-// e^r by its degree-6 Taylor polynomial (|r| ≤ ln2/2: remainder < 1.3e−7), times 2^k from bits.
-@inline function exp4(x: v128): v128 {
-  x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-80.0)), f32x4.splat(88.0));
-  const magic = f32x4.splat(12582912.0);
-  const t = f32x4.add(f32x4.mul(x, f32x4.splat(1.44269504)), magic);
-  const k = f32x4.sub(t, magic);
-  let r = f32x4.sub(x, f32x4.mul(k, f32x4.splat(0.693359375)));
-  r = f32x4.add(r, f32x4.mul(k, f32x4.splat(2.12194440e-4))); // ln 2 = 0.693359375 − 2.12194440e−4
-  let p = f32x4.splat(1.0 / 720.0);
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 120.0));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 24.0));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 6.0));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(0.5));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0));
-  const scale = i32x4.shl(i32x4.add(i32x4.sub(t, magic), i32x4.splat(127)), 23);
-  return f32x4.mul(p, scale);
-}
-
-// Φ(x) = erfc(−x/√2)/2 in four lanes (same rational form as erfcd).
-@inline function normalCdf4(x: v128): v128 {
-  const u = f32x4.mul(x, f32x4.splat(<f32>-INV_SQRT2));
-  const z = f32x4.abs(u);
-  const one = f32x4.splat(1.0);
-  const t = f32x4.div(one, f32x4.add(one, f32x4.mul(f32x4.splat(0.5), z)));
-  let p = f32x4.splat(0.17087277);
-  p = f32x4.add(f32x4.mul(t, p), f32x4.splat(-0.82215223));
-  p = f32x4.add(f32x4.mul(t, p), f32x4.splat(1.48851587));
-  p = f32x4.add(f32x4.mul(t, p), f32x4.splat(-1.13520398));
-  p = f32x4.add(f32x4.mul(t, p), f32x4.splat(0.27886807));
-  p = f32x4.add(f32x4.mul(t, p), f32x4.splat(-0.18628806));
-  p = f32x4.add(f32x4.mul(t, p), f32x4.splat(0.09678418));
-  p = f32x4.add(f32x4.mul(t, p), f32x4.splat(0.37409196));
-  p = f32x4.add(f32x4.mul(t, p), f32x4.splat(1.00002368));
-  const arg = f32x4.add(f32x4.sub(f32x4.mul(t, p), f32x4.mul(z, z)), f32x4.splat(-1.26551223));
-  const r = f32x4.mul(t, exp4(arg)); // erfc(|u|)
-  const erfc = v128.bitselect(r, f32x4.sub(f32x4.splat(2.0), r), f32x4.ge(u, f32x4.splat(0)));
-  return f32x4.mul(f32x4.splat(0.5), erfc);
-}
-
-// Activation tails are flushed to exact zeros: σ(z) for z < −TAIL_SILU, 1 − σ(z) for z > TAIL_SILU,
-// and Φ, the normal density for |z| > TAIL_GELU (all below ~1e−11). Left in, such values make
-// denormals further down (products of small numbers), which cost ~70× on some x86 cores.
-const TAIL_SILU: f32 = 28.0;
-const TAIL_GELU: f32 = 8.0;
-
-// φ, φ', φ'' of four lanes z, stored at offset o of each output that is not 0.
-@inline function activation4(act: i32, z: v128, o: usize, out0: usize, out1: usize, out2: usize): void {
-  const one = f32x4.splat(1.0);
-  const two = f32x4.splat(2.0);
-  const zero = f32x4.splat(0.0);
-  if (act == SILU) {
-    const e = exp4(f32x4.neg(z));
-    let s = f32x4.div(one, f32x4.add(one, e)); // σ(z)
-    let c = f32x4.mul(e, s); // 1 − σ(z)
-    s = v128.bitselect(zero, s, f32x4.lt(z, f32x4.splat(-TAIL_SILU)));
-    c = v128.bitselect(zero, c, f32x4.gt(z, f32x4.splat(TAIL_SILU)));
-    if (out0 != 0) v128.store(out0 + o, f32x4.mul(z, s));
-    if (out1 != 0) v128.store(out1 + o, f32x4.mul(s, f32x4.add(one, f32x4.mul(z, c))));
-    if (out2 != 0) {
-      const inner = f32x4.add(two, f32x4.mul(z, f32x4.sub(c, s)));
-      v128.store(out2 + o, f32x4.mul(f32x4.mul(s, c), inner));
-    }
-  } else {
-    const zz = f32x4.mul(z, z);
-    let pdf = f32x4.mul(f32x4.splat(<f32>INV_SQRT_2PI), exp4(f32x4.mul(f32x4.splat(-0.5), zz)));
-    let cdf = normalCdf4(z);
-    const tail = f32x4.gt(f32x4.abs(z), f32x4.splat(TAIL_GELU));
-    pdf = v128.bitselect(zero, pdf, tail);
-    cdf = v128.bitselect(v128.bitselect(zero, one, f32x4.lt(z, zero)), cdf, tail);
-    if (out0 != 0) v128.store(out0 + o, f32x4.mul(z, cdf));
-    if (out1 != 0) v128.store(out1 + o, f32x4.add(cdf, f32x4.mul(z, pdf)));
-    if (out2 != 0) v128.store(out2 + o, f32x4.mul(f32x4.sub(two, zz), pdf));
-  }
-}
-
-// φ, φ', φ'' of x (any output pointer may be 0 to skip it). Two vectors per step, so that the
-// out-of-order core overlaps their exp chains.
-function activations(act: i32, x: usize, out0: usize, out1: usize, out2: usize, count: i32): void {
-  let i: i32 = 0;
-  for (; i + 8 <= count; i += 8) {
-    const o = <usize>i << 2;
-    const z0 = v128.load(x + o);
-    const z1 = v128.load(x + o, 16);
-    activation4(act, z0, o, out0, out1, out2);
-    activation4(act, z1, o + 16, out0, out1, out2);
-  }
-  for (; i + 4 <= count; i += 4) {
-    const o = <usize>i << 2;
-    activation4(act, v128.load(x + o), o, out0, out1, out2);
-  }
-  for (; i < count; i++) {
-    const z = <f64>ld(x, i);
-    if (out0 != 0) st(out0, i, <f32>activation(act, 0, z));
-    if (out1 != 0) st(out1, i, <f32>activation(act, 1, z));
-    if (out2 != 0) st(out2, i, <f32>activation(act, 2, z));
-  }
-}
-
 // ---- scratch layout -------------------------------------------------------------------------------
 
 // The scratch region: [matmul workspace][VECS vectors of n][SQUARES n×n][ROWS n × 2·wide]
 // [one wide × 2·wide matrix], wide = max(d, h).
 const VECS: i32 = 10;
 const SQUARES: i32 = 11;
-const ROWS: i32 = 20;
+const ROWS: i32 = 21; // the backward's last: the piece's flushed dy (headBackwardPiece)
 
 @inline function hidden(d: i32, h: i32, depth: i32): i32 {
   return depth == 2 ? h : d;
@@ -543,7 +406,8 @@ function retrieveLayer(
   }
 }
 
-// The state after the piece for one layer: [W | S] ← [β_n W + γ_n S | m_n S] − Xᵀ [pΔ | εΔ].
+// The state after the piece for one layer: [W | S] ← [β_n W + γ_n S | m_n S] − Xᵀ [pΔ | εΔ],
+// flushed below FLUSH_STATE when the piece ends at a chunk boundary (`boundary`).
 function stateUpdate(
   n: i32,
   din: i32,
@@ -557,6 +421,7 @@ function stateUpdate(
   mN: f32,
   WS: usize,
   WSo: usize,
+  boundary: bool,
   T2: usize,
   U: usize,
   ws: usize,
@@ -572,6 +437,7 @@ function stateUpdate(
     addScaled(o, -1, u, dout);
     axpby(at(o, dout), mN, at(w, dout), 0, 0, dout);
     addScaled(at(o, dout), -1, at(u, dout), dout);
+    if (boundary) flushTiny(o, pitch, FLUSH_STATE);
   }
 }
 
@@ -601,6 +467,7 @@ function memoryScanForwardPiece(
   gs2: i32,
   y: usize,
   stateOut: usize,
+  boundary: bool,
   record: usize,
   scratch: usize,
 ): void {
@@ -675,8 +542,8 @@ function memoryScanForwardPiece(
   const betaN = ld(beta, last);
   const gammaN = ld(gamma, last);
   const mN = ld(m, last);
-  stateUpdate(n, d, hh, k, D1, pRow, eRow, betaN, gammaN, mN, ws1, wso1, T2, U, ws);
-  if (depth == 2) stateUpdate(n, hh, d, X2, D2, pRow, eRow, betaN, gammaN, mN, ws2, wso2, T2, U, ws);
+  stateUpdate(n, d, hh, k, D1, pRow, eRow, betaN, gammaN, mN, ws1, wso1, boundary, T2, U, ws);
+  if (depth == 2) stateUpdate(n, hh, d, X2, D2, pRow, eRow, betaN, gammaN, mN, ws2, wso2, boundary, T2, U, ws);
 }
 
 // ---- backward building blocks ---------------------------------------------------------------------
@@ -1214,6 +1081,7 @@ function headForwardPiece(
     carried ? d : 2 * d,
     withY ? ptrWord(params, P_Y) + rows : 0,
     next,
+    (offset + start + n) % b == 0,
     record,
     scratch,
   );
@@ -1319,14 +1187,20 @@ export function memoryScanBackwardHead(params: usize, scratch: usize): void {
       cur = next;
     }
   }
-  // 2. The cotangent of the final state, as a block.
+  // 2. The cotangent of the final state, as a block, and the scale of what enters this backward.
+  let scale = maxAbs(ptrWord(params, P_DY), T * d);
   for (let l: i32 = 0; l < depth; l++) {
     const r = layerIn(d, hh, l);
     const c = layerOut(d, hh, depth, l);
     const at = layerAt(dNext, d, hh, l);
     memoryScanCopyRows(at, 2 * c, ptrWord(params, P_DWO + l), c, r, c, 0);
     memoryScanCopyRows(at + (<usize>c << 2), 2 * c, ptrWord(params, P_DSO + l), c, r, c, 0);
+    const dco = ptrWord(params, P_DCO + l);
+    if (dco != 0) scale = max(scale, maxAbs(dco, r * c));
   }
+  scale = max(scale, maxAbs(dNext, <i32>(blockBytes >> 2)));
+  // The state's cotangent and dy are flushed below this (see FLUSH_COTANGENT).
+  const cotangentFloor = scale < Infinity ? max(FLT_MIN, scale * FLUSH_COTANGENT) : FLT_MIN;
   // 3. Segments in reverse: their piece-start states, then the pieces backward.
   for (let c = segments - 1; c >= 0; c--) {
     const first = c * seg;
@@ -1343,7 +1217,7 @@ export function memoryScanBackwardHead(params: usize, scratch: usize): void {
       if (saved != 0) state = saved + <usize>p * blockBytes;
       else if (p == first) state = blocks + <usize>c * blockBytes;
       else state = blocks + <usize>(segments + p - first) * blockBytes;
-      headBackwardPiece(params, p, state, dNext, dPrev, recordAt(params, p, P), scratch);
+      headBackwardPiece(params, p, state, dNext, dPrev, recordAt(params, p, P), cotangentFloor, scratch);
       if (p == P - 1) {
         for (let l: i32 = 0; l < depth; l++) {
           const dco = ptrWord(params, P_DCO + l);
@@ -1351,6 +1225,7 @@ export function memoryScanBackwardHead(params: usize, scratch: usize): void {
           if (dco != 0) memoryScanCopyRows(layerAt(dPrev, d, hh, l), 2 * cols, dco, cols, layerIn(d, hh, l), cols, 1);
         }
       }
+      if (p > 0 || offset == 0) flushTiny(dPrev, <i32>(blockBytes >> 2), cotangentFloor);
       const swap = dNext;
       dNext = dPrev;
       dPrev = swap;
@@ -1369,6 +1244,7 @@ function headBackwardPiece(
   dNext: usize,
   dPrev: usize,
   record: usize,
+  cotangentFloor: f32,
   scratch: usize,
 ): void {
   const d = word(params, P_D);
@@ -1384,6 +1260,9 @@ function headBackwardPiece(
   const c1 = layerOut(d, hh, depth, 0);
   const rows = <usize>(start * d) << 2;
   const gates = <usize>start << 2;
+  const dy = rowAt(scratch, n, d, h, depth, ROWS - 1); // flushed like the state's cotangent
+  memory.copy(dy, ptrWord(params, P_DY) + rows, <usize>(n * d) << 2);
+  flushTiny(dy, n * d, cotangentFloor);
   memoryScanBackwardPiece(
     n,
     d,
@@ -1402,7 +1281,7 @@ function headBackwardPiece(
     carried ? c1 : 2 * c1,
     depth == 2 ? (carried ? ptrWord(params, P_C + 1) : layerAt(state, d, hh, 1)) : 0,
     carried ? d : 2 * d,
-    ptrWord(params, P_DY) + rows,
+    dy,
     dNext,
     ptrWord(params, P_DQ) + rows,
     ptrWord(params, P_DQ + 1) + rows,

@@ -1,0 +1,170 @@
+/**
+ * The wasm backend's fused blocks (`FusedBlocks` in engine/backend.ts): JS glue around the
+ * AssemblyScript kernels of ./assembly/optim.ts, the paged attention of ./attention.ts and the
+ * decoding kernels of ./decode.ts. Each entry checks what
+ * it supports, allocates its outputs on the heap and makes one kernel call per block.
+ * Browser-safe: no `node:*` imports.
+ */
+import type { AdamWParams, BackendBuffer, FusedBlocks } from '../../engine/backend.js';
+import type { DType } from '../../engine/dtype.js';
+import { createWasmPagedAttention } from './attention.js';
+import { createWasmDecode } from './decode.js';
+import type { ElementwiseKernelExports } from './elementwise.js';
+import type { KernelExports } from './kernels.js';
+import type { WasmBackend, WasmBuffer, WasmHeap } from './wasm-backend.js';
+
+/** The fused-block exports of the kernel module (byte addresses; sizes in elements). */
+export interface FusedKernelExports {
+  rmsNormForward(...args: number[]): void;
+  rmsNormBackward(...args: number[]): void;
+  swigluForward(a: number, b: number, out: number, n: number): void;
+  swigluBackward(a: number, b: number, g: number, da: number, db: number, n: number): void;
+  crossEntropyForward(...args: number[]): void;
+  crossEntropyBackward(...args: number[]): void;
+  adamwStep(
+    p: number,
+    g: number,
+    m: number,
+    v: number,
+    outP: number,
+    outM: number,
+    outV: number,
+    n: number,
+    beta1: number,
+    oneMinusBeta1: number,
+    beta2: number,
+    oneMinusBeta2: number,
+    eps: number,
+    stepSize: number,
+    invSqrtBc2: number,
+    shrink: number,
+  ): void;
+}
+
+function ptr(buffer: BackendBuffer): number {
+  const p = (buffer as WasmBuffer).ptr;
+  if (p < 0) throw new Error('wasm backend: buffer used after release');
+  return p;
+}
+
+/** The fused blocks of a wasm backend (entries whose kernels the module lacks are left out). */
+export function createWasmFused(
+  getBackend: () => WasmBackend,
+  heap: WasmHeap,
+  kernels: KernelExports,
+): FusedBlocks {
+  const k = kernels as unknown as Partial<FusedKernelExports & ElementwiseKernelExports>;
+  const blocks: { -readonly [K in keyof FusedBlocks]: FusedBlocks[K] } = {};
+  const paged = createWasmPagedAttention(getBackend, heap, kernels);
+  if (paged) blocks.pagedAttention = paged;
+  const decode = createWasmDecode(heap, kernels);
+  if (decode) blocks.decode = decode;
+  if (typeof k.ewCopy === 'function') {
+    const copy = k.ewCopy;
+    blocks.writeRows = (dst, src, groups, dstRows, rows, rowSize, at) => {
+      if (groups === 0 || rows === 0 || rowSize === 0) return;
+      // (groups, rows·rowSize) blocks: destination pitch dstRows·rowSize, source pitch rows·rowSize.
+      const run = rows * rowSize;
+      copy(
+        ptr(dst) + 4 * at * rowSize,
+        ptr(src),
+        ...[1, 1, 1, 1, groups, run],
+        ...[0, 0, 0, 0, dstRows * rowSize, 1],
+        ...[0, 0, 0, 0, run, 1],
+      );
+    };
+  }
+  const alloc = (size: number, dtype: DType) => heap.alloc(dtype, size)[0];
+  const p0 = (b: BackendBuffer | null) => (b ? ptr(b) : 0);
+  if (typeof k.rmsNormForward === 'function' && typeof k.rmsNormBackward === 'function') {
+    const fwd = k.rmsNormForward;
+    const bwd = k.rmsNormBackward;
+    blocks.fusedRmsNorm = {
+      supports: (p, dtype) => dtype === 'float32' && p.rows > 0 && p.n > 0,
+      forward(x, scale, p, dtype) {
+        const packed = alloc(p.rows * p.n + p.rows, dtype);
+        const y = ptr(packed);
+        fwd(ptr(x), p0(scale), y, y + 4 * p.rows * p.n, p.rows, p.n, p.scaleRows, p.scaleRepeat, p.eps);
+        return packed;
+      },
+      backward(x, scale, packed, g, p, dtype) {
+        const dx = alloc(p.rows * p.n, dtype);
+        const ds = scale ? alloc(p.scaleRows * p.n, dtype) : null;
+        const r = ptr(packed) + 4 * p.rows * p.n;
+        bwd(ptr(x), p0(scale), r, ptr(g), ptr(dx), p0(ds), p.rows, p.n, p.scaleRows, p.scaleRepeat);
+        return [dx, ds];
+      },
+    };
+  }
+  if (typeof k.swigluForward === 'function' && typeof k.swigluBackward === 'function') {
+    const fwd = k.swigluForward;
+    const bwd = k.swigluBackward;
+    blocks.fusedSwiGLU = {
+      supports: (dtype) => dtype === 'float32',
+      forward(a, b, size, dtype) {
+        const out = alloc(size, dtype);
+        fwd(ptr(a), ptr(b), ptr(out), size);
+        return out;
+      },
+      backward(a, b, g, size, dtype) {
+        const da = alloc(size, dtype);
+        const db = alloc(size, dtype);
+        bwd(ptr(a), ptr(b), ptr(g), ptr(da), ptr(db), size);
+        return [da, db];
+      },
+    };
+  }
+  if (typeof k.crossEntropyForward === 'function' && typeof k.crossEntropyBackward === 'function') {
+    const fwd = k.crossEntropyForward;
+    const bwd = k.crossEntropyBackward;
+    const ignored = (i: number | undefined): [number, number] => (i === undefined ? [0, 0] : [i, 1]);
+    blocks.fusedCrossEntropy = {
+      supports: (rows, classes, dtype) => dtype === 'float32' && rows > 0 && classes > 0,
+      forward(logits, targets, rows, classes, ignoreIndex, dtype) {
+        const packed = alloc(2 * rows, dtype);
+        const losses = ptr(packed);
+        fwd(ptr(logits), ptr(targets), losses, losses + 4 * rows, rows, classes, ...ignored(ignoreIndex));
+        return packed;
+      },
+      backward(logits, targets, packed, g, rows, classes, ignoreIndex, dtype) {
+        const d = alloc(rows * classes, dtype);
+        const lse = ptr(packed) + 4 * rows;
+        bwd(ptr(logits), ptr(targets), lse, ptr(g), ptr(d), rows, classes, ...ignored(ignoreIndex));
+        return d;
+      },
+    };
+  }
+  if (typeof k.adamwStep === 'function') {
+    const adamwStep = k.adamwStep;
+    blocks.fusedAdamW = {
+      supports: (dtype) => dtype === 'float32',
+      step(p, g, m, v, h: AdamWParams, dtype) {
+        const out = [alloc(h.size, dtype), alloc(h.size, dtype), alloc(h.size, dtype)] as [
+          BackendBuffer,
+          BackendBuffer,
+          BackendBuffer,
+        ];
+        adamwStep(
+          ptr(p),
+          ptr(g),
+          ptr(m),
+          ptr(v),
+          ptr(out[0]),
+          ptr(out[1]),
+          ptr(out[2]),
+          h.size,
+          h.beta1,
+          Math.fround(1 - h.beta1),
+          h.beta2,
+          Math.fround(1 - h.beta2),
+          h.eps,
+          h.stepSize,
+          h.invSqrtBc2,
+          h.shrink,
+        );
+        return out;
+      },
+    };
+  }
+  return blocks;
+}

@@ -1,0 +1,172 @@
+/**
+ * Fused blocks as engine ops: RMSNorm, SwiGLU's nonlinearity and softmax cross-entropy, each one
+ * tape node over a backend's fused kernels (`Backend.fusedRmsNorm`, `fusedSwiGLU`,
+ * `fusedCrossEntropy`) instead of a chain of elementwise ops and their backward rules. Where the
+ * backend has no such kernel or declines, `rmsNorm` and `crossEntropy` (nn.ts) compose ops as
+ * before and `swigluGate` composes silu and mul. A fused block has no second derivative (customOp
+ * says so when asked); the float64 reference backend, which differentiates twice, composes.
+ */
+import type { BackendBuffer, RmsNormParams } from '../backend.js';
+import { customOp } from '../custom.js';
+import type { Shape } from '../shape.js';
+import { type Tensor, wrapBuffer } from '../tensor.js';
+import { mul, silu } from './elementwise.js';
+
+/**
+ * For a scale (…, n) broadcast against x (…, n): [scaleRows, scaleRepeat] such that row i of x
+ * uses scale row ⌊i / scaleRepeat⌋ mod scaleRows, or null when the axes the scale keeps are not
+ * one contiguous run (then the composed path handles it).
+ */
+function scaleLayout(x: Shape, scale: Shape): [number, number] | null {
+  const rank = x.length;
+  if (scale.length > rank || scale[scale.length - 1] !== x[rank - 1]) return null;
+  const padded = [...new Array<number>(rank - scale.length).fill(1), ...scale];
+  let first = -1;
+  let last = -1;
+  for (let a = 0; a < rank - 1; a++) {
+    if (padded[a] === x[a] && x[a]! > 1) {
+      if (first >= 0 && last !== a - 1) return null;
+      if (first < 0) first = a;
+      last = a;
+    } else if (padded[a] !== 1) return null;
+  }
+  if (first < 0) return [1, 1];
+  let rows = 1;
+  for (let a = first; a <= last; a++) rows *= x[a]!;
+  let repeat = 1;
+  for (let a = last + 1; a < rank - 1; a++) repeat *= x[a]!;
+  return [rows, repeat];
+}
+
+/**
+ * RMSNorm over the last axis, x / √(mean(x²) + eps) ⊙ scale, on the backend's fused kernel; null
+ * where it has none or declines (nn.ts `rmsNorm` then composes ops).
+ */
+export function fusedRmsNorm(x: Tensor, scale: Tensor | null, eps: number): Tensor | null {
+  const kernels = x.backend.fusedRmsNorm;
+  if (!kernels || x.rank < 1 || x.size === 0) return null;
+  if (scale && (scale.backend !== x.backend || scale.dtype !== x.dtype)) return null;
+  const layout = scale ? scaleLayout(x.shape, scale.shape) : [1, 1];
+  if (!layout) return null;
+  const n = x.shape[x.rank - 1]!;
+  const params: RmsNormParams = { rows: x.size / n, n, scaleRows: layout[0]!, scaleRepeat: layout[1]!, eps };
+  if (!kernels.supports(params, x.dtype)) return null;
+  const { backend, dtype } = x;
+  let packed: Tensor | null = null;
+  const [y, r] = customOp({
+    name: 'rmsNorm',
+    inputs: scale ? [x, scale] : [x],
+    outputShapes: [x.shape, [params.rows]],
+    forward: () => {
+      packed = wrapBuffer(
+        backend,
+        kernels.forward(x.buffer, scale?.buffer ?? null, params, dtype),
+        [x.size + params.rows],
+        dtype,
+      );
+      return packed;
+    },
+    backward: (g) => {
+      const [dx, ds] = kernels.backward(
+        x.buffer,
+        scale?.buffer ?? null,
+        packed!.buffer,
+        g.buffer,
+        params,
+        dtype,
+      );
+      return [
+        wrapBuffer(backend, dx, x.shape, dtype),
+        ds && scale ? wrapBuffer(backend, ds, scale.shape, dtype) : null,
+      ];
+    },
+  });
+  // r lives on only inside the packed result, while a tape keeps it for the backward pass.
+  r!.dispose();
+  (packed as Tensor | null)?.dispose();
+  return y!;
+}
+
+/**
+ * SwiGLU's nonlinearity silu(a) ⊙ b (a, b of one shape): the backend's fused kernel as one tape
+ * node, else silu and mul composed.
+ *
+ * @example
+ * const hidden = swigluGate(matmul(x, wGate), matmul(x, wUp)); // (…, f)
+ */
+export function swigluGate(a: Tensor, b: Tensor): Tensor {
+  const kernels = a.backend.fusedSwiGLU;
+  const same = b.backend === a.backend && b.dtype === a.dtype && b.size === a.size && b.rank === a.rank;
+  if (!kernels || !same || !kernels.supports(a.dtype) || a.shape.some((d, i) => d !== b.shape[i])) {
+    return mul(silu(a), b);
+  }
+  const { backend, dtype, size } = a;
+  const [out] = customOp({
+    name: 'swiglu',
+    inputs: [a, b],
+    outputShapes: [a.shape],
+    forward: () => wrapBuffer(backend, kernels.forward(a.buffer, b.buffer, size, dtype), [size], dtype),
+    backward: (g) => {
+      const [da, db] = kernels.backward(a.buffer, b.buffer, g.buffer, size, dtype);
+      return [wrapBuffer(backend, da, a.shape, dtype), wrapBuffer(backend, db, b.shape, dtype)];
+    },
+  });
+  return out!;
+}
+
+/**
+ * Per-position softmax cross-entropy of logits (…, V) against int32 targets (…) on the same
+ * backend (0 where a target equals `ignoreIndex`), on the backend's fused kernel; null where it has
+ * none or declines (nn.ts `crossEntropy` then composes ops). The caller has validated the targets.
+ */
+export function fusedCrossEntropy(
+  logits: Tensor,
+  targets: Tensor,
+  ignoreIndex: number | undefined,
+): Tensor | null {
+  const kernels = logits.backend.fusedCrossEntropy;
+  const classes = logits.shape[logits.rank - 1]!;
+  const rows = targets.size;
+  if (!kernels || targets.backend !== logits.backend || !kernels.supports(rows, classes, logits.dtype))
+    return null;
+  const { backend, dtype } = logits;
+  let packed: Tensor | null = null;
+  const [losses, lse] = customOp({
+    name: 'crossEntropy',
+    inputs: [logits, targets], // targets: kept for the backward (no gradient)
+    outputShapes: [targets.shape, [rows]],
+    forward: () => {
+      const buffer: BackendBuffer = kernels.forward(
+        logits.buffer,
+        targets.buffer,
+        rows,
+        classes,
+        ignoreIndex,
+        dtype,
+      );
+      packed = wrapBuffer(backend, buffer, [2 * rows], dtype);
+      return packed;
+    },
+    backward: (g) => [
+      wrapBuffer(
+        backend,
+        kernels.backward(
+          logits.buffer,
+          targets.buffer,
+          packed!.buffer,
+          g.buffer,
+          rows,
+          classes,
+          ignoreIndex,
+          dtype,
+        ),
+        logits.shape,
+        dtype,
+      ),
+      null,
+    ],
+  });
+  lse!.dispose();
+  (packed as Tensor | null)?.dispose();
+  return losses!;
+}
