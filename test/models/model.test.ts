@@ -195,7 +195,8 @@ describe('inference state size (SPEC §5)', () => {
   }
   it('transformer++ (full attention): its cache grows with the stream, as it must', () => {
     const sizes = measure('transformer');
-    assert.ok(sizes.get(long)! > 0.5 * (long / short) * sizes.get(short)!);
+    // Pages of 1024 rows (engine/ops/kv-cache.ts): one page at 512 tokens, four at 4096, sixteen at 16K.
+    assert.ok(sizes.get(long)! > 3 * sizes.get(short)!, `${sizes.get(short)} → ${sizes.get(long)} bytes`);
   });
 });
 
