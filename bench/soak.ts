@@ -7,8 +7,9 @@
  *
  *   node --expose-gc dist/bench/soak.js [--steps 100000] [--every 1000] [--out DIR] [--json FILE]
  *
- * The history of every step stays in the trainer state (it is saved in trainer.json and drawn in
- * loss.svg), so those grow with the step count by design; the "history" column shows its size.
+ * The trainer's history is bounded (src/train/history.ts: at most MAX_HISTORY_RECORDS records,
+ * adjacent ones merged as the run grows), so trainer.json and loss.svg stay flat too; the
+ * "history" column shows its record count.
  */
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from . import checkpoint as ckpt
 from .config import resolve_config
 from .data import encode_text, load_text, sample_batch, sequential_batches, split_tokens
+from .history import append_record, normalize_history, recent_loss, step_record
 from .model import TitansModel, count_parameters
 from .rng import Rng
 from .runtime import autocast, flush_denormals, fsdp_unavailable, maybe_compile, pick_device, set_threads
@@ -307,7 +308,7 @@ def run(a, procs):
     if resumed:
         trainer = resumed[2]
         step, rng_state = trainer["step"], trainer["rng"]
-        history, evals, bad_steps = trainer.get("history", []), trainer.get("evals", []), trainer.get("badSteps", [])
+        history, evals, bad_steps = normalize_history(trainer.get("history", [])), trainer.get("evals", []), trainer.get("badSteps", [])
         optimizer_step = int(trainer.get("optimizerStep", step))
         _load_moments(wrapped, optimizer, names, resumed[1], optimizer_step, a.fsdp, dtype, procs.device)
     forward, compile_note = maybe_compile(wrapped, a.compile)
@@ -392,7 +393,7 @@ def run(a, procs):
         optimizer.zero_grad(set_to_none=True)
         optimizer_step += 1
         seconds = time.perf_counter() - began
-        history.append({"step": step, "loss": loss, "lr": lr, "gradNorm": norm, "tokensPerSecond": B * T * accumulate / seconds})
+        history = append_record(history, step_record(step, loss, lr, norm, B * T * accumulate / seconds))
         now = time.perf_counter()
         if procs.main and (a.log_every <= 0 or now - last_line >= a.log_every or step in (start_step + 1, options["steps"])):
             last_line = now
@@ -411,11 +412,10 @@ def run(a, procs):
     for s, handler in previous.items():
         signal.signal(s, handler)
     seconds = time.perf_counter() - started
-    recent = history[-20:]
     summary = {
         "variant": config["variant"], "parameters": parameters, "steps": step,
         "tokensSeen": step * B * T * accumulate,
-        "trainLoss": sum(r["loss"] for r in recent) / max(1, len(recent)),
+        "trainLoss": recent_loss(history, 20),
         "validationLoss": evals[-1]["loss"] if evals else None,
         "tokensPerSecond": (step - start_step) * B * T * accumulate / seconds if seconds > 0 else None,
         "seconds": seconds, "badSteps": len(bad_steps), "processes": procs.world, "writer": "titans_torch",

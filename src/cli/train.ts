@@ -35,6 +35,7 @@ import { lineChartSvg } from '../report/plot.js';
 import { Progress } from '../report/progress.js';
 import { trainBpe } from '../tokenizer/bpe.js';
 import { byteTokenizer, type Tokenizer } from '../tokenizer/tokenizer.js';
+import { recentLoss } from '../train/history.js';
 import {
   initialTrainerState,
   resolveTrainOptions,
@@ -229,8 +230,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<void> {
   }
   progress.finish();
   const seconds = (performance.now() - started) / 1000;
-  const recent = final.history.slice(-20);
-  const trainLoss = recent.length > 0 ? recent.reduce((a, r) => a + r.loss, 0) / recent.length : null;
+  const trainLoss = recentLoss(final.history, 20);
   const lastEval = final.evals[final.evals.length - 1];
   const summary = {
     variant: config.variant,
@@ -270,11 +270,18 @@ function pick<T extends object>(o: T, keys: (keyof T)[]): Partial<T> {
   return Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]])) as Partial<T>;
 }
 
-/** The loss-curve picture: training loss per step, validation loss per evaluation. */
+/**
+ * The loss-curve picture: training loss per history record (one per step until the history is
+ * full, then the mean of a run of steps), validation loss per evaluation.
+ */
 export function lossCurve(state: TrainerState, config: TitansConfig): string {
   return lineChartSvg(
     [
-      { name: 'training loss', points: state.history.map((r) => [r.step, r.loss] as const) },
+      // A record summarising several steps is drawn at their middle.
+      {
+        name: 'training loss',
+        points: state.history.map((r) => [(r.firstStep + r.step) / 2, r.loss] as const),
+      },
       { name: 'validation loss', points: state.evals.map((e) => [e.step, e.loss] as const), dashed: true },
     ],
     { title: `${config.variant}: next-token loss (nats)`, xLabel: 'step', yLabel: 'loss' },

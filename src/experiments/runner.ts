@@ -25,6 +25,7 @@ import { countParameters, initModel } from '../models/model.js';
 import { stderrSink } from '../report/node-sink.js';
 import { Progress } from '../report/progress.js';
 import { byteTokenizer } from '../tokenizer/tokenizer.js';
+import { recentLoss } from '../train/history.js';
 import {
   initialTrainerState,
   resolveTrainOptions,
@@ -204,7 +205,6 @@ async function trainAndEvaluate(
   });
   evalProgress.finish();
   const evalSeconds = (performance.now() - started) / 1000 - trainSeconds;
-  const recent = final.history.slice(-20);
   const result: ModelResult = {
     name,
     variant: config.variant,
@@ -213,7 +213,7 @@ async function trainAndEvaluate(
     evalSeconds,
     tokensPerSecond:
       ((final.step - startStep) * options.batchSize * options.seqLen) / Math.max(trainSeconds, 1e-9),
-    finalLoss: recent.reduce((a, r) => a + r.loss, 0) / Math.max(1, recent.length),
+    finalLoss: recentLoss(final.history, 20) ?? 0,
     accuracy: Object.fromEntries(evaluation.results.map((r) => [String(r.length), r.accuracy])),
   };
   dispose([final.params, final.optimizer]);

@@ -15,8 +15,9 @@ import { Rng } from '../engine/random.js';
 import { configFile, resolveConfig, type TitansConfig, type TitansConfigInput } from '../models/config.js';
 import { initModel, type ModelParams } from '../models/model.js';
 import { byteTokenizer, type Tokenizer, tokenizerFromJSON } from '../tokenizer/tokenizer.js';
+import { boundHistory, type HistoryRecord } from '../train/history.js';
 import type { OptimizerState } from '../train/optimizer.js';
-import type { StepRecord, TrainerState } from '../train/trainer.js';
+import type { TrainerState } from '../train/trainer.js';
 import { CheckpointError, CONFIG_FILE, recoverCheckpoint, type SaveCheckpointOptions } from './checkpoint.js';
 import { MANIFEST_FILE } from './manifest.js';
 import {
@@ -204,7 +205,8 @@ export async function saveTrainingCheckpoint(
  * Loads what `saveTrainingCheckpoint` wrote: the trainer state to continue exactly, and the rest
  * of trainer.json as `extra`. trainer.json is checked (errors name it and the field): the step,
  * the sampler state, the history, and that the step agrees with the optimizer's step, the
- * history and the non-finite steps (an edited or damaged file is refused, not trusted).
+ * steps the history counts and the non-finite steps (an edited or damaged file is refused, not
+ * trusted). A history written before it was bounded (one record per step) loads too.
  * @example const { config, state, extra } = await loadTrainingCheckpoint('runs/mag/checkpoint');
  */
 export async function loadTrainingCheckpoint(
@@ -224,16 +226,25 @@ export async function loadTrainingCheckpoint(
     params: ckpt.params,
     optimizer: ckpt.optimizer,
     rng: rng as number[],
-    history: (history as StepRecord[] | undefined) ?? [],
+    history: (history as HistoryRecord[] | undefined) ?? [],
     evals: (evals as TrainerState['evals'] | undefined) ?? [],
     badSteps: (badSteps as TrainerState['badSteps'] | undefined) ?? [],
   };
-  checkTrainerRecord(`${dir}/${TRAINER_FILE}`, state, ckpt.trainer);
-  return { config: ckpt.config, tokenizer: ckpt.tokenizer, state, extra };
+  const checked = checkTrainerRecord(`${dir}/${TRAINER_FILE}`, state, ckpt.trainer);
+  return { config: ckpt.config, tokenizer: ckpt.tokenizer, state: { ...state, history: checked }, extra };
 }
 
-/** Validates trainer.json's fields and that they agree with each other and with the optimizer. */
-function checkTrainerRecord(path: string, state: TrainerState, raw: Record<string, unknown>): void {
+/**
+ * Validates trainer.json's fields and that they agree with each other and with the optimizer;
+ * returns the history as the trainer keeps it (history.ts): a record without `firstStep` and
+ * `steps` (written before the history was bounded) is one step, and a log longer than
+ * MAX_HISTORY_RECORDS is merged down to it.
+ */
+function checkTrainerRecord(
+  path: string,
+  state: TrainerState,
+  raw: Record<string, unknown>,
+): HistoryRecord[] {
   const fail = (problem: string): never => {
     throw new CheckpointError(path, problem);
   };
@@ -271,16 +282,43 @@ function checkTrainerRecord(path: string, state: TrainerState, raw: Record<strin
   });
   records('evals', state.evals, { step: 'number', loss: 'number' });
   records('badSteps', state.badSteps, { step: 'number', reason: 'string' });
-  // Every step is either an applied update (one history record, one optimizer step) or a
+  const history = state.history.map((r, i): HistoryRecord => {
+    const { firstStep, steps } = r as Partial<HistoryRecord>;
+    if (firstStep === undefined && steps === undefined) return { ...r, firstStep: r.step, steps: 1 };
+    if (
+      !isCount(firstStep) ||
+      !isCount(steps) ||
+      firstStep! < 1 ||
+      steps! < 1 ||
+      firstStep! > r.step ||
+      steps! > r.step - firstStep! + 1
+    ) {
+      fail(
+        `history[${i}] must summarise 1 ≤ steps ≤ step − firstStep + 1 updates, firstStep ≥ 1, got ${JSON.stringify(r)}`,
+      );
+    }
+    return r as HistoryRecord;
+  });
+  history.forEach((r, i) => {
+    const previous = history[i - 1];
+    if (previous && r.firstStep <= previous.step) {
+      fail(
+        `history[${i}] starts at step ${r.firstStep}, not after history[${i - 1}] (step ${previous.step})`,
+      );
+    }
+  });
+  // Every step is either an applied update (counted in the history, one optimizer step) or a
   // non-finite one (a badSteps record, nothing applied).
   const applied = state.step - state.badSteps.length;
-  if (state.optimizer.step !== applied || state.history.length !== applied) {
+  const counted = history.reduce((n, r) => n + r.steps, 0);
+  if (state.optimizer.step !== applied || counted !== applied) {
     fail(
       `step ${state.step} does not agree with the rest of the record: ${state.badSteps.length} non-finite steps, ` +
-        `${state.history.length} history records and optimizer step ${state.optimizer.step} ` +
+        `a history of ${counted} steps and optimizer step ${state.optimizer.step} ` +
         `(expected ${applied} of each): the file was edited or damaged`,
     );
   }
-  const last = state.history[state.history.length - 1];
+  const last = history[history.length - 1];
   if (last && last.step > state.step) fail(`history runs to step ${last.step}, past step ${state.step}`);
+  return boundHistory(history);
 }

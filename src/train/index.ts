@@ -4,6 +4,14 @@
  */
 export { clipByGlobalNorm, globalNorm } from './clip.js';
 export {
+  appendRecord,
+  type HistoryRecord,
+  historySteps,
+  MAX_HISTORY_RECORDS,
+  recentLoss,
+  type StepRecord,
+} from './history.js';
+export {
   type AdamWOptions,
   adamw,
   decayMatricesOnly,
@@ -21,7 +29,6 @@ export {
   initialTrainerState,
   languageModelLoss,
   resolveTrainOptions,
-  type StepRecord,
   type TrainData,
   type TrainerState,
   type TrainHooks,

@@ -33,8 +33,11 @@ import { mapLeavesWith, mapTensors } from '../engine/tree.js';
 import type { TitansConfig } from '../models/config.js';
 import { type ModelParams, modelForward, tokenTensor } from '../models/model.js';
 import { globalNorm } from './clip.js';
+import { appendRecord, type HistoryRecord, type StepRecord } from './history.js';
 import { adamw, type OptimizerState } from './optimizer.js';
 import { warmupCosine } from './schedule.js';
+
+export type { HistoryRecord, StepRecord } from './history.js';
 
 /** Hyper-parameters of a run; every field has a default (`DEFAULT_TRAIN_OPTIONS`). */
 export interface TrainOptions {
@@ -127,15 +130,6 @@ export function resolveTrainOptions(input: Partial<TrainOptions> = {}): TrainOpt
   return o;
 }
 
-/** One logged update. */
-export interface StepRecord {
-  step: number;
-  loss: number;
-  lr: number;
-  gradNorm: number;
-  tokensPerSecond: number;
-}
-
 /** Everything needed to continue a run exactly. Plain data plus tensors. */
 export interface TrainerState {
   /** Updates taken so far. */
@@ -144,7 +138,8 @@ export interface TrainerState {
   optimizer: OptimizerState<ModelParams>;
   /** The data sampler's generator state. */
   rng: number[];
-  history: StepRecord[];
+  /** The updates applied, summarised in at most MAX_HISTORY_RECORDS records (history.ts). */
+  history: HistoryRecord[];
   evals: { step: number; loss: number }[];
   /** Steps whose loss or gradient was not finite (reported, not applied). */
   badSteps: { step: number; reason: string }[];
@@ -167,6 +162,7 @@ export interface BatchSource {
 }
 
 export interface TrainHooks {
+  /** Every applied update's own record (the stored `state.history` summarises older ones). */
   onStep?: (record: StepRecord, state: TrainerState) => void;
   onEval?: (step: number, loss: number) => void;
   /** A step whose loss or gradient norm is NaN/Inf: its update was not applied. */
@@ -416,7 +412,7 @@ export async function trainLanguageModel(
         params: updated.params,
         optimizer: updated.state,
         rng: rng.state(),
-        history: [...state.history, record],
+        history: appendRecord(state.history, record),
       };
       hooks.onStep?.(record, state);
       if (o.evalEvery > 0 && (step % o.evalEvery === 0 || step === o.steps)) {

@@ -1,7 +1,7 @@
 /**
  * Model and training checkpoints as the CLI writes them: the agreed config.json fields, a model
  * without its tokenizer, absurd configs and edited trainer.json refused before anything is
- * allocated or trusted, non-finite weights refused unless allowed, and a crash between the two
+ * allocated or trusted, summarised and one-record-per-step histories loaded, non-finite weights refused unless allowed, and a crash between the two
  * renames of a save recovered by every loader.
  */
 import assert from 'node:assert/strict';
@@ -18,6 +18,7 @@ import {
 } from '../../src/io/model-checkpoint.js';
 import { initModel } from '../../src/models/model.js';
 import { byteTokenizer } from '../../src/tokenizer/tokenizer.js';
+import { historySteps, MAX_HISTORY_RECORDS } from '../../src/train/history.js';
 import { makeTrainingCheckpoint } from '../helpers/checkpoint-fuzz.js';
 import { tinyConfig } from '../models/util.js';
 
@@ -125,6 +126,52 @@ describe('training checkpoints: trainer.json is checked', () => {
     await makeTrainingCheckpoint(dir);
     return dir;
   }
+  /** A history record of steps first..last, all applied unless `steps` says fewer. */
+  const record = (first: number, last: number, steps = last - first + 1) => ({
+    firstStep: first,
+    step: last,
+    steps,
+    loss: 5,
+    lr: 1e-3,
+    gradNorm: 1,
+    tokensPerSecond: 100,
+  });
+
+  it('loads a history summarised in records of several steps, and one written a record per step', async () => {
+    const dir = await trained();
+    const good = await loadTrainingCheckpoint(dir);
+    assert.deepEqual(
+      good.state.history.map((r) => [r.firstStep, r.step, r.steps]),
+      [
+        [1, 1, 1],
+        [2, 2, 1],
+        [3, 3, 1],
+      ],
+    );
+    dispose([good.state.params, good.state.optimizer]);
+    await editJson(dir, 'trainer.json', (t) => ({ ...t, history: [record(1, 2), record(3, 3)] }));
+    const merged = await loadTrainingCheckpoint(dir);
+    assert.deepEqual(merged.state.history, [record(1, 2), record(3, 3)]);
+    dispose([merged.state.params, merged.state.optimizer]);
+    // Before the history was bounded: no firstStep and steps, one record per step, any number.
+    const legacy = Array.from({ length: 5000 }, (_, i) => ({
+      step: i + 1,
+      loss: 5 - i / 5000,
+      lr: 1e-3,
+      gradNorm: 1,
+      tokensPerSecond: 100,
+    }));
+    await editJson(dir, 'trainer.json', (t) => ({ ...t, step: 5000, optimizerStep: 5000, history: legacy }));
+    const old = await loadTrainingCheckpoint(dir);
+    assert.equal(old.state.step, 5000);
+    assert.equal(old.state.history.length, Math.ceil(5000 / 4));
+    assert.ok(old.state.history.length <= MAX_HISTORY_RECORDS);
+    const { loss, ...first } = old.state.history[0]!;
+    assert.deepEqual(first, { firstStep: 1, step: 4, steps: 4, lr: 1e-3, gradNorm: 1, tokensPerSecond: 100 });
+    assert.ok(Math.abs(loss - (5 - 1.5 / 5000)) < 1e-12, `mean loss of steps 1–4: ${loss}`);
+    assert.equal(historySteps(old.state.history), 5000);
+    dispose([old.state.params, old.state.optimizer]);
+  });
 
   it('refuses a step that disagrees with the optimizer and the history (e.g. 1e9)', async () => {
     const dir = await trained();
@@ -134,7 +181,7 @@ describe('training checkpoints: trainer.json is checked', () => {
     await editJson(dir, 'trainer.json', (t) => ({ ...t, step: 1e9 }));
     await assert.rejects(
       loadTrainingCheckpoint(dir),
-      /trainer\.json: step 1000000000 does not agree with the rest of the record: 0 non-finite steps, 3 history records and optimizer step 3 \(expected 1000000000 of each\)/,
+      /trainer\.json: step 1000000000 does not agree with the rest of the record: 0 non-finite steps, a history of 3 steps and optimizer step 3 \(expected 1000000000 of each\)/,
     );
   });
 
@@ -150,6 +197,20 @@ describe('training checkpoints: trainer.json is checked', () => {
         /history\[0\] must be \{step, loss, lr, gradNorm, tokensPerSecond\}/,
       ],
       [{ badSteps: [{ step: 1 }] }, /badSteps\[0\] must be \{step, reason\}/],
+      // Summarised records: counts that fit their span, in order, summing to the applied steps.
+      [
+        { history: [{ ...record(1, 3), steps: 4 }] },
+        /history\[0\] must summarise 1 ≤ steps ≤ step − firstStep \+ 1/,
+      ],
+      [{ history: [{ ...record(1, 3), firstStep: undefined }] }, /history\[0\] must summarise/],
+      [{ history: [{ ...record(1, 3), steps: 0 }] }, /history\[0\] must summarise/],
+      [
+        { history: [record(1, 2), record(2, 3, 1)] },
+        /history\[1\] starts at step 2, not after history\[0\] \(step 2\)/,
+      ],
+      [{ history: [record(1, 2), record(3, 3, 2)] }, /history\[1\] must summarise/],
+      [{ history: [record(1, 2)] }, /a history of 2 steps and optimizer step 3 \(expected 3 of each\)/],
+      [{ history: [record(1, 2), record(3, 4)] }, /a history of 4 steps/],
       [{ optimizerStep: 7 }, /does not agree|optimizerStep/],
     ];
     for (const [change, problem] of cases) {
