@@ -13,22 +13,33 @@ function threadsOption(threads: number | undefined): number | undefined {
   return threads ?? (process.env.CI ? 2 : undefined);
 }
 
-export async function generateCommand(o: {
+/** The flags every command that reads a checkpoint takes. */
+interface CheckpointFlags {
   checkpoint: string;
-  prompt: string;
-  maxTokens: number;
-  temperature: number;
-  topK: number;
-  topP: number;
-  repetitionPenalty: number;
-  stop: string[];
-  seed: number;
   threads?: number;
   allowNonfinite?: boolean;
   maxMemory?: number;
-}): Promise<void> {
+}
+
+/** Starts the threads and loads the checkpoint, a shipped model or a run folder the flags name. */
+async function openModel(o: CheckpointFlags) {
   await setThreads(threadsOption(o.threads));
-  const model = await loadModel(o.checkpoint, loadOptions(o));
+  return loadModel(o.checkpoint, loadOptions(o));
+}
+
+export async function generateCommand(
+  o: CheckpointFlags & {
+    prompt: string;
+    maxTokens: number;
+    temperature: number;
+    topK: number;
+    topP: number;
+    repetitionPenalty: number;
+    stop: string[];
+    seed: number;
+  },
+): Promise<void> {
+  const model = await openModel(o);
   if (o.prompt.length === 0) throw new Error('--prompt must not be empty');
   process.stdout.write(o.prompt);
   const started = performance.now();
@@ -63,19 +74,16 @@ export async function generateCommand(o: {
   if (pieces === 0 && o.maxTokens > 0) process.stderr.write('(the model produced no printable text)\n');
 }
 
-export async function evalPplCommand(o: {
-  checkpoint: string;
-  data: string;
-  seqLen: number;
-  batchSize: number;
-  maxTokens?: number;
-  stream?: boolean;
-  threads?: number;
-  allowNonfinite?: boolean;
-  maxMemory?: number;
-}): Promise<void> {
-  await setThreads(threadsOption(o.threads));
-  const model = await loadModel(o.checkpoint, loadOptions(o));
+export async function evalPplCommand(
+  o: CheckpointFlags & {
+    data: string;
+    seqLen: number;
+    batchSize: number;
+    maxTokens?: number;
+    stream?: boolean;
+  },
+): Promise<void> {
+  const model = await openModel(o);
   const { text, name } = await loadText(o.data).catch((e) => {
     model.dispose();
     throw e;
