@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 started=$(date +%s)
 bash scripts/setup-webgpu.sh
 if [ ! -f node_modules/webgpu/package.json ]; then
-  echo "test:webgpu: the optional dependency 'webgpu' is not installed (npm ci without --omit=optional installs it)" >&2
+  echo "test:webgpu: the package 'webgpu' (Dawn) is not installed: npm ci installs it (a development dependency)" >&2
   exit 1
 fi
 npm run build
