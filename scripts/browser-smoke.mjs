@@ -29,9 +29,11 @@ function importGraph(entry) {
     if (seen.has(file)) continue;
     seen.add(file);
     const text = readFileSync(file, 'utf8');
-    // static imports, dynamic imports, and worker scripts (new URL('./x.js', import.meta.url))
+    // static imports, dynamic imports, and worker scripts (new URL('./x.js', import.meta.url));
+    // not a module handed to importNode(…) (src/api/runtime.ts): that loads only when running in
+    // Node, so a browser never fetches it.
     const re =
-      /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]\s*\)|new URL\(\s*['"]([^'"]+)['"]\s*,\s*import\.meta\.url\s*\)/gm;
+      /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]\s*\)|(?<!importNode\(\s*)new URL\(\s*['"]([^'"]+)['"]\s*,\s*import\.meta\.url\s*\)/gm;
     for (const m of text.matchAll(re)) {
       const spec = m[1] ?? m[2] ?? m[3];
       if (spec.startsWith('./') || spec.startsWith('../')) stack.push(resolve(dirname(file), spec));
