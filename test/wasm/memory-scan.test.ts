@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { memoryScanLimits } from '../../src/backends/wasm/memory-scan.js';
-import type { MemoryScanParams } from '../../src/engine/backend.js';
 import {
   add,
   grad,
@@ -25,17 +24,16 @@ import {
   vjp,
   wasmBackend,
 } from '../../src/index.js';
-import { usesFusedScan } from '../../src/memory/scan.js';
+import { sliceTokens, usesFusedScan } from '../../src/memory/scan.js';
 import { enableWasmThreads } from '../../src/node.js';
 import { relError } from '../helpers/compare.js';
 import { CONFORMANCE_CASES, loadConformanceCase, type StoredArray } from '../helpers/conformance.js';
+import { randomScanInputs, scanLeaves, scanParams, TOKEN_KEYS } from '../helpers/memory-scan-cases.js';
 
 /** The same values as a float32 tensor on the wasm backend. */
 function toWasm(t: Tensor): Tensor {
   return tensor(Float32Array.from(t.dataSync()), t.shape, { dtype: 'float32', backend: 'wasm' });
 }
-
-const TOKEN_KEYS = ['q', 'k', 'v', 'alpha', 'eta', 'theta'] as const;
 
 /** Maps every tensor of an inputs record through f, keeping shared tensors shared. */
 function mapInputs(x: MemoryScanInputs, convert: (t: Tensor) => Tensor): MemoryScanInputs {
@@ -54,74 +52,6 @@ function mapInputs(x: MemoryScanInputs, convert: (t: Tensor) => Tensor): MemoryS
     weights: x.weights.map(f),
     ...(x.momentum ? { momentum: x.momentum.map(f) } : {}),
     ...(x.chunkStartWeights ? { chunkStartWeights: x.chunkStartWeights.map(f) } : {}),
-  };
-}
-
-interface Case {
-  lead: number[];
-  T: number;
-  d: number;
-  h: number;
-  depth: number;
-  /** Leading axes of the weights (and momentum): [] shares one memory across heads. */
-  weightLead?: number[];
-  momentum?: boolean;
-  alpha?: [number, number];
-  eta?: [number, number];
-  theta?: [number, number];
-}
-
-/** Random well-scaled float64 inputs on the reference backend. */
-function randomInputs(rng: Rng, c: Case): MemoryScanInputs {
-  const dtype = 'float64';
-  const opts = { dtype, backend: 'reference' } as const;
-  const { lead, T, d, depth } = c;
-  const dims = [d, ...Array.from({ length: depth - 1 }, () => c.h), d];
-  const wl = c.weightLead ?? lead;
-  const gate = ([lo, hi]: [number, number]) => rng.uniform([...lead, T], { low: lo, high: hi, ...opts });
-  return {
-    q: rng.normal([...lead, T, d], { std: 1 / Math.sqrt(d), ...opts }),
-    k: rng.normal([...lead, T, d], { std: 1 / Math.sqrt(d), ...opts }),
-    v: rng.normal([...lead, T, d], opts),
-    alpha: gate(c.alpha ?? [0, 0.2]),
-    eta: gate(c.eta ?? [0.3, 0.9]),
-    theta: gate(c.theta ?? [0.02, 0.2]),
-    weights: dims
-      .slice(0, -1)
-      .map((din, l) => rng.normal([...wl, din, dims[l + 1]!], { std: 1 / Math.sqrt(din), ...opts })),
-    ...(c.momentum === false
-      ? {}
-      : {
-          momentum: dims
-            .slice(0, -1)
-            .map((din, l) => rng.normal([...wl, din, dims[l + 1]!], { std: 0.1, ...opts })),
-        }),
-  };
-}
-
-/** Tokens [start, start + n) of every per-token input. */
-function sliceTokens(x: MemoryScanInputs, start: number, n: number): MemoryScanInputs {
-  const pick = (t: Tensor, axis: number) => {
-    const data = t.dataSync();
-    const shape = [...t.shape];
-    const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
-    const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-    const len = shape[axis]!;
-    const out = new Float64Array(outer * n * inner);
-    for (let o = 0; o < outer; o++) {
-      out.set(data.subarray((o * len + start) * inner, (o * len + start + n) * inner), o * n * inner);
-    }
-    shape[axis] = n;
-    return tensor(out, shape, { dtype: 'float64', backend: 'reference' });
-  };
-  return {
-    ...x,
-    q: pick(x.q, x.q.rank - 2),
-    k: pick(x.k, x.k.rank - 2),
-    v: pick(x.v, x.v.rank - 2),
-    alpha: pick(x.alpha, x.alpha.rank - 1),
-    eta: pick(x.eta, x.eta.rank - 1),
-    theta: pick(x.theta, x.theta.rank - 1),
   };
 }
 
@@ -166,33 +96,6 @@ function lossOf(
   return l;
 }
 
-/** The differentiable leaves of an inputs record, named. */
-function leaves(x: MemoryScanInputs): [string, Tensor][] {
-  return [
-    ...TOKEN_KEYS.map((key): [string, Tensor] => [key, x[key]]),
-    ...x.weights.map((w, l): [string, Tensor] => [`W${l}`, w]),
-    ...(x.momentum ?? []).map((s, l): [string, Tensor] => [`S${l}`, s]),
-    ...(x.chunkStartWeights ?? []).map((c, l): [string, Tensor] => [`chunkStart${l}`, c]),
-  ];
-}
-
-/** The fused call's parameters for inputs at the start of a stream (for asking `supports`). */
-function scanParams(x: MemoryScanInputs, chunkSize: number): MemoryScanParams {
-  const lead = x.q.shape.slice(0, -2);
-  return {
-    lead,
-    tokens: x.q.shape[x.q.rank - 2]!,
-    widths: [x.q.shape[x.q.rank - 1]!, ...x.weights.map((w) => w.shape[w.rank - 1]!)],
-    activation: 'silu',
-    residual: false,
-    chunkSize,
-    position: 0,
-    weightLeads: x.weights.map((w) => w.shape.slice(0, -2)),
-    momentumLeads: x.momentum?.map((s) => s.shape.slice(0, -2)) ?? null,
-    chunkStartLeads: null,
-  };
-}
-
 const worst = { value: 0, grad: 0 };
 
 /**
@@ -234,8 +137,8 @@ function compare(
     const cot = randomCotangents(rng, ref.state, ref.y);
     const g64 = grad((p: MemoryScanInputs) => lossOf(p, options, cot, (t) => t, ends !== 0))(x64);
     const g32 = grad((p: MemoryScanInputs) => lossOf(p, options, cot, toWasm, ends !== 0))(x32);
-    const want = new Map(leaves(g64));
-    for (const [name, got] of leaves(g32)) {
+    const want = new Map(scanLeaves(g64));
+    for (const [name, got] of scanLeaves(g32)) {
       const e = relError(got, want.get(name)!);
       worst.grad = Math.max(worst.grad, e);
       assert.ok(e < gradTol, `${label}: grad ${name} differs by ${e}`);
@@ -249,18 +152,18 @@ describe('fused memoryScan on wasm', { skip: wasmBackend === null && 'no wasm ba
     tidy(() => {
       const rng = new Rng(1);
       for (const depth of [1, 2, 3]) {
-        const x = mapInputs(randomInputs(rng, { lead: [2], T: 5, d: 4, h: 8, depth }), toWasm);
+        const x = mapInputs(randomScanInputs(rng, { lead: [2], T: 5, d: 4, h: 8, depth }), toWasm);
         assert.equal(usesFusedScan(x, { chunkSize: 2 }), depth !== 3, `depth ${depth}`);
         // the composed path still serves depth 3 on wasm
         assert.equal(memoryScan(x, { chunkSize: 2 }).y.backend.name, 'wasm');
       }
-      const x = mapInputs(randomInputs(rng, { lead: [2], T: 0, d: 4, h: 8, depth: 2 }), toWasm);
+      const x = mapInputs(randomScanInputs(rng, { lead: [2], T: 0, d: 4, h: 8, depth: 2 }), toWasm);
       assert.equal(usesFusedScan(x, { chunkSize: 2 }), false);
-      const x64 = randomInputs(rng, { lead: [2], T: 5, d: 4, h: 8, depth: 2 });
+      const x64 = randomScanInputs(rng, { lead: [2], T: 5, d: 4, h: 8, depth: 2 });
       assert.equal(wasmBackend!.fusedMemoryScan!.supports(scanParams(x64, 2), 'float64'), false);
       // weights whose leading axes do not broadcast to q's
       const wide = mapInputs(
-        randomInputs(rng, { lead: [2], T: 5, d: 4, h: 8, depth: 2, weightLead: [3] }),
+        randomScanInputs(rng, { lead: [2], T: 5, d: 4, h: 8, depth: 2, weightLead: [3] }),
         toWasm,
       );
       assert.equal(usesFusedScan(wide, { chunkSize: 2 }), false);
@@ -275,7 +178,7 @@ describe('fused memoryScan on wasm', { skip: wasmBackend === null && 'no wasm ba
           for (const chunkSize of [1, 3, 10]) {
             // odd widths exercise the kernels' scalar tails, multiples of 4 their SIMD paths
             const [d, h] = chunkSize === 3 ? [3, 5] : [4, 8];
-            const x = randomInputs(rng, { lead: [2], T: 10, d, h, depth });
+            const x = randomScanInputs(rng, { lead: [2], T: 10, d, h, depth });
             const label = `depth ${depth} ${activation} residual ${residual} chunk ${chunkSize}`;
             compare(label, x, { chunkSize, activation, residual }, { grads: false });
           }
@@ -291,7 +194,7 @@ describe('fused memoryScan on wasm', { skip: wasmBackend === null && 'no wasm ba
         for (const residual of [false, true]) {
           for (const chunkSize of [1, 3, 9]) {
             const [d, h] = chunkSize === 3 ? [3, 5] : [4, 8];
-            const x = randomInputs(rng, { lead: [2], T: 9, d, h, depth });
+            const x = randomScanInputs(rng, { lead: [2], T: 9, d, h, depth });
             const label = `depth ${depth} ${activation} residual ${residual} chunk ${chunkSize}`;
             compare(label, x, { chunkSize, activation, residual }, { rng });
           }
@@ -304,7 +207,7 @@ describe('fused memoryScan on wasm', { skip: wasmBackend === null && 'no wasm ba
     const rng = new Rng(13);
     for (const weightLead of [[2, 3], [], [3], [2, 1]]) {
       for (const momentum of [true, false]) {
-        const x = randomInputs(rng, { lead: [2, 3], T: 7, d: 4, h: 8, depth: 2, weightLead, momentum });
+        const x = randomScanInputs(rng, { lead: [2, 3], T: 7, d: 4, h: 8, depth: 2, weightLead, momentum });
         compare(`weights lead [${weightLead}] momentum ${momentum}`, x, { chunkSize: 3 }, { rng });
       }
     }
@@ -314,7 +217,7 @@ describe('fused memoryScan on wasm', { skip: wasmBackend === null && 'no wasm ba
     const rng = new Rng(14);
     for (const depth of [1, 2]) {
       const chunkSize = 4;
-      const whole = randomInputs(rng, { lead: [2], T: 16, d: 4, h: 8, depth });
+      const whole = randomScanInputs(rng, { lead: [2], T: 16, d: 4, h: 8, depth });
       // a prefix of 3 tokens leaves the stream one token before a chunk boundary
       const prefix = memoryScan(sliceTokens(whole, 0, 3), { chunkSize });
       for (const [start, n] of [
@@ -372,7 +275,7 @@ describe('fused memoryScan on wasm', { skip: wasmBackend === null && 'no wasm ba
       [1 - 1e-6, 0],
     ] as const) {
       for (const depth of [1, 2]) {
-        const x = randomInputs(rng, {
+        const x = randomScanInputs(rng, {
           lead: [1],
           T: 70,
           d: 4,
@@ -400,7 +303,7 @@ describe('fused memoryScan on wasm', { skip: wasmBackend === null && 'no wasm ba
     const saved = { ...memoryScanLimits };
     try {
       memoryScanLimits.saveBytes = 0; // the forward keeps nothing: the backward recomputes
-      const x = randomInputs(rng, { lead: [2], T: 23, d: 4, h: 8, depth: 2 });
+      const x = randomScanInputs(rng, { lead: [2], T: 23, d: 4, h: 8, depth: 2 });
       compare('recomputed states', x, { chunkSize: 2 }, { rng });
       memoryScanLimits.stateBytes = 0; // and checkpoints every ⌈√P⌉ pieces
       compare('checkpointed states', x, { chunkSize: 2, activation: 'gelu' }, { rng });
@@ -415,12 +318,16 @@ describe('fused memoryScan on wasm', { skip: wasmBackend === null && 'no wasm ba
     const backend = wasmBackend!;
     const rng = new Rng(19);
     const x = mapInputs(
-      randomInputs(rng, { lead: [2, 3], T: 13, d: 4, h: 8, depth: 2, weightLead: [3] }),
+      randomScanInputs(rng, { lead: [2, 3], T: 13, d: 4, h: 8, depth: 2, weightLead: [3] }),
       toWasm,
     );
     const start = memoryScan(
       mapInputs(
-        sliceTokens(randomInputs(rng, { lead: [2, 3], T: 2, d: 4, h: 8, depth: 2, weightLead: [3] }), 0, 2),
+        sliceTokens(
+          randomScanInputs(rng, { lead: [2, 3], T: 2, d: 4, h: 8, depth: 2, weightLead: [3] }),
+          0,
+          2,
+        ),
         toWasm,
       ),
       { chunkSize: 5 },
@@ -435,7 +342,7 @@ describe('fused memoryScan on wasm', { skip: wasmBackend === null && 'no wasm ba
           return add(sum(mul(o.y, o.y)), sum(o.state.chunkStartWeights[1]!));
         };
         const g = grad(loss)(mid);
-        return [r.y, ...r.state.weights, ...leaves(g).map(([, t]) => t)].map((t) => t.dataSync());
+        return [r.y, ...r.state.weights, ...scanLeaves(g).map(([, t]) => t)].map((t) => t.dataSync());
       });
     const single = run();
     const pool = enableWasmThreads(backend, 3);
@@ -452,7 +359,7 @@ describe('fused memoryScan on wasm', { skip: wasmBackend === null && 'no wasm ba
 
   it('has no second derivative: differentiating twice through it throws the customOp error', () => {
     tidy(() => {
-      const x = mapInputs(randomInputs(new Rng(17), { lead: [2], T: 6, d: 4, h: 8, depth: 2 }), toWasm);
+      const x = mapInputs(randomScanInputs(new Rng(17), { lead: [2], T: 6, d: 4, h: 8, depth: 2 }), toWasm);
       const options = { chunkSize: 2 };
       const inner = (w: Tensor[]) => sum(mul(memoryScan({ ...x, weights: w }, options).y, 1));
       // the inner cotangent does not depend on the weights, but the outer tape tracks them
@@ -479,7 +386,7 @@ describe('fused memoryScan on wasm', { skip: wasmBackend === null && 'no wasm ba
 
   it('frees everything it allocates: tensors and heap bytes after forward, backward and a released tape', () => {
     const heap = wasmBackend!.heap;
-    const x = mapInputs(randomInputs(new Rng(18), { lead: [2], T: 12, d: 4, h: 8, depth: 2 }), toWasm);
+    const x = mapInputs(randomScanInputs(new Rng(18), { lead: [2], T: 12, d: 4, h: 8, depth: 2 }), toWasm);
     const options = { chunkSize: 5 };
     const loss = (p: MemoryScanInputs) => sum(mul(memoryScan(p, options).y, 1));
     tidy(() => {

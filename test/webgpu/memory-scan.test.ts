@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadWebGpuBackend } from '../../src/backends/webgpu/load.js';
 import { webgpuScanLimits } from '../../src/backends/webgpu/memory-scan.js';
-import type { MemoryScanParams } from '../../src/engine/backend.js';
 import {
   add,
   dispose,
@@ -29,24 +28,13 @@ import {
   vjp,
 } from '../../src/index.js';
 import { sliceTokens, usesFusedScan } from '../../src/memory/scan.js';
+import { relError } from '../helpers/compare.js';
 import { CONFORMANCE_CASES, loadConformanceCase, type StoredArray } from '../helpers/conformance.js';
+import { randomScanInputs, scanLeaves, scanParams, TOKEN_KEYS } from '../helpers/memory-scan-cases.js';
 import { gpu, skipReason } from './gpu.js';
 
-const TOKEN_KEYS = ['q', 'k', 'v', 'alpha', 'eta', 'theta'] as const;
 const VALUE_TOL = 1e-4;
 const GRAD_TOL = 2e-3;
-
-/** max |a − b| / max |b| (the absolute error when b is all zeros). */
-function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length, 'sizes differ');
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    err = Math.max(err, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return scale === 0 ? err : err / scale;
-}
 
 /** Every tensor of an inputs record mapped through f (shared tensors stay shared). */
 async function mapInputs(
@@ -84,51 +72,6 @@ const onGpu =
   async (t: Tensor): Promise<Tensor> =>
     tensor(Float32Array.from(await t.data()), t.shape, { dtype: 'float32', backend });
 
-interface Case {
-  lead: number[];
-  T: number;
-  d: number;
-  h: number;
-  depth: number;
-  /** Leading axes of the weights (and momentum): [] shares one memory across heads. */
-  weightLead?: number[];
-  momentum?: boolean;
-  alpha?: [number, number];
-  eta?: [number, number];
-  theta?: [number, number];
-}
-
-/** Random well-scaled float64 inputs on the reference backend. */
-function randomInputs(rng: Rng, c: Case): MemoryScanInputs {
-  const opts = { dtype: 'float64', backend: 'reference' } as const;
-  const { lead, T, d, depth } = c;
-  const dims = [d, ...Array.from({ length: depth - 1 }, () => c.h), d];
-  const wl = c.weightLead ?? lead;
-  const gate = ([lo, hi]: [number, number]) => rng.uniform([...lead, T], { low: lo, high: hi, ...opts });
-  const matrices = (std: (din: number) => number) =>
-    dims.slice(0, -1).map((din, l) => rng.normal([...wl, din, dims[l + 1]!], { std: std(din), ...opts }));
-  return {
-    q: rng.normal([...lead, T, d], { std: 1 / Math.sqrt(d), ...opts }),
-    k: rng.normal([...lead, T, d], { std: 1 / Math.sqrt(d), ...opts }),
-    v: rng.normal([...lead, T, d], opts),
-    alpha: gate(c.alpha ?? [0, 0.2]),
-    eta: gate(c.eta ?? [0.3, 0.9]),
-    theta: gate(c.theta ?? [0.02, 0.2]),
-    weights: matrices((din) => 1 / Math.sqrt(din)),
-    ...(c.momentum === false ? {} : { momentum: matrices(() => 0.1) }),
-  };
-}
-
-/** The differentiable leaves of an inputs record, named. */
-function leaves(x: MemoryScanInputs): [string, Tensor][] {
-  return [
-    ...TOKEN_KEYS.map((key): [string, Tensor] => [key, x[key]]),
-    ...x.weights.map((w, l): [string, Tensor] => [`W${l}`, w]),
-    ...(x.momentum ?? []).map((s, l): [string, Tensor] => [`S${l}`, s]),
-    ...(x.chunkStartWeights ?? []).map((c, l): [string, Tensor] => [`chunkStart${l}`, c]),
-  ];
-}
-
 /** The named outputs of a scan: y and the state's matrices. */
 function outputs(r: { y: Tensor; state: MemoryState }): [string, Tensor][] {
   return [
@@ -149,7 +92,7 @@ async function readAll(
 ): Promise<Map<string, Float32Array | Float64Array>> {
   const data = await Promise.all(named.map(([, t]) => t.data()));
   const out = new Map(named.map(([name], i) => [name, data[i] as Float32Array | Float64Array]));
-  const keep = new Set(inputs ? leaves(inputs).map(([, t]) => t) : []);
+  const keep = new Set(inputs ? scanLeaves(inputs).map(([, t]) => t) : []);
   dispose([...new Set(named.map(([, t]) => t))].filter((t) => !keep.has(t)));
   return out;
 }
@@ -205,31 +148,15 @@ async function compare(
     assert.ok(e < VALUE_TOL, `${label}: ${name} differs by ${e}`);
   }
   if (grads) {
-    const g64 = await readAll(leaves(grad((p: MemoryScanInputs) => loss64(memoryScan(p, options)))(x64)));
-    const g32 = await readAll(leaves(grad((p: MemoryScanInputs) => loss32(memoryScan(p, options)))(x32)));
+    const g64 = await readAll(scanLeaves(grad((p: MemoryScanInputs) => loss64(memoryScan(p, options)))(x64)));
+    const g32 = await readAll(scanLeaves(grad((p: MemoryScanInputs) => loss32(memoryScan(p, options)))(x32)));
     for (const [name, w] of g64) {
       const e = relError(g32.get(name)!, w);
       worst.grad = Math.max(worst.grad, e);
       assert.ok(e < GRAD_TOL, `${label}: grad ${name} differs by ${e}`);
     }
   }
-  dispose([...new Set(leaves(x32).map(([, t]) => t))]);
-}
-
-/** The fused call's parameters for inputs at the start of a stream (for asking `supports`). */
-function scanParams(x: MemoryScanInputs, chunkSize: number): MemoryScanParams {
-  return {
-    lead: x.q.shape.slice(0, -2),
-    tokens: x.q.shape[x.q.rank - 2]!,
-    widths: [x.q.shape[x.q.rank - 1]!, ...x.weights.map((w) => w.shape[w.rank - 1]!)],
-    activation: 'silu',
-    residual: false,
-    chunkSize,
-    position: 0,
-    weightLeads: x.weights.map((w) => w.shape.slice(0, -2)),
-    momentumLeads: x.momentum?.map((s) => s.shape.slice(0, -2)) ?? null,
-    chunkStartLeads: null,
-  };
+  dispose([...new Set(scanLeaves(x32).map(([, t]) => t))]);
 }
 
 describe('fused memoryScan on webgpu', { skip: skipReason }, () => {
@@ -237,17 +164,17 @@ describe('fused memoryScan on webgpu', { skip: skipReason }, () => {
     const kernels = gpu!.fusedMemoryScan!;
     const rng = new Rng(1);
     for (const depth of [1, 2, 3]) {
-      const x = await mapInputs(randomInputs(rng, { lead: [2], T: 5, d: 4, h: 8, depth }), onGpu());
+      const x = await mapInputs(randomScanInputs(rng, { lead: [2], T: 5, d: 4, h: 8, depth }), onGpu());
       assert.equal(usesFusedScan(x, { chunkSize: 2 }), depth !== 3, `depth ${depth}`);
-      dispose(leaves(x).map(([, t]) => t));
+      dispose(scanLeaves(x).map(([, t]) => t));
     }
-    const x64 = randomInputs(rng, { lead: [2], T: 5, d: 4, h: 8, depth: 2 });
+    const x64 = randomScanInputs(rng, { lead: [2], T: 5, d: 4, h: 8, depth: 2 });
     assert.equal(kernels.supports(scanParams(x64, 2), 'float64'), false);
     assert.equal(kernels.supports(scanParams(x64, 2), 'float32'), true);
-    const wide = randomInputs(rng, { lead: [2], T: 5, d: 4, h: 8, depth: 2, weightLead: [3] });
+    const wide = randomScanInputs(rng, { lead: [2], T: 5, d: 4, h: 8, depth: 2, weightLead: [3] });
     assert.equal(kernels.supports(scanParams(wide, 2), 'float32'), false);
     // depth 3 composes engine ops on webgpu, still matching the reference
-    const deep = randomInputs(rng, { lead: [1], T: 4, d: 3, h: 5, depth: 3 });
+    const deep = randomScanInputs(rng, { lead: [1], T: 4, d: 3, h: 5, depth: 3 });
     const deep32 = await mapInputs(deep, onGpu());
     const got = await readAll(outputs(memoryScan(deep32, { chunkSize: 2 })), deep32);
     const want = await readAll(outputs(memoryScan(deep, { chunkSize: 2 })), deep);
@@ -262,7 +189,7 @@ describe('fused memoryScan on webgpu', { skip: skipReason }, () => {
           for (const chunkSize of [1, 3, 9]) {
             // odd widths where the chunk does not divide T
             const [d, h] = chunkSize === 3 ? [3, 5] : [4, 8];
-            const x = randomInputs(rng, { lead: [2], T: 9, d, h, depth });
+            const x = randomScanInputs(rng, { lead: [2], T: 9, d, h, depth });
             const label = `depth ${depth} ${activation} residual ${residual} chunk ${chunkSize}`;
             await compare(label, x, { chunkSize, activation, residual }, { seed: chunkSize });
           }
@@ -275,7 +202,7 @@ describe('fused memoryScan on webgpu', { skip: skipReason }, () => {
     const rng = new Rng(13);
     for (const weightLead of [[2, 3], [], [3], [2, 1]]) {
       for (const momentum of [true, false]) {
-        const x = randomInputs(rng, { lead: [2, 3], T: 7, d: 4, h: 8, depth: 2, weightLead, momentum });
+        const x = randomScanInputs(rng, { lead: [2, 3], T: 7, d: 4, h: 8, depth: 2, weightLead, momentum });
         await compare(`weights lead [${weightLead}] momentum ${momentum}`, x, {
           chunkSize: 3,
           activation: 'gelu',
@@ -288,7 +215,7 @@ describe('fused memoryScan on webgpu', { skip: skipReason }, () => {
     const rng = new Rng(14);
     for (const depth of [1, 2]) {
       const chunkSize = 4;
-      const whole = randomInputs(rng, { lead: [2], T: 16, d: 4, h: 8, depth });
+      const whole = randomScanInputs(rng, { lead: [2], T: 16, d: 4, h: 8, depth });
       const prefix = (n: number) => memoryScan(sliceTokens(whole, 0, n), { chunkSize }).state;
       for (const [start, n] of [
         [3, 1], // completes the chunk: chunk-start weights = final weights
@@ -306,7 +233,7 @@ describe('fused memoryScan on webgpu', { skip: skipReason }, () => {
     const rng = new Rng(15);
     for (const depth of [1, 2]) {
       const options = { chunkSize: 4, activation: 'gelu' as const };
-      const x = await mapInputs(randomInputs(rng, { lead: [2], T: 14, d: 4, h: 8, depth }), onGpu());
+      const x = await mapInputs(randomScanInputs(rng, { lead: [2], T: 14, d: 4, h: 8, depth }), onGpu());
       const whole = memoryScan(x, options);
       const first = memoryScan(sliceTokens(x, 0, 5), options);
       const second = memoryScan({ ...sliceTokens(x, 5, 2), ...first.state }, options);
@@ -330,7 +257,7 @@ describe('fused memoryScan on webgpu', { skip: skipReason }, () => {
       for (const [name, w] of want) {
         if (name !== 'y') assert.ok(relError(split.get(name)!, w) < 1e-5, `depth ${depth}: ${name}`);
       }
-      dispose(leaves(x).map(([, t]) => t));
+      dispose(scanLeaves(x).map(([, t]) => t));
     }
   });
 
@@ -368,7 +295,7 @@ describe('fused memoryScan on webgpu', { skip: skipReason }, () => {
         ...layers.map((i): [string, Tensor] => [`S0_${i}`, g.momentum![i]!]),
       ]);
       for (const [name, got] of grads) expect(`grad ${name}`, got, data.grads[name]!.data, GRAD_TOL);
-      dispose(leaves(inputs).map(([, x]) => x));
+      dispose(scanLeaves(inputs).map(([, x]) => x));
     }
   });
 
@@ -380,7 +307,7 @@ describe('fused memoryScan on webgpu', { skip: skipReason }, () => {
       [1 - 1e-6, 0],
     ] as const) {
       for (const depth of [1, 2]) {
-        const x = randomInputs(rng, {
+        const x = randomScanInputs(rng, {
           lead: [1],
           T: 40,
           d: 4,
@@ -400,7 +327,7 @@ describe('fused memoryScan on webgpu', { skip: skipReason }, () => {
     const saved = { ...webgpuScanLimits };
     try {
       webgpuScanLimits.saveBytes = 0; // the forward keeps nothing: the backward recomputes
-      const x = randomInputs(rng, { lead: [2], T: 23, d: 4, h: 8, depth: 2 });
+      const x = randomScanInputs(rng, { lead: [2], T: 23, d: 4, h: 8, depth: 2 });
       await compare('recomputed states', x, { chunkSize: 2 });
       webgpuScanLimits.stateBytes = 0; // and checkpoints every ⌈√P⌉ pieces
       await compare('checkpointed states', x, { chunkSize: 2, activation: 'gelu' });
@@ -420,7 +347,7 @@ describe('fused memoryScan on webgpu', { skip: skipReason }, () => {
     try {
       const rng = new Rng(18);
       const before = tiny.stats().dispatches;
-      const x = randomInputs(rng, { lead: [2, 3], T: 7, d: 4, h: 8, depth: 2, weightLead: [3] });
+      const x = randomScanInputs(rng, { lead: [2, 3], T: 7, d: 4, h: 8, depth: 2, weightLead: [3] });
       await compare('one head per dispatch', x, { chunkSize: 3 }, { backend: 'webgpu-scan-tiny' });
       const mid = { ...sliceTokens(x, 2, 5), ...memoryScan(sliceTokens(x, 0, 2), { chunkSize: 3 }).state };
       await compare(
@@ -431,7 +358,7 @@ describe('fused memoryScan on webgpu', { skip: skipReason }, () => {
       );
       assert.ok(tiny.stats().dispatches - before > 100, 'stages run per head');
       // 200 tokens of width 8 do not fit a 4 KiB binding for one head: the composed path runs it
-      const big = randomInputs(rng, { lead: [1], T: 200, d: 8, h: 8, depth: 1 });
+      const big = randomScanInputs(rng, { lead: [1], T: 200, d: 8, h: 8, depth: 1 });
       assert.equal(tiny.fusedMemoryScan!.supports(scanParams(big, 4), 'float32'), false);
     } finally {
       tiny.destroy();
@@ -440,7 +367,10 @@ describe('fused memoryScan on webgpu', { skip: skipReason }, () => {
 
   it('frees everything it allocates: tensors and GPU bytes after forward, backward and a released tape', async () => {
     const backend = gpu!;
-    const x = await mapInputs(randomInputs(new Rng(19), { lead: [2], T: 12, d: 4, h: 8, depth: 2 }), onGpu());
+    const x = await mapInputs(
+      randomScanInputs(new Rng(19), { lead: [2], T: 12, d: 4, h: 8, depth: 2 }),
+      onGpu(),
+    );
     const options = { chunkSize: 5 };
     const loss = (p: MemoryScanInputs) => sum(mul(memoryScan(p, options).y, 1));
     const settle = async () => {
@@ -456,7 +386,7 @@ describe('fused memoryScan on webgpu', { skip: skipReason }, () => {
     const y = tidy(() => memoryScan(x, options).y);
     await y.data();
     y.dispose();
-    const g = tidy(() => leaves(grad(loss)(x)).map(([, t]) => t));
+    const g = tidy(() => scanLeaves(grad(loss)(x)).map(([, t]) => t));
     await Promise.all(g.map((t) => t.data()));
     dispose(g);
     await settle();
@@ -471,7 +401,7 @@ describe('fused memoryScan on webgpu', { skip: skipReason }, () => {
     await settle();
     assert.equal(backend.stats().liveBytes, live, 'GPU bytes after a released tape');
     assert.equal(memory().tensors, tensors, 'live tensors after a released tape');
-    dispose(leaves(x).map(([, t]) => t));
+    dispose(scanLeaves(x).map(([, t]) => t));
   });
 
   it('reports the worst relative errors seen against float64', (t) => {
