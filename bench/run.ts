@@ -19,26 +19,19 @@ import { availableParallelism, cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { kernelFeatures } from '../src/backends/wasm/kernels.js';
 import {
-  add,
-  defaultMemoryLayerConfig,
   type FloatDType,
   grad,
-  initMemoryLayer,
   listBackends,
   MODEL_VARIANTS,
   matmul,
-  memoryLayer,
   memoryScan,
-  mul,
   Rng,
-  sigmoid,
-  sum,
-  type Tensor,
   tidy,
   wasmBackend,
   withBackend,
 } from '../src/index.js';
 import { enableWasmThreads } from '../src/node.js';
+import { layerBenchCase, SCAN_GATES, SCAN_SIZE, scanBenchInputs, scanBenchLoss } from './cases.js';
 import type { FreshResult } from './fresh.js';
 import { benchGeneration, benchTrainStep, time } from './models.js';
 import { benchWebGpu } from './webgpu.js';
@@ -165,64 +158,23 @@ function benchMatmul(backend: string): void {
 }
 
 /**
- * Gates of the memoryScan bench. `realistic`: what the memory layer's gates give at
- * initialisation, σ(x w + b) with its default biases and caps (α ≈ 0.001, η ≈ 0.25, θ ≈ 0.01; the
- * logits' spread 0.32 is x w for unit x, d = 256, w ~ N(0, 0.02²)). The stress cases forget hard
- * (α up to 0.05 or 0.5) with a tiny inner learning rate and momentum near 1: the memory then
- * decays towards zero through every float32 range, the denormals included, which x86 cores
- * compute on 10–100× slower unless the kernels keep them out.
- */
-const SCAN_GATES = {
-  realistic: (rng: Rng, shape: number[]) => {
-    const gate = (bias: number, cap: number) =>
-      mul(sigmoid(rng.normal(shape, { mean: bias, std: 0.32, dtype })), cap);
-    return { alpha: gate(-7, 1), eta: gate(0, 0.5), theta: gate(0, 0.02) };
-  },
-  'stress α≤0.05': (rng: Rng, shape: number[]) => ({
-    alpha: rng.uniform(shape, { low: 0, high: 0.05, dtype }),
-    eta: rng.uniform(shape, { low: 0.9, high: 0.999, dtype }),
-    theta: rng.uniform(shape, { low: 1e-4, high: 1e-3, dtype }),
-  }),
-  'stress α≤0.5': (rng: Rng, shape: number[]) => ({
-    alpha: rng.uniform(shape, { low: 0, high: 0.5, dtype }),
-    eta: rng.uniform(shape, { low: 0.9, high: 0.999, dtype }),
-    theta: rng.uniform(shape, { low: 1e-4, high: 1e-3, dtype }),
-  }),
-};
-
-/**
  * The memory core at the issue's size: H = 4 heads, d_h = 64, expansion 4 (h = 256), depth 2,
  * with each set of gates of SCAN_GATES; then, per chunk size, how much slower the slowest stress
  * case ran than the realistic one (fwd+bwd; the target is ≤ 1.5×).
  */
 function benchMemoryScan(backend: string): void {
-  const H = 4;
-  const dh = 64;
-  const hidden = 4 * dh;
+  const { H, dh, hidden } = SCAN_SIZE;
   for (const chunkSize of [16, 64]) {
     const both: Record<string, number> = {};
     for (const [gates, makeGates] of Object.entries(SCAN_GATES)) {
       tidy(() => {
-        const rng = new Rng(1);
-        const inputs = {
-          q: rng.normal([H, T, dh], { std: 1 / Math.sqrt(dh), dtype }),
-          k: rng.normal([H, T, dh], { std: 1 / Math.sqrt(dh), dtype }),
-          v: rng.normal([H, T, dh], { dtype }),
-          ...makeGates(rng, [H, T]),
-          weights: [
-            rng.normal([H, dh, hidden], { std: 1 / Math.sqrt(dh), dtype }),
-            rng.normal([H, hidden, dh], { std: 1 / Math.sqrt(hidden), dtype }),
-          ],
-        };
+        const inputs = scanBenchInputs(new Rng(1), T, makeGates);
         const options = { chunkSize };
         const shape = `H=${H} dh=${dh} h=${hidden} T=${T} b=${chunkSize} ${gates}`;
         const { runs, warmup } = reps(backend);
         const forward = time(() => tidy(() => memoryScan(inputs, options).y), runs, warmup);
         report({ bench: 'memoryScan fwd', shape, backend, value: T / forward, unit: 'tokens/s' });
-        const loss = (p: typeof inputs): Tensor => {
-          const r = memoryScan(p, options);
-          return add(sum(mul(r.y, r.y)), sum(r.state.weights[0]!));
-        };
+        const loss = scanBenchLoss(options);
         const seconds = time(() => tidy(() => grad(loss)(inputs)), runs, warmup);
         both[gates] = seconds;
         report({ bench: 'memoryScan fwd+bwd', shape, backend, value: T / seconds, unit: 'tokens/s' });
@@ -246,26 +198,12 @@ function benchMemoryScan(backend: string): void {
 /** The memory layer of SPEC §2 at d = 256 (H = 4 × d_h = 64), expansion 4, chunk 16, batch 1. */
 function benchMemoryLayer(backend: string): void {
   tidy(() => {
-    const config = defaultMemoryLayerConfig({
-      dModel: 256,
-      heads: 4,
-      headDim: 64,
-      expansion: 4,
-      chunkSize: 16,
-    });
-    const rng = new Rng(2);
-    const params = initMemoryLayer(config, rng, dtype);
-    const x = rng.normal([1, T, 256], { dtype });
-    const shape = `d=256 H=4 dh=64 h=256 T=${T} b=16`;
+    const c = layerBenchCase(T, new Rng(2));
     const { runs, warmup } = reps(backend);
-    const forward = time(() => tidy(() => memoryLayer(params, config, x).y), runs, warmup);
-    report({ bench: 'memoryLayer fwd', shape, backend, value: T / forward, unit: 'tokens/s' });
-    const loss = (p: typeof params) => {
-      const y = memoryLayer(p, config, x).y;
-      return sum(mul(y, y));
-    };
-    const both = time(() => tidy(() => grad(loss)(params)), runs, warmup);
-    report({ bench: 'memoryLayer fwd+bwd', shape, backend, value: T / both, unit: 'tokens/s' });
+    const forward = time(() => tidy(c.forward), runs, warmup);
+    report({ bench: 'memoryLayer fwd', shape: c.shape, backend, value: T / forward, unit: 'tokens/s' });
+    const both = time(() => tidy(() => grad(c.loss)(c.params)), runs, warmup);
+    report({ bench: 'memoryLayer fwd+bwd', shape: c.shape, backend, value: T / both, unit: 'tokens/s' });
   });
 }
 

@@ -25,7 +25,6 @@ import {
   type Backend,
   grad,
   memoryScan,
-  mul,
   Rng,
   registerBackend,
   sum,
@@ -36,6 +35,7 @@ import {
   wasmBackend,
   withBackend,
 } from '../src/index.js';
+import { scanBenchInputs, scanBenchLoss, UNIFORM_GATES } from './cases.js';
 
 /** The methods src/backends/wasm/elementwise.ts installs. */
 const REPLACED = [
@@ -183,26 +183,10 @@ function main(): void {
   function composedScan(backend: string, chunkSize: number): [number, number] {
     return withBackend(backend, () =>
       tidy(() => {
-        const [H, T, dh, hidden] = [4, 1024, 64, 256];
-        const rng = new Rng(1);
-        const dtype = 'float32';
-        const inputs = {
-          q: rng.normal([H, T, dh], { std: 1 / Math.sqrt(dh), dtype }),
-          k: rng.normal([H, T, dh], { std: 1 / Math.sqrt(dh), dtype }),
-          v: rng.normal([H, T, dh], { dtype }),
-          alpha: rng.uniform([H, T], { low: 0, high: 0.05, dtype }),
-          eta: rng.uniform([H, T], { low: 0.3, high: 0.6, dtype }),
-          theta: rng.uniform([H, T], { low: 0.01, high: 0.05, dtype }),
-          weights: [
-            rng.normal([H, dh, hidden], { std: 1 / Math.sqrt(dh), dtype }),
-            rng.normal([H, hidden, dh], { std: 1 / Math.sqrt(hidden), dtype }),
-          ],
-        };
+        const T = 1024;
+        const inputs = scanBenchInputs(new Rng(1), T, UNIFORM_GATES);
         const options = { chunkSize, fused: false };
-        const loss = (p: typeof inputs): Tensor => {
-          const r = memoryScan(p, options);
-          return add(sum(mul(r.y, r.y)), sum(r.state.weights[0]!));
-        };
+        const loss = scanBenchLoss(options);
         const best = (fn: () => unknown) => {
           tidy(fn); // warm-up
           let t = Number.POSITIVE_INFINITY;

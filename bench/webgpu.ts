@@ -6,22 +6,17 @@
  * backend column says which.
  */
 import {
-  add,
-  defaultMemoryLayerConfig,
+  dispose,
   getBackend,
   grad,
-  initMemoryLayer,
   loadWebGpuBackend,
   matmul,
-  memoryLayer,
   memoryScan,
-  mul,
   Rng,
   setBackend,
-  sum,
-  type Tensor,
   tidy,
 } from '../src/index.js';
+import { layerBenchCase, SCAN_SIZE, scanBenchInputs, scanBenchLoss, UNIFORM_GATES } from './cases.js';
 
 export interface WebGpuBenchRow {
   bench: string;
@@ -88,62 +83,25 @@ export async function benchWebGpu(
       }
     }
     if (wanted('memoryScan')) {
-      const [H, dh, hidden] = [4, 64, 256];
+      const { H, dh, hidden } = SCAN_SIZE;
       for (const chunkSize of [16, 64]) {
-        const rng = new Rng(1);
-        const inputs = {
-          q: rng.normal([H, T, dh], { std: 1 / Math.sqrt(dh), dtype }),
-          k: rng.normal([H, T, dh], { std: 1 / Math.sqrt(dh), dtype }),
-          v: rng.normal([H, T, dh], { dtype }),
-          alpha: rng.uniform([H, T], { low: 0, high: 0.05, dtype }),
-          eta: rng.uniform([H, T], { low: 0.3, high: 0.6, dtype }),
-          theta: rng.uniform([H, T], { low: 0.01, high: 0.05, dtype }),
-          weights: [
-            rng.normal([H, dh, hidden], { std: 1 / Math.sqrt(dh), dtype }),
-            rng.normal([H, hidden, dh], { std: 1 / Math.sqrt(hidden), dtype }),
-          ],
-        };
-        const shape = `H=${H} dh=${dh} h=${hidden} T=${T} b=${chunkSize}`;
+        const inputs = scanBenchInputs(new Rng(1), T, UNIFORM_GATES);
+        const shape = `H=${H} dh=${dh} h=${hidden} T=${T} b=${chunkSize} uniform α≤0.05`;
         const forward = await timeGpu(() => tidy(() => void memoryScan(inputs, { chunkSize }).y), sync, 3, 1);
         add_({ bench: 'memoryScan fwd', shape, value: T / forward, unit: 'tokens/s' });
-        const loss = (p: typeof inputs): Tensor => {
-          const r = memoryScan(p, { chunkSize });
-          return add(sum(mul(r.y, r.y)), sum(r.state.weights[0]!));
-        };
+        const loss = scanBenchLoss({ chunkSize });
         const both = await timeGpu(() => tidy(() => void grad(loss)(inputs)), sync, 3, 1);
         add_({ bench: 'memoryScan fwd+bwd', shape, value: T / both, unit: 'tokens/s' });
-        for (const t of [
-          inputs.q,
-          inputs.k,
-          inputs.v,
-          inputs.alpha,
-          inputs.eta,
-          inputs.theta,
-          ...inputs.weights,
-        ])
-          t.dispose();
+        dispose(inputs);
       }
     }
     if (wanted('memoryLayer')) {
-      const config = defaultMemoryLayerConfig({
-        dModel: 256,
-        heads: 4,
-        headDim: 64,
-        expansion: 4,
-        chunkSize: 16,
-      });
-      const rng = new Rng(2);
-      const params = initMemoryLayer(config, rng, dtype);
-      const x = rng.normal([1, T, 256], { dtype });
-      const shape = `d=256 H=4 dh=64 h=256 T=${T} b=16`;
-      const forward = await timeGpu(() => tidy(() => void memoryLayer(params, config, x).y), sync, 3, 1);
-      add_({ bench: 'memoryLayer fwd', shape, value: T / forward, unit: 'tokens/s' });
-      const loss = (p: typeof params) => {
-        const y = memoryLayer(p, config, x).y;
-        return sum(mul(y, y));
-      };
-      const both = await timeGpu(() => tidy(() => void grad(loss)(params)), sync, 3, 1);
-      add_({ bench: 'memoryLayer fwd+bwd', shape, value: T / both, unit: 'tokens/s' });
+      const c = layerBenchCase(T, new Rng(2));
+      const forward = await timeGpu(() => tidy(() => void c.forward()), sync, 3, 1);
+      add_({ bench: 'memoryLayer fwd', shape: c.shape, value: T / forward, unit: 'tokens/s' });
+      const both = await timeGpu(() => tidy(() => void grad(c.loss)(c.params)), sync, 3, 1);
+      add_({ bench: 'memoryLayer fwd+bwd', shape: c.shape, value: T / both, unit: 'tokens/s' });
+      dispose([c.params, c.x]);
     }
   } finally {
     setBackend(previous);
