@@ -71,6 +71,16 @@ export function normalizeAxes(
 }
 
 /**
+ * Whether `inShape` broadcasts to `outShape` unchanged: right-aligned, every axis 1 or equal, and
+ * no more axes than `outShape`.
+ * @example broadcastsTo([1, 3], [2, 3]); // true; broadcastsTo([2], [3]) is false
+ */
+export function broadcastsTo(inShape: Shape, outShape: Shape): boolean {
+  const pad = outShape.length - inShape.length;
+  return pad >= 0 && inShape.every((n, a) => n === 1 || n === outShape[pad + a]);
+}
+
+/**
  * Strides for reading an input of `inShape` as if it had `outShape` (broadcast): axes where the
  * input has size 1 (or is missing) get stride 0.
  */

@@ -20,7 +20,7 @@ import {
   type MemoryScanParams,
   memoryScanOutputShapes,
 } from '../../engine/backend.js';
-import type { Shape } from '../../engine/shape.js';
+import { broadcastStrides, broadcastsTo, type Shape } from '../../engine/shape.js';
 import type { KernelExports } from './kernels.js';
 import type { WasmBackend, WasmBuffer, WasmHeap } from './wasm-backend.js';
 
@@ -93,17 +93,14 @@ export function createWasmMemoryScan(
  * do not.
  */
 function broadcastIndex(own: Shape, lead: Shape): Int32Array | null {
-  if (own.length > lead.length) return null;
-  const pad = lead.length - own.length;
-  for (let a = 0; a < own.length; a++) {
-    if (own[a] !== 1 && own[a] !== lead[pad + a]) return null;
-  }
+  if (!broadcastsTo(own, lead)) return null;
+  const strides = broadcastStrides(own, lead); // in matrices; 0 along broadcast axes
   const count = lead.reduce((x, y) => x * y, 1);
   const out = new Int32Array(count);
   const index = new Array<number>(lead.length).fill(0);
   for (let i = 0; i < count; i++) {
     let flat = 0;
-    for (let a = 0; a < own.length; a++) flat = flat * own[a]! + (own[a] === 1 ? 0 : index[pad + a]!);
+    for (let a = 0; a < lead.length; a++) flat += strides[a]! * index[a]!;
     out[i] = flat;
     for (let a = lead.length - 1; a >= 0; a--) {
       if (++index[a]! < lead[a]!) break;

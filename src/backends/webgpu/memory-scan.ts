@@ -24,7 +24,7 @@ import {
   type MemoryScanParams,
   memoryScanOutputShapes,
 } from '../../engine/backend.js';
-import { broadcastStrides, type Shape, sizeOf, stridesOf } from '../../engine/shape.js';
+import { broadcastStrides, broadcastsTo, type Shape, sizeOf, stridesOf } from '../../engine/shape.js';
 import type { Binding, GpuBuffer, GpuContext } from './context.js';
 import type { Moves } from './elementwise.js';
 import type { Operand } from './mapped.js';
@@ -83,12 +83,6 @@ interface Plan {
   readonly group: number;
 }
 
-/** Whether leading axes `own` broadcast to `lead` (right-aligned, each 1 or equal). */
-function broadcasts(own: Shape, lead: Shape): boolean {
-  const pad = lead.length - own.length;
-  return pad >= 0 && own.every((x, a) => x === 1 || x === lead[pad + a]);
-}
-
 /** Checkpoints every ⌈√P⌉ pieces: the state slots a recomputing backward needs (checkpoints + one segment). */
 function checkpointLayout(pieces: number): { seg: number; segments: number } {
   const seg = Math.max(2, Math.ceil(Math.sqrt(pieces)));
@@ -137,7 +131,7 @@ export function createWebGpuMemoryScan(
     if ((offset !== 0) !== (params.chunkStartLeads !== null)) return null;
     const lead = params.lead;
     const leads = [...params.weightLeads, ...(params.momentumLeads ?? []), ...(params.chunkStartLeads ?? [])];
-    if (!leads.every((own) => broadcasts(own, lead))) return null;
+    if (!leads.every((own) => broadcastsTo(own, lead))) return null;
     const sizes = depth === 2 ? [d * h, h * d] : [d * d];
     const WF = sizes.reduce((x, y) => x + y, 0);
     const first = Math.min(b - offset, T);
