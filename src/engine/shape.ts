@@ -71,6 +71,36 @@ export function normalizeAxes(
 }
 
 /**
+ * The fewest axes that walk the same elements: drops size-1 axes and merges each axis into the
+ * previous one when that is contiguous for every operand (stride_prev = stride · dim). `strides`
+ * holds one stride list per operand, over the axes of `shape`; returns the dims and each operand's
+ * strides over them.
+ * @example mergeAxes([2, 1, 3], [[3, 3, 1]]); // [[6], [[1]]]
+ */
+export function mergeAxes(shape: Shape, strides: readonly (readonly number[])[]): [number[], number[][]] {
+  const dims: number[] = [];
+  const merged: number[][] = strides.map(() => []);
+  for (let ax = 0; ax < shape.length; ax++) {
+    const d = shape[ax]!;
+    if (d === 1) continue;
+    const last = dims.length - 1;
+    // Plain loops: every elementwise kernel call of the CPU backends comes through here.
+    let contiguous = last >= 0;
+    for (let s = 0; contiguous && s < strides.length; s++) {
+      if (merged[s]![last] !== strides[s]![ax]! * d) contiguous = false;
+    }
+    if (contiguous) {
+      dims[last] = dims[last]! * d;
+      for (let s = 0; s < strides.length; s++) merged[s]![last] = strides[s]![ax]!;
+    } else {
+      dims.push(d);
+      for (let s = 0; s < strides.length; s++) merged[s]!.push(strides[s]![ax]!);
+    }
+  }
+  return [dims, merged];
+}
+
+/**
  * Whether `inShape` broadcasts to `outShape` unchanged: right-aligned, every axis 1 or equal, and
  * no more axes than `outShape`.
  * @example broadcastsTo([1, 3], [2, 3]); // true; broadcastsTo([2], [3]) is false

@@ -10,7 +10,7 @@
 import type { Backend, BackendBuffer } from '../../engine/backend.js';
 import { MAX_ACTIVATION_ORDER } from '../../engine/backend.js';
 import type { DType } from '../../engine/dtype.js';
-import { broadcastStrides, type Shape, sizeOf, stridesOf } from '../../engine/shape.js';
+import { broadcastStrides, mergeAxes, type Shape, sizeOf, stridesOf } from '../../engine/shape.js';
 import { ACTIVATION, BINARY, REDUCE, UNARY } from './opcodes.js';
 import type { WasmBuffer, WasmHeap } from './wasm-backend.js';
 
@@ -85,8 +85,7 @@ const ELEMENTWISE_RANK = 4;
 const COPY_RANK = 6;
 
 /**
- * Drops size-1 axes and merges each axis into the previous one when that is contiguous for every
- * operand (stride_prev = stride · dim), then pads with leading size-1 axes (stride 0) to `rank`.
+ * The axes `mergeAxes` leaves, padded with leading size-1 axes (stride 0) to `rank`.
  * Returns the dims followed by each operand's strides, flat (rank · (1 + operands) numbers), or null
  * when more than `rank` axes remain.
  */
@@ -95,24 +94,7 @@ export function collapseAxes(
   strides: readonly (readonly number[])[],
   rank: number,
 ): number[] | null {
-  const dims: number[] = [];
-  const merged: number[][] = strides.map(() => []);
-  for (let ax = 0; ax < shape.length; ax++) {
-    const d = shape[ax]!;
-    if (d === 1) continue;
-    const last = dims.length - 1;
-    let contiguous = last >= 0;
-    for (let s = 0; contiguous && s < strides.length; s++) {
-      if (merged[s]![last] !== strides[s]![ax]! * d) contiguous = false;
-    }
-    if (contiguous) {
-      dims[last] = dims[last]! * d;
-      for (let s = 0; s < strides.length; s++) merged[s]![last] = strides[s]![ax]!;
-    } else {
-      dims.push(d);
-      for (let s = 0; s < strides.length; s++) merged[s]!.push(strides[s]![ax]!);
-    }
-  }
+  const [dims, merged] = mergeAxes(shape, strides);
   if (dims.length > rank) return null;
   const pad = rank - dims.length;
   const flat = new Array<number>(rank * (1 + strides.length)).fill(0);

@@ -11,7 +11,7 @@
  * binding must be read in increasing order (row-major with any broadcast or slice; not a
  * transpose); otherwise the call is refused with an error naming the op and the sizes.
  */
-import { type Shape, sizeOf } from '../../engine/shape.js';
+import { mergeAxes, type Shape, sizeOf } from '../../engine/shape.js';
 import type { Binding, GpuBuffer, GpuContext } from './context.js';
 import { entry, header, type StorageDecl, WORKGROUP } from './wgsl.js';
 
@@ -56,30 +56,6 @@ ${steps}
 )}`;
 }
 
-/** Drops size-1 axes and merges axes contiguous for every operand. */
-function collapse(shape: Shape, strides: readonly (readonly number[])[]): [number[], number[][]] {
-  const dims: number[] = [];
-  const merged: number[][] = strides.map(() => []);
-  for (let ax = 0; ax < shape.length; ax++) {
-    const d = shape[ax]!;
-    if (d === 1) continue;
-    const last = dims.length - 1;
-    const mergeable = last >= 0 && strides.every((st, k) => merged[k]![last] === st[ax]! * d);
-    if (mergeable) {
-      dims[last] = dims[last]! * d;
-      strides.forEach((st, k) => {
-        merged[k]![last] = st[ax]!;
-      });
-    } else {
-      dims.push(d);
-      strides.forEach((st, k) => {
-        merged[k]!.push(st[ax]!);
-      });
-    }
-  }
-  return [dims, merged];
-}
-
 /** Offset of flat box index `i` (row-major over dims) under `strides`. */
 function offsetAt(i: number, dims: readonly number[], strides: readonly number[]): number {
   let off = 0;
@@ -114,7 +90,7 @@ export function runMapped(
   extra: readonly number[] = [],
 ): void {
   if (sizeOf(shape) === 0) return;
-  const [dims, strides] = collapse(
+  const [dims, strides] = mergeAxes(
     shape,
     operands.map((o) => o.strides),
   );
