@@ -390,6 +390,82 @@ export interface FusedBlocks {
   readonly fusedSwiGLU?: FusedSwiGLU;
   /** Softmax cross-entropy per row against int32 targets (`crossEntropy`, ops/nn.ts). */
   readonly fusedCrossEntropy?: FusedCrossEntropy;
+  /**
+   * The memory layer's input block: causal depthwise conv, SiLU, heads split and L2-normalised
+   * (`fusedConvSiluNorm`, ops/blocks.ts; composed in memory/layer.ts).
+   */
+  readonly fusedConvSiluNorm?: FusedConvSiluNorm;
+  /** The memory layer's gates cap · σ(z + bias), moved to (batch, heads, tokens) (`fusedGate`, ops/blocks.ts). */
+  readonly fusedGate?: FusedGate;
+}
+
+/** A backend's fused gate (see `FusedBlocks.fusedGate`): z (batch, tokens, heads), bias (heads). */
+export interface FusedGate {
+  supports(dtype: DType): boolean;
+  /** out (batch, heads, tokens) = cap · σ(z + bias). */
+  forward(
+    z: BackendBuffer,
+    bias: BackendBuffer,
+    batch: number,
+    tokens: number,
+    heads: number,
+    cap: number,
+    dtype: DType,
+  ): BackendBuffer;
+  /** [dz (batch, tokens, heads), dbias (heads)] from out's cotangent g. */
+  backward(
+    z: BackendBuffer,
+    bias: BackendBuffer,
+    g: BackendBuffer,
+    batch: number,
+    tokens: number,
+    heads: number,
+    cap: number,
+    dtype: DType,
+  ): [BackendBuffer, BackendBuffer];
+}
+
+/**
+ * One input block of the memory layer (SPEC §2.2–2.3) on z (batch, tokens, heads·headDim):
+ * a_t = Σ_{i<kernel} w_i ⊙ z_{t−i} continuing from a tail (batch, kernel−1, heads·headDim) (kernel 0:
+ * a = z), s = SiLU(a), split into heads (batch, heads, tokens, headDim), and when `normalize`
+ * y = s / √(Σ s² + eps) per head and token.
+ */
+export interface ConvSiluNormParams {
+  readonly batch: number;
+  readonly tokens: number;
+  readonly heads: number;
+  readonly headDim: number;
+  /** Taps K (0: no convolution; then taps and tail are null, as the tail is for K = 1). */
+  readonly kernel: number;
+  readonly normalize: boolean;
+  readonly eps: number;
+}
+
+/** A backend's fused memory-layer input block (see `FusedBlocks.fusedConvSiluNorm`). */
+export interface FusedConvSiluNorm {
+  supports(params: ConvSiluNormParams, dtype: DType): boolean;
+  /** y (batch, heads, tokens, headDim) from z, taps (kernel, C) and tail (batch, kernel − 1, C). */
+  forward(
+    z: BackendBuffer,
+    taps: BackendBuffer | null,
+    tail: BackendBuffer | null,
+    params: ConvSiluNormParams,
+    dtype: DType,
+  ): BackendBuffer;
+  /**
+   * [dz, dtaps, dtail] from y's cotangent gy (the forward is recomputed from its inputs); dtaps
+   * null without taps, dtail null without a tail or when `needTail` is false.
+   */
+  backward(
+    z: BackendBuffer,
+    taps: BackendBuffer | null,
+    tail: BackendBuffer | null,
+    gy: BackendBuffer,
+    params: ConvSiluNormParams,
+    needTail: boolean,
+    dtype: DType,
+  ): [BackendBuffer, BackendBuffer | null, BackendBuffer | null];
 }
 
 /**

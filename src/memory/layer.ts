@@ -14,6 +14,8 @@ import {
   concat,
   expandDims,
   full,
+  fusedConvSiluNorm,
+  fusedGate,
   l2Normalize,
   matmul,
   mul,
@@ -23,6 +25,7 @@ import {
   sigmoid,
   silu,
   slice,
+  swigluGate,
   type Tensor,
   transpose,
   zeros,
@@ -216,9 +219,40 @@ export function causalConv(z: Tensor, taps: Tensor, tail: Tensor): { out: Tensor
     const term = mul(shifted, tap);
     out = out ? add(out, term) : term;
   }
-  const total = extended.shape[1]!;
-  const newTail = K > 1 ? slice(extended, [0, total - (K - 1), 0], [-1, K - 1, -1]) : tail;
-  return { out: out!, tail: newTail };
+  return { out: out!, tail: convTail(z, tail, K) };
+}
+
+/** The last K−1 rows of [tail; z] (B, K−1, C): the tail the next call continues from. */
+function convTail(z: Tensor, tail: Tensor, K: number): Tensor {
+  if (K <= 1) return tail;
+  const T = z.shape[1]!;
+  if (T >= K - 1) return slice(z, [0, T - (K - 1), 0], [-1, K - 1, -1]);
+  const extended = concat([tail, z], 1); // (B, K−1+T, C)
+  return slice(extended, [0, T, 0], [-1, K - 1, -1]);
+}
+
+/** ε of the L2 normalisation of q, k (and v) per head (SPEC §2.3). */
+const L2_EPS = 1e-6;
+
+/**
+ * Steps 2–3 for one of q, k, v: z (B, T, C) → (B, H, T, dh) after the causal conv continuing
+ * `tail` (none when taps or tail is null), SiLU, heads split, and the per-head L2 norm when
+ * `normalize`; with the new tail. One fused kernel where the backend has it (engine/ops/blocks.ts
+ * `fusedConvSiluNorm`), else these ops composed — the float64 reference path.
+ */
+function convActivate(
+  z: Tensor,
+  taps: Tensor | null,
+  tail: Tensor | null,
+  H: number,
+  normalize: boolean,
+): { out: Tensor; tail: Tensor | null } {
+  const conv = taps && tail ? { taps, tail } : null;
+  const fused = fusedConvSiluNorm(z, conv?.taps ?? null, conv?.tail ?? null, H, normalize, L2_EPS);
+  if (fused) return { out: fused, tail: conv ? convTail(z, conv.tail, conv.taps.shape[0]!) : tail };
+  const { out: a, tail: next } = conv ? causalConv(z, conv.taps, conv.tail) : { out: z, tail };
+  const s = splitHeads(silu(a), H); // (B, H, T, dh)
+  return { out: normalize ? l2Normalize(s, -1, L2_EPS) : s, tail: next };
 }
 
 /** A fresh stream's state for a batch of B (memory = the learned W⁰, zero momentum and tails). */
@@ -265,7 +299,10 @@ function mergeHeads(x: Tensor): Tensor {
 
 /** A gate per token and head: cap · σ(x w + b), (B, H, T). */
 function gate(x: Tensor, w: Tensor, b: Tensor, cap: number): Tensor {
-  const g = sigmoid(add(matmul(x, w), b)); // (B, T, H)
+  const z = matmul(x, w); // (B, T, H)
+  const fused = fusedGate(z, b, cap); // one kernel where the backend has it
+  if (fused) return fused;
+  const g = sigmoid(add(z, b));
   return transpose(cap === 1 ? g : mul(g, cap), [0, 2, 1]);
 }
 
@@ -294,21 +331,20 @@ export function memoryLayerWrites(
   const H = config.heads;
 
   // 1–3. projections (no bias), causal depthwise conv, SiLU, L2-normalised q and k per head.
-  let zq = matmul(x, params.wq);
-  let zk = matmul(x, params.wk);
-  let zv = matmul(x, params.wv);
-  let tails = state.convTails;
-  if (tails && params.convQ && params.convK && params.convV) {
-    const cq = causalConv(zq, params.convQ, tails.q);
-    const ck = causalConv(zk, params.convK, tails.k);
-    const cv = causalConv(zv, params.convV, tails.v);
-    [zq, zk, zv] = [cq.out, ck.out, cv.out];
-    tails = { q: cq.tail, k: ck.tail, v: cv.tail };
-  }
-  const q = l2Normalize(splitHeads(silu(zq), H)); // (B, H, T, dh)
-  const k = l2Normalize(splitHeads(silu(zk), H));
-  const values = splitHeads(silu(zv), H);
-  const v = config.normalizeValues ? l2Normalize(values) : values; // safeguard (see the config)
+  const prev = state.convTails;
+  const conv = prev && params.convQ && params.convK && params.convV;
+  const cq = convActivate(matmul(x, params.wq), conv ? params.convQ : null, prev?.q ?? null, H, true);
+  const ck = convActivate(matmul(x, params.wk), conv ? params.convK : null, prev?.k ?? null, H, true);
+  // v normalised too by default: a safeguard (see the config)
+  const cv = convActivate(
+    matmul(x, params.wv),
+    conv ? params.convV : null,
+    prev?.v ?? null,
+    H,
+    config.normalizeValues,
+  );
+  const [q, k, v] = [cq.out, ck.out, cv.out]; // (B, H, T, dh)
+  const tails = conv ? { q: cq.tail!, k: ck.tail!, v: cv.tail! } : prev;
 
   // 4. data-dependent gates (B, H, T).
   const dtype = x.dtype as FloatDType;
@@ -358,7 +394,7 @@ export function memoryLayer(
 /** Step 6: o = (RMSNorm_h(y) ⊙ SiLU(X W_G)) W_O, the norm per head with a learned scale. */
 function memoryOutput(params: MemoryLayerParams, x: Tensor, retrieved: Tensor): Tensor {
   const normed = rmsNorm(retrieved, expandDims(params.normScale, 1)); // (B, H, T, dh) · (H, 1, dh)
-  const gated = mul(mergeHeads(normed), silu(matmul(x, params.wg))); // (B, T, C)
+  const gated = swigluGate(matmul(x, params.wg), mergeHeads(normed)); // SiLU(X W_G) ⊙ …, (B, T, C)
   return matmul(gated, params.wo); // (B, T, d)
 }
 
@@ -381,14 +417,7 @@ export function memoryRead(
   if (x.rank !== 3 || x.shape[2] !== config.dModel) {
     throw new RangeError(`memoryRead: input must be (B, T, ${config.dModel}), got ${formatShape(x.shape)}`);
   }
-  let zq = matmul(x, params.wq); // (B, T, C)
-  let tail = queryTail;
-  if (tail && params.convQ) {
-    const conv = causalConv(zq, params.convQ, tail);
-    zq = conv.out;
-    tail = conv.tail;
-  }
-  const q = l2Normalize(splitHeads(silu(zq), config.heads)); // (B, H, T, dh)
+  const { out: q, tail } = convActivate(matmul(x, params.wq), params.convQ, queryTail, config.heads, true); // (B, H, T, dh)
   const retrieved = memoryForward(q, weights, { activation: config.activation, residual: config.residual });
   return { y: memoryOutput(params, x, retrieved), queryTail: tail };
 }

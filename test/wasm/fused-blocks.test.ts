@@ -8,18 +8,34 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   adamwStep,
+  add,
+  causalConv,
+  concat,
   crossEntropy,
+  defaultMemoryLayerConfig,
+  fusedConvSiluNorm,
+  fusedGate,
   grad,
+  initMemoryLayer,
+  l2Normalize,
+  type MemoryLayerParams,
+  mapTensors,
+  memoryLayer,
   mul,
   Rng,
+  reshape,
   rmsNorm,
+  sigmoid,
   silu,
+  slice,
   sum,
   swigluGate,
   type Tensor,
   tensor,
   tidy,
+  transpose,
   wasmBackend,
+  zeros,
 } from '../../src/index.js';
 import { relError } from '../helpers/compare.js';
 
@@ -145,5 +161,132 @@ describe('fused RMSNorm, SwiGLU and cross-entropy (wasm)', {
         cot,
       );
     }
+  });
+});
+
+describe('fused memory-layer blocks: conv + SiLU + per-head L2 norm, and the gates (wasm)', {
+  skip: wasmBackend === null && 'no wasm backend',
+}, () => {
+  const rng = new Rng(12);
+  const ref = { dtype: 'float64', backend: 'reference' } as const;
+
+  /** The block composed of engine ops (the reference path of memory/layer.ts). */
+  function composed(
+    z: Tensor,
+    taps: Tensor | null,
+    tail: Tensor | null,
+    H: number,
+    normalize: boolean,
+  ): Tensor {
+    const a = taps && tail ? causalConv(z, taps, tail).out : z;
+    const [B, T] = [z.shape[0]!, z.shape[1]!];
+    const s = transpose(reshape(silu(a), [B, T, H, -1]), [0, 2, 1, 3]);
+    return normalize ? l2Normalize(s, -1, 1e-6) : s;
+  }
+
+  /** The fused op where the backend has it (wasm), composed ops elsewhere (reference, float64). */
+  function block(z: Tensor, taps: Tensor | null, tail: Tensor | null, H: number, normalize: boolean): Tensor {
+    if (z.backend.name === 'reference') {
+      assert.equal(fusedConvSiluNorm(z, taps, tail, H, normalize, 1e-6), null); // it composes
+      return composed(z, taps, tail, H, normalize);
+    }
+    const y = fusedConvSiluNorm(z, taps, tail, H, normalize, 1e-6);
+    assert.ok(y, 'the wasm backend runs the fused block');
+    return y;
+  }
+
+  it('the backend has it', () => assert.ok(wasmBackend!.fusedConvSiluNorm));
+
+  for (const { K, T, normalize } of [
+    { K: 4, T: 9, normalize: true },
+    { K: 4, T: 2, normalize: true }, // fewer tokens than the tail: the conv reaches back into it
+    { K: 3, T: 7, normalize: false }, // values left unnormalised (normalizeValues: false)
+    { K: 1, T: 5, normalize: true }, // one tap, an empty tail
+  ]) {
+    it(`K = ${K}, T = ${T}, ${normalize ? '' : 'not '}normalised: values and gradients (z, taps, tail) match float64`, () => {
+      const [B, H, dh] = [2, 3, 6]; // dh = 6: four SIMD lanes and a scalar rest
+      const z = rng.normal([B, T, H * dh], ref);
+      const taps = rng.uniform([K, H * dh], { low: -0.6, high: 0.6, ...ref });
+      const tail = rng.normal([B, K - 1, H * dh], ref);
+      againstFloat64(
+        'conv block',
+        // K = 1: an empty tail (B, 0, C), nothing to differentiate
+        ([a, w, t]) =>
+          block(
+            a!,
+            w!,
+            t ?? zeros([B, 0, H * dh], { dtype: a!.dtype, backend: a!.backend.name }),
+            H,
+            normalize,
+          ),
+        K > 1 ? [z, taps, tail] : [z, taps],
+        rng.normal([B, H, T, dh], ref),
+      );
+    });
+  }
+
+  it('without a convolution (K = 0): values and the gradient of z match float64', () => {
+    const z = rng.normal([3, 5, 8], { std: 3, ...ref });
+    againstFloat64('no conv', ([a]) => block(a!, null, null, 2, true), [z], rng.normal([3, 2, 5, 4], ref));
+  });
+
+  it('declines what it does not cover: mismatched tails, heads that do not divide C, operands on another backend', () => {
+    tidy(() => {
+      const z = tensor(new Float32Array(2 * 4 * 6), [2, 4, 6], { backend: 'wasm' });
+      const taps = tensor(new Float32Array(3 * 6), [3, 6], { backend: 'wasm' });
+      assert.equal(
+        fusedConvSiluNorm(
+          z,
+          taps,
+          tensor(new Float32Array(2 * 6), [1, 2, 6], { backend: 'wasm' }),
+          2,
+          true,
+          1e-6,
+        ),
+        null,
+      );
+      assert.equal(fusedConvSiluNorm(z, null, null, 4, true, 1e-6), null);
+      const elsewhere = tensor(new Float32Array(3 * 6), [3, 6], { backend: 'reference' });
+      const tail = tensor(new Float32Array(2 * 2 * 6), [2, 2, 6], { backend: 'wasm' });
+      assert.equal(fusedConvSiluNorm(z, elsewhere, tail, 2, true, 1e-6), null);
+      assert.ok(fusedConvSiluNorm(z, taps, tail, 2, true, 1e-6)); // the same call with its taps on wasm
+    });
+  });
+
+  it('gates cap · σ(z + bias) moved to (B, H, T): values and gradients (z, bias) match float64', () => {
+    const z = rng.normal([2, 7, 3], { std: 4, ...ref });
+    const bias = rng.normal([3], ref);
+    const gateOf =
+      (cap: number) =>
+      ([a, b]: Tensor[]) => {
+        if (a!.backend.name === 'reference') {
+          assert.equal(fusedGate(a!, b!, cap), null); // it composes
+          return transpose(mul(sigmoid(add(a!, b!)), cap), [0, 2, 1]);
+        }
+        const out = fusedGate(a!, b!, cap);
+        assert.ok(out, 'the wasm backend runs the fused gate');
+        return out;
+      };
+    for (const cap of [1, 0.5, 0.02]) {
+      againstFloat64(`gate cap ${cap}`, gateOf(cap), [z, bias], rng.normal([2, 3, 7], ref));
+    }
+  });
+
+  it('a memory layer streamed in pieces on wasm follows the float64 reference (the layer takes the fused path)', () => {
+    const config = defaultMemoryLayerConfig({ dModel: 12, heads: 2, headDim: 6, chunkSize: 4 });
+    tidy(() => {
+      const params64 = initMemoryLayer(config, new Rng(3), 'float64');
+      const params32 = mapTensors(params64, (t) => on(t, 'wasm')) as MemoryLayerParams;
+      const x64 = rng.normal([2, 11, 12], ref);
+      const run = (p: MemoryLayerParams, x: Tensor) => {
+        const first = memoryLayer(p, config, slice(x, [0, 0, 0], [-1, 2, -1])); // 2 < K − 1 = 3 tokens
+        const second = memoryLayer(p, config, slice(x, [0, 2, 0], [-1, -1, -1]), first.state);
+        return concat([first.y, second.y], 1);
+      };
+      const want = run(params64, x64);
+      const got = run(params32, on(x64, 'wasm'));
+      assert.ok(relError(got, want) < 1e-4, `streamed outputs differ by ${relError(got, want)}`);
+      assert.ok(relError(memoryLayer(params32, config, on(x64, 'wasm')).y, want) < 1e-4, 'whole = pieces');
+    });
   });
 });

@@ -1,11 +1,11 @@
 /**
  * The wasm backend's fused blocks (`FusedBlocks` in engine/backend.ts): JS glue around the
- * AssemblyScript kernels of ./assembly/optim.ts, the paged attention of ./attention.ts and the
+ * AssemblyScript kernels of ./assembly/optim.ts and ./assembly/blocks.ts, the paged attention of ./attention.ts and the
  * decoding kernels of ./decode.ts. Each entry checks what
  * it supports, allocates its outputs on the heap and makes one kernel call per block.
  * Browser-safe: no `node:*` imports.
  */
-import type { AdamWParams, BackendBuffer, FusedBlocks } from '../../engine/backend.js';
+import type { AdamWParams, BackendBuffer, ConvSiluNormParams, FusedBlocks } from '../../engine/backend.js';
 import type { DType } from '../../engine/dtype.js';
 import { createWasmPagedAttention } from './attention.js';
 import { createWasmDecode } from './decode.js';
@@ -21,6 +21,10 @@ export interface FusedKernelExports {
   swigluBackward(a: number, b: number, g: number, da: number, db: number, n: number): void;
   crossEntropyForward(...args: number[]): void;
   crossEntropyBackward(...args: number[]): void;
+  convSiluNormForward(...args: number[]): void;
+  gateForward(z: number, bias: number, out: number, B: number, T: number, H: number, cap: number): void;
+  gateBackward(...args: number[]): void;
+  convSiluNormBackward(...args: number[]): void;
   adamwStep(
     p: number,
     g: number,
@@ -131,6 +135,46 @@ export function createWasmFused(
         const lse = ptr(packed) + 4 * rows;
         bwd(ptr(logits), ptr(targets), lse, ptr(g), ptr(d), rows, classes, ...ignored(ignoreIndex));
         return d;
+      },
+    };
+  }
+  if (typeof k.convSiluNormForward === 'function' && typeof k.convSiluNormBackward === 'function') {
+    const fwd = k.convSiluNormForward;
+    const bwd = k.convSiluNormBackward;
+    const dims = (p: ConvSiluNormParams) =>
+      [p.batch, p.tokens, p.heads, p.headDim, p.kernel, p.normalize ? 1 : 0, p.eps] as const;
+    blocks.fusedConvSiluNorm = {
+      supports: (p, dtype) =>
+        dtype === 'float32' && p.batch > 0 && p.tokens > 0 && p.heads > 0 && p.headDim > 0,
+      forward(z, taps, tail, p, dtype) {
+        const y = alloc(p.batch * p.heads * p.tokens * p.headDim, dtype);
+        fwd(ptr(z), p0(taps), p0(tail), ptr(y), ...dims(p));
+        return y;
+      },
+      backward(z, taps, tail, gy, p, needTail, dtype) {
+        const C = p.heads * p.headDim;
+        const dz = alloc(p.batch * p.tokens * C, dtype);
+        const dtaps = taps ? alloc(p.kernel * C, dtype) : null;
+        const dtail = tail && needTail && p.kernel > 1 ? alloc(p.batch * (p.kernel - 1) * C, dtype) : null;
+        bwd(ptr(z), p0(taps), p0(tail), ptr(gy), ptr(dz), p0(dtaps), p0(dtail), ...dims(p));
+        return [dz, dtaps, dtail];
+      },
+    };
+  }
+  if (typeof k.gateForward === 'function' && typeof k.gateBackward === 'function') {
+    const fwd = k.gateForward;
+    const bwd = k.gateBackward;
+    blocks.fusedGate = {
+      supports: (dtype) => dtype === 'float32',
+      forward(z, bias, B, T, H, cap, dtype) {
+        const out = alloc(B * T * H, dtype);
+        fwd(ptr(z), ptr(bias), ptr(out), B, T, H, cap);
+        return out;
+      },
+      backward(z, bias, g, B, T, H, cap, dtype) {
+        const [dz, db] = [alloc(B * T * H, dtype), alloc(H, dtype)];
+        bwd(ptr(z), ptr(bias), ptr(g), ptr(dz), ptr(db), B, T, H, cap);
+        return [dz, db];
       },
     };
   }

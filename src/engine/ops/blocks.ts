@@ -1,12 +1,14 @@
 /**
- * Fused blocks as engine ops: RMSNorm, SwiGLU's nonlinearity and softmax cross-entropy, each one
- * tape node over a backend's fused kernels (`Backend.fusedRmsNorm`, `fusedSwiGLU`,
- * `fusedCrossEntropy`) instead of a chain of elementwise ops and their backward rules. Where the
- * backend has no such kernel or declines, `rmsNorm` and `crossEntropy` (nn.ts) compose ops as
- * before and `swigluGate` composes silu and mul. A fused block has no second derivative (customOp
+ * Fused blocks as engine ops: RMSNorm, SwiGLU's nonlinearity, softmax cross-entropy, and the memory
+ * layer's input block (conv + SiLU + per-head L2 norm) and gates, each one tape node over a
+ * backend's fused kernels (`Backend.fusedRmsNorm`, `fusedSwiGLU`, `fusedCrossEntropy`,
+ * `fusedConvSiluNorm`, `fusedGate`) instead of a chain of elementwise ops and their backward rules.
+ * Where the backend has no such kernel or declines, `rmsNorm` and `crossEntropy` (nn.ts) compose
+ * ops as before, `swigluGate` composes silu and mul, and memory/layer.ts composes the input block
+ * and the gates. A fused block has no second derivative (customOp
  * says so when asked); the float64 reference backend, which differentiates twice, composes.
  */
-import type { BackendBuffer, RmsNormParams } from '../backend.js';
+import type { BackendBuffer, ConvSiluNormParams, RmsNormParams } from '../backend.js';
 import { customOp } from '../custom.js';
 import type { Shape } from '../shape.js';
 import { type Tensor, wrapBuffer } from '../tensor.js';
@@ -169,4 +171,92 @@ export function fusedCrossEntropy(
   lse!.dispose();
   (packed as Tensor | null)?.dispose();
   return losses!;
+}
+
+/**
+ * The memory layer's input block on the backend's fused kernel: z (B, T, H·dh) → (B, H, T, dh),
+ * a_t = Σ_{i<K} taps_i ⊙ z_{t−i} continuing from tail (B, K−1, H·dh) (taps and tail null: no
+ * convolution), SiLU, heads split, and per head and token y = s / √(Σ s² + eps) when `normalize`.
+ * Null where the backend has no such kernel or declines (memory/layer.ts then composes ops).
+ */
+export function fusedConvSiluNorm(
+  z: Tensor,
+  taps: Tensor | null,
+  tail: Tensor | null,
+  heads: number,
+  normalize: boolean,
+  eps: number,
+): Tensor | null {
+  const kernels = z.backend.fusedConvSiluNorm;
+  if (!kernels || z.rank !== 3 || (taps === null) !== (tail === null)) return null;
+  const [B, T, C] = z.shape as [number, number, number];
+  const K = taps ? taps.shape[0]! : 0;
+  const others = [taps, tail].filter((t): t is Tensor => t !== null);
+  if (others.some((t) => t.backend !== z.backend || t.dtype !== z.dtype)) return null;
+  if (C % heads !== 0 || (taps && (taps.rank !== 2 || taps.shape[1] !== C))) return null;
+  if (tail && (tail.rank !== 3 || tail.shape[0] !== B || tail.shape[1] !== K - 1 || tail.shape[2] !== C))
+    return null;
+  const params: ConvSiluNormParams = {
+    batch: B,
+    tokens: T,
+    heads,
+    headDim: C / heads,
+    kernel: K,
+    normalize,
+    eps,
+  };
+  if (!kernels.supports(params, z.dtype)) return null;
+  const { backend, dtype } = z;
+  const [y] = customOp({
+    name: 'convSiluNorm',
+    inputs: [z, ...others],
+    outputShapes: [[B, heads, T, C / heads]],
+    forward: () =>
+      wrapBuffer(
+        backend,
+        kernels.forward(z.buffer, taps?.buffer ?? null, tail?.buffer ?? null, params, dtype),
+        [z.size],
+        dtype,
+      ),
+    backward: (g, needs) => {
+      const [dz, dtaps, dtail] = kernels.backward(
+        z.buffer,
+        taps?.buffer ?? null,
+        tail?.buffer ?? null,
+        g.buffer,
+        params,
+        needs[2] ?? false,
+        dtype,
+      );
+      const wrap = (b: BackendBuffer | null, like: Tensor | null) =>
+        b && like ? wrapBuffer(backend, b, like.shape, dtype) : null;
+      return [wrapBuffer(backend, dz, z.shape, dtype), wrap(dtaps, taps), wrap(dtail, tail)];
+    },
+  });
+  return y!;
+}
+
+/**
+ * A memory-layer gate on the backend's fused kernel: cap · σ(z + bias) for z (B, T, H) and bias
+ * (H), moved to (B, H, T). Null where the backend has no such kernel or declines (memory/layer.ts
+ * then composes ops).
+ */
+export function fusedGate(z: Tensor, bias: Tensor, cap: number): Tensor | null {
+  const kernels = z.backend.fusedGate;
+  if (!kernels || z.rank !== 3 || bias.rank !== 1 || bias.shape[0] !== z.shape[2]) return null;
+  if (bias.backend !== z.backend || bias.dtype !== z.dtype || !kernels.supports(z.dtype)) return null;
+  const [B, T, H] = z.shape as [number, number, number];
+  const { backend, dtype } = z;
+  const [out] = customOp({
+    name: 'gate',
+    inputs: [z, bias],
+    outputShapes: [[B, H, T]],
+    forward: () =>
+      wrapBuffer(backend, kernels.forward(z.buffer, bias.buffer, B, T, H, cap, dtype), [z.size], dtype),
+    backward: (g) => {
+      const [dz, db] = kernels.backward(z.buffer, bias.buffer, g.buffer, B, T, H, cap, dtype);
+      return [wrapBuffer(backend, dz, z.shape, dtype), wrapBuffer(backend, db, bias.shape, dtype)];
+    },
+  });
+  return out!;
 }

@@ -216,3 +216,270 @@ export function crossEntropyBackward(
     st(d, t, ld(d, t) - gr);
   }
 }
+
+// ---- the memory layer's input block (SPEC §2.2–2.3) ---------------------------------------------------
+// z (B, T, C), C = H·dh channels → y (B, H, T, dh): causal depthwise conv with K taps (K, C), tap i on
+// z_{t−i}, continuing from tail (B, K−1, C) (K = 0: no conv); SiLU; then per head, when `normalize`,
+// y = s · r with r = 1/√(Σ s² + ε). The composed ops it replaces: memory/layer.ts causalConv, silu,
+// splitHeads and l2Normalize. Backward (a = conv output, s = silu(a)):
+//   ds = r·g − r³·s·(g·s)   (g itself without the norm)
+//   da = ds ⊙ silu'(a),  silu'(a) = σ(a)(1 + a(1 − σ(a)))
+//   dz_t = Σ_i w_i ⊙ da_{t+i} (t + i < T),  dtail likewise for the rows before 0,
+//   dw_i = Σ_{b,t} da_t ⊙ z_{t−i} (z_{t−i} from the tail when t − i < 0).
+
+// @ts-ignore: decorator
+@inline
+function convRow(z: usize, taps: usize, tail: usize, out: usize, t: i32, K: i32, C: i32, width: i32): void {
+  // out (width) = Σ_{i<K} w_i ⊙ z_{t−i} over `width` channels of rows of C: z is this batch row's
+  // (T, C), tail its (K−1, C), taps (K, C), each already offset to the first channel.
+  const rowBytes = <usize>C << 2;
+  for (let i: i32 = 0; i < K; i++) {
+    const s = t - i;
+    const src = s >= 0 ? z + <usize>s * rowBytes : tail + <usize>(K - 1 + s) * rowBytes;
+    const w = taps + <usize>i * rowBytes;
+    let c: i32 = 0;
+    if (i == 0) {
+      for (; c + 4 <= width; c += 4) {
+        const o = <usize>c << 2;
+        v128.store(out + o, f32x4.mul(v128.load(w + o), v128.load(src + o)));
+      }
+      for (; c < width; c++) st(out, c, ld(w, c) * ld(src, c));
+    } else {
+      for (; c + 4 <= width; c += 4) {
+        const o = <usize>c << 2;
+        v128.store(out + o, f32x4.add(v128.load(out + o), f32x4.mul(v128.load(w + o), v128.load(src + o))));
+      }
+      for (; c < width; c++) st(out, c, ld(out, c) + ld(w, c) * ld(src, c));
+    }
+  }
+}
+
+// silu(x) in one lane, by the kernels' one σ.
+// @ts-ignore: decorator
+@inline
+function silu1(x: f32): f32 {
+  return x * f32x4.extract_lane(sigmoid4(f32x4.splat(x)), 0);
+}
+
+/** y (B, H, T, dh) from z (B, T, C); taps/tail 0 when K = 0 (tail 0 also when K = 1). */
+export function convSiluNormForward(
+  z: usize,
+  taps: usize,
+  tail: usize,
+  y: usize,
+  B: i32,
+  T: i32,
+  H: i32,
+  dh: i32,
+  K: i32,
+  normalize: i32,
+  eps: f32,
+): void {
+  const C = H * dh;
+  for (let b: i32 = 0; b < B; b++) {
+    const zb = z + (<usize>(b * T * C) << 2);
+    const tb = tail + (<usize>(b * (K - 1) * C) << 2);
+    for (let t: i32 = 0; t < T; t++) {
+      for (let h: i32 = 0; h < H; h++) {
+        const yr = y + (<usize>(((b * H + h) * T + t) * dh) << 2);
+        // the conv for this head's channels only: out row = yr (dh floats)
+        const at = <usize>(h * dh) << 2; // this head's first channel
+        if (K > 0) convRow(zb + at, taps + at, tb + at, yr, t, K, C, dh);
+        else memory.copy(yr, zb + (<usize>(t * C) << 2) + at, <usize>dh << 2);
+        let sum: f64 = 0;
+        let j: i32 = 0;
+        for (; j + 4 <= dh; j += 4) {
+          const o = <usize>j << 2;
+          const a = v128.load(yr + o);
+          const s = f32x4.mul(a, sigmoid4(a));
+          v128.store(yr + o, s);
+          const sq = f32x4.mul(s, s);
+          sum +=
+            <f64>f32x4.extract_lane(sq, 0) +
+            <f64>f32x4.extract_lane(sq, 1) +
+            <f64>f32x4.extract_lane(sq, 2) +
+            <f64>f32x4.extract_lane(sq, 3);
+        }
+        for (; j < dh; j++) {
+          const s = silu1(ld(yr, j));
+          st(yr, j, s);
+          sum += <f64>s * <f64>s;
+        }
+        if (normalize != 0) scaleRow4(yr, dh, <f32>(1 / Math.sqrt(sum + <f64>eps)));
+      }
+    }
+  }
+}
+
+// p[0..n) *= r.
+// @ts-ignore: decorator
+@inline
+function scaleRow4(p: usize, n: i32, r: f32): void {
+  const rv = f32x4.splat(r);
+  let j: i32 = 0;
+  for (; j + 4 <= n; j += 4) v128.store(p + (<usize>j << 2), f32x4.mul(v128.load(p + (<usize>j << 2)), rv));
+  for (; j < n; j++) st(p, j, ld(p, j) * r);
+}
+
+/**
+ * dz (B, T, C), dtaps (K, C) and dtail (B, K−1, C) from gy (B, H, T, dh), the cotangent of
+ * convSiluNormForward's y; dtaps and dtail 0 when the call has none. dz first holds da (the conv
+ * output's cotangent), then is turned into dz in place.
+ */
+export function convSiluNormBackward(
+  z: usize,
+  taps: usize,
+  tail: usize,
+  gy: usize,
+  dz: usize,
+  dtaps: usize,
+  dtail: usize,
+  B: i32,
+  T: i32,
+  H: i32,
+  dh: i32,
+  K: i32,
+  normalize: i32,
+  eps: f32,
+): void {
+  const C = H * dh;
+  const rowBytes = <usize>C << 2;
+  const one = f32x4.splat(1);
+  if (dtaps != 0) memory.fill(dtaps, 0, <usize>K * rowBytes);
+  for (let b: i32 = 0; b < B; b++) {
+    const zb = z + <usize>(b * T) * rowBytes;
+    const tb = tail + <usize>(b * (K - 1)) * rowBytes;
+    const db = dz + <usize>(b * T) * rowBytes;
+    // pass 1: da per row, and dw_i += da_t ⊙ z_{t−i}
+    for (let t: i32 = 0; t < T; t++) {
+      const dr = db + <usize>t * rowBytes;
+      for (let h: i32 = 0; h < H; h++) {
+        const at = <usize>(h * dh) << 2;
+        const a = dr + at; // a (dh), then da in place
+        const g = gy + (<usize>(((b * H + h) * T + t) * dh) << 2);
+        if (K > 0) convRow(zb + at, taps + at, tb + at, a, t, K, C, dh);
+        else memory.copy(a, zb + <usize>t * rowBytes + at, <usize>dh << 2);
+        let sum: f64 = 0;
+        let dot: f64 = 0;
+        for (let j: i32 = 0; j < dh; j++) {
+          const s = silu1(ld(a, j));
+          sum += <f64>s * <f64>s;
+          dot += <f64>s * <f64>ld(g, j);
+        }
+        const r: f32 = normalize != 0 ? <f32>(1 / Math.sqrt(sum + <f64>eps)) : 1;
+        const c3: f32 = normalize != 0 ? <f32>(<f64>r * <f64>r * <f64>r * dot) : 0;
+        const rv = f32x4.splat(r);
+        const cv = f32x4.splat(c3);
+        let j: i32 = 0;
+        for (; j + 4 <= dh; j += 4) {
+          const o = <usize>j << 2;
+          const av = v128.load(a + o);
+          const sg = sigmoid4(av);
+          const ds = f32x4.sub(f32x4.mul(rv, v128.load(g + o)), f32x4.mul(cv, f32x4.mul(av, sg)));
+          v128.store(a + o, f32x4.mul(ds, f32x4.mul(sg, f32x4.add(one, f32x4.mul(av, f32x4.sub(one, sg))))));
+        }
+        for (; j < dh; j++) {
+          const av = ld(a, j);
+          const sg = f32x4.extract_lane(sigmoid4(f32x4.splat(av)), 0);
+          const ds = r * ld(g, j) - c3 * (av * sg);
+          st(a, j, ds * (sg * (1 + av * (1 - sg))));
+        }
+      }
+      for (let i: i32 = 0; i < K && dtaps != 0; i++) {
+        const s = t - i;
+        const src = s >= 0 ? zb + <usize>s * rowBytes : tb + <usize>(K - 1 + s) * rowBytes;
+        const w = dtaps + <usize>i * rowBytes;
+        let c: i32 = 0;
+        for (; c + 4 <= C; c += 4) {
+          const o = <usize>c << 2;
+          v128.store(w + o, f32x4.add(v128.load(w + o), f32x4.mul(v128.load(dr + o), v128.load(src + o))));
+        }
+        for (; c < C; c++) st(w, c, ld(w, c) + ld(dr, c) * ld(src, c));
+      }
+    }
+    if (K == 0) continue;
+    // pass 2: dtail rows (ext index s = r − (K−1) < 0), then dz_t = Σ_i w_i ⊙ da_{t+i} in place,
+    // ascending t: row t is read (i = 0) before it is written, rows above t are still da.
+    if (dtail != 0) {
+      for (let r: i32 = 0; r < K - 1; r++) {
+        const out = dtail + <usize>(b * (K - 1) + r) * rowBytes;
+        adjointRow(db, taps, out, r - (K - 1), T, K, C);
+      }
+    }
+    for (let t: i32 = 0; t < T; t++) adjointRow(db, taps, db + <usize>t * rowBytes, t, T, K, C);
+  }
+}
+
+// out (C) = Σ_{i<K, 0 ≤ s+i < T} w_i ⊙ da_{s+i} over rows of C at da; out may be row s of da itself
+// (each group of four channels is read before it is written).
+// @ts-ignore: decorator
+@inline
+function adjointRow(da: usize, taps: usize, out: usize, s: i32, T: i32, K: i32, C: i32): void {
+  const rowBytes = <usize>C << 2;
+  const first = max<i32>(0, -s);
+  const last = min<i32>(K, T - s); // i < last
+  let c: i32 = 0;
+  for (; c + 4 <= C; c += 4) {
+    const o = <usize>c << 2;
+    let acc = f32x4.splat(0);
+    for (let i = first; i < last; i++) {
+      acc = f32x4.add(acc, f32x4.mul(v128.load(taps + <usize>i * rowBytes + o), v128.load(da + <usize>(s + i) * rowBytes + o)));
+    }
+    v128.store(out + o, acc);
+  }
+  for (; c < C; c++) {
+    let acc: f32 = 0;
+    for (let i = first; i < last; i++) acc += ld(taps + <usize>i * rowBytes, c) * ld(da + <usize>(s + i) * rowBytes, c);
+    st(out, c, acc);
+  }
+}
+
+// ---- the memory layer's gates (SPEC §2.4) ------------------------------------------------------------
+// out[b, h, t] = cap · σ(z[b, t, h] + bias[h]): α, η or θ per token and head from the projection z
+// (B, T, H), moved to the scan's (B, H, T) layout. Backward: dz[b, t, h] = g[b, h, t] · cap · σ(1 − σ),
+// dbias[h] = Σ_{b,t} dz[b, t, h] (f64 sums).
+
+// @ts-ignore: decorator
+@inline
+function sigmoid1(x: f32): f32 {
+  return f32x4.extract_lane(sigmoid4(f32x4.splat(x)), 0);
+}
+
+/** out (B, H, T) from z (B, T, H) and bias (H). */
+export function gateForward(z: usize, bias: usize, out: usize, B: i32, T: i32, H: i32, cap: f32): void {
+  for (let b: i32 = 0; b < B; b++) {
+    for (let t: i32 = 0; t < T; t++) {
+      const zr = z + (<usize>((b * T + t) * H) << 2);
+      for (let h: i32 = 0; h < H; h++) st(out, (b * H + h) * T + t, cap * sigmoid1(ld(zr, h) + ld(bias, h)));
+    }
+  }
+}
+
+/** dz (B, T, H) and dbias (H) from the cotangent g (B, H, T) of gateForward's out. */
+export function gateBackward(
+  z: usize,
+  bias: usize,
+  g: usize,
+  dz: usize,
+  dbias: usize,
+  B: i32,
+  T: i32,
+  H: i32,
+  cap: f32,
+): void {
+  for (let h: i32 = 0; h < H; h++) {
+    let sum: f64 = 0;
+    const bh = ld(bias, h);
+    for (let b: i32 = 0; b < B; b++) {
+      const gr = g + (<usize>((b * H + h) * T) << 2);
+      for (let t: i32 = 0; t < T; t++) {
+        const i = (b * T + t) * H + h;
+        const s = sigmoid1(ld(z, i) + bh);
+        const d = ld(gr, t) * cap * (s * (1 - s));
+        st(dz, i, d);
+        sum += <f64>d;
+      }
+    }
+    st(dbias, h, <f32>sum);
+  }
+}
