@@ -116,6 +116,7 @@ function takeTasks(kernel: TaskKernel, control: Int32Array, scratch: number): vo
 export function runWorkerLoop(kernels: KernelExports, control: Int32Array, index: number): void {
   let seen = 0;
   for (;;) {
+    spinWhile(control, SEQ, seen);
     Atomics.wait(control, SEQ, seen);
     seen = Atomics.load(control, SEQ);
     if (Atomics.load(control, QUIT) === 1) return;
@@ -135,8 +136,28 @@ export function runWorkerLoop(kernels: KernelExports, control: Int32Array, index
 /** How the calling thread waits until `workers` workers have reported DONE. */
 export type WaitForWorkers = (control: Int32Array, workers: number) => void;
 
+/**
+ * Polls control[slot] while it equals `value`, at most SPIN_POLLS times: a training step posts
+ * hundreds of jobs, most within microseconds of the last, and a thread that sleeps in
+ * Atomics.wait between them pays a wake-up each time.
+ */
+function spinWhile(control: Int32Array, slot: number, value: number): void {
+  for (let i = 0; i < SPIN_POLLS && Atomics.load(control, slot) === value; i++) {
+    // poll
+  }
+}
+
+/**
+ * Polls before sleeping: about 0.1 ms (an Atomics.load took 19 ns on the Xeon host). Measured on
+ * the small preset's train step, 2 threads: MAG 11.6k tokens/s without polling, 13.3k–13.8k with
+ * 2,000–20,000 polls; MAC 8.5k → 8.7k–9.1k.
+ */
+const SPIN_POLLS = 5000;
+
 /** Waits in Atomics.wait (Node threads, Web Workers; a browser main thread may not). */
 export const blockUntilDone: WaitForWorkers = (control, workers) => {
+  const first = Atomics.load(control, DONE);
+  if (first < workers) spinWhile(control, DONE, first);
   for (let done = Atomics.load(control, DONE); done < workers; done = Atomics.load(control, DONE)) {
     Atomics.wait(control, DONE, done, 1000);
   }
