@@ -149,7 +149,23 @@ function maskRow(
       v128.store(row + o, f32x4.mul(v128.load(row + o), sv));
     }
   } else {
-    for (let c: i32 = 0; c < bc; c++) {
+    // visible = j < prefix or 0 ≤ qp − kpos[j] < window, four keys at a time
+    const sv = f32x4.splat(scale);
+    const prefixV = i32x4.splat(prefix);
+    const windowV = i32x4.splat(window);
+    const qpV = i32x4.splat(qp);
+    const zero = i32x4.splat(0);
+    const lanes = i32x4(0, 1, 2, 3);
+    const ninfV = f32x4.splat(ninf);
+    let c: i32 = 0;
+    for (; c + 4 <= bc; c += 4) {
+      const o = <usize>c << 2;
+      const d = i32x4.sub(qpV, v128.load(kpos + (<usize>(j0 + c) << 2)));
+      const inWindow = v128.and(i32x4.ge_s(d, zero), i32x4.lt_s(d, windowV));
+      const visible = v128.or(i32x4.lt_s(i32x4.add(i32x4.splat(j0 + c), lanes), prefixV), inWindow);
+      v128.store(row + o, v128.bitselect(f32x4.mul(v128.load(row + o), sv), ninfV, visible));
+    }
+    for (; c < bc; c++) {
       const j = j0 + c;
       const o = <usize>c << 2;
       let visible = j < prefix;
