@@ -14,6 +14,24 @@ import { exp4, LN_2_POW_MINUS_64, logF64, sigmoid4 } from './math';
   store<f32>(p + (<usize>i << 2), v);
 }
 
+// acc (f64x2) + the four products a ⊙ b, each taken in f64 (exact for float32 factors).
+// @ts-ignore: decorator
+@inline
+function addProducts64(acc: v128, a: v128, b: v128): v128 {
+  const lo = f64x2.mul(f64x2.promote_low_f32x4(a), f64x2.promote_low_f32x4(b));
+  const hi = f64x2.mul(
+    f64x2.promote_low_f32x4(v128.shuffle<f32>(a, a, 2, 3, 2, 3)),
+    f64x2.promote_low_f32x4(v128.shuffle<f32>(b, b, 2, 3, 2, 3)),
+  );
+  return f64x2.add(acc, f64x2.add(lo, hi));
+}
+
+// @ts-ignore: decorator
+@inline
+function lanesSum64(acc: v128): f64 {
+  return f64x2.extract_lane(acc, 0) + f64x2.extract_lane(acc, 1);
+}
+
 // ---- RMSNorm ----------------------------------------------------------------------------------------
 // y = x · r ⊙ s per row of n, r = 1/√(mean(x²) + ε); row i uses scale row ⌊i / repeat⌋ mod
 // scaleRows (scale = 0: none). Backward, u = g ⊙ s: dx = r·u − x · r³ · Σ(u ⊙ x) / n and
@@ -40,8 +58,14 @@ export function rmsNormForward(
   for (let i: i32 = 0; i < rows; i++) {
     const xr = x + (<usize>(i * n) << 2);
     const or = out + (<usize>(i * n) << 2);
-    let sum: f64 = 0;
-    for (let j: i32 = 0; j < n; j++) sum += <f64>ld(xr, j) * <f64>ld(xr, j);
+    let acc = f64x2.splat(0);
+    let k: i32 = 0;
+    for (; k + 4 <= n; k += 4) {
+      const v = v128.load(xr + (<usize>k << 2));
+      acc = addProducts64(acc, v, v);
+    }
+    let sum = lanesSum64(acc);
+    for (; k < n; k++) sum += <f64>ld(xr, k) * <f64>ld(xr, k);
     // the composed op: mean in f32, + ε, rsqrt in f64 rounded to f32
     const r = <f32>(1 / Math.sqrt(<f64>(<f32>(<f32>sum / <f32>n) + eps)));
     st(rinv, i, r);
@@ -81,19 +105,41 @@ export function rmsNormBackward(
     const dr = dx + (<usize>(i * n) << 2);
     const r = ld(rinv, i);
     const sr: usize = scale == 0 ? 0 : scaleRow(scale, i, n, scaleRows, repeat);
-    let dot: f64 = 0;
-    for (let j: i32 = 0; j < n; j++) {
+    // u = g ⊙ scale (g without a scale)
+    let acc = f64x2.splat(0);
+    let j: i32 = 0;
+    for (; j + 4 <= n; j += 4) {
+      const o = <usize>j << 2;
+      const u = scale == 0 ? v128.load(gr + o) : f32x4.mul(v128.load(gr + o), v128.load(sr + o));
+      acc = addProducts64(acc, u, v128.load(xr + o));
+    }
+    let dot = lanesSum64(acc);
+    for (; j < n; j++) {
       const u = scale == 0 ? ld(gr, j) : ld(gr, j) * ld(sr, j);
       dot += <f64>u * <f64>ld(xr, j);
     }
     const c = <f32>(((<f64>r * <f64>r * <f64>r) * dot) / <f64>n);
-    for (let j: i32 = 0; j < n; j++) {
+    const rv = f32x4.splat(r);
+    const cv = f32x4.splat(c);
+    j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const o = <usize>j << 2;
+      const u = scale == 0 ? v128.load(gr + o) : f32x4.mul(v128.load(gr + o), v128.load(sr + o));
+      v128.store(dr + o, f32x4.sub(f32x4.mul(rv, u), f32x4.mul(v128.load(xr + o), cv)));
+    }
+    for (; j < n; j++) {
       const u = scale == 0 ? ld(gr, j) : ld(gr, j) * ld(sr, j);
       st(dr, j, r * u - ld(xr, j) * c);
     }
     if (scale != 0) {
       const ds = scaleRow(dscale, i, n, scaleRows, repeat);
-      for (let j: i32 = 0; j < n; j++) st(ds, j, ld(ds, j) + ld(gr, j) * ld(xr, j) * r);
+      j = 0;
+      for (; j + 4 <= n; j += 4) {
+        const o = <usize>j << 2;
+        const add = f32x4.mul(f32x4.mul(v128.load(gr + o), v128.load(xr + o)), rv);
+        v128.store(ds + o, f32x4.add(v128.load(ds + o), add));
+      }
+      for (; j < n; j++) st(ds, j, ld(ds, j) + ld(gr, j) * ld(xr, j) * r);
     }
   }
 }
@@ -286,20 +332,16 @@ export function convSiluNormForward(
         const at = <usize>(h * dh) << 2; // this head's first channel
         if (K > 0) convRow(zb + at, taps + at, tb + at, yr, t, K, C, dh);
         else memory.copy(yr, zb + (<usize>(t * C) << 2) + at, <usize>dh << 2);
-        let sum: f64 = 0;
+        let sums = f64x2.splat(0);
         let j: i32 = 0;
         for (; j + 4 <= dh; j += 4) {
           const o = <usize>j << 2;
           const a = v128.load(yr + o);
           const s = f32x4.mul(a, sigmoid4(a));
           v128.store(yr + o, s);
-          const sq = f32x4.mul(s, s);
-          sum +=
-            <f64>f32x4.extract_lane(sq, 0) +
-            <f64>f32x4.extract_lane(sq, 1) +
-            <f64>f32x4.extract_lane(sq, 2) +
-            <f64>f32x4.extract_lane(sq, 3);
+          sums = addProducts64(sums, s, s);
         }
+        let sum = lanesSum64(sums);
         for (; j < dh; j++) {
           const s = silu1(ld(yr, j));
           st(yr, j, s);
@@ -359,12 +401,21 @@ export function convSiluNormBackward(
         const g = gy + (<usize>(((b * H + h) * T + t) * dh) << 2);
         if (K > 0) convRow(zb + at, taps + at, tb + at, a, t, K, C, dh);
         else memory.copy(a, zb + <usize>t * rowBytes + at, <usize>dh << 2);
-        let sum: f64 = 0;
-        let dot: f64 = 0;
-        for (let j: i32 = 0; j < dh; j++) {
-          const s = silu1(ld(a, j));
+        let sums = f64x2.splat(0);
+        let dots = f64x2.splat(0);
+        let k: i32 = 0;
+        for (; k + 4 <= dh; k += 4) {
+          const av = v128.load(a + (<usize>k << 2));
+          const s = f32x4.mul(av, sigmoid4(av));
+          sums = addProducts64(sums, s, s);
+          dots = addProducts64(dots, s, v128.load(g + (<usize>k << 2)));
+        }
+        let sum = lanesSum64(sums);
+        let dot = lanesSum64(dots);
+        for (; k < dh; k++) {
+          const s = silu1(ld(a, k));
           sum += <f64>s * <f64>s;
-          dot += <f64>s * <f64>ld(g, j);
+          dot += <f64>s * <f64>ld(g, k);
         }
         const r: f32 = normalize != 0 ? <f32>(1 / Math.sqrt(sum + <f64>eps)) : 1;
         const c3: f32 = normalize != 0 ? <f32>(<f64>r * <f64>r * <f64>r * dot) : 0;
