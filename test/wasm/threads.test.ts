@@ -6,17 +6,28 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { attentionPoolLimits } from '../../src/backends/wasm/attention.js';
+import { elementwisePoolLimits } from '../../src/backends/wasm/elementwise.js';
 import {
   type AttentionOptions,
+  add,
   attention,
+  broadcastTo,
+  concat,
+  exp,
+  full,
   grad,
   matmul,
   mul,
+  pad,
   Rng,
+  silu,
+  slice,
+  sub,
   sum,
   type Tensor,
   tensor,
   tidy,
+  transpose,
   wasmBackend,
 } from '../../src/index.js';
 import { enableWasmThreads } from '../../src/node.js';
@@ -61,6 +72,53 @@ describe('wasm worker threads', { skip: !wasmBackend && 'no wasm backend here' }
       pool.terminate();
     }
     assert.equal(backend.threadPool, null);
+  });
+
+  it('elementwise kernels cut into shares on the pool equal one call bit for bit', () => {
+    const backend = wasmBackend!;
+    const rng = new Rng(5);
+    const x = rng.normal([3, 1, 37, 5], { std: 3, backend: 'wasm' });
+    const y = rng.normal([1, 4, 37, 1], { backend: 'wasm' });
+    const z = rng.normal([6, 37, 3], { backend: 'wasm' });
+    const run = () =>
+      tidy(() =>
+        [
+          add(x, y), // broadcasting on two sides
+          mul(x, y),
+          sub(y, x),
+          silu(z), // activations, order 0 and (inside grad) 1
+          grad((t: Tensor) => sum(silu(t)))(z),
+          exp(z), // unary
+          transpose(z, [2, 0, 1]), // strided copy
+          slice(z, [1, 3, 0], [4, 30, -1]),
+          pad(z, [
+            [1, 0],
+            [0, 2],
+            [1, 1],
+          ]), // fill, then copy
+          broadcastTo(y, [3, 4, 37, 5]),
+          concat([z, z], 1),
+          full([1001], 0.25, { backend: 'wasm' }), // fill
+        ].map((t) => Float32Array.from(t.dataSync())),
+      );
+    const single = run();
+    const saved = { ...elementwisePoolLimits };
+    const pool = enableWasmThreads(backend, 3);
+    const tasks: string[] = [];
+    const runTasks = pool.runTasks!.bind(pool);
+    pool.runTasks = (name, count, args, argStride, scratchBytes) => {
+      tasks.push(name);
+      runTasks(name, count, args, argStride, scratchBytes);
+    };
+    elementwisePoolLimits.minElements = 0; // every call goes to the pool
+    try {
+      const threaded = run();
+      assert.ok(tasks.filter((t) => t === 'elementwiseTask').length >= 12, `pool jobs: ${tasks.length}`);
+      for (const [i, r] of threaded.entries()) assert.deepEqual(r, single[i], `result ${i}`);
+    } finally {
+      Object.assign(elementwisePoolLimits, saved);
+      pool.terminate();
+    }
   });
 
   it('rejects a bad thread count', () => {

@@ -11,8 +11,8 @@ import type { Backend, BackendBuffer } from '../../engine/backend.js';
 import { MAX_ACTIVATION_ORDER } from '../../engine/backend.js';
 import type { DType } from '../../engine/dtype.js';
 import { broadcastStrides, mergeAxes, type Shape, sizeOf, stridesOf } from '../../engine/shape.js';
-import { ACTIVATION, BINARY, REDUCE, UNARY } from './opcodes.js';
-import type { WasmBuffer, WasmHeap } from './wasm-backend.js';
+import { ACTIVATION, BINARY, ELEMENTWISE_TASK, REDUCE, UNARY } from './opcodes.js';
+import type { WasmBuffer, WasmHeap, WasmThreadPool } from './wasm-backend.js';
 
 /** Exports of assembly/elementwise.ts. Pointers are byte addresses; sizes and strides in elements. */
 export interface ElementwiseKernelExports {
@@ -57,7 +57,23 @@ export interface WasmElementwisePieces {
   fallback: Backend;
   /** Makes the backend's buffer for a block from `heap.allocBytes`. */
   wrap(ptr: number, bytes: number, length: number, dtype: DType): BackendBuffer;
+  /** The backend's thread pool now (null: this thread only). */
+  pool(): WasmThreadPool | null;
 }
+
+/**
+ * Elements from which an elementwise kernel call is cut into shares for the thread pool (below it,
+ * the hand-off costs more than the second thread saves). Measured (2 threads, Xeon, small-preset
+ * train step, best of 4 × 3 steps): MAG 272 ms unthreaded → 258 / 258 / 254 ms from 8K / 32K / 128K
+ * elements; MAC 397 → 386–388; SWA 114 → 107–109. Mutable for benchmarks and tests.
+ */
+export const elementwisePoolLimits = { minElements: 65536, sharesPerThread: 2 };
+
+/** Words per task record of `elementwiseTask` (the kind, then at most 20 arguments). */
+const TASK_WORDS = 24;
+
+/** Flat ranges are cut at multiples of this (every SIMD group of a kernel stays in one share). */
+const FLAT_ALIGN = 16;
 
 /** The Backend methods this file replaces. */
 export type WasmElementwiseMethods = Pick<
@@ -141,16 +157,109 @@ export function createWasmElementwise(pieces: WasmElementwisePieces): WasmElemen
   }
   const isWord = (dtype: DType) => dtype === 'float32' || dtype === 'int32';
 
+  /** How many shares a call over `size` elements is cut into (1: run it here). */
+  function sharesFor(size: number): number {
+    const pool = pieces.pool();
+    if (!pool?.runTasks || pool.threads < 2 || size < elementwisePoolLimits.minElements) return 1;
+    return pool.threads * Math.max(1, Math.floor(elementwisePoolLimits.sharesPerThread));
+  }
+
+  /** Runs the task records (kind first, TASK_WORDS apart) on the pool, this thread included. */
+  function runShares(kind: number, records: readonly (readonly number[])[]): void {
+    const [args, bytes] = heap.allocBytes(4 * TASK_WORDS * records.length);
+    try {
+      const words = new Int32Array(heap.memory.buffer, args, TASK_WORDS * records.length);
+      records.forEach((r, t) => {
+        words[t * TASK_WORDS] = kind;
+        words.set(r, t * TASK_WORDS + 1);
+      });
+      pieces.pool()!.runTasks!('elementwiseTask', records.length, args, 4 * TASK_WORDS, 0);
+    } finally {
+      heap.freeBytes(args, bytes);
+    }
+  }
+
+  /** [start, length) ranges cutting n into about `shares` parts at multiples of FLAT_ALIGN. */
+  function flatRanges(n: number, shares: number): [number, number][] {
+    const step = Math.max(FLAT_ALIGN, Math.ceil(n / shares / FLAT_ALIGN) * FLAT_ALIGN);
+    const ranges: [number, number][] = [];
+    for (let start = 0; start < n; start += step) ranges.push([start, Math.min(step, n - start)]);
+    return ranges;
+  }
+
+  /**
+   * Shares of a strided call over `rank` dims (flat = dims, then each operand's strides): the
+   * outermost axis of size > 1 cut into ranges, as [axis, start, length][]; one share when that
+   * axis cannot be cut.
+   */
+  function axisRanges(flat: readonly number[], rank: number, shares: number): [number, number, number][] {
+    const axis = flat.slice(0, rank).findIndex((d) => d > 1);
+    if (shares < 2 || axis < 0) return [[-1, 0, 0]];
+    const d = flat[axis]!;
+    const parts = Math.min(shares, d);
+    const ranges: [number, number, number][] = [];
+    for (let t = 0; t < parts; t++) {
+      const start = Math.floor((t * d) / parts);
+      ranges.push([axis, start, Math.floor(((t + 1) * d) / parts) - start]);
+    }
+    return ranges;
+  }
+
+  /**
+   * One share's pointers and dims: pointer j advanced by start · (its stride on the axis), the axis
+   * cut to `length`. `strides[j]` null: the contiguous output (its stride is the product of the
+   * dims after the axis).
+   */
+  function share(
+    flat: readonly number[],
+    rank: number,
+    pointers: readonly number[],
+    strides: readonly (number | null)[],
+    [axis, start, length]: [number, number, number],
+  ): number[] {
+    if (axis < 0) return [...pointers, ...flat];
+    let inner = 1;
+    for (let i = axis + 1; i < rank; i++) inner *= flat[i]!;
+    const moved = pointers.map(
+      (p, j) => p + 4 * start * (strides[j] === null ? inner : flat[strides[j]! * rank + axis]!),
+    );
+    const dims = flat.slice();
+    dims[axis] = length;
+    return [...moved, ...dims];
+  }
+
   /** Strided copy of `dims` from src to dst (flat = collapseAxes(dims, [dst, src], COPY_RANK)). */
   function copy(dst: number, src: number, flat: readonly number[]): void {
-    k.ewCopy(dst, src, ...flat);
+    let size = 1;
+    for (let i = 0; i < COPY_RANK; i++) size *= flat[i]!;
+    const ranges = axisRanges(flat, COPY_RANK, sharesFor(size));
+    if (ranges.length < 2) {
+      k.ewCopy(dst, src, ...flat);
+      return;
+    }
+    // dst strides are flat's first stride group (1), src's the second (2)
+    runShares(
+      ELEMENTWISE_TASK.copy,
+      ranges.map((r) => share(flat, COPY_RANK, [dst, src], [1, 2], r)),
+    );
+  }
+
+  /** n words at dst set to `bits`. */
+  function fillWords(dst: number, bits: number, n: number): void {
+    const shares = sharesFor(n);
+    if (shares < 2) k.ewFill(dst, bits, n);
+    else
+      runShares(
+        ELEMENTWISE_TASK.fill,
+        flatRanges(n, shares).map(([s, len]) => [dst + 4 * s, bits, len]),
+      );
   }
 
   return {
     fill(size, value, dtype) {
       if (!isWord(dtype)) return fallback.fill(size, value, dtype);
       const out = alloc(dtype, size);
-      k.ewFill(ptr(out), wordOf(value, dtype), size);
+      fillWords(ptr(out), wordOf(value, dtype), size);
       return out;
     },
 
@@ -166,7 +275,15 @@ export function createWasmElementwise(pieces: WasmElementwisePieces): WasmElemen
     unary(op, x, size, dtype) {
       if (dtype !== 'float32') return fallback.unary(op, x, size, dtype);
       const out = alloc(dtype, size);
-      k.ewUnary(UNARY[op], ptr(out), ptr(x), size);
+      const shares = sharesFor(size);
+      if (shares < 2) k.ewUnary(UNARY[op], ptr(out), ptr(x), size);
+      else {
+        const [o, a] = [ptr(out), ptr(x)];
+        runShares(
+          ELEMENTWISE_TASK.unary,
+          flatRanges(size, shares).map(([s, n]) => [UNARY[op], o + 4 * s, a + 4 * s, n]),
+        );
+      }
       return out;
     },
 
@@ -175,7 +292,15 @@ export function createWasmElementwise(pieces: WasmElementwisePieces): WasmElemen
         return fallback.activation(fn, order, x, size, dtype);
       }
       const out = alloc(dtype, size);
-      k.ewActivation(ACTIVATION[fn], order, ptr(out), ptr(x), size);
+      const shares = sharesFor(size);
+      if (shares < 2) k.ewActivation(ACTIVATION[fn], order, ptr(out), ptr(x), size);
+      else {
+        const [o, a] = [ptr(out), ptr(x)];
+        runShares(
+          ELEMENTWISE_TASK.activation,
+          flatRanges(size, shares).map(([s, n]) => [ACTIVATION[fn], order, o + 4 * s, a + 4 * s, n]),
+        );
+      }
       return out;
     },
 
@@ -192,7 +317,17 @@ export function createWasmElementwise(pieces: WasmElementwisePieces): WasmElemen
             );
       if (size !== 0 && !flat) return fallback.binary(op, a, aShape, b, bShape, outShape, dtype);
       const out = alloc(dtype, size);
-      if (flat) k.ewBinary(BINARY[op], ptr(out), ptr(a), ptr(b), ...flat);
+      if (!flat) return out;
+      const ranges = axisRanges(flat, ELEMENTWISE_RANK, sharesFor(size));
+      if (ranges.length < 2) k.ewBinary(BINARY[op], ptr(out), ptr(a), ptr(b), ...flat);
+      else {
+        const pointers = [ptr(out), ptr(a), ptr(b)];
+        // out is contiguous; a's strides are flat's first stride group, b's the second
+        runShares(
+          ELEMENTWISE_TASK.binary,
+          ranges.map((r) => [BINARY[op], ...share(flat, ELEMENTWISE_RANK, pointers, [null, 1, 2], r)]),
+        );
+      }
       return out;
     },
 
@@ -329,7 +464,7 @@ export function createWasmElementwise(pieces: WasmElementwisePieces): WasmElemen
       if (inSize !== 0 && !flat) return fallback.pad(x, shape, padding, value, dtype);
       const size = sizeOf(outShape);
       const out = alloc(dtype, size);
-      k.ewFill(ptr(out), wordOf(value, dtype), size);
+      fillWords(ptr(out), wordOf(value, dtype), size);
       if (!flat) return out;
       let start = 0;
       for (let i = 0; i < padding.length; i++) start += padding[i]![0] * outStrides[i]!;

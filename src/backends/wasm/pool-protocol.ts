@@ -38,6 +38,7 @@ export const TASK_KERNELS = [
   'attentionForwardTask',
   'attentionBackwardTask',
   'simdPeakTask',
+  'elementwiseTask',
 ] as const;
 
 /** Control slots of a product's row-chunk counter and rows per chunk. */

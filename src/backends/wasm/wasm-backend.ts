@@ -120,7 +120,13 @@ export function createWasmBackend(options: WasmBackendOptions = {}): WasmBackend
 
   const backend: WasmBackend = {
     ...host,
-    ...createWasmElementwise({ heap, kernels, fallback: host, wrap: (...a) => new WasmBuffer(...a) }),
+    ...createWasmElementwise({
+      heap,
+      kernels,
+      fallback: host,
+      wrap: (...a) => new WasmBuffer(...a),
+      pool: () => pool,
+    }),
     ...createWasmFused(() => backend, heap, kernels),
     heap,
     kernels,

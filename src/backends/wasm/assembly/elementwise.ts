@@ -29,6 +29,11 @@ import {
   A_SOFTPLUS,
   A_TANH,
   B_ADD,
+  EW_TASK_ACTIVATION,
+  EW_TASK_BINARY,
+  EW_TASK_COPY,
+  EW_TASK_FILL,
+  EW_TASK_UNARY,
   B_DIV,
   B_EQ,
   B_GE,
@@ -1242,5 +1247,76 @@ export function ewCastI32ToF32(out: usize, x: usize, n: i32): void {
   for (; j < n; j++) {
     const off = <usize>j << 2;
     store<f32>(out + off, <f32>load<i32>(x + off));
+  }
+}
+
+// ---- a share of an elementwise kernel, for the thread pool -----------------------------------------
+// One task of `runTasks('elementwiseTask', …)`: the record at `args` (int32 words) names the kernel
+// and its arguments for one contiguous share of the work (src/backends/wasm/elementwise.ts cuts the
+// outermost axis, or a flat range at multiples of 16, so each element is computed exactly as in one
+// call):
+//   0 binary:     op, out, a, b, d0…d3, as0…as3, bs0…bs3
+//   1 activation: fn, order, out, x, n
+//   2 copy:       dst, src, d0…d5, ds0…ds5, ss0…ss5
+//   3 fill:       dst, bits, n
+//   4 unary:      op, out, x, n
+// (the kind codes: EW_TASK_* of opcodes.json)
+// @ts-ignore: decorator
+@inline
+function word(args: usize, i: i32): i32 {
+  return load<i32>(args + (<usize>(i + 1) << 2));
+}
+
+// `scratch` is unused: the elementwise kernels need none.
+export function elementwiseTask(args: usize, scratch: usize): void {
+  const kind = load<i32>(args);
+  if (kind == EW_TASK_BINARY) {
+    ewBinary(
+      word(args, 0),
+      <usize>word(args, 1),
+      <usize>word(args, 2),
+      <usize>word(args, 3),
+      word(args, 4),
+      word(args, 5),
+      word(args, 6),
+      word(args, 7),
+      word(args, 8),
+      word(args, 9),
+      word(args, 10),
+      word(args, 11),
+      word(args, 12),
+      word(args, 13),
+      word(args, 14),
+      word(args, 15),
+    );
+  } else if (kind == EW_TASK_ACTIVATION) {
+    ewActivation(word(args, 0), word(args, 1), <usize>word(args, 2), <usize>word(args, 3), word(args, 4));
+  } else if (kind == EW_TASK_COPY) {
+    ewCopy(
+      <usize>word(args, 0),
+      <usize>word(args, 1),
+      word(args, 2),
+      word(args, 3),
+      word(args, 4),
+      word(args, 5),
+      word(args, 6),
+      word(args, 7),
+      word(args, 8),
+      word(args, 9),
+      word(args, 10),
+      word(args, 11),
+      word(args, 12),
+      word(args, 13),
+      word(args, 14),
+      word(args, 15),
+      word(args, 16),
+      word(args, 17),
+      word(args, 18),
+      word(args, 19),
+    );
+  } else if (kind == EW_TASK_FILL) {
+    ewFill(<usize>word(args, 0), word(args, 1), word(args, 2));
+  } else if (kind == EW_TASK_UNARY) {
+    ewUnary(word(args, 0), <usize>word(args, 1), <usize>word(args, 2), word(args, 3));
   }
 }
