@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { attentionPoolLimits } from '../../src/backends/wasm/attention.js';
 import { elementwisePoolLimits } from '../../src/backends/wasm/elementwise.js';
+import { convPoolLimits } from '../../src/backends/wasm/fused.js';
 import {
   type AttentionOptions,
   add,
@@ -15,6 +16,7 @@ import {
   concat,
   exp,
   full,
+  fusedConvSiluNorm,
   grad,
   matmul,
   mul,
@@ -117,6 +119,47 @@ describe('wasm worker threads', { skip: !wasmBackend && 'no wasm backend here' }
       for (const [i, r] of threaded.entries()) assert.deepEqual(r, single[i], `result ${i}`);
     } finally {
       Object.assign(elementwisePoolLimits, saved);
+      pool.terminate();
+    }
+  });
+
+  it('the memory input block in batch slices on the pool equals one call (the taps gradient to rounding)', () => {
+    const backend = wasmBackend!;
+    const rng = new Rng(6);
+    const [B, T, H, dh, K] = [5, 11, 2, 6, 4];
+    const z = rng.normal([B, T, H * dh], { backend: 'wasm' });
+    const taps = rng.normal([K, H * dh], { std: 0.5, backend: 'wasm' });
+    const tail = rng.normal([B, K - 1, H * dh], { backend: 'wasm' });
+    const w = rng.normal([B, H, T, dh], { backend: 'wasm' });
+    const run = () =>
+      tidy(() => {
+        const f = (xs: Tensor[]) => fusedConvSiluNorm(xs[0]!, xs[1]!, xs[2]!, H, true, 1e-6)!;
+        const grads = grad((xs: Tensor[]) => sum(mul(f(xs), w)))([z, taps, tail]);
+        return [f([z, taps, tail]), ...grads].map((t) => Float32Array.from(t.dataSync()));
+      });
+    const single = run();
+    const saved = convPoolLimits.minElements;
+    const pool = enableWasmThreads(backend, 2);
+    const tasks: string[] = [];
+    const runTasks = pool.runTasks!.bind(pool);
+    pool.runTasks = (name, count, args, argStride, scratchBytes) => {
+      tasks.push(name);
+      runTasks(name, count, args, argStride, scratchBytes);
+    };
+    convPoolLimits.minElements = 0;
+    try {
+      const [y, dz, dtaps, dtail] = run();
+      assert.deepEqual(
+        tasks.filter((t) => t === 'convSiluNormTask').length,
+        3,
+        'forward, recorded forward, backward on the pool',
+      );
+      assert.deepEqual(y, single[0], 'y');
+      assert.deepEqual(dz, single[1], 'dz');
+      assert.ok(relError(dtaps!, single[2]!) < 1e-6, 'dtaps');
+      assert.deepEqual(dtail, single[3], 'dtail');
+    } finally {
+      convPoolLimits.minElements = saved;
       pool.terminate();
     }
   });

@@ -51,6 +51,12 @@ function ptr(buffer: BackendBuffer): number {
   return p;
 }
 
+/**
+ * Elements (batch · tokens · channels) from which the memory layer's input block runs as batch
+ * slices on the thread pool. Mutable for tests.
+ */
+export const convPoolLimits = { minElements: 65536 };
+
 /** The fused blocks of a wasm backend (entries whose kernels the module lacks are left out). */
 export function createWasmFused(
   getBackend: () => WasmBackend,
@@ -143,20 +149,80 @@ export function createWasmFused(
     const bwd = k.convSiluNormBackward;
     const dims = (p: ConvSiluNormParams) =>
       [p.batch, p.tokens, p.heads, p.headDim, p.kernel, p.normalize ? 1 : 0, p.eps] as const;
+    // [first row, rows] of each batch slice: one per thread from convPoolLimits.minElements, else one.
+    const slices = (p: ConvSiluNormParams): [number, number][] => {
+      const pool = getBackend().threadPool;
+      const size = p.batch * p.tokens * p.heads * p.headDim;
+      const n = !pool?.runTasks || size < convPoolLimits.minElements ? 1 : Math.min(p.batch, pool.threads);
+      return Array.from({ length: n }, (_, t) => {
+        const first = Math.floor((t * p.batch) / n);
+        return [first, Math.floor(((t + 1) * p.batch) / n) - first];
+      });
+    };
+    /** Runs convSiluNormTask once per record (15 words each) on the pool. */
+    const onPool = (records: number[][]) => {
+      const [args, bytes] = heap.allocBytes(4 * 15 * records.length);
+      try {
+        new Int32Array(heap.memory.buffer, args, 15 * records.length).set(records.flat());
+        getBackend().threadPool!.runTasks!('convSiluNormTask', records.length, args, 4 * 15, 0);
+      } finally {
+        heap.freeBytes(args, bytes);
+      }
+    };
+    const epsBits = (eps: number) => new Int32Array(Float32Array.of(eps).buffer)[0]!;
     blocks.fusedConvSiluNorm = {
       supports: (p, dtype) =>
         dtype === 'float32' && p.batch > 0 && p.tokens > 0 && p.heads > 0 && p.headDim > 0,
       forward(z, taps, tail, p, dtype) {
         const y = alloc(p.batch * p.heads * p.tokens * p.headDim, dtype);
-        fwd(ptr(z), p0(taps), p0(tail), ptr(y), ...dims(p));
+        const parts = slices(p);
+        if (parts.length < 2) {
+          fwd(ptr(z), p0(taps), p0(tail), ptr(y), ...dims(p));
+          return y;
+        }
+        const [C, K] = [p.heads * p.headDim, p.kernel];
+        onPool(
+          parts.map(([b, n]) => [
+            ...[0, ptr(z) + 4 * b * p.tokens * C, p0(taps), tail ? ptr(tail) + 4 * b * (K - 1) * C : 0],
+            ...[ptr(y) + 4 * b * p.tokens * C, 0, 0, 0, n, p.tokens, p.heads, p.headDim, K],
+            ...[p.normalize ? 1 : 0, epsBits(p.eps)],
+          ]),
+        );
         return y;
       },
       backward(z, taps, tail, gy, p, needTail, dtype) {
-        const C = p.heads * p.headDim;
+        const [C, K] = [p.heads * p.headDim, p.kernel];
         const dz = alloc(p.batch * p.tokens * C, dtype);
-        const dtaps = taps ? alloc(p.kernel * C, dtype) : null;
-        const dtail = tail && needTail && p.kernel > 1 ? alloc(p.batch * (p.kernel - 1) * C, dtype) : null;
-        bwd(ptr(z), p0(taps), p0(tail), ptr(gy), ptr(dz), p0(dtaps), p0(dtail), ...dims(p));
+        const dtaps = taps ? alloc(K * C, dtype) : null;
+        const dtail = tail && needTail && K > 1 ? alloc(p.batch * (K - 1) * C, dtype) : null;
+        const parts = slices(p);
+        if (parts.length < 2) {
+          bwd(ptr(z), p0(taps), p0(tail), ptr(gy), ptr(dz), p0(dtaps), p0(dtail), ...dims(p));
+          return [dz, dtaps, dtail];
+        }
+        // each slice sums its rows' tap gradients into its own block; the blocks are added here
+        const [partials, partialBytes] = heap.allocBytes(taps ? 4 * parts.length * K * C : 4);
+        try {
+          onPool(
+            parts.map(([b, n], t) => [
+              ...[1, ptr(z) + 4 * b * p.tokens * C, p0(taps), tail ? ptr(tail) + 4 * b * (K - 1) * C : 0],
+              ...[ptr(gy) + 4 * b * p.tokens * C, ptr(dz) + 4 * b * p.tokens * C],
+              ...[taps ? partials + 4 * t * K * C : 0, dtail ? ptr(dtail) + 4 * b * (K - 1) * C : 0],
+              ...[n, p.tokens, p.heads, p.headDim, K, p.normalize ? 1 : 0, epsBits(p.eps)],
+            ]),
+          );
+          if (dtaps) {
+            const out = new Float32Array(heap.memory.buffer, ptr(dtaps), K * C);
+            const sums = new Float32Array(heap.memory.buffer, partials, parts.length * K * C);
+            for (let i = 0; i < K * C; i++) {
+              let sum = 0;
+              for (let t = 0; t < parts.length; t++) sum += sums[t * K * C + i]!;
+              out[i] = sum;
+            }
+          }
+        } finally {
+          heap.freeBytes(partials, partialBytes);
+        }
         return [dz, dtaps, dtail];
       },
     };

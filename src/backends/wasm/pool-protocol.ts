@@ -39,6 +39,7 @@ export const TASK_KERNELS = [
   'attentionBackwardTask',
   'simdPeakTask',
   'elementwiseTask',
+  'convSiluNormTask',
 ] as const;
 
 /** Control slots of a product's row-chunk counter and rows per chunk. */

@@ -534,3 +534,44 @@ export function gateBackward(
     st(dbias, h, <f32>sum);
   }
 }
+
+// One batch slice of convSiluNormForward (word 0 = 0) or convSiluNormBackward (word 0 = 1) for the
+// thread pool: int32 words at args: direction, z, taps, tail, y (forward) or gy (backward), dz,
+// dtaps, dtail, B, T, H, dh, K, normalize, eps (float32 bits). The caller advances the batch-indexed
+// pointers to the slice's first row, and gives each backward slice its own dtaps to sum afterwards.
+export function convSiluNormTask(args: usize, scratch: usize): void {
+  // (scratch unused)
+  const eps = reinterpret<f32>(load<i32>(args + 56));
+  if (load<i32>(args) == 0) {
+    convSiluNormForward(
+      <usize>load<i32>(args + 4),
+      <usize>load<i32>(args + 8),
+      <usize>load<i32>(args + 12),
+      <usize>load<i32>(args + 16),
+      load<i32>(args + 32),
+      load<i32>(args + 36),
+      load<i32>(args + 40),
+      load<i32>(args + 44),
+      load<i32>(args + 48),
+      load<i32>(args + 52),
+      eps,
+    );
+  } else {
+    convSiluNormBackward(
+      <usize>load<i32>(args + 4),
+      <usize>load<i32>(args + 8),
+      <usize>load<i32>(args + 12),
+      <usize>load<i32>(args + 16),
+      <usize>load<i32>(args + 20),
+      <usize>load<i32>(args + 24),
+      <usize>load<i32>(args + 28),
+      load<i32>(args + 32),
+      load<i32>(args + 36),
+      load<i32>(args + 40),
+      load<i32>(args + 44),
+      load<i32>(args + 48),
+      load<i32>(args + 52),
+      eps,
+    );
+  }
+}
