@@ -1,8 +1,9 @@
 import { isFloat } from './dtype.js';
-import { onesLike, zerosLike } from './ops/create.js';
+import { onesLike, zeros, zerosLike } from './ops/create.js';
 import { add } from './ops/elementwise.js';
+import { concat, reshape } from './ops/shape.js';
 import { formatShape, shapesEqual } from './shape.js';
-import { backpropagate, record, Tape, withTape } from './tape.js';
+import { type AssemblePieces, backpropagate, record, Tape, withTape } from './tape.js';
 import { nextTensorIdValue, Tensor, tidy, viewOf } from './tensor.js';
 import { mapLeaves, tensorLeaves } from './tree.js';
 
@@ -20,6 +21,22 @@ function traced<P, R>(f: () => R, params: P): { out: R; tape: Tape; leaves: Tens
   }
   return { out, tape, leaves };
 }
+
+/** A custom op's flat cotangent from its outputs' cotangents: one concat with zeros between. */
+const assemblePieces: AssemblePieces = (pieces, size) => {
+  const sorted = [...pieces].sort((a, b) => a[0] - b[0]);
+  const { backend, dtype } = sorted[0]![1];
+  const gap = (n: number) => zeros([n], { dtype, backend: backend.name });
+  const parts: Tensor[] = [];
+  let at = 0;
+  for (const [offset, g] of sorted) {
+    if (offset > at) parts.push(gap(offset - at));
+    parts.push(reshape(g, [g.size]));
+    at = offset + g.size;
+  }
+  if (at < size) parts.push(gap(size - at));
+  return parts.length === 1 ? parts[0]! : concat(parts, 0);
+};
 
 /** A new tensor object on `t`'s storage, recorded as the identity so enclosing tapes see through it. */
 function alias(t: Tensor): Tensor {
@@ -125,7 +142,7 @@ export function vjp<P>(
       );
     }
     try {
-      const grads = backpropagate(tape, [out], [cotangent], add);
+      const grads = backpropagate(tape, [out], [cotangent], add, assemblePieces);
       return gradTree(params, leaves, grads, [cotangent, out, value]);
     } finally {
       release();

@@ -16,6 +16,11 @@ export interface TapeNode {
   readonly output: Tensor;
   /** Gradients for the inputs given the output's cotangent; `needs[i]` false may return null. */
   readonly backward: (cotangent: Tensor, needs: readonly boolean[]) => readonly (Tensor | null)[];
+  /**
+   * Set on the nodes of `recordPiece`: the output is the flat input's elements from `offset` on,
+   * and its cotangent is placed there when the input's cotangent is assembled (no backward call).
+   */
+  readonly pieceAt?: number;
 }
 
 export class Tape {
@@ -78,6 +83,26 @@ export function record(
   }
 }
 
+/**
+ * Records `part` as the elements of the flat tensor `flat` from `offset` on (a custom op's output,
+ * engine/custom.ts). Its cotangent is not padded to the flat size and added up like a slice's:
+ * the pieces of one flat tensor are kept apart and assembled once, in one pass, when the flat
+ * tensor's own node is reached.
+ */
+export function recordPiece(flat: Tensor, part: Tensor, offset: number): void {
+  if (activeTapes.length === 0) return;
+  const backward = (): never => {
+    throw new Error('a piece node has no backward of its own: its cotangent is assembled into the flat one');
+  };
+  for (const tape of activeTapes) {
+    if (!tape.tracked.has(flat.id)) continue;
+    tape.add({ name: 'piece', inputs: [flat], output: part, backward, pieceAt: offset }, [flat, part]);
+  }
+}
+
+/** Builds a flat cotangent of `size` from disjoint pieces [offset, flat values] (zeros elsewhere). */
+export type AssemblePieces = (pieces: readonly (readonly [number, Tensor])[], size: number) => Tensor;
+
 /** Runs `fn` with `tape` recording (on top of any enclosing tapes). */
 export function withTape<T>(tape: Tape, fn: () => T): T {
   activeTapes.push(tape);
@@ -114,19 +139,38 @@ export function backpropagate(
   outputs: readonly Tensor[],
   cotangents: readonly Tensor[],
   add: (a: Tensor, b: Tensor) => Tensor,
+  assemble: AssemblePieces,
 ): Map<number, Tensor> {
   const grads = new Map<number, Tensor>();
+  const pieces = new Map<number, [number, Tensor][]>();
   const accumulate = (t: Tensor, g: Tensor): void => {
     const prev = grads.get(t.id);
     grads.set(t.id, prev === undefined ? g : add(prev, g));
+  };
+  /** The cotangent of t so far, with its pieces assembled in. */
+  const gradOf = (t: Tensor): Tensor | undefined => {
+    const parts = pieces.get(t.id);
+    if (parts) {
+      pieces.delete(t.id);
+      accumulate(t, assemble(parts, t.size));
+    }
+    return grads.get(t.id);
   };
   outputs.forEach((o, i) => {
     accumulate(o, cotangents[i]!);
   });
   for (let n = tape.nodes.length - 1; n >= 0; n--) {
     const node = tape.nodes[n]!;
-    const g = grads.get(node.output.id);
+    const g = gradOf(node.output);
     if (g === undefined) continue;
+    if (node.pieceAt !== undefined) {
+      const flat = node.inputs[0]!;
+      if (!tape.tracked.has(flat.id)) continue;
+      const list = pieces.get(flat.id) ?? [];
+      list.push([node.pieceAt, g]);
+      pieces.set(flat.id, list);
+      continue;
+    }
     const needs = node.inputs.map((x) => tape.tracked.has(x.id));
     // Intermediate tensors of one rule are released as soon as it has produced its gradients.
     const inputGrads = tidy(() => node.backward(g, needs));
@@ -135,5 +179,6 @@ export function backpropagate(
       if (needs[i] && gi) accumulate(x, gi);
     });
   }
+  // (every flat tensor with pieces is a node's output on this tape, so none are left here)
   return grads;
 }
