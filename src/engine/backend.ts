@@ -395,8 +395,28 @@ export interface FusedBlocks {
    * (`fusedConvSiluNorm`, ops/blocks.ts; composed in memory/layer.ts).
    */
   readonly fusedConvSiluNorm?: FusedConvSiluNorm;
+  /** Rotary position embedding on rows of d (`rope`, ops/attention.ts). */
+  readonly fusedRope?: FusedRope;
   /** The memory layer's gates cap · σ(z + bias), moved to (batch, heads, tokens) (`fusedGate`, ops/blocks.ts). */
   readonly fusedGate?: FusedGate;
+}
+
+/** A backend's fused RoPE (see `FusedBlocks.fusedRope`). */
+export interface FusedRope {
+  supports(dtype: DType): boolean;
+  /**
+   * x (rows × d) with features i and i + d/2 rotated, row r by row r mod tokens of `table`
+   * (tokens × d: cos θ then sin θ, d/2 each); `inverse` rotates by −θ (the backward).
+   */
+  apply(
+    x: BackendBuffer,
+    table: BackendBuffer,
+    rows: number,
+    tokens: number,
+    d: number,
+    inverse: boolean,
+    dtype: DType,
+  ): BackendBuffer;
 }
 
 /** A backend's fused gate (see `FusedBlocks.fusedGate`): z (batch, tokens, heads), bias (heads). */

@@ -25,9 +25,11 @@ import {
   Rng,
   reshape,
   rmsNorm,
+  rope,
   sigmoid,
   silu,
   slice,
+  sub,
   sum,
   swigluGate,
   type Tensor,
@@ -288,5 +290,42 @@ describe('fused memory-layer blocks: conv + SiLU + per-head L2 norm, and the gat
       assert.ok(relError(got, want) < 1e-4, `streamed outputs differ by ${relError(got, want)}`);
       assert.ok(relError(memoryLayer(params32, config, on(x64, 'wasm')).y, want) < 1e-4, 'whole = pieces');
     });
+  });
+});
+
+describe('fused RoPE (wasm)', { skip: wasmBackend === null && 'no wasm backend' }, () => {
+  const rng = new Rng(13);
+  const ref = { dtype: 'float64', backend: 'reference' } as const;
+  const positions = [0, 3, 4, 9, 17, 100, 2];
+
+  it('the backend has it, and the forward equals the composed float32 ops bit for bit', () => {
+    assert.ok(wasmBackend!.fusedRope);
+    tidy(() => {
+      const x = on(rng.normal([2, 3, 7, 10], ref), 'wasm'); // d/2 = 5: four SIMD lanes and a scalar rest
+      const half = 5;
+      const cos = tensor(
+        Float32Array.from({ length: 7 * half }, (_, k) =>
+          Math.cos(positions[Math.floor(k / half)]! * 10000 ** ((-2 * (k % half)) / 10)),
+        ),
+        [7, half],
+        { backend: 'wasm' },
+      );
+      const sin = tensor(
+        Float32Array.from({ length: 7 * half }, (_, k) =>
+          Math.sin(positions[Math.floor(k / half)]! * 10000 ** ((-2 * (k % half)) / 10)),
+        ),
+        [7, half],
+        { backend: 'wasm' },
+      );
+      const x1 = slice(x, [0, 0, 0, 0], [-1, -1, -1, half]);
+      const x2 = slice(x, [0, 0, 0, half], [-1, -1, -1, half]);
+      const composed = concat([sub(mul(x1, cos), mul(x2, sin)), add(mul(x1, sin), mul(x2, cos))], -1);
+      assert.deepEqual(rope(x, positions).dataSync(), composed.dataSync());
+    });
+  });
+
+  it('values and gradients match float64', () => {
+    const x = rng.normal([2, 3, 7, 10], ref);
+    againstFloat64('rope', ([a]) => rope(a!, positions), [x], rng.normal([2, 3, 7, 10], ref));
   });
 });

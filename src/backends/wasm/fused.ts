@@ -24,6 +24,7 @@ export interface FusedKernelExports {
   convSiluNormForward(...args: number[]): void;
   gateForward(z: number, bias: number, out: number, B: number, T: number, H: number, cap: number): void;
   gateBackward(...args: number[]): void;
+  ropeRows(x: number, out: number, table: number, rows: number, T: number, d: number, sign: number): void;
   convSiluNormBackward(...args: number[]): void;
   adamwStep(
     p: number,
@@ -241,6 +242,17 @@ export function createWasmFused(
         const [dz, db] = [alloc(B * T * H, dtype), alloc(H, dtype)];
         bwd(ptr(z), ptr(bias), ptr(g), ptr(dz), ptr(db), B, T, H, cap);
         return [dz, db];
+      },
+    };
+  }
+  if (typeof k.ropeRows === 'function') {
+    const ropeRows = k.ropeRows;
+    blocks.fusedRope = {
+      supports: (dtype) => dtype === 'float32',
+      apply(x, table, rows, T, d, inverse, dtype) {
+        const out = alloc(rows * d, dtype);
+        ropeRows(ptr(x), ptr(out), ptr(table), rows, T, d, inverse ? -1 : 1);
+        return out;
       },
     };
   }

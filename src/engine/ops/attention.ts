@@ -222,6 +222,36 @@ function fusedAttention(q: Tensor, k: Tensor, v: Tensor, p: AttentionParams): Te
 }
 
 /**
+ * RoPE on the backend's fused kernel as one tape node (the backward rotates back by the same
+ * kernel), given the angles' cosines and sines (T, d/2 each); null where the backend has none.
+ */
+function fusedRope(x: Tensor, cosData: Float64Array, sinData: Float64Array): Tensor | null {
+  const kernels = x.backend.fusedRope;
+  if (!kernels?.supports(x.dtype)) return null;
+  const [t, d] = [x.shape[x.rank - 2]!, x.shape[x.rank - 1]!];
+  const half = d / 2;
+  const rows = x.size / d;
+  if (rows === 0) return null;
+  const table = new Float64Array(t * d); // per position: cos θ, then sin θ
+  for (let s = 0; s < t; s++) {
+    table.set(cosData.subarray(s * half, (s + 1) * half), s * d);
+    table.set(sinData.subarray(s * half, (s + 1) * half), s * d + half);
+  }
+  const angles = tensor(table, [t, d], { dtype: x.dtype, backend: x.backend.name });
+  const { backend, dtype } = x;
+  const apply = (v: Tensor, inverse: boolean, shape: readonly number[]) =>
+    wrapBuffer(backend, kernels.apply(v.buffer, angles.buffer, rows, t, d, inverse, dtype), shape, dtype);
+  const [out] = customOp({
+    name: 'rope',
+    inputs: [x],
+    outputShapes: [x.shape],
+    forward: () => ({ flat: apply(x, false, [x.size]), saved: [angles] }),
+    backward: (g) => [apply(g, true, x.shape)],
+  });
+  return out!;
+}
+
+/**
  * Rotary position embedding on the last axis (size d, even) of x (…, T, d): the halves convention
  * (GPT-NeoX / "rotate half"): feature i and feature i + d/2 form a pair, rotated by the angle
  * positions[t] · base^(−2i/d), i < d/2:
@@ -254,6 +284,8 @@ export function rope(x: Tensor, positions: Positions, base = 10000): Tensor {
     }
   }
   const opts = { dtype: x.dtype, backend: x.backend.name };
+  const fused = fusedRope(x, cosData, sinData);
+  if (fused) return fused;
   const cos = tensor(cosData, [t, half], opts);
   const sin = tensor(sinData, [t, half], opts);
   const begin = x.shape.map(() => 0);

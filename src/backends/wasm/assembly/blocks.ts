@@ -575,3 +575,36 @@ export function convSiluNormTask(args: usize, scratch: usize): void {
     );
   }
 }
+
+// ---- RoPE (halves convention) ---------------------------------------------------------------------
+// out (rows × d) = x with feature pairs (i, i + d/2) rotated: row r uses row r mod T of `table`
+// (T × d: the cosines, then the sines, d/2 each); sign = −1 rotates back (the backward). The same
+// float32 multiplies and adds, in the same order, as the composed op (ops/attention.ts `rope`).
+export function ropeRows(x: usize, out: usize, table: usize, rows: i32, T: i32, d: i32, sign: f32): void {
+  const half = d >> 1;
+  const hb = <usize>half << 2;
+  const sv = f32x4.splat(sign);
+  for (let r: i32 = 0; r < rows; r++) {
+    const xr = x + (<usize>(r * d) << 2);
+    const or = out + (<usize>(r * d) << 2);
+    const cr = table + (<usize>((r % T) * d) << 2);
+    let i: i32 = 0;
+    for (; i + 4 <= half; i += 4) {
+      const o = <usize>i << 2;
+      const x1 = v128.load(xr + o);
+      const x2 = v128.load(xr + hb + o);
+      const c = v128.load(cr + o);
+      const s = f32x4.mul(v128.load(cr + hb + o), sv);
+      v128.store(or + o, f32x4.sub(f32x4.mul(x1, c), f32x4.mul(x2, s)));
+      v128.store(or + hb + o, f32x4.add(f32x4.mul(x1, s), f32x4.mul(x2, c)));
+    }
+    for (; i < half; i++) {
+      const x1 = ld(xr, i);
+      const x2 = ld(xr, half + i);
+      const c = ld(cr, i);
+      const s = ld(cr, half + i) * sign;
+      st(or, i, x1 * c - x2 * s);
+      st(or, half + i, x1 * s + x2 * c);
+    }
+  }
+}
