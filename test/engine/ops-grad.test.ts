@@ -2,6 +2,7 @@
  * Every differentiable op's backward rule against central finite differences in float64, as
  * property tests over random shapes (ranks 0–4, dimensions 1–4, broadcasting, size-1 axes).
  */
+import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as fc from 'fast-check';
 import {
@@ -286,6 +287,26 @@ for (const backend of float64Backends()) {
                   maxEntries: 1000,
                 });
               }
+            }
+          }),
+        );
+      });
+      it('(2,3,4) @ a shared (4,5) matrix (one product over all rows): values per batch, gradients', () => {
+        withBackend(backend, () =>
+          tidy(() => {
+            const rng = new Rng(8);
+            for (const tb of [false, true]) {
+              const a = anyValue(rng, [2, 3, 4]);
+              const b = anyValue(rng, tb ? [5, 4] : [4, 5]);
+              const out = matmul(a, b, { transposeB: tb });
+              for (let i = 0; i < 2; i++) {
+                const row = matmul(reshape(slice(a, [i, 0, 0], [1, -1, -1]), [3, 4]), b, { transposeB: tb });
+                assert.deepEqual(
+                  [...reshape(slice(out, [i, 0, 0], [1, -1, -1]), [3, 5]).dataSync()],
+                  [...row.dataSync()],
+                );
+              }
+              gradCheck(rng, ([x, y]) => matmul(x!, y!, { transposeB: tb }), [a, b], { maxEntries: 1000 });
             }
           }),
         );

@@ -1,8 +1,9 @@
 import { isFloat } from '../dtype.js';
-import { broadcastShapes, formatShape } from '../shape.js';
+import { broadcastShapes, formatShape, sizeOf } from '../shape.js';
 import { isRecording, record } from '../tape.js';
 import { type Tensor, wrapBuffer } from '../tensor.js';
 import { unbroadcast } from './elementwise.js';
+import { reshape } from './shape.js';
 
 export interface MatmulOptions {
   /** Use aᵀ (swap a's last two axes) without copying. */
@@ -38,6 +39,14 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     throw new RangeError(
       `matmul: inner dimensions differ: ${formatShape(a.shape)}${ta ? 'ᵀ' : ''} @ ${formatShape(b.shape)}${tb ? 'ᵀ' : ''}`,
     );
+  }
+  if (b.rank === 2 && a.rank > 2 && !ta) {
+    // A shared matrix b: every batch's rows of a are one (M, k) matrix, so one product of M rows
+    // instead of one per batch (x W over all tokens at once); the backward then gives dB as one
+    // product over all M rows, not a product per batch and a sum.
+    const lead = a.shape.slice(0, -1);
+    const rows = reshape(a, [sizeOf(lead), k]);
+    return reshape(matmul(rows, b, options), [...lead, n]);
   }
   const batch = broadcastShapes(
     a.shape.slice(0, -2),
