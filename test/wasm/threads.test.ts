@@ -35,6 +35,17 @@ import {
 import { enableWasmThreads } from '../../src/node.js';
 import { relError } from '../helpers/compare.js';
 
+/** Records [task kernel, task count] of every runTasks job the pool runs from now on. */
+function recordTasks(pool: ReturnType<typeof enableWasmThreads>): [string, number][] {
+  const tasks: [string, number][] = [];
+  const runTasks = pool.runTasks!.bind(pool);
+  pool.runTasks = (name, count, args, argStride, scratchBytes) => {
+    tasks.push([name, count]);
+    runTasks(name, count, args, argStride, scratchBytes);
+  };
+  return tasks;
+}
+
 describe('wasm worker threads', { skip: !wasmBackend && 'no wasm backend here' }, () => {
   it('row-split products equal single-threaded ones, for every transpose and odd sizes', () => {
     const backend = wasmBackend!;
@@ -106,16 +117,11 @@ describe('wasm worker threads', { skip: !wasmBackend && 'no wasm backend here' }
     const single = run();
     const saved = { ...elementwisePoolLimits };
     const pool = enableWasmThreads(backend, 3);
-    const tasks: string[] = [];
-    const runTasks = pool.runTasks!.bind(pool);
-    pool.runTasks = (name, count, args, argStride, scratchBytes) => {
-      tasks.push(name);
-      runTasks(name, count, args, argStride, scratchBytes);
-    };
+    const tasks = recordTasks(pool);
     elementwisePoolLimits.minElements = 0; // every call goes to the pool
     try {
       const threaded = run();
-      assert.ok(tasks.filter((t) => t === 'elementwiseTask').length >= 12, `pool jobs: ${tasks.length}`);
+      assert.ok(tasks.filter(([t]) => t === 'elementwiseTask').length >= 12, `pool jobs: ${tasks.length}`);
       for (const [i, r] of threaded.entries()) assert.deepEqual(r, single[i], `result ${i}`);
     } finally {
       Object.assign(elementwisePoolLimits, saved);
@@ -140,17 +146,12 @@ describe('wasm worker threads', { skip: !wasmBackend && 'no wasm backend here' }
     const single = run();
     const saved = convPoolLimits.minElements;
     const pool = enableWasmThreads(backend, 2);
-    const tasks: string[] = [];
-    const runTasks = pool.runTasks!.bind(pool);
-    pool.runTasks = (name, count, args, argStride, scratchBytes) => {
-      tasks.push(name);
-      runTasks(name, count, args, argStride, scratchBytes);
-    };
+    const tasks = recordTasks(pool);
     convPoolLimits.minElements = 0;
     try {
       const [y, dz, dtaps, dtail] = run();
       assert.deepEqual(
-        tasks.filter((t) => t === 'convSiluNormTask').length,
+        tasks.filter(([t]) => t === 'convSiluNormTask').length,
         3,
         'forward, recorded forward, backward on the pool',
       );
@@ -259,12 +260,7 @@ describe('wasm worker threads: fused attention', { skip: !wasmBackend && 'no was
     const composed = attentionCases.map((c, i) => attentionRun(c, data[i]!, false));
     const saved = attentionPoolLimits.minWork;
     const pool = enableWasmThreads(backend, 2);
-    const tasks: [string, number][] = [];
-    const runTasks = pool.runTasks!.bind(pool);
-    pool.runTasks = (name, count, args, argStride, scratchBytes) => {
-      tasks.push([name, count]);
-      runTasks(name, count, args, argStride, scratchBytes);
-    };
+    const tasks = recordTasks(pool);
     attentionPoolLimits.minWork = 0; // every call with batch ≥ 2 goes to the pool
     try {
       attentionCases.forEach((c, i) => {
