@@ -264,13 +264,14 @@ export function initialMemoryLayerState(
   const C = config.heads * config.headDim;
   const K = config.convKernel;
   const dtype = params.wq.dtype as FloatDType;
+  const backend = params.wq.backend.name; // the parameters' backend, whatever the default
   const weights = params.memory.map((w) => expandDims(w, 0)); // (1, H, d_in, d_out): broadcasts over B
   const tails =
     K > 0
       ? {
-          q: zeros([batch, K - 1, C], { dtype }),
-          k: zeros([batch, K - 1, C], { dtype }),
-          v: zeros([batch, K - 1, C], { dtype }),
+          q: zeros([batch, K - 1, C], { dtype, backend }),
+          k: zeros([batch, K - 1, C], { dtype, backend }),
+          v: zeros([batch, K - 1, C], { dtype, backend }),
         }
       : null;
   return {
@@ -351,11 +352,11 @@ export function memoryLayerWrites(
   const alpha =
     config.forgetting && params.wAlpha && params.bAlpha
       ? gate(x, params.wAlpha, params.bAlpha, 1)
-      : zeros([B, H, T], { dtype });
+      : zeros([B, H, T], { dtype, backend: x.backend.name });
   const eta =
     config.momentum && params.wEta && params.bEta
       ? gate(x, params.wEta, params.bEta, config.etaMax)
-      : zeros([B, H, T], { dtype });
+      : zeros([B, H, T], { dtype, backend: x.backend.name });
   const theta = gate(x, params.wTheta, params.bTheta, config.thetaMax);
   return { q, k, v, alpha, eta, theta, tails };
 }

@@ -10,6 +10,7 @@ import {
   defaultMemoryLayerConfig,
   dispose,
   getBackend,
+  initialMemoryLayerState,
   initMemoryLayer,
   type MemoryLayerConfig,
   type MemoryLayerParams,
@@ -212,3 +213,21 @@ for (const backend of backendsUnderTest()) {
     });
   });
 }
+
+describe("memory layer: a fresh state on the parameters' backend", () => {
+  it('conv tails and disabled gates live where the parameters live, whatever the default backend', () => {
+    const config = small({ forgetting: false });
+    const params = withBackend('reference', () => initMemoryLayer(config, new Rng(2)));
+    const x = withBackend('reference', () => tensor(new Float32Array(2 * 4 * 6).fill(0.1), [2, 4, 6]));
+    const other = getBackend().name === 'reference' ? null : getBackend().name;
+    // the default backend differs from the parameters' one wherever a second backend is registered
+    withBackend(other ?? 'reference', () => {
+      const state = initialMemoryLayerState(params, config, 2);
+      assert.equal(state.convTails!.q.backend.name, 'reference');
+      const { y } = memoryLayer(params, config, x, state); // mixing backends would throw here
+      assert.equal(y.backend.name, 'reference');
+      dispose([state, y]);
+    });
+    dispose([params, x]);
+  });
+});
