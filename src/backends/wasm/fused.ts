@@ -1,9 +1,9 @@
 /**
  * The wasm backend's fused blocks (`FusedBlocks` in engine/backend.ts): JS glue around the
- * AssemblyScript kernels of ./assembly/optim.ts and ./assembly/blocks.ts, the paged attention of ./attention.ts and the
- * decoding kernels of ./decode.ts. Each entry checks what
- * it supports, allocates its outputs on the heap and makes one kernel call per block.
- * Browser-safe: no `node:*` imports.
+ * AssemblyScript kernels of ./assembly/optim.ts and ./assembly/blocks.ts, the paged attention of
+ * ./attention.ts and the decoding kernels of ./decode.ts. Each entry checks what it supports,
+ * allocates its outputs on the heap and makes one kernel call per block (the memory input block:
+ * one per batch slice on the thread pool when it is large). Browser-safe: no `node:*` imports.
  */
 import type { AdamWParams, BackendBuffer, ConvSiluNormParams, FusedBlocks } from '../../engine/backend.js';
 import type { DType } from '../../engine/dtype.js';
