@@ -12,6 +12,7 @@ import { MAX_ACTIVATION_ORDER } from '../../engine/backend.js';
 import type { DType } from '../../engine/dtype.js';
 import { broadcastStrides, mergeAxes, type Shape, sizeOf, stridesOf } from '../../engine/shape.js';
 import { ACTIVATION, BINARY, ELEMENTWISE_TASK, REDUCE, UNARY } from './opcodes.js';
+import { runTaskRecords } from './pool-protocol.js';
 import type { WasmBuffer, WasmHeap, WasmThreadPool } from './wasm-backend.js';
 
 /** Exports of assembly/elementwise.ts. Pointers are byte addresses; sizes and strides in elements. */
@@ -135,7 +136,7 @@ const bitsF32 = new Float32Array(1);
 const bitsI32 = new Int32Array(bitsF32.buffer);
 
 /** The 32-bit pattern a Float32Array / Int32Array stores for `value`. */
-function wordOf(value: number, dtype: DType): number {
+export function wordOf(value: number, dtype: DType): number {
   if (dtype === 'int32') return value | 0;
   bitsF32[0] = value;
   return bitsI32[0]!;
@@ -164,19 +165,10 @@ export function createWasmElementwise(pieces: WasmElementwisePieces): WasmElemen
     return pool.threads * Math.max(1, Math.floor(elementwisePoolLimits.sharesPerThread));
   }
 
-  /** Runs the task records (kind first, TASK_WORDS apart) on the pool, this thread included. */
+  /** Runs one `elementwiseTask` per record (its kind, then the record) on the pool. */
   function runShares(kind: number, records: readonly (readonly number[])[]): void {
-    const [args, bytes] = heap.allocBytes(4 * TASK_WORDS * records.length);
-    try {
-      const words = new Int32Array(heap.memory.buffer, args, TASK_WORDS * records.length);
-      records.forEach((r, t) => {
-        words[t * TASK_WORDS] = kind;
-        words.set(r, t * TASK_WORDS + 1);
-      });
-      pieces.pool()!.runTasks!('elementwiseTask', records.length, args, 4 * TASK_WORDS, 0);
-    } finally {
-      heap.freeBytes(args, bytes);
-    }
+    const tasks = records.map((r) => [kind, ...r]);
+    runTaskRecords(pieces.pool()!, heap, 'elementwiseTask', tasks, TASK_WORDS);
   }
 
   /** [start, length) ranges cutting n into about `shares` parts at multiples of FLAT_ALIGN. */

@@ -9,8 +9,9 @@ import type { AdamWParams, BackendBuffer, ConvSiluNormParams, FusedBlocks } from
 import type { DType } from '../../engine/dtype.js';
 import { createWasmPagedAttention } from './attention.js';
 import { createWasmDecode } from './decode.js';
-import type { ElementwiseKernelExports } from './elementwise.js';
+import { type ElementwiseKernelExports, wordOf } from './elementwise.js';
 import type { KernelExports } from './kernels.js';
+import { runTaskRecords } from './pool-protocol.js';
 import type { WasmBackend, WasmBuffer, WasmHeap } from './wasm-backend.js';
 
 /** The fused-block exports of the kernel module (byte addresses; sizes in elements). */
@@ -160,17 +161,28 @@ export function createWasmFused(
         return [first, Math.floor(((t + 1) * p.batch) / n) - first];
       });
     };
-    /** Runs convSiluNormTask once per record (15 words each) on the pool. */
-    const onPool = (records: number[][]) => {
-      const [args, bytes] = heap.allocBytes(4 * 15 * records.length);
-      try {
-        new Int32Array(heap.memory.buffer, args, 15 * records.length).set(records.flat());
-        getBackend().threadPool!.runTasks!('convSiluNormTask', records.length, args, 4 * 15, 0);
-      } finally {
-        heap.freeBytes(args, bytes);
-      }
+    /**
+     * Runs convSiluNormTask on the pool, one task per batch slice [b, b + n): `outputs(b, t)` gives
+     * slice t's y (forward) or gy, dz, dtaps, dtail (backward) words; the batch-indexed inputs are
+     * advanced to row b here (record layout: assembly/blocks.ts convSiluNormTask).
+     */
+    const onPool = (
+      direction: 0 | 1,
+      p: ConvSiluNormParams,
+      z: BackendBuffer,
+      taps: BackendBuffer | null,
+      tail: BackendBuffer | null,
+      parts: [number, number][],
+      outputs: (b: number, t: number) => [number, number, number, number],
+    ) => {
+      const [C, K] = [p.heads * p.headDim, p.kernel];
+      const records = parts.map(([b, n], t) => [
+        ...[direction, ptr(z) + 4 * b * p.tokens * C, p0(taps), tail ? ptr(tail) + 4 * b * (K - 1) * C : 0],
+        ...outputs(b, t),
+        ...[n, p.tokens, p.heads, p.headDim, K, p.normalize ? 1 : 0, wordOf(p.eps, 'float32')],
+      ]);
+      runTaskRecords(getBackend().threadPool!, heap, 'convSiluNormTask', records, 15);
     };
-    const epsBits = (eps: number) => new Int32Array(Float32Array.of(eps).buffer)[0]!;
     blocks.fusedConvSiluNorm = {
       supports: (p, dtype) =>
         dtype === 'float32' && p.batch > 0 && p.tokens > 0 && p.heads > 0 && p.headDim > 0,
@@ -181,14 +193,8 @@ export function createWasmFused(
           fwd(ptr(z), p0(taps), p0(tail), ptr(y), ...dims(p));
           return y;
         }
-        const [C, K] = [p.heads * p.headDim, p.kernel];
-        onPool(
-          parts.map(([b, n]) => [
-            ...[0, ptr(z) + 4 * b * p.tokens * C, p0(taps), tail ? ptr(tail) + 4 * b * (K - 1) * C : 0],
-            ...[ptr(y) + 4 * b * p.tokens * C, 0, 0, 0, n, p.tokens, p.heads, p.headDim, K],
-            ...[p.normalize ? 1 : 0, epsBits(p.eps)],
-          ]),
-        );
+        const C = p.heads * p.headDim;
+        onPool(0, p, z, taps, tail, parts, (b) => [ptr(y) + 4 * b * p.tokens * C, 0, 0, 0]);
         return y;
       },
       backward(z, taps, tail, gy, p, needTail, dtype) {
@@ -204,14 +210,12 @@ export function createWasmFused(
         // each slice sums its rows' tap gradients into its own block; the blocks are added here
         const [partials, partialBytes] = heap.allocBytes(taps ? 4 * parts.length * K * C : 4);
         try {
-          onPool(
-            parts.map(([b, n], t) => [
-              ...[1, ptr(z) + 4 * b * p.tokens * C, p0(taps), tail ? ptr(tail) + 4 * b * (K - 1) * C : 0],
-              ...[ptr(gy) + 4 * b * p.tokens * C, ptr(dz) + 4 * b * p.tokens * C],
-              ...[taps ? partials + 4 * t * K * C : 0, dtail ? ptr(dtail) + 4 * b * (K - 1) * C : 0],
-              ...[n, p.tokens, p.heads, p.headDim, K, p.normalize ? 1 : 0, epsBits(p.eps)],
-            ]),
-          );
+          onPool(1, p, z, taps, tail, parts, (b, t) => [
+            ptr(gy) + 4 * b * p.tokens * C,
+            ptr(dz) + 4 * b * p.tokens * C,
+            taps ? partials + 4 * t * K * C : 0,
+            dtail ? ptr(dtail) + 4 * b * (K - 1) * C : 0,
+          ]);
           if (dtaps) {
             const out = new Float32Array(heap.memory.buffer, ptr(dtaps), K * C);
             const sums = new Float32Array(heap.memory.buffer, partials, parts.length * K * C);

@@ -21,7 +21,7 @@
  * slowed down by other load on the machine does not hold up the others.
  */
 import type { KernelExports } from './kernels.js';
-import type { MatmulCall, WasmBackend, WasmThreadPool } from './wasm-backend.js';
+import type { MatmulCall, WasmBackend, WasmHeap, WasmThreadPool } from './wasm-backend.js';
 
 export const SEQ = 0;
 export const DONE = 1;
@@ -242,6 +242,30 @@ export function createPoolClient(
     },
   };
   return pool;
+}
+
+/**
+ * Runs the task kernel `name` once per record on `pool` (the calling thread included): each record
+ * (int32 words, at most `stride` of them) is written into a heap block, `stride` words apart, which
+ * is freed after. For kernels that need no scratch.
+ */
+export function runTaskRecords(
+  pool: WasmThreadPool,
+  heap: WasmHeap,
+  name: (typeof TASK_KERNELS)[number],
+  records: readonly (readonly number[])[],
+  stride: number,
+): void {
+  const [args, bytes] = heap.allocBytes(4 * stride * records.length);
+  try {
+    const words = new Int32Array(heap.memory.buffer, args, stride * records.length);
+    records.forEach((r, t) => {
+      words.set(r, t * stride);
+    });
+    pool.runTasks!(name, records.length, args, 4 * stride, 0);
+  } finally {
+    heap.freeBytes(args, bytes);
+  }
 }
 
 /** The pool of one thread: nothing to split, nothing to stop. */

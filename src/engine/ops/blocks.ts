@@ -5,8 +5,8 @@
  * `fusedConvSiluNorm`, `fusedGate`) instead of a chain of elementwise ops and their backward rules.
  * Where the backend has no such kernel or declines, `rmsNorm` and `crossEntropy` (nn.ts) compose
  * ops as before, `swigluGate` composes silu and mul, and memory/layer.ts composes the input block
- * and the gates. A fused block has no second derivative (customOp
- * says so when asked); the float64 reference backend, which differentiates twice, composes.
+ * and the gates. A fused block has no second derivative (customOp says so when asked); the float64
+ * reference backend, which differentiates twice, composes.
  */
 import type { BackendBuffer, ConvSiluNormParams, RmsNormParams } from '../backend.js';
 import { customOp } from '../custom.js';
