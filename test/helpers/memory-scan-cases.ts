@@ -57,6 +57,37 @@ export function scanLeaves(x: MemoryScanInputs): [string, Tensor][] {
   ];
 }
 
+/** Every tensor of an inputs record mapped through f, once each: shared tensors stay shared. */
+export function mapScanInputs(x: MemoryScanInputs, convert: (t: Tensor) => Tensor): MemoryScanInputs {
+  const done = new Map<Tensor, Tensor>();
+  const f = (t: Tensor): Tensor => {
+    let out = done.get(t);
+    if (!out) {
+      out = convert(t);
+      done.set(t, out);
+    }
+    return out;
+  };
+  return {
+    ...x,
+    ...Object.fromEntries(TOKEN_KEYS.map((key) => [key, f(x[key])])),
+    weights: x.weights.map(f),
+    ...(x.momentum ? { momentum: x.momentum.map(f) } : {}),
+    ...(x.chunkStartWeights ? { chunkStartWeights: x.chunkStartWeights.map(f) } : {}),
+  };
+}
+
+/** mapScanInputs with an asynchronous convert (each distinct tensor converted once, concurrently). */
+export async function mapScanInputsAsync(
+  x: MemoryScanInputs,
+  convert: (t: Tensor) => Promise<Tensor>,
+): Promise<MemoryScanInputs> {
+  const distinct = [...new Set(scanLeaves(x).map(([, t]) => t))];
+  const converted = await Promise.all(distinct.map(convert));
+  const of = new Map(distinct.map((t, i) => [t, converted[i]!]));
+  return mapScanInputs(x, (t) => of.get(t)!);
+}
+
 /** The fused call's parameters for inputs at the start of a stream (for asking `supports`). */
 export function scanParams(x: MemoryScanInputs, chunkSize: number): MemoryScanParams {
   return {

@@ -28,31 +28,17 @@ import { sliceTokens, usesFusedScan } from '../../src/memory/scan.js';
 import { enableWasmThreads } from '../../src/node.js';
 import { relError } from '../helpers/compare.js';
 import { CONFORMANCE_CASES, loadConformanceCase, type StoredArray } from '../helpers/conformance.js';
-import { randomScanInputs, scanLeaves, scanParams, TOKEN_KEYS } from '../helpers/memory-scan-cases.js';
+import {
+  mapScanInputs as mapInputs,
+  randomScanInputs,
+  scanLeaves,
+  scanParams,
+  TOKEN_KEYS,
+} from '../helpers/memory-scan-cases.js';
 
 /** The same values as a float32 tensor on the wasm backend. */
 function toWasm(t: Tensor): Tensor {
   return tensor(Float32Array.from(t.dataSync()), t.shape, { dtype: 'float32', backend: 'wasm' });
-}
-
-/** Maps every tensor of an inputs record through f, keeping shared tensors shared. */
-function mapInputs(x: MemoryScanInputs, convert: (t: Tensor) => Tensor): MemoryScanInputs {
-  const done = new Map<Tensor, Tensor>();
-  const f = (t: Tensor): Tensor => {
-    let out = done.get(t);
-    if (!out) {
-      out = convert(t);
-      done.set(t, out);
-    }
-    return out;
-  };
-  return {
-    ...x,
-    ...Object.fromEntries(TOKEN_KEYS.map((key) => [key, f(x[key])])),
-    weights: x.weights.map(f),
-    ...(x.momentum ? { momentum: x.momentum.map(f) } : {}),
-    ...(x.chunkStartWeights ? { chunkStartWeights: x.chunkStartWeights.map(f) } : {}),
-  };
 }
 
 /** Σ y ⊙ c_y + Σ W_T ⊙ c_W + Σ S_T ⊙ c_S (+ Σ chunkStart_T ⊙ c_C), cotangents cast to y's backend. */

@@ -30,41 +30,17 @@ import {
 import { sliceTokens, usesFusedScan } from '../../src/memory/scan.js';
 import { relError } from '../helpers/compare.js';
 import { CONFORMANCE_CASES, loadConformanceCase, type StoredArray } from '../helpers/conformance.js';
-import { randomScanInputs, scanLeaves, scanParams, TOKEN_KEYS } from '../helpers/memory-scan-cases.js';
+import {
+  mapScanInputsAsync as mapInputs,
+  randomScanInputs,
+  scanLeaves,
+  scanParams,
+  TOKEN_KEYS,
+} from '../helpers/memory-scan-cases.js';
 import { gpu, skipReason } from './gpu.js';
 
 const VALUE_TOL = 1e-4;
 const GRAD_TOL = 2e-3;
-
-/** Every tensor of an inputs record mapped through f (shared tensors stay shared). */
-async function mapInputs(
-  x: MemoryScanInputs,
-  convert: (t: Tensor) => Promise<Tensor>,
-): Promise<MemoryScanInputs> {
-  const done = new Map<Tensor, Promise<Tensor>>();
-  const f = (t: Tensor) => {
-    let out = done.get(t);
-    if (!out) {
-      out = convert(t);
-      done.set(t, out);
-    }
-    return out;
-  };
-  const list = (ts: readonly Tensor[] | undefined) => (ts ? Promise.all(ts.map(f)) : undefined);
-  const [tokens, weights, momentum, chunkStartWeights] = await Promise.all([
-    Promise.all(TOKEN_KEYS.map((key) => f(x[key]))),
-    list(x.weights),
-    list(x.momentum),
-    list(x.chunkStartWeights),
-  ]);
-  return {
-    ...x,
-    ...Object.fromEntries(TOKEN_KEYS.map((key, i) => [key, tokens[i]!])),
-    weights: weights!,
-    ...(momentum ? { momentum } : {}),
-    ...(chunkStartWeights ? { chunkStartWeights } : {}),
-  };
-}
 
 /** The same values as a float32 tensor on a WebGPU backend. */
 const onGpu =
