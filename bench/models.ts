@@ -17,6 +17,8 @@ import {
   tidy,
   valueAndGrad,
 } from '../src/index.js';
+import type { ModelParams } from '../src/models/model.js';
+import { startDataParallel } from '../src/node.js';
 import { languageModelLoss } from '../src/train/trainer.js';
 
 export interface BenchRow {
@@ -57,26 +59,67 @@ export function trainSteps(
   batch: number,
   seq: number,
 ): { step: () => void; parameters: number; dispose: () => void } {
-  const config = smallConfig(variant);
-  let params = initModel(config, new Rng(0));
-  const optimizer = adamw({ weightDecay: 0.1, beta2: 0.95 });
-  let state = optimizer.init(params);
-  const rng = new Rng(1);
-  const lossAndGrads = valueAndGrad((p: typeof params, inputs: Int32Array, targets: Int32Array) =>
-    languageModelLoss(p, config, inputs, targets, batch, seq),
+  const run = trainRun(variant);
+  const lossAndGrads = valueAndGrad((p: ModelParams, inputs: Int32Array, targets: Int32Array) =>
+    languageModelLoss(p, run.config, inputs, targets, batch, seq),
   );
   return {
     step() {
-      const inputs = Int32Array.from({ length: batch * seq }, () => rng.int(256));
-      const targets = Int32Array.from({ length: batch * seq }, () => rng.int(256));
-      const next = tidy(() => {
-        const { grads } = lossAndGrads(params, inputs, targets);
-        return optimizer.update(params, grads, state, 3e-3);
-      });
+      const { inputs, targets } = run.batch(batch, seq);
+      run.update(tidy(() => lossAndGrads(run.params(), inputs, targets).grads));
+    },
+    parameters: countParameters(run.params()),
+    dispose: run.dispose,
+  };
+}
+
+/**
+ * The same steps with each batch shared by rows between `threads` threads, each with its own copy
+ * of the model (src/train/data-parallel.ts): what `titans train --data-parallel` runs.
+ */
+export function parallelTrainSteps(
+  variant: string,
+  batch: number,
+  seq: number,
+  threads: number,
+): { step: () => Promise<void>; parameters: number; dispose: () => void } {
+  const run = trainRun(variant);
+  const parallel = startDataParallel(run.config, run.params(), threads);
+  return {
+    async step() {
+      const { inputs, targets } = run.batch(batch, seq);
+      run.update((await parallel.lossAndGrads(run.params(), inputs, targets, batch, seq)).grads);
+    },
+    parameters: countParameters(run.params()),
+    dispose: () => {
+      parallel.close();
+      run.dispose();
+    },
+  };
+}
+
+/** The small preset's model, AdamW (lr 3e-3) and random byte batches: what both step kinds share. */
+function trainRun(variant: string) {
+  const config = smallConfig(variant);
+  let params: ModelParams = initModel(config, new Rng(0));
+  const optimizer = adamw({ weightDecay: 0.1, beta2: 0.95 });
+  let state = optimizer.init(params);
+  const rng = new Rng(1);
+  return {
+    config,
+    params: () => params,
+    batch(rows: number, seq: number) {
+      const inputs = Int32Array.from({ length: rows * seq }, () => rng.int(256));
+      const targets = Int32Array.from({ length: rows * seq }, () => rng.int(256));
+      return { inputs, targets };
+    },
+    /** Applies the gradients and frees them (the update frees the parameters and moments it replaces). */
+    update(grads: ModelParams) {
+      const next = tidy(() => optimizer.update(params, grads, state, 3e-3));
+      dispose(grads);
       params = next.params;
       state = next.state;
     },
-    parameters: countParameters(params),
     dispose: () => dispose([params, state]),
   };
 }
@@ -95,6 +138,33 @@ export function benchTrainStep(
     shape: `small preset, ${run.parameters} params, ${batch}×${seq}`,
     backend: 'wasm',
     value: (batch * seq) / seconds,
+    unit: 'tokens/s',
+  });
+  run.dispose();
+}
+
+/** Tokens/s of the same step with data parallelism over `threads` threads (`parallelTrainSteps`). */
+export async function benchParallelTrainStep(
+  variant: string,
+  batch: number,
+  seq: number,
+  threads: number,
+  report: (r: BenchRow) => void,
+): Promise<void> {
+  const run = parallelTrainSteps(variant, batch, seq, threads);
+  for (let i = 0; i < 2; i++) await run.step();
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    await run.step();
+    times.push((performance.now() - t0) / 1000);
+  }
+  times.sort((a, b) => a - b);
+  report({
+    bench: `train step ${variant} data-parallel`,
+    shape: `small preset, ${run.parameters} params, ${batch}×${seq}, ${threads} threads by rows`,
+    backend: 'wasm',
+    value: (batch * seq) / times[2]!,
     unit: 'tokens/s',
   });
   run.dispose();

@@ -10,7 +10,10 @@
  *                          [--stream-tokens 2097152] [--piece 512] [--context 8192,32768,131072]
  *                          [--context-variants mag,mac,transformer]
  * `train`, `stream` and `longcontext` run on wasm only; the PyTorch peer of `train` is
- * bench/torch_models.py. Streams (`stream`'s pieces, every `longcontext` item) run in a fresh
+ * bench/torch_models.py. `train` times each step twice: every kernel split across the threads
+ * (`train step <variant>`), and the batch shared by rows between the threads, each with its own
+ * copy of the model (`train step <variant> data-parallel`, src/train/data-parallel.ts); both rows
+ * are compared with the same PyTorch step. Streams (`stream`'s pieces, every `longcontext` item) run in a fresh
  * process each (bench/fresh.ts), so the resident memory reported is that stream's own.
  */
 import { execFileSync, execSync } from 'node:child_process';
@@ -33,7 +36,7 @@ import {
 import { enableWasmThreads } from '../src/node.js';
 import { layerBenchCase, SCAN_GATES, SCAN_SIZE, scanBenchInputs, scanBenchLoss } from './cases.js';
 import type { FreshResult } from './fresh.js';
-import { benchGeneration, benchTrainStep, time } from './models.js';
+import { benchGeneration, benchParallelTrainStep, benchTrainStep, time } from './models.js';
 import { benchWebGpu } from './webgpu.js';
 
 interface Row {
@@ -381,7 +384,7 @@ function torchModelPeer(): string | null {
   );
   const peer = JSON.parse(out);
   for (const row of rows) {
-    const m = /^train step (\S+)$/.exec(row.bench);
+    const m = /^train step (\S+)( data-parallel)?$/.exec(row.bench);
     if (m) row.torch = peer.train_step?.[m[1]!]?.tokens_per_s;
   }
   return `models: torch ${peer.torch_version}, ${peer.threads} threads`;
@@ -406,6 +409,9 @@ for (const backend of backends) {
 if (backends.includes('wasm') && wasmBackend) {
   await withBackend('wasm', async () => {
     if (wanted('train')) for (const v of trainVariants) benchTrainStep(v, 16, 256, report);
+    if (wanted('train') && threads > 1) {
+      for (const v of trainVariants) await benchParallelTrainStep(v, 16, 256, threads, report);
+    }
     if (wanted('stream')) await benchGeneration(option('stream-variant') ?? 'mac', report);
   });
 }

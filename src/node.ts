@@ -21,3 +21,4 @@ export { MANIFEST_FILE, type Manifest, nodeSha256, parseManifest } from './io/ma
 export * from './io/model-checkpoint.js';
 export * from './io/tensor-checkpoint.js';
 export { stderrSink } from './report/node-sink.js';
+export { startDataParallel } from './train/data-parallel-node.js';

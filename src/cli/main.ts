@@ -286,6 +286,11 @@ export function buildProgram(): Command {
       [],
     )
     .option('--threads <n>', 'wasm threads (default: all cores)', positiveInt)
+    .option(
+      '--data-parallel <n>',
+      'share each batch by rows between n threads, each with its own copy of the model (default 1: each kernel split across --threads)',
+      positiveInt,
+    )
     .option('--resume', 'continue the checkpoint in --out (other flags must agree with it)');
   checkpointFlags(train).action(trainCommand);
   const generateCmd = program

@@ -28,6 +28,8 @@ export interface TrainCommandOptions {
   evalEvery?: number;
   checkpointEvery?: number;
   threads?: number;
+  /** Threads that share each batch by rows, each with its own copy of the model (--data-parallel). */
+  dataParallel?: number;
   set: string[];
   resume?: boolean;
   /** Load a checkpoint whose weights are not all finite (--allow-nonfinite). */

@@ -35,6 +35,8 @@ import { lineChartSvg } from '../report/plot.js';
 import { Progress } from '../report/progress.js';
 import { trainBpe } from '../tokenizer/bpe.js';
 import { byteTokenizer, type Tokenizer } from '../tokenizer/tokenizer.js';
+import type { DataParallel } from '../train/data-parallel.js';
+import { startDataParallel } from '../train/data-parallel-node.js';
 import { recentLoss } from '../train/history.js';
 import {
   initialTrainerState,
@@ -204,17 +206,32 @@ export async function trainCommand(o: TrainCommandOptions): Promise<void> {
     progress.log(`step ${s.step}: checkpoint saved to ${ckptDir}`);
   };
   let final: TrainerState;
+  let parallel: DataParallel | null = null;
   try {
-    final = await trainLanguageModel(config, data, options, state, {
-      onStep: (r) =>
-        progress.update(r.step, { loss: r.loss, lr: r.lr, 'tok/s': Math.round(r.tokensPerSecond) }),
-      onEval: (step, loss) => progress.log(`step ${step}: validation loss ${loss.toFixed(4)}`),
-      onBadStep: (step, reason) =>
-        progress.log(`warning: step ${step}: non-finite ${reason}; this step's update was not applied`),
-      checkpoint: save,
-      shouldStop: () => signals.received !== null,
-    });
+    if ((o.dataParallel ?? 1) > 1) {
+      parallel = startDataParallel(config, state.params, o.dataParallel);
+      log(
+        `data parallel: each batch shared by ${parallel.threads} threads, each with its own copy of the model`,
+      );
+    }
+    final = await trainLanguageModel(
+      config,
+      data,
+      options,
+      state,
+      {
+        onStep: (r) =>
+          progress.update(r.step, { loss: r.loss, lr: r.lr, 'tok/s': Math.round(r.tokensPerSecond) }),
+        onEval: (step, loss) => progress.log(`step ${step}: validation loss ${loss.toFixed(4)}`),
+        onBadStep: (step, reason) =>
+          progress.log(`warning: step ${step}: non-finite ${reason}; this step's update was not applied`),
+        checkpoint: save,
+        shouldStop: () => signals.received !== null,
+      },
+      parallel,
+    );
   } catch (e) {
+    parallel?.close();
     progress.finish();
     signals.release();
     if (e instanceof TrainingDivergedError) {
@@ -228,6 +245,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<void> {
     }
     throw e;
   }
+  parallel?.close();
   progress.finish();
   const seconds = (performance.now() - started) / 1000;
   const trainLoss = recentLoss(final.history, 20);

@@ -4,6 +4,16 @@
  */
 export { clipByGlobalNorm, globalNorm } from './clip.js';
 export {
+  DataParallel,
+  type GradientWorker,
+  type GradientWorkerSetup,
+  gradientServer,
+  gradientWorkerSetup,
+  type ShardReply,
+  type ShardRequest,
+  shardSizes,
+} from './data-parallel.js';
+export {
   appendRecord,
   type HistoryRecord,
   historySteps,

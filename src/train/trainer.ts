@@ -33,6 +33,7 @@ import { mapLeavesWith, mapTensors } from '../engine/tree.js';
 import type { TitansConfig } from '../models/config.js';
 import { type ModelParams, modelForward, tokenTensor } from '../models/model.js';
 import { globalNorm } from './clip.js';
+import type { DataParallel } from './data-parallel.js';
 import { appendRecord, type HistoryRecord, type StepRecord } from './history.js';
 import { adamw, type OptimizerState } from './optimizer.js';
 import { warmupCosine } from './schedule.js';
@@ -319,6 +320,7 @@ export async function trainLanguageModel(
   options: TrainOptions,
   start: TrainerState,
   hooks: TrainHooks = {},
+  parallel: DataParallel | null = null,
 ): Promise<TrainerState> {
   const o = options;
   const optimizer = makeOptimizer(o);
@@ -348,25 +350,34 @@ export async function trainLanguageModel(
     // Gradients summed over micro-batches, then averaged (one update per `accumulate` batches).
     let lossSum = 0;
     let grads: ModelParams | null = null;
-    for (let micro = 0; micro < o.accumulate; micro++) {
+    for (let m = 0; m < o.accumulate; m++) {
       const { inputs, targets } =
         'sample' in data
           ? data.sample(rng, o.batchSize, o.seqLen)
           : sampleBatch(data.train, o.batchSize, o.seqLen, rng);
-      const out = tidy(() => {
-        const { value, grads: g } = lossAndGrads(state.params, inputs, targets);
-        const total = grads
-          ? (mapLeavesWith(grads, [g], (a, [b]) =>
-              a instanceof Tensor ? add(a, b as Tensor) : a,
-            ) as ModelParams)
-          : g;
-        for (const t of tensorLeaves(total)) keep(t);
-        return { value: keep(value), total };
-      });
-      if (grads) dispose(grads);
-      grads = out.total;
-      lossSum += (await out.value.data())[0]!;
-      dispose(out.value);
+      let micro: { loss: number; grads: ModelParams };
+      if (parallel) {
+        micro = await parallel.lossAndGrads(state.params, inputs, targets, o.batchSize, o.seqLen);
+      } else {
+        const out = tidy(() => {
+          const { value, grads: g } = lossAndGrads(state.params, inputs, targets);
+          return { value, grads: g };
+        });
+        micro = { loss: (await out.value.data())[0]!, grads: out.grads };
+        dispose(out.value);
+      }
+      if (grads) {
+        const sum = grads;
+        grads = tidy(() => {
+          const total = mapLeavesWith(sum, [micro.grads], (a, [b]) =>
+            a instanceof Tensor ? add(a, b as Tensor) : a,
+          ) as ModelParams;
+          for (const t of tensorLeaves(total)) keep(t);
+          return total;
+        });
+        dispose([sum, micro.grads]);
+      } else grads = micro.grads;
+      lossSum += micro.loss;
     }
     const averaged = tidy(() =>
       o.accumulate === 1 ? grads! : (mapTensors(grads!, (g) => div(g, o.accumulate)) as ModelParams),

@@ -1,6 +1,6 @@
 /**
  * The command line end to end: train (byte and BPE tokenizers) → checkpoint, loss curve and
- * summary → resume → generate → eval ppl; bad arguments get a one-line error and exit code 2.
+ * summary → resume (data-parallel) → generate → eval ppl; bad arguments get a one-line error and exit code 2.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -63,9 +63,11 @@ describe('titans train / generate / eval ppl', () => {
     assert.equal(again.code, 1);
     assert.match(again.stderr, /already holds a checkpoint: pass --resume/);
 
-    const resumed = titans('train', ...common, '--steps', '9', '--resume');
+    // resumed with the batch shared by two threads (the flag may differ from the first run's)
+    const resumed = titans('train', ...common, '--steps', '9', '--resume', '--data-parallel', '2');
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.match(resumed.stderr, /resuming .* at step 6 of 9/);
+    assert.match(resumed.stderr, /data parallel: each batch shared by 2 threads/);
     assert.match(resumed.stdout, /: 3 steps \(7–9\) in /, 'a resumed run counts only the steps it ran');
     assert.doesNotMatch(resumed.stderr, /\b\d{4,} it\/s/, 'nor does its rate count the resumed steps');
 
