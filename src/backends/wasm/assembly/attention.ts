@@ -22,7 +22,8 @@
 // each query block that sees it, P = exp(S·scale - lse) is recomputed, dV += Pᵀ dO, dP = dO Vᵀ,
 // dS = P ⊙ (dP - D)·scale, dQ += dS K, dK += dSᵀ Q. Nothing of size tq x tk is ever stored.
 // Tiles whose (query block, key block) pair has no visible entry are skipped, using the min/max
-// position of each block (so sliding windows cost O(T·w) when positions are sorted); tiles known to be
+// position of each block (so sliding windows cost O(T·w) when positions are sorted; the prefix's keys
+// have blocks of their own, so the window's blocks line up with the queries'); tiles known to be
 // fully visible skip the per-entry mask. Rows with no visible key output 0 and get lse = -inf.
 // With a thread pool, the JS glue runs attentionForwardTask / attentionBackwardTask (end of file) on
 // contiguous slices of the batch, one argument block per slice.
@@ -69,13 +70,31 @@ function align16(x: i32): i32 {
   return (x + 15) & ~15;
 }
 
-// Min and max position of each block of `size` entries (entries below `prefix` are left out; a block
+// Blocks of `size` entries, except that the first `base` entries (the persistent prefix) get blocks
+// of their own: block b is [blockStart(b), blockEnd(b)). With the prefix apart, the key blocks of a
+// sliding window line up with the query blocks' positions; with it inside block 0, every query block
+// would compute block 0, and every later block would straddle two query blocks' windows.
+function blockCount(n: i32, size: i32, base: i32): i32 {
+  return (base + size - 1) / size + (n - base + size - 1) / size;
+}
+
+function blockStart(b: i32, size: i32, base: i32): i32 {
+  const own = (base + size - 1) / size; // blocks of the first `base` entries
+  return b < own ? b * size : base + (b - own) * size;
+}
+
+function blockEnd(b: i32, n: i32, size: i32, base: i32): i32 {
+  const own = (base + size - 1) / size;
+  return b < own ? min(base, (b + 1) * size) : min(n, base + (b - own + 1) * size);
+}
+
+// Min and max position of each block (see blockStart; entries below `prefix` are left out; a block
 // with none gets min = NO_KEY, max = -NO_KEY): info[2b], info[2b + 1].
-function blockRanges(pos: usize, n: i32, size: i32, prefix: i32, info: usize): void {
-  const blocks = (n + size - 1) / size;
+function blockRanges(pos: usize, n: i32, size: i32, base: i32, prefix: i32, info: usize): void {
+  const blocks = blockCount(n, size, base);
   for (let blk: i32 = 0; blk < blocks; blk++) {
-    const j0 = blk * size;
-    const j1 = min(n, j0 + size);
+    const j0 = blockStart(blk, size, base);
+    const j1 = blockEnd(blk, n, size, base);
     let lo = NO_KEY;
     let hi = -NO_KEY;
     for (let j = max(j0, prefix); j < j1; j++) {
@@ -202,7 +221,7 @@ function fwdLayout(tq: i32, tk: i32, dh: i32, scratch: usize, which: i32): usize
   const l = off;
   off += align16(tq * 4);
   const kinfo = off;
-  off += align16(nkb * 8);
+  off += align16((nkb + 1) * 8); // + 1: the prefix's own block
   const qinfo = off;
   off += align16(nqb * 8);
   switch (which) {
@@ -263,7 +282,6 @@ export function attentionForward(
   scale: f32,
   scratch: usize,
 ): void {
-  const nkb = (tk + BC - 1) / BC;
   const nqb = (tq + BR - 1) / BR;
   const kt = fwdLayout(tq, tk, dh, scratch, 0);
   const s = fwdLayout(tq, tk, dh, scratch, 1);
@@ -275,8 +293,11 @@ export function attentionForward(
   const rowBytes = <usize>dh << 2;
   const sRow = <usize>BC << 2;
   const ninf = f32.NEGATIVE_INFINITY;
-  blockRanges(kpos, tk, BC, prefix, kinfo);
-  blockRanges(qpos, tq, BR, 0, qinfo);
+  // The prefix's own key blocks only when the keys are one page (a block must not straddle pages).
+  const kbase = pageRows >= tk ? min(prefix, tk) : 0;
+  const nkb = blockCount(tk, BC, kbase);
+  blockRanges(kpos, tk, BC, kbase, prefix, kinfo);
+  blockRanges(qpos, tq, BR, 0, 0, qinfo);
   for (let b: i32 = 0; b < bh; b++) {
     const qh = q + <usize>b * <usize>tq * rowBytes;
     const headRow = <usize>(batch0 + b) * <usize>pageRows; // this head's first row in every page
@@ -288,8 +309,8 @@ export function attentionForward(
     }
     memory.fill(oacc, 0, <usize>tq * rowBytes);
     for (let kb: i32 = 0; kb < nkb; kb++) {
-      const j0 = kb * BC;
-      const bc = min(BC, tk - j0);
+      const j0 = blockStart(kb, BC, kbase);
+      const bc = blockEnd(kb, tk, BC, kbase) - j0;
       const bcp = ceil8(bc);
       const page = pages + (<usize>(j0 / pageRows) << 3);
       const rowInPage = (headRow + <usize>(j0 % pageRows)) * rowBytes;
@@ -378,7 +399,7 @@ function bwdLayout(tq: i32, tk: i32, dh: i32, scratch: usize, which: i32): usize
   const dd = off;
   off += align16(tq * 4);
   const kinfo = off;
-  off += align16(nkb * 8);
+  off += align16((nkb + 1) * 8); // + 1: the prefix's own block
   const qinfo = off;
   off += align16(nqb * 8);
   switch (which) {
@@ -431,7 +452,6 @@ export function attentionBackward(
   scale: f32,
   scratch: usize,
 ): void {
-  const nkb = (tk + BC - 1) / BC;
   const nqb = (tq + BR - 1) / BR;
   const kt = bwdLayout(tq, tk, dh, scratch, 0);
   const vt = bwdLayout(tq, tk, dh, scratch, 1);
@@ -444,8 +464,10 @@ export function attentionBackward(
   const sRow = <usize>BC << 2;
   const ninf = f32.NEGATIVE_INFINITY;
   const sv = f32x4.splat(scale);
-  blockRanges(kpos, tk, BC, prefix, kinfo);
-  blockRanges(qpos, tq, BR, 0, qinfo);
+  const kbase = min(prefix, tk); // the prefix's own key blocks (see blockStart)
+  const nkb = blockCount(tk, BC, kbase);
+  blockRanges(kpos, tk, BC, kbase, prefix, kinfo);
+  blockRanges(qpos, tq, BR, 0, 0, qinfo);
   for (let b: i32 = 0; b < bh; b++) {
     const qh = q + <usize>b * <usize>tq * rowBytes;
     const kh = k + <usize>b * <usize>tk * rowBytes;
@@ -476,8 +498,8 @@ export function attentionBackward(
     memory.fill(dkh, 0, <usize>tk * rowBytes);
     memory.fill(dvh, 0, <usize>tk * rowBytes);
     for (let kb: i32 = 0; kb < nkb; kb++) {
-      const j0 = kb * BC;
-      const bc = min(BC, tk - j0);
+      const j0 = blockStart(kb, BC, kbase);
+      const bc = blockEnd(kb, tk, BC, kbase) - j0;
       const bcp = ceil8(bc);
       let transposed = false;
       const kblk = kh + <usize>j0 * rowBytes;
