@@ -22,20 +22,28 @@ function traced<P, R>(f: () => R, params: P): { out: R; tape: Tape; leaves: Tens
   return { out, tape, leaves };
 }
 
-/** A custom op's flat cotangent from its outputs' cotangents: one concat with zeros between. */
-const assemblePieces: AssemblePieces = (pieces, size) => {
+/**
+ * A tensor's cotangent from its pieces' cotangents (custom-op outputs in their flat tensor, `split`
+ * pieces): one concat along the axis, with zeros where no piece had a cotangent.
+ */
+const assemblePieces: AssemblePieces = (pieces, whole, axis) => {
   const sorted = [...pieces].sort((a, b) => a[0] - b[0]);
   const { backend, dtype } = sorted[0]![1];
-  const gap = (n: number) => zeros([n], { dtype, backend: backend.name });
+  const flat = whole.rank === 1; // a custom op's flat tensor: pieces of any shape, by size
+  const gap = (n: number) =>
+    zeros(
+      whole.shape.map((d, i) => (i === axis ? n : d)),
+      { dtype, backend: backend.name },
+    );
   const parts: Tensor[] = [];
   let at = 0;
   for (const [offset, g] of sorted) {
     if (offset > at) parts.push(gap(offset - at));
-    parts.push(reshape(g, [g.size]));
-    at = offset + g.size;
+    parts.push(flat ? reshape(g, [g.size]) : g);
+    at = offset + (flat ? g.size : g.shape[axis]!);
   }
-  if (at < size) parts.push(gap(size - at));
-  return parts.length === 1 ? parts[0]! : concat(parts, 0);
+  if (at < whole.shape[axis]!) parts.push(gap(whole.shape[axis]! - at));
+  return parts.length === 1 ? parts[0]! : concat(parts, axis);
 };
 
 /** A new tensor object on `t`'s storage, recorded as the identity so enclosing tapes see through it. */

@@ -17,10 +17,12 @@ export interface TapeNode {
   /** Gradients for the inputs given the output's cotangent; `needs[i]` false may return null. */
   readonly backward: (cotangent: Tensor, needs: readonly boolean[]) => readonly (Tensor | null)[];
   /**
-   * Set on the nodes of `recordPiece`: the output is the flat input's elements from `offset` on,
-   * and its cotangent is placed there when the input's cotangent is assembled (no backward call).
+   * Set on the nodes of `recordPiece`: the output is the input's entries from `pieceAt` on along
+   * axis `pieceAxis`, and its cotangent is placed there when the input's cotangent is assembled
+   * (no backward call).
    */
   readonly pieceAt?: number;
+  readonly pieceAxis?: number;
 }
 
 export class Tape {
@@ -84,24 +86,34 @@ export function record(
 }
 
 /**
- * Records `part` as the elements of the flat tensor `flat` from `offset` on (a custom op's output,
- * engine/custom.ts). Its cotangent is not padded to the flat size and added up like a slice's:
- * the pieces of one flat tensor are kept apart and assembled once, in one pass, when the flat
- * tensor's own node is reached.
+ * Records `part` as the entries of `whole` from `offset` on along `axis` (a custom op's output in
+ * its flat tensor, engine/custom.ts; a piece of `split`). Its cotangent is not padded to the whole
+ * size and added up like a slice's: the pieces of one tensor are kept apart and assembled once, in
+ * one pass, when the whole tensor's cotangent is needed.
  */
-export function recordPiece(flat: Tensor, part: Tensor, offset: number): void {
+export function recordPiece(whole: Tensor, part: Tensor, offset: number, axis = 0): void {
   if (activeTapes.length === 0) return;
   const backward = (): never => {
-    throw new Error('a piece node has no backward of its own: its cotangent is assembled into the flat one');
+    throw new Error('a piece node has no backward of its own: its cotangent is assembled into the whole one');
   };
   for (const tape of activeTapes) {
-    if (!tape.tracked.has(flat.id)) continue;
-    tape.add({ name: 'piece', inputs: [flat], output: part, backward, pieceAt: offset }, [flat, part]);
+    if (!tape.tracked.has(whole.id)) continue;
+    tape.add({ name: 'piece', inputs: [whole], output: part, backward, pieceAt: offset, pieceAxis: axis }, [
+      whole,
+      part,
+    ]);
   }
 }
 
-/** Builds a flat cotangent of `size` from disjoint pieces [offset, flat values] (zeros elsewhere). */
-export type AssemblePieces = (pieces: readonly (readonly [number, Tensor])[], size: number) => Tensor;
+/**
+ * Builds the cotangent of `whole` from disjoint pieces [offset along `axis`, cotangent] (zeros
+ * elsewhere). A rank-1 `whole` takes pieces of any shape, by their size (a custom op's flat tensor).
+ */
+export type AssemblePieces = (
+  pieces: readonly (readonly [number, Tensor])[],
+  whole: Tensor,
+  axis: number,
+) => Tensor;
 
 /** Runs `fn` with `tape` recording (on top of any enclosing tapes). */
 export function withTape<T>(tape: Tape, fn: () => T): T {
@@ -142,18 +154,21 @@ export function backpropagate(
   assemble: AssemblePieces,
 ): Map<number, Tensor> {
   const grads = new Map<number, Tensor>();
-  const pieces = new Map<number, [number, Tensor][]>();
+  // Pieces waiting to be assembled, per whole tensor and axis.
+  const pieces = new Map<number, { whole: Tensor; byAxis: Map<number, [number, Tensor][]> }>();
   const accumulate = (t: Tensor, g: Tensor): void => {
     const prev = grads.get(t.id);
     grads.set(t.id, prev === undefined ? g : add(prev, g));
   };
+  const assembleInto = (id: number): void => {
+    const entry = pieces.get(id);
+    if (!entry) return;
+    pieces.delete(id);
+    for (const [axis, parts] of entry.byAxis) accumulate(entry.whole, assemble(parts, entry.whole, axis));
+  };
   /** The cotangent of t so far, with its pieces assembled in. */
   const gradOf = (t: Tensor): Tensor | undefined => {
-    const parts = pieces.get(t.id);
-    if (parts) {
-      pieces.delete(t.id);
-      accumulate(t, assemble(parts, t.size));
-    }
+    assembleInto(t.id);
     return grads.get(t.id);
   };
   outputs.forEach((o, i) => {
@@ -164,11 +179,14 @@ export function backpropagate(
     const g = gradOf(node.output);
     if (g === undefined) continue;
     if (node.pieceAt !== undefined) {
-      const flat = node.inputs[0]!;
-      if (!tape.tracked.has(flat.id)) continue;
-      const list = pieces.get(flat.id) ?? [];
+      const whole = node.inputs[0]!;
+      if (!tape.tracked.has(whole.id)) continue;
+      const entry = pieces.get(whole.id) ?? { whole, byAxis: new Map<number, [number, Tensor][]>() };
+      const axis = node.pieceAxis ?? 0;
+      const list = entry.byAxis.get(axis) ?? [];
       list.push([node.pieceAt, g]);
-      pieces.set(flat.id, list);
+      entry.byAxis.set(axis, list);
+      pieces.set(whole.id, entry);
       continue;
     }
     const needs = node.inputs.map((x) => tape.tracked.has(x.id));
@@ -179,6 +197,7 @@ export function backpropagate(
       if (needs[i] && gi) accumulate(x, gi);
     });
   }
-  // (every flat tensor with pieces is a node's output on this tape, so none are left here)
+  // Pieces of tensors no node produced (a watched leaf that was split) are assembled last.
+  for (const id of [...pieces.keys()]) assembleInto(id);
   return grads;
 }

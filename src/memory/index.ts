@@ -8,8 +8,11 @@ export {
   type MemoryLayerConfig,
   type MemoryLayerParams,
   type MemoryLayerState,
+  type MemoryReadInputs,
   memoryLayer,
   memoryRead,
+  memoryReadInputs,
+  memoryReadWith,
   primedMemoryLayerState,
   validateMemoryLayerConfig,
 } from './layer.js';

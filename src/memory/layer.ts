@@ -389,14 +389,57 @@ export function memoryLayer(
     { chunkSize: config.chunkSize, activation: config.activation, residual: config.residual },
   );
 
-  return { y: memoryOutput(params, x, retrieved), state: { memory, convTails: tails } };
+  return { y: memoryOutput(params, matmul(x, params.wg), retrieved), state: { memory, convTails: tails } };
 }
 
-/** Step 6: o = (RMSNorm_h(y) ⊙ SiLU(X W_G)) W_O, the norm per head with a learned scale. */
-function memoryOutput(params: MemoryLayerParams, x: Tensor, retrieved: Tensor): Tensor {
+/** Step 6: o = (RMSNorm_h(y) ⊙ SiLU(X W_G)) W_O, the norm per head with a learned scale; xg = X W_G. */
+function memoryOutput(params: MemoryLayerParams, xg: Tensor, retrieved: Tensor): Tensor {
   const normed = rmsNorm(retrieved, expandDims(params.normScale, 1)); // (B, H, T, dh) · (H, 1, dh)
-  const gated = swigluGate(matmul(x, params.wg), mergeHeads(normed)); // SiLU(X W_G) ⊙ …, (B, T, C)
+  const gated = swigluGate(xg, mergeHeads(normed)); // SiLU(X W_G) ⊙ …, (B, T, C)
   return matmul(gated, params.wo); // (B, T, d)
+}
+
+/** What a read takes from its input x (B, T, d): the queries (B, H, T, dh) and X W_G (B, T, C). */
+export interface MemoryReadInputs {
+  q: Tensor;
+  xg: Tensor;
+}
+
+/**
+ * The part of `memoryRead` that does not depend on the memory, for all of x (B, T, d) at once:
+ * queries through the layer's projection, conv (continuing `queryTail` (B, K−1, C); null without
+ * conv), SiLU and L2 norm, and the output gate's X W_G. Row by row, so a piece of the result equals
+ * the result for that piece of x (the conv continuing the tail before it): MAC computes a whole call's
+ * reads here and splits them by segment.
+ */
+export function memoryReadInputs(
+  params: MemoryLayerParams,
+  config: MemoryLayerConfig,
+  x: Tensor,
+  queryTail: Tensor | null,
+): { inputs: MemoryReadInputs; queryTail: Tensor | null } {
+  if (x.rank !== 3 || x.shape[2] !== config.dModel) {
+    throw new RangeError(`memoryRead: input must be (B, T, ${config.dModel}), got ${formatShape(x.shape)}`);
+  }
+  const { out: q, tail } = convActivate(matmul(x, params.wq), params.convQ, queryTail, config.heads, true); // (B, H, T, dh)
+  return { inputs: { q, xg: matmul(x, params.wg) }, queryTail: tail };
+}
+
+/**
+ * Retrieval with fixed `weights` (…, H, d_in, d_out) per memory-MLP layer, broadcasting over B, from
+ * `memoryReadInputs`: M_W(q), then the output norm, gate and projection of step 6. Returns (B, T, d).
+ */
+export function memoryReadWith(
+  params: MemoryLayerParams,
+  config: MemoryLayerConfig,
+  inputs: MemoryReadInputs,
+  weights: readonly Tensor[],
+): Tensor {
+  const retrieved = memoryForward(inputs.q, weights, {
+    activation: config.activation,
+    residual: config.residual,
+  });
+  return memoryOutput(params, inputs.xg, retrieved);
 }
 
 /**
@@ -415,12 +458,8 @@ export function memoryRead(
   weights: readonly Tensor[],
   queryTail: Tensor | null,
 ): { y: Tensor; queryTail: Tensor | null } {
-  if (x.rank !== 3 || x.shape[2] !== config.dModel) {
-    throw new RangeError(`memoryRead: input must be (B, T, ${config.dModel}), got ${formatShape(x.shape)}`);
-  }
-  const { out: q, tail } = convActivate(matmul(x, params.wq), params.convQ, queryTail, config.heads, true); // (B, H, T, dh)
-  const retrieved = memoryForward(q, weights, { activation: config.activation, residual: config.residual });
-  return { y: memoryOutput(params, x, retrieved), queryTail: tail };
+  const read = memoryReadInputs(params, config, x, queryTail);
+  return { y: memoryReadWith(params, config, read.inputs, weights), queryTail: read.queryTail };
 }
 
 /**

@@ -19,7 +19,7 @@ import {
   type PagedCache,
   type Rng,
   rmsNorm,
-  sliceAxis,
+  split,
   type Tensor,
   tensor,
   tensorLeaves,
@@ -31,7 +31,8 @@ import {
   type MemoryLayerParams,
   type MemoryLayerState,
   memoryLayer,
-  memoryRead,
+  memoryReadInputs,
+  memoryReadWith,
   primedMemoryLayerState,
 } from '../memory/layer.js';
 import { isTitans, layerHasMemory, memoryLayerConfigOf, type TitansConfig } from './config.js';
@@ -324,6 +325,9 @@ function runBlock(
  *   a = Attn over [P ; h ; n], outputs at the rows of n                       (eq. 22–23)
  *   m = MemoryLayer(a): write a into the memory, retrieve after each write   (eq. 24)
  *   x ← x + a ⊗ m                                                            (eq. 25)
+ * What does not depend on the memory — n, its queries, keys and values, the read's queries and
+ * output gate, and the gate ⊗ — is computed for every piece at once (row by row, so each piece gets
+ * what it would alone) and split by piece; only the chain read → attention → write runs per piece.
  */
 function macMixer(
   p: BlockParams,
@@ -333,7 +337,6 @@ function macMixer(
   start: number,
   write: (a: Tensor, s: MemoryLayerState) => { y: Tensor; state: MemoryLayerState },
 ): { x: Tensor; state: BlockState } {
-  const eps = config.normEps;
   const memoryConfig = memoryLayerConfigOf(config);
   const C = config.segmentSize;
   const [B, T] = [x.shape[0]!, x.shape[1]!];
@@ -342,40 +345,55 @@ function macMixer(
   let memory = state.memory!;
   const persistent = p.persistent ? persistentKeysValues(w, p.persistent, config.heads, B) : null;
   const prefix = p.persistent ? p.persistent.shape[0]! : 0;
-  const outputs: Tensor[] = [];
+  const lengths: number[] = [];
+  for (let done = 0; done < T; done += lengths[lengths.length - 1]!) {
+    lengths.push(Math.min(T - done, C - ((start + done) % C)));
+  }
+  // Every piece at once: positions are segment-local (h_j and n_j both at j).
+  const n = rmsNorm(x, p.norm, config.normEps); // (B, T, d)
+  const local = Array.from({ length: T }, (_, i) => (start + i) % C);
+  const reads = memoryReadInputs(p.memory!, memoryConfig, n, mac.readTail);
+  const nkv = projectKeysValues(w, n, config.heads, local, config.ropeBase);
+  const byPiece = (t: Tensor, axis: number) => split(t, lengths, axis);
+  const queries = byPiece(projectQueries(w, n, config.heads, local, config.ropeBase), 2); // (B, H, t, dh) each
+  const [nks, nvs] = [byPiece(nkv.k, 2), byPiece(nkv.v, 2)];
+  const [readQs, readGates] = [byPiece(reads.inputs.q, 2), byPiece(reads.inputs.xg, 1)];
+  const as: Tensor[] = [];
+  const ms: Tensor[] = [];
   let done = 0;
-  while (done < T) {
+  lengths.forEach((length, i) => {
     const offset = (start + done) % C; // j of the piece's first token
-    const length = Math.min(T - done, C - offset);
-    const xs = length === T ? x : sliceAxis(x, 1, done, length); // (B, t, d)
-    const n = rmsNorm(xs, p.norm, eps);
-    const read = memoryRead(p.memory!, memoryConfig, n, mac.readWeights, mac.readTail);
-    const positions = positionRange(offset, length); // segment-local: h_j and n_j both at j
-    const q = projectQueries(w, n, config.heads, positions, config.ropeBase);
-    const hkv = projectKeysValues(w, read.y, config.heads, positions, config.ropeBase);
-    const nkv = projectKeysValues(w, n, config.heads, positions, config.ropeBase);
+    const h = memoryReadWith(p.memory!, memoryConfig, { q: readQs[i]!, xg: readGates[i]! }, mac.readWeights);
+    const positions = positionRange(offset, length);
+    const hkv = projectKeysValues(w, h, config.heads, positions, config.ropeBase);
     const segment = extendCache(
       extendCache(mac.segment, hkv.k, hkv.v, positions, Number.POSITIVE_INFINITY),
-      nkv.k,
-      nkv.v,
+      nks[i]!,
+      nvs[i]!,
       positions,
       Number.POSITIVE_INFINITY,
     );
     const keys = persistent ? concat([persistent.k, segment.k], 2) : segment.k;
     const values = persistent ? concat([persistent.v, segment.v], 2) : segment.v;
     const keyPositions = [...new Array<number>(prefix).fill(0), ...segment.positions];
-    const attended = attention(q, keys, values, { queryPositions: positions, keyPositions, prefix });
+    const attended = attention(queries[i]!, keys, values, {
+      queryPositions: positions,
+      keyPositions,
+      prefix,
+    });
     const a = matmul(mergeHeads(attended), w.wo); // (B, t, d)
     const m = write(a, memory);
     memory = m.state;
-    outputs.push(gateOutputs(p.gate!, a, m.y, eps));
+    as.push(a);
+    ms.push(m.y);
     const segmentDone = offset + length === C;
     mac = segmentDone
-      ? { readWeights: memory.memory.weights, readTail: read.queryTail, segment: null }
-      : { readWeights: mac.readWeights, readTail: read.queryTail, segment };
+      ? { readWeights: memory.memory.weights, readTail: reads.queryTail, segment: null }
+      : { readWeights: mac.readWeights, readTail: reads.queryTail, segment };
     done += length;
-  }
-  const mixed = outputs.length === 1 ? outputs[0]! : concat(outputs, 1);
+  });
+  const joined = (ts: Tensor[]) => (ts.length === 1 ? ts[0]! : concat(ts, 1));
+  const mixed = gateOutputs(p.gate!, joined(as), joined(ms), config.normEps);
   return { x: add(x, mixed), state: { cache: null, memory, mac } };
 }
 

@@ -1,6 +1,6 @@
 import { isFloat } from '../dtype.js';
 import { broadcastShapes, formatShape, normalizeAxis, type Shape, shapesEqual, sizeOf } from '../shape.js';
-import { isRecording, record } from '../tape.js';
+import { isRecording, noGrad, record, recordPiece } from '../tape.js';
 import { type Tensor, viewOf, wrapBuffer } from '../tensor.js';
 import { toBackend } from './create.js';
 import { unbroadcast } from './elementwise.js';
@@ -222,20 +222,27 @@ export function stack(xs: readonly Tensor[], axis = 0): Tensor {
   );
 }
 
-/** Splits into pieces of the given sizes along `axis`. */
+/**
+ * Splits into pieces of the given sizes along `axis`. Under a tape the pieces' cotangents are
+ * assembled into x's in one concat (not each padded to x's shape and added, as slices would be).
+ */
 export function split(x: Tensor, sizes: readonly number[], axis = 0): Tensor[] {
   const a = normalizeAxis(axis, x.rank, 'split');
-  if (sizes.reduce((s, v) => s + v, 0) !== x.shape[a]) {
+  if (sizes.reduce((s, v) => s + v, 0) !== x.shape[a] || sizes.some((n) => !Number.isInteger(n) || n < 0)) {
     throw new RangeError(
       `split: sizes ${formatShape(sizes)} do not add up to axis ${a} of ${formatShape(x.shape)}`,
     );
   }
+  if (sizes.length === 1) return [x];
+  const recording = isFloat(x.dtype) && isRecording([x]);
   let offset = 0;
   return sizes.map((n) => {
     const begin = x.shape.map((_, j) => (j === a ? offset : 0));
     const size = x.shape.map((d, j) => (j === a ? n : d));
+    const part = recording ? noGrad(() => slice(x, begin, size)) : slice(x, begin, size);
+    if (recording) recordPiece(x, part, offset, a);
     offset += n;
-    return slice(x, begin, size);
+    return part;
   });
 }
 
