@@ -15,7 +15,7 @@
  * G = Σ_s (n_s / N) G_s, with n_s the shard's targets that are not −1 (the ignored index).
  */
 import { isFloat, type TypedArray } from '../engine/dtype.js';
-import { noGrad, tensor, tidy, valueAndGrad } from '../engine/index.js';
+import { noGrad, tensor, tidy, valueAndGrad, withBackend } from '../engine/index.js';
 import { Tensor } from '../engine/tensor.js';
 import { mapLeaves } from '../engine/tree.js';
 import type { TitansConfig } from '../models/config.js';
@@ -36,6 +36,8 @@ export interface GradientWorkerSetup {
   config: TitansConfig;
   skeleton: unknown;
   leaves: LeafSpec[];
+  /** The backend the parameters live on: the workers compute there too, whatever their default. */
+  backend: string;
 }
 
 /** One shard's work: the parameters' values (in `leaves` order) and the shard's rows. */
@@ -99,6 +101,7 @@ export function gradientWorkerSetup(config: TitansConfig, params: ModelParams): 
     config,
     skeleton,
     leaves: leaves.map((t) => ({ shape: [...t.shape], dtype: t.dtype as LeafSpec['dtype'] })),
+    backend: leaves[0]?.backend.name ?? 'reference',
   };
 }
 
@@ -115,20 +118,23 @@ function shardLossAndGrads(
 }
 
 /**
- * A worker's side: rebuilds the parameters of each request on the worker's backend, computes the
- * shard, and returns the loss and gradients as plain arrays (freed from the backend before it
+ * A worker's side: rebuilds the parameters of each request on the parameters' backend (the
+ * setup's, whatever the worker's default), computes the shard under it, and returns the loss and gradients as plain arrays (freed from the backend before it
  * returns).
  */
 export function gradientServer(setup: GradientWorkerSetup): (request: ShardRequest) => ShardReply {
-  const { config, skeleton, leaves } = setup;
-  return (request) => {
+  const { config, skeleton, leaves, backend } = setup;
+  return (request) => withBackend(backend, () => serve(request));
+  function serve(request: ShardRequest): ShardReply {
     if (request.params.length !== leaves.length) {
       throw new RangeError(
         `data parallel worker: ${request.params.length} parameter arrays, the model has ${leaves.length}`,
       );
     }
     return tidy(() => {
-      const tensors = leaves.map((spec, i) => tensor(request.params[i]!, spec.shape, { dtype: spec.dtype }));
+      const tensors = leaves.map((spec, i) =>
+        tensor(request.params[i]!, spec.shape, { dtype: spec.dtype, backend }),
+      );
       const params = mapLeaves(skeleton, (leaf) =>
         typeof leaf === 'number' ? tensors[leaf] : leaf,
       ) as ModelParams;
@@ -136,7 +142,7 @@ export function gradientServer(setup: GradientWorkerSetup): (request: ShardReque
       const byLeaf = gradientsInOrder(params, grads, tensors);
       return { loss: value.item(), grads: byLeaf.map((g, i) => copyOut(g, leaves[i]!)) };
     });
-  };
+  }
 }
 
 /** The gradient of each of `leaves` from a gradient tree shaped like `params`. */
@@ -235,12 +241,16 @@ export class DataParallel {
     const first = shard(0);
     let local: ShardReply;
     try {
+      // on the parameters' backend, as in the workers, whatever the default
+      const backend = leaves[0]?.backend.name ?? 'reference';
       local = this.runLocal(() =>
-        tidy(() => {
-          const { value, grads } = shardLossAndGrads(this.config, params, first);
-          const byLeaf = gradientsInOrder(params, grads, leaves);
-          return { loss: value.item(), grads: byLeaf.map((g, i) => copyOut(g, specOf(leaves[i]!))) };
-        }),
+        withBackend(backend, () =>
+          tidy(() => {
+            const { value, grads } = shardLossAndGrads(this.config, params, first);
+            const byLeaf = gradientsInOrder(params, grads, leaves);
+            return { loss: value.item(), grads: byLeaf.map((g, i) => copyOut(g, specOf(leaves[i]!))) };
+          }),
+        ),
       );
     } finally {
       await Promise.allSettled(remote); // never leaves a worker's reply (or failure) unobserved
