@@ -171,7 +171,7 @@ function gradientsInOrder(
 function copyOut(g: Tensor | null, spec: LeafSpec): TypedArray {
   const size = spec.shape.reduce((a, b) => a * b, 1);
   const Array_ = spec.dtype === 'float64' ? Float64Array : Float32Array;
-  return g ? Array_.from(g.dataSync() as ArrayLike<number>) : new Array_(size);
+  return g ? new Array_(g.dataSync()) : new Array_(size); // a typed-array copy (not the iterator's)
 }
 
 /** Runs `fn` on the calling thread's backend (the Node client detaches the wasm thread pool). */
