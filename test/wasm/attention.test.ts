@@ -148,6 +148,25 @@ const cases: Case[] = [
     opts: {},
   },
   {
+    // more than 256 keys without a window: the kernel's wider key tiles (64 keys; 32 below)
+    name: 'KV cache: 40 queries after 300 keys, 64-key tiles',
+    b: 1,
+    h: 2,
+    tq: 40,
+    tk: 340,
+    dh: 8,
+    opts: {},
+  },
+  {
+    name: 'persistent prefix (N_p = 3) before 300 keys, no window (64-key tiles after the prefix)',
+    b: 1,
+    h: 1,
+    tq: 300,
+    tk: 303,
+    dh: 4,
+    opts: { prefix: 3, queryPositions: range(300), keyPositions: [...range(3).map(() => 0), ...range(300)] },
+  },
+  {
     name: 'cache with a window: queries at 200…206, keys at 0…136',
     b: 1,
     h: 1,
