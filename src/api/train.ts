@@ -19,7 +19,7 @@ import {
   trainLanguageModel,
 } from '../train/trainer.js';
 import { TitansModel } from './model.js';
-import { readPackageFile, useAllCoresByDefault } from './runtime.js';
+import { importNode, isNode, readPackageFile, useAllCoresByDefault } from './runtime.js';
 
 /** A preset: a model config without its vocabulary, and training defaults (presets/*.json). */
 export interface TrainPreset {
@@ -59,6 +59,12 @@ export interface TrainRequest extends Partial<TrainOptions> {
   onProgress?: (progress: TrainProgress) => void;
   /** Training stops after the current step once `aborted` is true (an `AbortSignal` works). */
   signal?: { readonly aborted: boolean };
+  /**
+   * Threads that share each batch by rows, each with its own copy of the model (Node only; default
+   * 1: every kernel split across the threads instead). Faster for small models on a few cores
+   * (BENCHMARKS.md: the small MAC's step about 1.3× on 2 cores); the steps match to float rounding.
+   */
+  dataParallel?: number;
 }
 
 /**
@@ -80,8 +86,13 @@ export async function train(request: TrainRequest): Promise<TitansModel> {
     validationFraction,
     onProgress,
     signal,
+    dataParallel = 1,
     ...overrides
   } = request;
+  if (!Number.isInteger(dataParallel) || dataParallel < 1) {
+    throw new RangeError(`train: dataParallel must be an integer ≥ 1, got ${dataParallel}`);
+  }
+  if (dataParallel > 1 && !isNode) throw new Error('train: dataParallel needs Node (worker threads)');
   const chosen = typeof preset === 'string' ? await loadTrainPreset(preset) : preset;
   const options = resolveTrainOptions({ ...chosen.train, ...overrides, checkpointEvery: 1 });
   const text = typeof data === 'string' ? data : null;
@@ -98,24 +109,39 @@ export async function train(request: TrainRequest): Promise<TitansModel> {
       : splitTokens(tokenizer.encode(text), { validationFraction: validationFraction ?? 0.05 });
   const state = initialTrainerState(initModel(modelConfig, new Rng(options.seed)), options);
   let validationLoss: number | undefined;
-  const final = await trainLanguageModel(modelConfig, source, options, state, {
-    onStep: (r) =>
-      onProgress?.({
-        step: r.step,
-        steps: options.steps,
-        loss: r.loss,
-        lr: r.lr,
-        tokensPerSecond: r.tokensPerSecond,
-        ...(validationLoss === undefined ? {} : { validationLoss }),
-      }),
-    onEval: (_step, loss) => {
-      validationLoss = loss;
+  const parallel =
+    dataParallel > 1
+      ? (
+          await importNode<typeof import('../train/data-parallel-node.js')>(
+            new URL('../train/data-parallel-node.js', import.meta.url).href,
+          )
+        ).startDataParallel(modelConfig, state.params, dataParallel)
+      : null;
+  const final = await trainLanguageModel(
+    modelConfig,
+    source,
+    options,
+    state,
+    {
+      onStep: (r) =>
+        onProgress?.({
+          step: r.step,
+          steps: options.steps,
+          loss: r.loss,
+          lr: r.lr,
+          tokensPerSecond: r.tokensPerSecond,
+          ...(validationLoss === undefined ? {} : { validationLoss }),
+        }),
+      onEval: (_step, loss) => {
+        validationLoss = loss;
+      },
+      // Called after every step (checkpointEvery 1): a turn of the event loop, so that a page stays
+      // responsive and an abort can arrive.
+      checkpoint: () => new Promise<void>((resolve) => setTimeout(resolve, 0)),
+      shouldStop: () => signal?.aborted === true,
     },
-    // Called after every step (checkpointEvery 1): a turn of the event loop, so that a page stays
-    // responsive and an abort can arrive.
-    checkpoint: () => new Promise<void>((resolve) => setTimeout(resolve, 0)),
-    shouldStop: () => signal?.aborted === true,
-  });
+    parallel,
+  ).finally(() => parallel?.close());
   dispose(final.optimizer);
   return new TitansModel(modelConfig, final.params, tokenizer);
 }

@@ -368,6 +368,33 @@ describe('train', () => {
     await assert.rejects(train({ preset: 'huge', data: text }), /unknown preset 'huge'/);
     for (const m of [model, early, task]) m.dispose();
   });
+
+  it('with the batch shared by two threads (dataParallel) takes the same steps, to float32 rounding', async () => {
+    const text = 'The memory learns while the model reads. '.repeat(40);
+    const run = async (dataParallel?: number) => {
+      const losses: number[] = [];
+      const model = await train({
+        preset: 'tiny',
+        data: text,
+        steps: 3,
+        batchSize: 4,
+        seqLen: 16,
+        ...(dataParallel ? { dataParallel } : {}),
+        onProgress: (p) => losses.push(p.loss),
+      });
+      model.dispose();
+      return losses;
+    };
+    const [single, shared] = [await run(), await run(2)];
+    assert.equal(shared.length, 3);
+    shared.forEach((l, i) =>
+      assert.ok(Math.abs(l - single[i]!) < 1e-4 * single[i]!, `step ${i + 1}: ${l} vs ${single[i]}`),
+    );
+    await assert.rejects(
+      train({ preset: 'tiny', data: text, dataParallel: 0 }),
+      /dataParallel must be an integer ≥ 1/,
+    );
+  });
 });
 
 describe('tensors', () => {
