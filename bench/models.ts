@@ -124,6 +124,14 @@ function trainRun(variant: string) {
   };
 }
 
+/**
+ * Timed training steps per row (the median is reported) and untimed ones before them (the workers'
+ * code warms up too). Steps of 80–400 ms on a shared 2-core host vary by ±10 %; 9 keep the median
+ * steady where 5 did not.
+ */
+const TRAIN_RUNS = 9;
+const TRAIN_WARMUP = 3;
+
 /** Tokens/s of a full training step (batch × seq random bytes) of the small preset's `variant`. */
 export function benchTrainStep(
   variant: string,
@@ -132,7 +140,7 @@ export function benchTrainStep(
   report: (r: BenchRow) => void,
 ): void {
   const run = trainSteps(variant, batch, seq);
-  const seconds = time(run.step, 5, 2);
+  const seconds = time(run.step, TRAIN_RUNS, TRAIN_WARMUP);
   report({
     bench: `train step ${variant}`,
     shape: `small preset, ${run.parameters} params, ${batch}×${seq}`,
@@ -152,9 +160,9 @@ export async function benchParallelTrainStep(
   report: (r: BenchRow) => void,
 ): Promise<void> {
   const run = parallelTrainSteps(variant, batch, seq, threads);
-  for (let i = 0; i < 2; i++) await run.step();
+  for (let i = 0; i < TRAIN_WARMUP; i++) await run.step();
   const times: number[] = [];
-  for (let i = 0; i < 5; i++) {
+  for (let i = 0; i < TRAIN_RUNS; i++) {
     const t0 = performance.now();
     await run.step();
     times.push((performance.now() - t0) / 1000);
@@ -164,7 +172,7 @@ export async function benchParallelTrainStep(
     bench: `train step ${variant} data-parallel`,
     shape: `small preset, ${run.parameters} params, ${batch}×${seq}, ${threads} threads by rows`,
     backend: 'wasm',
-    value: (batch * seq) / times[2]!,
+    value: (batch * seq) / times[Math.floor(TRAIN_RUNS / 2)]!,
     unit: 'tokens/s',
   });
   run.dispose();
