@@ -213,19 +213,20 @@ export class DataParallel {
     }
     this.busy = true;
     try {
-      return await this.step(params, inputs, targets, rows, seqLen);
+      return await this.step({ params, inputs, targets, rows, seqLen });
     } finally {
       this.busy = false;
     }
   }
 
-  private async step(
-    params: ModelParams,
-    inputs: Int32Array,
-    targets: Int32Array,
-    rows: number,
-    seqLen: number,
-  ): Promise<{ loss: number; grads: ModelParams }> {
+  private async step(batch: {
+    params: ModelParams;
+    inputs: Int32Array;
+    targets: Int32Array;
+    rows: number;
+    seqLen: number;
+  }): Promise<{ loss: number; grads: ModelParams }> {
+    const { params, inputs, targets, rows, seqLen } = batch;
     const leaves = floatLeaves(params);
     const sizes = shardSizes(rows, this.threads);
     const starts = sizes.map((_, s) => sizes.slice(0, s).reduce((a, b) => a + b, 0) * seqLen);
