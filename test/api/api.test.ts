@@ -36,6 +36,7 @@ import {
   TitansModel,
   tensor,
   train,
+  withBackend,
 } from '../../src/index.js';
 import { parseSafetensors, serializeSafetensors } from '../../src/io/safetensors.js';
 import { memoryLayerWrites } from '../../src/memory/layer.js';
@@ -385,7 +386,8 @@ describe('train', () => {
       model.dispose();
       return losses;
     };
-    const [single, shared] = [await run(), await run(2)];
+    // on wasm whatever the suite's default (the workers' backend; a webgpu default is refused)
+    const [single, shared] = await withBackend('wasm', async () => [await run(), await run(2)]);
     assert.equal(shared.length, 3);
     shared.forEach((l, i) =>
       assert.ok(Math.abs(l - single[i]!) < 1e-4 * single[i]!, `step ${i + 1}: ${l} vs ${single[i]}`),
