@@ -65,9 +65,9 @@ function startWorker(setup: GradientWorkerSetup, index: number): GradientWorker 
 
 /**
  * Starts `threads − 1` workers for `config` and parameters shaped like `params` (values are sent
- * with every step). The parameters must live on the wasm backend (float32; float64 runs on the
- * reference backend, as everywhere). Close the client when done (an
- * idle one does not keep the process alive either way).
+ * with every step). The parameters must live on the wasm backend (float32) or the reference
+ * backend (float64). Close the client when done (an idle one does not keep the process alive
+ * either way).
  *
  * @example
  * const parallel = startDataParallel(config, params, 2);
