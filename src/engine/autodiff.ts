@@ -1,7 +1,7 @@
 import { isFloat } from './dtype.js';
 import { onesLike, zeros, zerosLike } from './ops/create.js';
 import { add } from './ops/elementwise.js';
-import { concat, reshape } from './ops/shape.js';
+import { concat } from './ops/shape.js';
 import { formatShape, shapesEqual } from './shape.js';
 import { type AssemblePieces, backpropagate, record, Tape, withTape } from './tape.js';
 import { nextTensorIdValue, Tensor, tidy, viewOf } from './tensor.js';
@@ -23,13 +23,12 @@ function traced<P, R>(f: () => R, params: P): { out: R; tape: Tape; leaves: Tens
 }
 
 /**
- * A tensor's cotangent from its pieces' cotangents (custom-op outputs in their flat tensor, `split`
- * pieces): one concat along the axis, with zeros where no piece had a cotangent.
+ * A tensor's cotangent from its pieces' cotangents (`split` pieces, custom-op outputs among them):
+ * one concat along the axis, with zeros where no piece had a cotangent.
  */
 const assemblePieces: AssemblePieces = (pieces, whole, axis) => {
   const sorted = [...pieces].sort((a, b) => a[0] - b[0]);
   const { backend, dtype } = sorted[0]![1];
-  const flat = whole.rank === 1; // a custom op's flat tensor: pieces of any shape, by size
   const gap = (n: number) =>
     zeros(
       whole.shape.map((d, i) => (i === axis ? n : d)),
@@ -39,8 +38,8 @@ const assemblePieces: AssemblePieces = (pieces, whole, axis) => {
   let at = 0;
   for (const [offset, g] of sorted) {
     if (offset > at) parts.push(gap(offset - at));
-    parts.push(flat ? reshape(g, [g.size]) : g);
-    at = offset + (flat ? g.size : g.shape[axis]!);
+    parts.push(g);
+    at = offset + g.shape[axis]!;
   }
   if (at < whole.shape[axis]!) parts.push(gap(whole.shape[axis]! - at));
   return parts.length === 1 ? parts[0]! : concat(parts, axis);

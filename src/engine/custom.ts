@@ -1,14 +1,14 @@
 /**
  * Custom (fused) ops: a forward computed by any means (a backend's fused kernel) and a hand-written
  * backward, recorded on the tape as one node. Several outputs travel as one flat tensor, so the
- * tape keeps its one-output nodes: the outputs handed to the caller are pieces of it (tape.ts
- * `recordPiece`), and the backward receives one flat cotangent, assembled once from the outputs'
- * cotangents (zeros where an output was unused).
+ * tape keeps its one-output nodes: the outputs handed to the caller are `split`'s pieces of it
+ * (tape.ts `recordPiece`), and the backward receives one flat cotangent, assembled once from the
+ * outputs' cotangents (zeros where an output was unused).
  */
 
-import { reshape, slice } from './ops/shape.js';
+import { reshape, split } from './ops/shape.js';
 import { formatShape, type Shape, sizeOf } from './shape.js';
-import { isRecording, noGrad, record, recordPiece } from './tape.js';
+import { isRecording, noGrad, record } from './tape.js';
 import { Tensor } from './tensor.js';
 
 export interface CustomOpSpec {
@@ -68,14 +68,8 @@ export function customOp(spec: CustomOpSpec): Tensor[] {
   }
   // Held by the tape from here (dispose waits until it lets go), or freed now.
   for (const t of saved) t.dispose();
-  if (spec.outputShapes.length === 1) return [reshape(flat, spec.outputShapes[0]!)];
-  let offset = 0;
-  return spec.outputShapes.map((shape) => {
-    const n = sizeOf(shape);
-    // not a recorded slice: the outputs' cotangents are assembled into the flat one in one pass
-    const part = noGrad(() => reshape(slice(flat, [offset], [n]), shape));
-    if (recording) recordPiece(flat, part, offset);
-    offset += n;
-    return part;
-  });
+  // The outputs are split's pieces of the flat result: their cotangents are assembled into the
+  // flat one in one pass (tape.ts recordPiece), not each padded to the flat size and added.
+  const pieces = split(flat, spec.outputShapes.map(sizeOf));
+  return pieces.map((part, i) => reshape(part, spec.outputShapes[i]!));
 }

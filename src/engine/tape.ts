@@ -86,8 +86,8 @@ export function record(
 }
 
 /**
- * Records `part` as the entries of `whole` from `offset` on along `axis` (a custom op's output in
- * its flat tensor, engine/custom.ts; a piece of `split`). Its cotangent is not padded to the whole
+ * Records `part` as the entries of `whole` from `offset` on along `axis` (a piece of `split`, which
+ * also hands out a custom op's outputs from its flat tensor). Its cotangent is not padded to the whole
  * size and added up like a slice's: the pieces of one tensor are kept apart and assembled once, in
  * one pass, when the whole tensor's cotangent is needed.
  */
@@ -107,7 +107,7 @@ export function recordPiece(whole: Tensor, part: Tensor, offset: number, axis = 
 
 /**
  * Builds the cotangent of `whole` from disjoint pieces [offset along `axis`, cotangent] (zeros
- * elsewhere). A rank-1 `whole` takes pieces of any shape, by their size (a custom op's flat tensor).
+ * elsewhere); each piece's cotangent has `whole`'s shape but along `axis`.
  */
 export type AssemblePieces = (
   pieces: readonly (readonly [number, Tensor])[],
