@@ -82,13 +82,13 @@ export function startDataParallel(
   if (!Number.isInteger(threads) || threads < 1) {
     throw new RangeError(`startDataParallel: threads must be an integer ≥ 1, got ${threads}`);
   }
-  const backend = params.embedding.backend as Partial<WasmBackend> & { name: string };
-  if (backend.name !== 'wasm' && backend.name !== 'reference') {
+  const setup = gradientWorkerSetup(config, params);
+  if (setup.backend !== 'wasm' && setup.backend !== 'reference') {
     throw new RangeError(
-      `startDataParallel: the parameters must live on the wasm backend (float32) or the reference backend (float64), as in the workers; they are on '${backend.name}'`,
+      `startDataParallel: the parameters must live on the wasm backend (float32) or the reference backend (float64), as in the workers; they are on '${setup.backend}'`,
     );
   }
-  const setup = gradientWorkerSetup(config, params);
+  const backend = params.embedding.backend as Partial<WasmBackend>;
   const workers = Array.from({ length: threads - 1 }, (_, w) => startWorker(setup, w + 1));
   return new DataParallel(config, workers, (fn) => {
     const pool = backend.threadPool;

@@ -17,7 +17,7 @@
 import { isFloat, type TypedArray } from '../engine/dtype.js';
 import { noGrad, tensor, tidy, valueAndGrad, withBackend } from '../engine/index.js';
 import { Tensor } from '../engine/tensor.js';
-import { mapLeaves } from '../engine/tree.js';
+import { mapLeaves, mapLeavesWith } from '../engine/tree.js';
 import type { TitansConfig } from '../models/config.js';
 import type { ModelParams } from '../models/model.js';
 import { languageModelLoss } from './trainer.js';
@@ -100,7 +100,7 @@ export function gradientWorkerSetup(config: TitansConfig, params: ModelParams): 
   return {
     config,
     skeleton,
-    leaves: leaves.map((t) => ({ shape: [...t.shape], dtype: t.dtype as LeafSpec['dtype'] })),
+    leaves: leaves.map(specOf),
     backend: leaves[0]?.backend.name ?? 'reference',
   };
 }
@@ -119,8 +119,8 @@ function shardLossAndGrads(
 
 /**
  * A worker's side: rebuilds the parameters of each request on the parameters' backend (the
- * setup's, whatever the worker's default), computes the shard under it, and returns the loss and gradients as plain arrays (freed from the backend before it
- * returns).
+ * setup's, whatever the worker's default), computes the shard under it, and returns the loss and
+ * gradients as plain arrays (freed from the backend before it returns).
  */
 export function gradientServer(setup: GradientWorkerSetup): (request: ShardRequest) => ShardReply {
   const { config, skeleton, leaves, backend } = setup;
@@ -153,14 +153,8 @@ function gradientsInOrder(
 ): (Tensor | null)[] {
   const index = new Map(leaves.map((t, i) => [t, i]));
   const out: (Tensor | null)[] = leaves.map(() => null);
-  const gradAt = new Map<string, unknown>();
-  mapLeaves(grads, (g, path) => {
-    gradAt.set(path, g);
-    return g;
-  });
-  mapLeaves(params, (leaf, path) => {
+  mapLeavesWith(params, [grads], (leaf, [g]) => {
     const i = leaf instanceof Tensor ? index.get(leaf) : undefined;
-    const g = gradAt.get(path);
     if (i !== undefined && g instanceof Tensor) out[i] = g;
     return leaf;
   });
@@ -230,16 +224,16 @@ export class DataParallel {
     const leaves = floatLeaves(params);
     const sizes = shardSizes(rows, this.threads);
     const starts = sizes.map((_, s) => sizes.slice(0, s).reduce((a, b) => a + b, 0) * seqLen);
-    const shard = (s: number) => {
-      const [from, to] = [starts[s]!, starts[s]! + sizes[s]! * seqLen];
-      return { inputs: inputs.slice(from, to), targets: targets.slice(from, to), rows: sizes[s]!, seqLen };
-    };
+    const requests = sizes.map((n, s) => {
+      const [from, to] = [starts[s]!, starts[s]! + n * seqLen];
+      return { inputs: inputs.slice(from, to), targets: targets.slice(from, to), rows: n, seqLen };
+    });
     // Posted first, so the workers compute while this thread takes shard 0.
     const values = sizes.length > 1 ? leaves.map((t) => t.dataSync()) : [];
-    const remote = sizes
+    const remote = requests
       .slice(1)
-      .map((_, w) => this.workers[w]!.compute({ params: values.map((v) => v.slice()), ...shard(w + 1) }));
-    const first = shard(0);
+      .map((r, w) => this.workers[w]!.compute({ params: values.map((v) => v.slice()), ...r }));
+    const settled = Promise.allSettled(remote);
     let local: ShardReply;
     try {
       // on the parameters' backend, as in the workers, whatever the default
@@ -247,20 +241,20 @@ export class DataParallel {
       local = this.runLocal(() =>
         withBackend(backend, () =>
           tidy(() => {
-            const { value, grads } = shardLossAndGrads(this.config, params, first);
+            const { value, grads } = shardLossAndGrads(this.config, params, requests[0]!);
             const byLeaf = gradientsInOrder(params, grads, leaves);
             return { loss: value.item(), grads: byLeaf.map((g, i) => copyOut(g, specOf(leaves[i]!))) };
           }),
         ),
       );
     } finally {
-      await Promise.allSettled(remote); // never leaves a worker's reply (or failure) unobserved
+      await settled; // never leaves a worker's reply (or failure) unobserved
     }
-    const replies = await Promise.allSettled(remote);
+    const replies = await settled;
     const failed = replies.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     const shards = [local, ...replies.map((r) => (r as PromiseFulfilledResult<ShardReply>).value)];
-    const counts = sizes.map((_, s) => countedTargets(shard(s).targets));
+    const counts = requests.map((r) => countedTargets(r.targets));
     return combine(params, leaves, shards, counts);
   }
 

@@ -359,12 +359,9 @@ export async function trainLanguageModel(
       if (parallel) {
         micro = await parallel.lossAndGrads(state.params, inputs, targets, o.batchSize, o.seqLen);
       } else {
-        const out = tidy(() => {
-          const { value, grads: g } = lossAndGrads(state.params, inputs, targets);
-          return { value, grads: g };
-        });
-        micro = { loss: (await out.value.data())[0]!, grads: out.grads };
-        dispose(out.value);
+        const { value, grads: g } = lossAndGrads(state.params, inputs, targets); // tidies its intermediates
+        micro = { loss: (await value.data())[0]!, grads: g };
+        dispose(value);
       }
       if (grads) {
         const sum = grads;
