@@ -236,6 +236,27 @@ export function createWasmElementwise(pieces: WasmElementwisePieces): WasmElemen
     );
   }
 
+  /**
+   * A one-input kernel over `size` contiguous elements: `direct()` runs it here; on the pool each
+   * share's record is `head`, then its out and x pointers and length.
+   */
+  function mapFlat(
+    kind: number,
+    head: readonly number[],
+    out: number,
+    x: number,
+    size: number,
+    direct: () => void,
+  ): void {
+    const shares = sharesFor(size);
+    if (shares < 2) direct();
+    else
+      runShares(
+        kind,
+        flatRanges(size, shares).map(([s, n]) => [...head, out + 4 * s, x + 4 * s, n]),
+      );
+  }
+
   /** n words at dst set to `bits`. */
   function fillWords(dst: number, bits: number, n: number): void {
     const shares = sharesFor(n);
@@ -267,15 +288,8 @@ export function createWasmElementwise(pieces: WasmElementwisePieces): WasmElemen
     unary(op, x, size, dtype) {
       if (dtype !== 'float32') return fallback.unary(op, x, size, dtype);
       const out = alloc(dtype, size);
-      const shares = sharesFor(size);
-      if (shares < 2) k.ewUnary(UNARY[op], ptr(out), ptr(x), size);
-      else {
-        const [o, a] = [ptr(out), ptr(x)];
-        runShares(
-          ELEMENTWISE_TASK.unary,
-          flatRanges(size, shares).map(([s, n]) => [UNARY[op], o + 4 * s, a + 4 * s, n]),
-        );
-      }
+      const [o, a] = [ptr(out), ptr(x)];
+      mapFlat(ELEMENTWISE_TASK.unary, [UNARY[op]], o, a, size, () => k.ewUnary(UNARY[op], o, a, size));
       return out;
     },
 
@@ -284,15 +298,11 @@ export function createWasmElementwise(pieces: WasmElementwisePieces): WasmElemen
         return fallback.activation(fn, order, x, size, dtype);
       }
       const out = alloc(dtype, size);
-      const shares = sharesFor(size);
-      if (shares < 2) k.ewActivation(ACTIVATION[fn], order, ptr(out), ptr(x), size);
-      else {
-        const [o, a] = [ptr(out), ptr(x)];
-        runShares(
-          ELEMENTWISE_TASK.activation,
-          flatRanges(size, shares).map(([s, n]) => [ACTIVATION[fn], order, o + 4 * s, a + 4 * s, n]),
-        );
-      }
+      const [o, a] = [ptr(out), ptr(x)];
+      const f = ACTIVATION[fn];
+      mapFlat(ELEMENTWISE_TASK.activation, [f, order], o, a, size, () =>
+        k.ewActivation(f, order, o, a, size),
+      );
       return out;
     },
 
