@@ -389,9 +389,9 @@ describe('train', () => {
     // on wasm whatever the suite's default (the workers' backend; a webgpu default is refused)
     const [single, shared] = await withBackend('wasm', async () => [await run(), await run(2)]);
     assert.equal(shared.length, 3);
-    shared.forEach((l, i) =>
-      assert.ok(Math.abs(l - single[i]!) < 1e-4 * single[i]!, `step ${i + 1}: ${l} vs ${single[i]}`),
-    );
+    for (const [i, l] of shared.entries()) {
+      assert.ok(Math.abs(l - single[i]!) < 1e-4 * single[i]!, `step ${i + 1}: ${l} vs ${single[i]}`);
+    }
     await assert.rejects(
       train({ preset: 'tiny', data: text, dataParallel: 0 }),
       /dataParallel must be an integer ≥ 1/,
