@@ -21,6 +21,7 @@ import {
   normalCdf,
   normalPdf,
   powF64,
+  sigmoid4,
 } from './math';
 import {
   A_GELU,
@@ -163,7 +164,7 @@ function activationV(fn: i32, order: i32, x: v128): v128 {
   const e = expNonPositiveV(f64x2.neg(f64x2.abs(x)));
   const onePlus = f64x2.add(one, e);
   const q = f64x2.div(one, onePlus);
-  const r = f64x2.div(e, onePlus);
+  const r = f64x2.mul(e, q); // e/(1 + e) to 2 f64 roundings: one division, not two
   const positive = f64x2.ge(x, f64x2.splat(0));
   const s = v128.bitselect(q, r, positive);
   const sm = v128.bitselect(r, q, positive);
@@ -250,9 +251,29 @@ export function ewUnary(op: i32, out: usize, x: usize, n: i32): void {
   }
 }
 
-/** out[i] = the order-th derivative (0…4) of activation fn at x[i], for i < n. */
+/**
+ * out[i] = the order-th derivative (0…4) of activation fn at x[i], for i < n. σ and silu themselves
+ * (order 0) run on float32 lanes with the kernels' σ (sigmoid4: within 3 ulp, and exact zeros below
+ * 2⁻⁶⁴); the rest is computed in f64 and rounded once: the derivatives cancel (silu′ has a zero
+ * near x = −1.28, where a float32 exponential's error would be amplified a thousandfold).
+ */
 export function ewActivation(fn: i32, order: i32, out: usize, x: usize, n: i32): void {
   let i: i32 = 0;
+  if ((fn == A_SIGMOID || fn == A_SILU) && order == 0) {
+    for (; i + 4 <= n; i += 4) {
+      const off = <usize>i << 2;
+      const v = v128.load(x + off);
+      const s = sigmoid4(v);
+      v128.store(out + off, fn == A_SILU ? f32x4.mul(v, s) : s);
+    }
+    for (; i < n; i++) {
+      const off = <usize>i << 2;
+      const v = f32x4.splat(load<f32>(x + off));
+      const s = sigmoid4(v);
+      store<f32>(out + off, f32x4.extract_lane(fn == A_SILU ? f32x4.mul(v, s) : s, 0));
+    }
+    return;
+  }
   if (fn == A_SIGMOID || fn == A_TANH || fn == A_SILU || (fn == A_SOFTPLUS && order > 0)) {
     for (; i + 4 <= n; i += 4) {
       const off = <usize>i << 2;
