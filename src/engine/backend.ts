@@ -399,6 +399,46 @@ export interface FusedBlocks {
   readonly fusedRope?: FusedRope;
   /** The memory layer's gates cap · σ(z + bias), moved to (batch, heads, tokens) (`fusedGate`, ops/blocks.ts). */
   readonly fusedGate?: FusedGate;
+  /** M_W(q) at fixed weights, depth 2, all tokens and heads (`memoryForward`, memory/memory-mlp.ts). */
+  readonly fusedMemoryRead?: FusedMemoryRead;
+}
+
+/**
+ * The memory model of SPEC §1 applied at fixed weights (MAC's read): q (batch, heads, tokens, d),
+ * W₁ (weightBatch, heads, d, hidden), W₂ (weightBatch, heads, hidden, d), weightBatch 1 (broadcast
+ * over the batch) or batch; y = φ(q W₁) W₂ (+ q with `residual`), (batch, heads, tokens, d).
+ */
+export interface MemoryReadParams {
+  readonly batch: number;
+  readonly heads: number;
+  readonly tokens: number;
+  readonly d: number;
+  readonly hidden: number;
+  readonly weightBatch: number;
+  readonly activation: 'silu' | 'gelu';
+  readonly residual: boolean;
+}
+
+/** A backend's fused memory read (see `FusedBlocks.fusedMemoryRead`). */
+export interface FusedMemoryRead {
+  supports(params: MemoryReadParams, dtype: DType): boolean;
+  /** y from q, W₁, W₂. */
+  forward(
+    q: BackendBuffer,
+    w1: BackendBuffer,
+    w2: BackendBuffer,
+    params: MemoryReadParams,
+    dtype: DType,
+  ): BackendBuffer;
+  /** [dq, dW₁, dW₂] from y's cotangent gy (the forward recomputed; dW summed over a broadcast batch). */
+  backward(
+    q: BackendBuffer,
+    w1: BackendBuffer,
+    w2: BackendBuffer,
+    gy: BackendBuffer,
+    params: MemoryReadParams,
+    dtype: DType,
+  ): [BackendBuffer, BackendBuffer, BackendBuffer];
 }
 
 /** A backend's fused RoPE (see `FusedBlocks.fusedRope`). */

@@ -20,6 +20,7 @@ import {
   l2Normalize,
   type MemoryLayerParams,
   mapTensors,
+  memoryForward,
   memoryLayer,
   mul,
   Rng,
@@ -289,6 +290,86 @@ describe('fused memory-layer blocks: conv + SiLU + per-head L2 norm, and the gat
       const got = run(params32, on(x64, 'wasm'));
       assert.ok(relError(got, want) < 1e-4, `streamed outputs differ by ${relError(got, want)}`);
       assert.ok(relError(memoryLayer(params32, config, on(x64, 'wasm')).y, want) < 1e-4, 'whole = pieces');
+    });
+  });
+});
+
+describe('fused memory read M_W(q) at fixed weights (wasm)', {
+  skip: wasmBackend === null && 'no wasm backend',
+}, () => {
+  const rng = new Rng(17);
+  const ref = { dtype: 'float64', backend: 'reference' } as const;
+
+  /** Runs f counting the calls of the backend's fused read (forward, backward). */
+  function counting(f: () => void): [number, number] {
+    const kernels = wasmBackend!.fusedMemoryRead! as {
+      forward: (...a: never[]) => unknown;
+      backward: (...a: never[]) => unknown;
+    };
+    const [forward, backward] = [kernels.forward, kernels.backward];
+    const calls: [number, number] = [0, 0];
+    kernels.forward = (...a) => {
+      calls[0]++;
+      return forward(...a);
+    };
+    kernels.backward = (...a) => {
+      calls[1]++;
+      return backward(...a);
+    };
+    try {
+      f();
+    } finally {
+      [kernels.forward, kernels.backward] = [forward, backward];
+    }
+    return calls;
+  }
+
+  const cases = [
+    // T = 70: a block of 64 tokens and one of 6; h = 12: an 8-wide and a 4-wide register tile
+    { B: 3, Bw: 1, T: 70, d: 8, h: 12, activation: 'silu', residual: true },
+    { B: 3, Bw: 3, T: 5, d: 4, h: 16, activation: 'silu', residual: false },
+    { B: 2, Bw: 2, T: 9, d: 8, h: 8, activation: 'gelu', residual: true },
+  ] as const;
+  for (const { B, Bw, T, d, h, activation, residual } of cases) {
+    it(`B = ${B}, weights for ${Bw}, T = ${T}, d = ${d}, h = ${h}, ${activation}${residual ? ', residual' : ''}: values and gradients (q, W₁, W₂) match float64 on the fused kernel`, () => {
+      const H = 2;
+      const q = rng.normal([B, H, T, d], { std: 1.5, ...ref });
+      const w1 = rng.normal([Bw, H, d, h], { std: 1 / Math.sqrt(d), ...ref });
+      const w2 = rng.normal([Bw, H, h, d], { std: 1 / Math.sqrt(h), ...ref });
+      const read = ([z, a, b]: Tensor[]) => memoryForward(z!, [a!, b!], { activation, residual });
+      const calls = counting(() => againstFloat64('read', read, [q, w1, w2], rng.normal([B, H, T, d], ref)));
+      assert.deepEqual(
+        calls,
+        [2, 1],
+        'one forward for the values, one forward and backward for the gradients',
+      );
+    });
+  }
+
+  it('declines what it does not cover (d not a multiple of 4, depth 1, other ranks): those compose', () => {
+    tidy(() => {
+      const options = { activation: 'silu', residual: true } as const;
+      const q = rng.normal([2, 2, 5, 6], ref);
+      const [w1, w2] = [rng.normal([1, 2, 6, 8], ref), rng.normal([1, 2, 8, 6], ref)];
+      const wide = rng.normal([1, 2, 6, 6], ref);
+      const rows = rng.normal([5, 6], ref);
+      const [r1, r2] = [rng.normal([6, 8], ref), rng.normal([8, 6], ref)];
+      const calls = counting(() => {
+        for (const [z, ws] of [
+          [q, [w1, w2]],
+          [q, [wide]],
+          [rows, [r1, r2]],
+        ] as [Tensor, Tensor[]][]) {
+          const got = memoryForward(
+            on(z, 'wasm'),
+            ws.map((w) => on(w, 'wasm')),
+            options,
+          );
+          const e = relError(got, memoryForward(z, ws, options));
+          assert.ok(e < 1e-5, `composed read differs by ${e}`);
+        }
+      });
+      assert.deepEqual(calls, [0, 0]);
     });
   });
 });

@@ -1,11 +1,18 @@
 /**
  * The wasm backend's fused blocks (`FusedBlocks` in engine/backend.ts): JS glue around the
- * AssemblyScript kernels of ./assembly/optim.ts and ./assembly/blocks.ts, the paged attention of
- * ./attention.ts and the decoding kernels of ./decode.ts. Each entry checks what it supports,
- * allocates its outputs on the heap and makes one kernel call per block (the memory input block:
- * one per batch slice on the thread pool when it is large). Browser-safe: no `node:*` imports.
+ * AssemblyScript kernels of ./assembly/optim.ts, ./assembly/blocks.ts and ./assembly/memory-read.ts,
+ * the paged attention of ./attention.ts and the decoding kernels of ./decode.ts. Each entry checks
+ * what it supports, allocates its outputs on the heap and makes one kernel call per block (the
+ * memory input block: one per batch slice on the thread pool when it is large). Browser-safe: no
+ * `node:*` imports.
  */
-import type { AdamWParams, BackendBuffer, ConvSiluNormParams, FusedBlocks } from '../../engine/backend.js';
+import type {
+  AdamWParams,
+  BackendBuffer,
+  ConvSiluNormParams,
+  FusedBlocks,
+  MemoryReadParams,
+} from '../../engine/backend.js';
 import type { DType } from '../../engine/dtype.js';
 import { createWasmPagedAttention } from './attention.js';
 import { createWasmDecode } from './decode.js';
@@ -27,6 +34,9 @@ export interface FusedKernelExports {
   gateBackward(...args: number[]): void;
   ropeRows(x: number, out: number, table: number, rows: number, T: number, d: number, sign: number): void;
   convSiluNormBackward(...args: number[]): void;
+  memoryReadForward(...args: number[]): void;
+  memoryReadBackward(...args: number[]): void;
+  memoryReadScratchBytes(d: number, h: number): number;
   adamwStep(
     p: number,
     g: number,
@@ -257,6 +267,53 @@ export function createWasmFused(
         const out = alloc(rows * d, dtype);
         ropeRows(ptr(x), ptr(out), ptr(table), rows, T, d, inverse ? -1 : 1);
         return out;
+      },
+    };
+  }
+  if (typeof k.memoryReadForward === 'function' && typeof k.memoryReadBackward === 'function') {
+    const [fwd, bwd, scratchBytes] = [k.memoryReadForward, k.memoryReadBackward, k.memoryReadScratchBytes!];
+    const dims = (p: MemoryReadParams) =>
+      [
+        p.batch,
+        p.heads,
+        p.tokens,
+        p.d,
+        p.hidden,
+        p.weightBatch,
+        p.activation === 'silu' ? 0 : 1,
+        p.residual ? 1 : 0,
+      ] as const;
+    /** Runs `kernel` with a scratch block of the size the kernels ask for, freed after. */
+    const withScratch = (p: MemoryReadParams, kernel: (scratch: number) => void) => {
+      const [scratch, size] = heap.allocBytes(scratchBytes(p.d, p.hidden));
+      try {
+        kernel(scratch);
+      } finally {
+        heap.freeBytes(scratch, size);
+      }
+    };
+    blocks.fusedMemoryRead = {
+      // the kernels' products need d and h in multiples of four floats (register tiles)
+      supports: (p, dtype) =>
+        dtype === 'float32' &&
+        p.d > 0 &&
+        p.hidden > 0 &&
+        p.d % 4 === 0 &&
+        p.hidden % 4 === 0 &&
+        (p.weightBatch === 1 || p.weightBatch === p.batch),
+      forward(q, w1, w2, p, dtype) {
+        const y = alloc(p.batch * p.heads * p.tokens * p.d, dtype);
+        withScratch(p, (scratch) => fwd(ptr(q), ptr(w1), ptr(w2), ptr(y), ...dims(p), scratch));
+        return y;
+      },
+      backward(q, w1, w2, gy, p, dtype) {
+        const dq = alloc(p.batch * p.heads * p.tokens * p.d, dtype);
+        const dw1 = alloc(p.weightBatch * p.heads * p.d * p.hidden, dtype);
+        const dw2 = alloc(p.weightBatch * p.heads * p.hidden * p.d, dtype);
+        withScratch(p, (scratch) =>
+          bwd(ptr(q), ptr(w1), ptr(w2), ptr(gy), ptr(dq), ptr(dw1), ptr(dw2), ...dims(p), scratch),
+        );
+        return [dq, dw1, dw2];
       },
     };
   }

@@ -6,3 +6,4 @@ export * from './memory';
 export * from './optim';
 export * from './decode';
 export * from './blocks';
+export * from './memory-read';
