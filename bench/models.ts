@@ -129,8 +129,8 @@ function trainRun(variant: string) {
  * code warms up too). Steps of 80–400 ms on a shared 2-core host vary by ±10 %; 9 keep the median
  * steady where 5 did not.
  */
-const TRAIN_RUNS = 9;
-const TRAIN_WARMUP = 3;
+export const TRAIN_RUNS = 9;
+export const TRAIN_WARMUP = 3;
 
 /** Tokens/s of a full training step (batch × seq random bytes) of the small preset's `variant`. */
 export function benchTrainStep(

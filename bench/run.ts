@@ -36,7 +36,14 @@ import {
 import { enableWasmThreads } from '../src/node.js';
 import { layerBenchCase, SCAN_GATES, SCAN_SIZE, scanBenchInputs, scanBenchLoss } from './cases.js';
 import type { FreshResult } from './fresh.js';
-import { benchGeneration, benchParallelTrainStep, benchTrainStep, time } from './models.js';
+import {
+  benchGeneration,
+  benchParallelTrainStep,
+  benchTrainStep,
+  TRAIN_RUNS,
+  TRAIN_WARMUP,
+  time,
+} from './models.js';
 import { benchWebGpu } from './webgpu.js';
 
 interface Row {
@@ -379,6 +386,11 @@ function torchModelPeer(): string | null {
       '16',
       '--seq',
       '256',
+      // timed as the titans-ts rows are: TRAIN_RUNS steps after TRAIN_WARMUP
+      '--steps',
+      String(TRAIN_RUNS),
+      '--warmup',
+      String(TRAIN_WARMUP),
     ],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
   );

@@ -5,14 +5,15 @@ done by the PyTorch twin (python/titans_torch: the same models, tensor for tenso
 Prints ONE JSON object on stdout (progress goes to stderr):
 
     /usr/bin/python3 bench/torch_models.py --threads N [--variants mac,mag,mal,lmm,swa] [--batch 16]
-                                           [--seq 256] [--steps 5] [--selftest]
+                                           [--seq 256] [--steps 5] [--warmup 2] [--selftest]
 
 Eager PyTorch, float32, autograd, CPU. The model is presets/small.json resolved as titans-ts
 resolves it (byte vocabulary), so the parameter counts are titans-ts's; python/tests checks the
 twin against titans-ts in float64 (logits, loss, every gradient). A training step is what
 benchTrainStep does: forward on a random batch, mean cross-entropy, backward, AdamW (lr 3e-3,
 betas (0.9, 0.95), weight decay 0.1 on weight matrices), zero_grad. It reports tokens/s =
-batch * seq / median step time over --steps timed steps after 2 warm-up steps.
+batch * seq / median step time over --steps timed steps after --warmup untimed ones (bench/run.ts
+passes 9 and 3, as it times titans-ts).
 """
 
 import argparse
@@ -133,7 +134,8 @@ def main():
     p.add_argument("--variants", default="mac,mag,mal,lmm,swa", help=f"comma-separated subset of {','.join(MODEL_VARIANTS)}")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--seq", type=int, default=256)
-    p.add_argument("--steps", type=int, default=5, help="timed steps (after 2 warm-up steps)")
+    p.add_argument("--steps", type=int, default=5, help="timed steps (after the warm-up steps)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     p.add_argument("--theta-max", type=float, default=None, help="memory θ cap (default: the preset's, as titans-ts resolves it)")
     p.add_argument("--eta-max", type=float, default=None, help="memory η cap (default: the preset's)")
     p.add_argument("--selftest", action="store_true", help="causality and finite-loss checks, then exit")
@@ -160,12 +162,12 @@ def main():
         "dtype": "float32",
         "flush_denormals": True,
         "env": {k: os.environ[k] for k in ENV_KNOBS if k in os.environ},
-        "config": {"preset": "small", "batch": args.batch, "seq": args.seq, "steps": args.steps, "warmup": 2,
+        "config": {"preset": "small", "batch": args.batch, "seq": args.seq, "steps": args.steps, "warmup": args.warmup,
                    "theta_max": memory["thetaMax"], "eta_max": memory["etaMax"]},
         "train_step": {},
     }
     for v in variants:
-        result["train_step"][v] = bench_train_step(v, args.batch, args.seq, args.steps, args.theta_max, args.eta_max)
+        result["train_step"][v] = bench_train_step(v, args.batch, args.seq, args.steps, args.theta_max, args.eta_max, args.warmup)
         log(f"{v}: {result['train_step'][v]}")
     result["total_seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(result))
