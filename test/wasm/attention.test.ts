@@ -260,12 +260,14 @@ describe('wasm fused attention vs the reference backend (float64)', { skip: !was
 });
 
 describe('wasm attention kernels: exp', { skip: !wasmBackend }, () => {
-  it('is within 2 ulp of exp over [-87, 88] and handles -inf, underflow and NaN', () => {
+  it('is within 2 ulp of exp over [-87, 88] and handles ±inf, underflow, overflow and NaN', () => {
     const kx = attentionKernels(wasmBackend!.kernels)!;
     const heap = wasmBackend!.heap;
     const xs: number[] = [];
     for (let i = 0; i <= 100000; i++) xs.push(Math.fround(-87 + (175 * i) / 100000));
     xs.push(0, -0, 1, -1, Math.fround(Math.LN2), -100, Number.NEGATIVE_INFINITY, Number.NaN, 5);
+    const overflow = [88.8, 100, 300, 1e30, Number.POSITIVE_INFINITY]; // e^x > 3.4e38: +inf
+    xs.push(...overflow);
     const n = xs.length;
     const [src, srcBytes] = heap.allocBytes(4 * n);
     const [dst, dstBytes] = heap.allocBytes(4 * n);
@@ -280,7 +282,11 @@ describe('wasm attention kernels: exp', { skip: !wasmBackend }, () => {
         worst = Math.max(worst, Math.abs(out[i]! - exact) / ulp);
       }
       assert.ok(worst <= 2, `max error ${worst.toFixed(2)} ulp`);
-      const tail = Array.from(out.slice(n - 9));
+      const tail = Array.from(out.slice(n - 9 - overflow.length, n - overflow.length));
+      assert.deepEqual(
+        Array.from(out.slice(n - overflow.length)),
+        overflow.map(() => Number.POSITIVE_INFINITY),
+      );
       assert.deepEqual(tail.slice(0, 3), [1, 1, Math.fround(Math.E)]);
       assert.equal(tail[6], 0); // -inf
       assert.equal(tail[5], 0); // below the float32 normal range: flushed to 0

@@ -188,19 +188,29 @@ export function swigluBackward(a: usize, b: usize, g: usize, da: usize, db: usiz
 
 // Σ_c e^{x_c − m} over V floats, four lanes at a time (f32 exp, f64 sum).
 function sumExp(x: usize, V: i32, m: f32): f64 {
+  // two f64x2 accumulators (the halves of each four exponentials): independent add chains
   const mv = f32x4.splat(m);
-  let acc: f64 = 0;
+  let lo = f64x2.splat(0);
+  let hi = f64x2.splat(0);
   let c: i32 = 0;
   for (; c + 4 <= V; c += 4) {
     const e = exp4(f32x4.sub(v128.load(x + (<usize>c << 2)), mv));
-    acc +=
-      <f64>f32x4.extract_lane(e, 0) +
-      <f64>f32x4.extract_lane(e, 1) +
-      <f64>f32x4.extract_lane(e, 2) +
-      <f64>f32x4.extract_lane(e, 3);
+    lo = f64x2.add(lo, f64x2.promote_low_f32x4(e));
+    hi = f64x2.add(hi, f64x2.promote_low_f32x4(v128.shuffle<f32>(e, e, 2, 3, 2, 3)));
   }
+  let acc = lanesSum64(f64x2.add(lo, hi));
   for (; c < V; c++) acc += <f64>f32x4.extract_lane(exp4(f32x4.splat(ld(x, c) - m)), 0);
   return acc;
+}
+
+// max over V floats at x (NaN if any is NaN), four lanes at a time.
+function rowMax(x: usize, V: i32): f32 {
+  let mv = f32x4.splat(-Infinity);
+  let c: i32 = 0;
+  for (; c + 4 <= V; c += 4) mv = f32x4.max(mv, v128.load(x + (<usize>c << 2)));
+  let m = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+  for (; c < V; c++) m = max(m, ld(x, c));
+  return m;
 }
 
 /** losses (rows) and lse (rows) of logits (rows × V) against int32 targets (rows). */
@@ -216,8 +226,7 @@ export function crossEntropyForward(
 ): void {
   for (let r: i32 = 0; r < rows; r++) {
     const x = logits + (<usize>(r * V) << 2);
-    let m: f32 = -Infinity;
-    for (let c: i32 = 0; c < V; c++) m = max(m, ld(x, c));
+    const m = rowMax(x, V);
     const l = <f64>m + logF64(sumExp(x, V, m));
     st(lse, r, <f32>l);
     const t = load<i32>(targets + (<usize>r << 2));

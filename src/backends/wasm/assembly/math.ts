@@ -196,16 +196,22 @@ const LOG2E_F32: f32 = 1.44269504;
 const LN2_HI_F32: f32 = 0.693359375; // few mantissa bits: n * LN2_HI is exact for |n| <= 256
 const LN2_LO_F32: f32 = -2.12194440e-4;
 const EXP_MIN: f32 = -87.33; // below: result flushed to 0 (exp(-87.33) is about FLT_MIN)
+const EXP_MAX: f32 = 88.8; // above: +inf (2¹²⁸ in the exponent bits)
+const ROUNDING_SHIFT: f32 = 12582912.0; // 1.5·2²³: v + it rounds v to an integer (|v| < 2²²)
+const ROUNDING_SHIFT_BITS: i32 = 0x4b400000; // its bits; v + it has bits ROUNDING_SHIFT_BITS + v
 
 // e^x in four float32 lanes, THE float32 exp of the kernels (exp1: one lane): x = n ln2 + r with |r| <= ln2/2 (Cody-Waite), exp(r) = 1 + r + r² p(r) with the
 // Taylor polynomial to degree 7 (truncation < 1e-8 relative), times 2^n built in the exponent bits.
-// Max error about 1 ulp for x in [-87.33, 88.3]; 0 below -87.33 (and for -inf); +inf above ~88.37; NaN
+// Max error about 1 ulp for x in [-87.33, 88.3]; 0 below -87.33 (and for -inf); +inf above ~88.72; NaN
 // stays NaN.
 // @ts-ignore: decorator
 @inline
 export function exp4(x: v128): v128 {
-  const xc = f32x4.max(x, f32x4.splat(EXP_MIN));
-  const nf = f32x4.nearest(f32x4.mul(xc, f32x4.splat(LOG2E_F32)));
+  // x clamped to [EXP_MIN, EXP_MAX] (NaN stays: pmax(a, b) = a < b ? b : a, pmin(a, b) = b < a ? b : a)
+  const xc = f32x4.pmin(f32x4.pmax(x, f32x4.splat(EXP_MIN)), f32x4.splat(EXP_MAX));
+  // n = x·log₂e rounded to nearest (ties to even) by adding 1.5·2²³: n sits in the low mantissa bits
+  const shifted = f32x4.add(f32x4.mul(xc, f32x4.splat(LOG2E_F32)), f32x4.splat(ROUNDING_SHIFT));
+  const nf = f32x4.sub(shifted, f32x4.splat(ROUNDING_SHIFT));
   let r = f32x4.sub(xc, f32x4.mul(nf, f32x4.splat(LN2_HI_F32)));
   r = f32x4.sub(r, f32x4.mul(nf, f32x4.splat(LN2_LO_F32)));
   let p = f32x4.add(f32x4.mul(f32x4.splat(<f32>(1.0 / 5040.0)), r), f32x4.splat(<f32>(1.0 / 720.0)));
@@ -214,7 +220,7 @@ export function exp4(x: v128): v128 {
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>(1.0 / 6.0)));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(<f32>0.5));
   const y = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(r, r), p), r), f32x4.splat(<f32>1));
-  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(nf), i32x4.splat(127)), 23);
+  const scale = i32x4.shl(i32x4.add(shifted, i32x4.splat(127 - ROUNDING_SHIFT_BITS)), 23); // 2ⁿ
   return v128.andnot(f32x4.mul(y, scale), f32x4.lt(x, f32x4.splat(EXP_MIN)));
 }
 
