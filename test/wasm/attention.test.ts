@@ -259,6 +259,29 @@ describe('wasm fused attention vs the reference backend (float64)', { skip: !was
   });
 });
 
+describe('wasm fused attention: NaN', { skip: !wasmBackend }, () => {
+  it('a NaN in a query or a key makes exactly the outputs that see it NaN, as the composed ops do', () => {
+    const [T, dh] = [6, 4];
+    const nanRows = (which: 0 | 1, at: number, fused: boolean) =>
+      tidy(() => {
+        const d = [0, 1, 2].map((s) =>
+          Float32Array.from({ length: T * dh }, (_, i) => Math.sin(i * 1.7 + s)),
+        );
+        d[which]![at * dh] = Number.NaN;
+        const [q, k, v] = d.map((x) => tensor(x, [1, 1, T, dh], { backend: 'wasm' }));
+        const out = attention(q!, k!, v!, { window: 2, fused }).dataSync();
+        return range(T).map((r) => out.slice(r * dh, (r + 1) * dh).some(Number.isNaN));
+      });
+    const counts = spy(wasmBackend!.fusedAttention!);
+    // query 2: its own row; key 1 with a window of 2: the rows of queries 1 and 2
+    assert.deepEqual(nanRows(0, 2, true), [false, false, true, false, false, false]);
+    assert.deepEqual(nanRows(1, 1, true), [false, true, true, false, false, false]);
+    assert.ok(counts.forwards >= 2, 'the fused kernel ran');
+    assert.deepEqual(nanRows(0, 2, false), nanRows(0, 2, true));
+    assert.deepEqual(nanRows(1, 1, false), nanRows(1, 1, true));
+  });
+});
+
 describe('wasm attention kernels: exp', { skip: !wasmBackend }, () => {
   it('is within 2 ulp of exp over [-87, 88] and handles ±inf, underflow, overflow and NaN', () => {
     const kx = attentionKernels(wasmBackend!.kernels)!;

@@ -28,7 +28,7 @@
 // With a thread pool, the JS glue runs attentionForwardTask / attentionBackwardTask (end of file) on
 // contiguous slices of the batch, one argument block per slice.
 
-import { exp1, exp4, LN_2_POW_MINUS_64, logF64 } from './math';
+import { exp1, exp4, LN_2_POW_MINUS_64, logF64, maxOf } from './math';
 import { gemm } from './tiles';
 
 const BR: i32 = 32; // query rows per tile (multiple of 4)
@@ -156,7 +156,9 @@ function transposeBlock(x: usize, j0: i32, bc: i32, dh: i32, dst: usize, bw: i32
 }
 
 // Scales a score row and applies the mask: row[c] = visible ? row[c]·scale : -inf for c < bc, and
-// -inf for the padding columns bc .. ceil8(bc). Returns the row maximum (-inf when nothing is visible).
+// -inf for the padding columns bc .. ceil8(bc).
+// @ts-ignore: decorator
+@inline
 function maskRow(
   row: usize,
   bc: i32,
@@ -167,7 +169,7 @@ function maskRow(
   j0: i32,
   prefix: i32,
   window: i32,
-): f32 {
+): void {
   const bcp = ceil8(bc);
   const ninf = f32.NEGATIVE_INFINITY;
   if (cls == 1) {
@@ -205,12 +207,6 @@ function maskRow(
     }
   }
   for (let c = bc; c < bcp; c++) store<f32>(row + (<usize>c << 2), ninf);
-  let mv = f32x4.splat(ninf);
-  for (let c: i32 = 0; c < bcp; c += 4) mv = f32x4.max(mv, v128.load(row + (<usize>c << 2)));
-  return max(
-    max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)),
-    max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)),
-  );
 }
 
 // ---- forward -------------------------------------------------------------------------------------
@@ -342,7 +338,8 @@ export function attentionForward(
           const row = s + <usize>r * sRow;
           const qi = i0 + r;
           const qp = load<i32>(qpos + (<usize>qi << 2));
-          const rmax = maskRow(row, bc, cls, scale, qp, kpos, j0, prefix, window);
+          maskRow(row, bc, cls, scale, qp, kpos, j0, prefix, window);
+          const rmax = maxOf(row, ceil8(bc)); // -inf when nothing is visible
           const mold = load<f32>(mrow + (<usize>qi << 2));
           const mnew = max(mold, rmax);
           if (mnew == ninf) {

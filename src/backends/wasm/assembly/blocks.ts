@@ -4,7 +4,7 @@
 // Memory contract as matmul.ts: no static data, every address passed in, outputs never overlap
 // inputs. Sums are accumulated in f64.
 
-import { exp4, LN_2_POW_MINUS_64, logF64, sigmoid4 } from './math';
+import { exp4, LN_2_POW_MINUS_64, logF64, maxOf, sigmoid4 } from './math';
 
 @inline function ld(p: usize, i: i32): f32 {
   return load<f32>(p + (<usize>i << 2));
@@ -203,16 +203,6 @@ function sumExp(x: usize, V: i32, m: f32): f64 {
   return acc;
 }
 
-// max over V floats at x (NaN if any is NaN), four lanes at a time.
-function rowMax(x: usize, V: i32): f32 {
-  let mv = f32x4.splat(-Infinity);
-  let c: i32 = 0;
-  for (; c + 4 <= V; c += 4) mv = f32x4.max(mv, v128.load(x + (<usize>c << 2)));
-  let m = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
-  for (; c < V; c++) m = max(m, ld(x, c));
-  return m;
-}
-
 /** losses (rows) and lse (rows) of logits (rows × V) against int32 targets (rows). */
 export function crossEntropyForward(
   logits: usize,
@@ -226,7 +216,7 @@ export function crossEntropyForward(
 ): void {
   for (let r: i32 = 0; r < rows; r++) {
     const x = logits + (<usize>(r * V) << 2);
-    const m = rowMax(x, V);
+    const m = maxOf(x, V);
     const l = <f64>m + logF64(sumExp(x, V, m));
     st(lse, r, <f32>l);
     const t = load<i32>(targets + (<usize>r << 2));

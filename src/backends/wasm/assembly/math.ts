@@ -287,7 +287,7 @@ const TAIL_GELU: f32 = 8.0;
   const two = f32x4.splat(2.0);
   const zero = f32x4.splat(0.0);
   if (act == SILU) {
-    const e = exp4(f32x4.min(f32x4.neg(z), f32x4.splat(80))); // finite: c = e·s never ∞·0
+    const e = exp4(f32x4.pmin(f32x4.neg(z), f32x4.splat(80))); // finite: c = e·s never ∞·0 (NaN stays)
     let s = f32x4.div(one, f32x4.add(one, e)); // σ(z)
     let c = f32x4.mul(e, s); // 1 − σ(z)
     s = v128.bitselect(zero, s, f32x4.lt(z, f32x4.splat(-TAIL_SILU)));
@@ -356,6 +356,25 @@ export const LN_2_POW_MINUS_64: f32 = -44.36141956;
 export function madd(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
   return f32x4.add(c, f32x4.mul(a, b));
+}
+
+// The maximum of n floats at p (-inf for n = 0; NaN when one is NaN). pmax is one instruction where
+// f32x4.max's NaN rules cost V8 several, so NaN lanes are flagged apart (a softmax row with a NaN
+// score stays NaN). Measured: the small SWA step's attention forward 8.2 → 6.2 ms with the inlining.
+// @ts-ignore: decorator
+@inline
+export function maxOf(p: usize, n: i32): f32 {
+  let mv = f32x4.splat(f32.NEGATIVE_INFINITY);
+  let nan = f32x4.splat(0);
+  let c: i32 = 0;
+  for (; c + 4 <= n; c += 4) {
+    const x = v128.load(p + (<usize>c << 2));
+    mv = f32x4.pmax(mv, x);
+    nan = v128.or(nan, f32x4.ne(x, x));
+  }
+  let m = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+  for (; c < n; c++) m = max(m, load<f32>(p + (<usize>c << 2)));
+  return v128.any_true(nan) ? f32.NaN : m;
 }
 
 // ---- denormal guards (why: assembly/memory.ts, "denormal-proof state") ------------------------
