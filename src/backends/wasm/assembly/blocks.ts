@@ -4,7 +4,7 @@
 // Memory contract as matmul.ts: no static data, every address passed in, outputs never overlap
 // inputs. Sums are accumulated in f64.
 
-import { exp4, LN_2_POW_MINUS_64, logF64, maxOf, sigmoid4 } from './math';
+import { copyWords, exp4, LN_2_POW_MINUS_64, logF64, maxOf, sigmoid4 } from './math';
 
 @inline function ld(p: usize, i: i32): f32 {
   return load<f32>(p + (<usize>i << 2));
@@ -330,7 +330,7 @@ export function convSiluNormForward(
         // the conv for this head's channels only: out row = yr (dh floats)
         const at = <usize>(h * dh) << 2; // this head's first channel
         if (K > 0) convRow(zb + at, taps + at, tb + at, yr, t, K, C, dh);
-        else memory.copy(yr, zb + (<usize>(t * C) << 2) + at, <usize>dh << 2);
+        else copyWords(yr, zb + (<usize>(t * C) << 2) + at, dh);
         let sums = f64x2.splat(0);
         let j: i32 = 0;
         for (; j + 4 <= dh; j += 4) {
@@ -399,7 +399,7 @@ export function convSiluNormBackward(
         const a = dr + at; // a (dh), then da in place
         const g = gy + (<usize>(((b * H + h) * T + t) * dh) << 2);
         if (K > 0) convRow(zb + at, taps + at, tb + at, a, t, K, C, dh);
-        else memory.copy(a, zb + <usize>t * rowBytes + at, <usize>dh << 2);
+        else copyWords(a, zb + <usize>t * rowBytes + at, dh);
         let sums = f64x2.splat(0);
         let dots = f64x2.splat(0);
         let k: i32 = 0;

@@ -14,6 +14,7 @@
 // comparisons), so those results equal the reference's exactly.
 
 import {
+  copyWords,
   expF64,
   expNonPositiveV,
   log1pF64,
@@ -967,22 +968,12 @@ export function ewArgMax(out: usize, x: usize, outer: i32, n: i32, inner: i32): 
 
 // ---- data movement (any 32-bit element type) ----------------------------------------------------------
 
-const COPY_CALL_MIN: i32 = 256; // words from which a contiguous row goes through memory.copy
-
 /** n 32-bit words from src (stride ss elements) to dst (stride ds elements); no overlap. */
 // @ts-ignore: decorator
 @inline
 function copyRow(dst: usize, src: usize, n: i32, ds: i32, ss: i32): void {
   if (ds == 1 && ss == 1) {
-    // memory.copy is a call out of the module in V8: worth it for long rows only (a head's row of
-    // 16 or 32 floats costs more in the call than in the copy)
-    if (n >= COPY_CALL_MIN) {
-      memory.copy(dst, src, <usize>n << 2);
-      return;
-    }
-    let j: i32 = 0;
-    for (; j + 4 <= n; j += 4) v128.store(dst + (<usize>j << 2), v128.load(src + (<usize>j << 2)));
-    for (; j < n; j++) store<u32>(dst + (<usize>j << 2), load<u32>(src + (<usize>j << 2)));
+    copyWords(dst, src, n);
     return;
   }
   let j: i32 = 0;

@@ -377,6 +377,21 @@ export function maxOf(p: usize, n: i32): f32 {
   return v128.any_true(nan) ? f32.NaN : m;
 }
 
+// n 32-bit words from src to dst (no overlap). memory.copy leaves the module in V8, a call that
+// costs more than copying a short row (a head's 16 or 32 floats), so rows under 256 words are
+// copied on lanes. Measured: the small SWA step's head transposes 2.6 → 1.9 ms.
+// @ts-ignore: decorator
+@inline
+export function copyWords(dst: usize, src: usize, n: i32): void {
+  if (n >= 256) {
+    memory.copy(dst, src, <usize>n << 2);
+    return;
+  }
+  let j: i32 = 0;
+  for (; j + 4 <= n; j += 4) v128.store(dst + (<usize>j << 2), v128.load(src + (<usize>j << 2)));
+  for (; j < n; j++) store<u32>(dst + (<usize>j << 2), load<u32>(src + (<usize>j << 2)));
+}
+
 // ---- denormal guards (why: assembly/memory.ts, "denormal-proof state") ------------------------
 
 // Carried state below 2⁻⁶⁰ (8.7e−19) is flushed: such an entry changes no output beside anything

@@ -40,7 +40,7 @@
 //              and its prefix c_t = Π_{i≤t} g_i: dg_i = Σ_{t≥i} D[t,i] (Σ_{j<i} dD[t,j] D[i−1,j] + c_{i−1} dc_t)
 //              (no division, exact for gates of 0 or 1); dα = −d(1−α).
 
-import { activations, FLUSH_STATE, flushTiny } from './math';
+import { activations, copyWords, FLUSH_STATE, flushTiny } from './math';
 import { dotRow, gemm } from './tiles';
 import { matmul, matmulScratchBytes } from './matmul';
 
@@ -956,7 +956,7 @@ export function memoryScanCopyRows(
     if (src == 0) {
       if (mode == 0) memory.fill(o, 0, <usize>cols << 2);
     } else if (mode == 0) {
-      memory.copy(o, at(src, i * srcStride), <usize>cols << 2);
+      copyWords(o, at(src, i * srcStride), cols);
     } else {
       addScaled(o, 1, at(src, i * srcStride), cols);
     }
