@@ -583,10 +583,12 @@ export function ropeRows(x: usize, out: usize, table: usize, rows: i32, T: i32, 
   const half = d >> 1;
   const hb = <usize>half << 2;
   const sv = f32x4.splat(sign);
+  let t: i32 = 0; // r mod T, kept without a division per row
   for (let r: i32 = 0; r < rows; r++) {
     const xr = x + (<usize>(r * d) << 2);
     const or = out + (<usize>(r * d) << 2);
-    const cr = table + (<usize>((r % T) * d) << 2);
+    const cr = table + (<usize>(t * d) << 2);
+    if (++t == T) t = 0;
     let i: i32 = 0;
     for (; i + 4 <= half; i += 4) {
       const o = <usize>i << 2;
