@@ -62,7 +62,7 @@ export interface TrainRequest extends Partial<TrainOptions> {
   /**
    * Threads that share each batch by rows, each with its own copy of the model (Node only; default
    * 1: every kernel split across the threads instead). Faster for small models on a few cores
-   * (BENCHMARKS.md: the small preset's steps 1.06–1.25× on 2 cores, MAC the most); the steps match to
+   * (BENCHMARKS.md: the small preset's steps 1.01–1.25× on 2 cores, MAC the most); the steps match to
    * float rounding.
    */
   dataParallel?: number;
