@@ -8,8 +8,8 @@
 //   forward:  Z = q W₁, X = φ(Z), y = X W₂ (+ q)
 //   backward: dX = dy W₂ᵀ, dZ = dX ⊙ φ'(Z), dW₂ += Xᵀ dy, dW₁ += qᵀ dZ, dq = dZ W₁ᵀ (+ dy), the
 //             forward's Z and X recomputed; with Bw = 1 dW sums over the batch.
-// Every product is a register tile on the operands (tiles.ts gemm; W₁ᵀ and W₂ᵀ copied once per
-// head), φ and φ' are the scan's (math.ts activations).
+// Every product is a register tile on the operands (tiles.ts gemm; the backward copies W₁ᵀ and W₂ᵀ
+// once per head, or per (batch, head) when Bw = B); φ and φ' are the scan's (math.ts activations).
 
 import { activations } from './math';
 import { gemm } from './tiles';
