@@ -105,16 +105,23 @@ export function gradientWorkerSetup(config: TitansConfig, params: ModelParams): 
   };
 }
 
-/** Loss and gradients of one shard on the current backend: a tree of gradients, as valueAndGrad gives. */
-function shardLossAndGrads(
+/**
+ * One shard's reply, computed on the current backend: its mean loss and the gradient of each of
+ * `leaves` (the float tensors of `params`, in order) in a new array, zeros where the loss does not
+ * reach. The calling thread's shard and every worker's go through here.
+ */
+function shardReply(
   config: TitansConfig,
   params: ModelParams,
+  leaves: readonly Tensor[],
   request: Pick<ShardRequest, 'inputs' | 'targets' | 'rows' | 'seqLen'>,
-): { value: Tensor; grads: ModelParams } {
+): ShardReply {
   const f = valueAndGrad((p: ModelParams) =>
     languageModelLoss(p, config, request.inputs, request.targets, request.rows, request.seqLen),
   );
-  return f(params);
+  const { value, grads } = f(params);
+  const byLeaf = gradientsInOrder(params, grads, leaves);
+  return { loss: value.item(), grads: byLeaf.map((g, i) => copyOut(g, specOf(leaves[i]!))) };
 }
 
 /**
@@ -138,9 +145,7 @@ export function gradientServer(setup: GradientWorkerSetup): (request: ShardReque
       const params = mapLeaves(skeleton, (leaf) =>
         typeof leaf === 'number' ? tensors[leaf] : leaf,
       ) as ModelParams;
-      const { value, grads } = shardLossAndGrads(config, params, request);
-      const byLeaf = gradientsInOrder(params, grads, tensors);
-      return { loss: value.item(), grads: byLeaf.map((g, i) => copyOut(g, leaves[i]!)) };
+      return shardReply(config, params, tensors, request);
     });
   }
 }
@@ -161,11 +166,11 @@ function gradientsInOrder(
   return out;
 }
 
-/** A gradient's values in a new array (zeros for a parameter the loss does not reach). */
+/** A gradient's values in a new array (dataSync's copy; zeros for a parameter the loss does not reach). */
 function copyOut(g: Tensor | null, spec: LeafSpec): TypedArray {
+  if (g) return g.dataSync();
   const size = spec.shape.reduce((a, b) => a * b, 1);
-  const Array_ = spec.dtype === 'float64' ? Float64Array : Float32Array;
-  return g ? new Array_(g.dataSync()) : new Array_(size); // a typed-array copy (not the iterator's)
+  return spec.dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
 }
 
 /** Runs `fn` on the calling thread's backend (the Node client detaches the wasm thread pool). */
@@ -228,24 +233,20 @@ export class DataParallel {
       const [from, to] = [starts[s]!, starts[s]! + n * seqLen];
       return { inputs: inputs.slice(from, to), targets: targets.slice(from, to), rows: n, seqLen };
     });
-    // Posted first, so the workers compute while this thread takes shard 0.
+    // Posted first, so the workers compute while this thread takes shard 0. Each request's arrays
+    // are transferred: dataSync's copies go to the last worker, the others get copies of them.
     const values = sizes.length > 1 ? leaves.map((t) => t.dataSync()) : [];
-    const remote = requests
-      .slice(1)
-      .map((r, w) => this.workers[w]!.compute({ params: values.map((v) => v.slice()), ...r }));
+    const remote = requests.slice(1).map((r, w, all) => {
+      const params = w === all.length - 1 ? values : values.map((v) => v.slice());
+      return this.workers[w]!.compute({ params, ...r });
+    });
     const settled = Promise.allSettled(remote);
     let local: ShardReply;
     try {
       // on the parameters' backend, as in the workers, whatever the default
       const backend = leaves[0]?.backend.name ?? 'reference';
       local = this.runLocal(() =>
-        withBackend(backend, () =>
-          tidy(() => {
-            const { value, grads } = shardLossAndGrads(this.config, params, requests[0]!);
-            const byLeaf = gradientsInOrder(params, grads, leaves);
-            return { loss: value.item(), grads: byLeaf.map((g, i) => copyOut(g, specOf(leaves[i]!))) };
-          }),
-        ),
+        withBackend(backend, () => tidy(() => shardReply(this.config, params, leaves, requests[0]!))),
       );
     } finally {
       await settled; // never leaves a worker's reply (or failure) unobserved
