@@ -45,6 +45,22 @@ export function time(fn: () => void, runs: number, warmup: number): number {
     fn();
     times.push((performance.now() - t0) / 1000);
   }
+  return median(times);
+}
+
+/** `time` awaiting each call (a function returning a promise, or not). */
+async function timeAsync(fn: () => unknown, runs: number, warmup: number): Promise<number> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await fn();
+    times.push((performance.now() - t0) / 1000);
+  }
+  return median(times);
+}
+
+function median(times: number[]): number {
   times.sort((a, b) => a - b);
   return times[Math.floor(times.length / 2)]!;
 }
@@ -132,47 +148,26 @@ function trainRun(variant: string) {
 export const TRAIN_RUNS = 9;
 export const TRAIN_WARMUP = 3;
 
-/** Tokens/s of a full training step (batch × seq random bytes) of the small preset's `variant`. */
-export function benchTrainStep(
+/**
+ * Tokens/s of a full training step (batch × seq random bytes) of the small preset's `variant`:
+ * each kernel split across the wasm threads, or with `threads` > 1 the batch shared by rows between
+ * that many threads (`parallelTrainSteps`; the row `train step <variant> data-parallel`).
+ */
+export async function benchTrainStep(
   variant: string,
   batch: number,
   seq: number,
   report: (r: BenchRow) => void,
-): void {
-  const run = trainSteps(variant, batch, seq);
-  const seconds = time(run.step, TRAIN_RUNS, TRAIN_WARMUP);
+  threads = 1,
+): Promise<void> {
+  const parallel = threads > 1;
+  const run = parallel ? parallelTrainSteps(variant, batch, seq, threads) : trainSteps(variant, batch, seq);
+  const seconds = await timeAsync(run.step, TRAIN_RUNS, TRAIN_WARMUP);
   report({
-    bench: `train step ${variant}`,
-    shape: `small preset, ${run.parameters} params, ${batch}×${seq}`,
+    bench: `train step ${variant}${parallel ? ' data-parallel' : ''}`,
+    shape: `small preset, ${run.parameters} params, ${batch}×${seq}${parallel ? `, ${threads} threads by rows` : ''}`,
     backend: 'wasm',
     value: (batch * seq) / seconds,
-    unit: 'tokens/s',
-  });
-  run.dispose();
-}
-
-/** Tokens/s of the same step with data parallelism over `threads` threads (`parallelTrainSteps`). */
-export async function benchParallelTrainStep(
-  variant: string,
-  batch: number,
-  seq: number,
-  threads: number,
-  report: (r: BenchRow) => void,
-): Promise<void> {
-  const run = parallelTrainSteps(variant, batch, seq, threads);
-  for (let i = 0; i < TRAIN_WARMUP; i++) await run.step();
-  const times: number[] = [];
-  for (let i = 0; i < TRAIN_RUNS; i++) {
-    const t0 = performance.now();
-    await run.step();
-    times.push((performance.now() - t0) / 1000);
-  }
-  times.sort((a, b) => a - b);
-  report({
-    bench: `train step ${variant} data-parallel`,
-    shape: `small preset, ${run.parameters} params, ${batch}×${seq}, ${threads} threads by rows`,
-    backend: 'wasm',
-    value: (batch * seq) / times[Math.floor(TRAIN_RUNS / 2)]!,
     unit: 'tokens/s',
   });
   run.dispose();

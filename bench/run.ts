@@ -36,14 +36,7 @@ import {
 import { enableWasmThreads } from '../src/node.js';
 import { layerBenchCase, SCAN_GATES, SCAN_SIZE, scanBenchInputs, scanBenchLoss } from './cases.js';
 import type { FreshResult } from './fresh.js';
-import {
-  benchGeneration,
-  benchParallelTrainStep,
-  benchTrainStep,
-  TRAIN_RUNS,
-  TRAIN_WARMUP,
-  time,
-} from './models.js';
+import { benchGeneration, benchTrainStep, TRAIN_RUNS, TRAIN_WARMUP, time } from './models.js';
 import { benchWebGpu } from './webgpu.js';
 
 interface Row {
@@ -420,9 +413,9 @@ for (const backend of backends) {
 }
 if (backends.includes('wasm') && wasmBackend) {
   await withBackend('wasm', async () => {
-    if (wanted('train')) for (const v of trainVariants) benchTrainStep(v, 16, 256, report);
+    if (wanted('train')) for (const v of trainVariants) await benchTrainStep(v, 16, 256, report);
     if (wanted('train') && threads > 1) {
-      for (const v of trainVariants) await benchParallelTrainStep(v, 16, 256, threads, report);
+      for (const v of trainVariants) await benchTrainStep(v, 16, 256, report, threads);
     }
     if (wanted('stream')) await benchGeneration(option('stream-variant') ?? 'mac', report);
   });
