@@ -81,6 +81,17 @@ function inputs(c: Case, seed: number): Float64Array[] {
   ];
 }
 
+/** 0 … n−1 in a fixed shuffled order. */
+function shuffled(n: number, seed: number): number[] {
+  const rng = new Rng(seed);
+  const a = range(n);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rng.next() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
+
 const MAC = (np: number, chunk: number) => [...range(np).map(() => 0), ...range(chunk), ...range(chunk)];
 
 const cases: Case[] = [
@@ -183,6 +194,30 @@ const cases: Case[] = [
     tk: 33,
     dh: 8,
     opts: { queryPositions: [...range(20, -20), ...range(20, 100)], keyPositions: range(33), window: 50 },
+  },
+  {
+    // unsorted positions: the kernel's per-row-group key ranges hold every visible key whatever the order
+    name: 'shuffled positions under window 20 and prefix 3 (T = 70)',
+    b: 2,
+    h: 1,
+    tq: 70,
+    tk: 73,
+    dh: 8,
+    opts: {
+      prefix: 3,
+      window: 20,
+      queryPositions: shuffled(70, 5),
+      keyPositions: [0, 0, 0, ...shuffled(70, 6)],
+    },
+  },
+  {
+    name: 'queries in sorted runs, keys sorted, window 9 (T = 62)',
+    b: 1,
+    h: 2,
+    tq: 62,
+    tk: 62,
+    dh: 4,
+    opts: { window: 9, queryPositions: [...range(31, 31), ...range(31)], keyPositions: range(62) },
   },
   { name: 'odd T with a window, B = 3', b: 3, h: 1, tq: 33, tk: 33, dh: 4, opts: { window: 7, scale: 0.3 } },
 ];

@@ -24,11 +24,15 @@
 // Tiles whose (query block, key block) pair has no visible entry are skipped, using the min/max
 // position of each block (so sliding windows cost O(T·w) when positions are sorted; the prefix's keys
 // have blocks of their own, so the window's blocks line up with the queries'); tiles known to be
-// fully visible skip the per-entry mask. Rows with no visible key output 0 and get lse = -inf.
+// fully visible skip the per-entry mask. In a tile that a mask cuts (a window's edge, the causal
+// diagonal), each group of 4 query rows works only on the key columns that may be visible to it
+// (groupRanges; keyGroupRows for the backward's products over rows), the rest of its score rows
+// being zeros. Measured, small SWA step on one thread: attention forward 5.8 → 4.7 ms, backward
+// 8.1 → 6.7. Rows with no visible key output 0 and get lse = -inf.
 // With a thread pool, the JS glue runs attentionForwardTask / attentionBackwardTask (end of file) on
 // contiguous slices of the batch, one argument block per slice.
 
-import { exp1, exp4, LN_2_POW_MINUS_64, logF64, maxOf } from './math';
+import { exp1, exp4, expInRange4, LN_2_POW_MINUS_64, logF64, maxOf, zeroWords } from './math';
 import { gemm } from './tiles';
 
 const BR: i32 = 32; // query rows per tile (multiple of 4)
@@ -52,10 +56,13 @@ const NO_KEY: i32 = 0x7fffffff; // block minimum position when a block has no no
 // compute on 10–100× slower (WebAssembly cannot flush them).
 const WEIGHT_MIN = LN_2_POW_MINUS_64;
 
+// x is a score minus its row's maximum or log-sum-exp: at most 0, or -inf (masked), or NaN. Lanes
+// below WEIGHT_MIN (and -inf, which comes out of expInRange4 as NaN) are masked to zero here, so exp4's
+// own clamp and flush would be redundant work.
 // @ts-ignore: decorator
 @inline
 function softmaxWeight(x: v128): v128 {
-  return v128.andnot(exp4(x), f32x4.lt(x, f32x4.splat(WEIGHT_MIN)));
+  return v128.andnot(expInRange4(x), f32x4.lt(x, f32x4.splat(WEIGHT_MIN)));
 }
 
 /** dst[i] = exp(src[i]) for i < n with the kernels' own exp (exposed for accuracy tests). */
@@ -150,18 +157,19 @@ function transposeBlock(x: usize, j0: i32, bc: i32, dh: i32, dst: usize, bw: i32
   }
   if (bc < bw) {
     for (let p: i32 = 0; p < dh; p++) {
-      memory.fill(dst + (<usize>(p * bw + bc) << 2), 0, <usize>(bw - bc) << 2);
+      zeroWords(dst + (<usize>(p * bw + bc) << 2), bw - bc);
     }
   }
 }
 
-// Scales a score row and applies the mask: row[c] = visible ? row[c]·scale : -inf for c < bc, and
-// -inf for the padding columns bc .. ceil8(bc).
+// Scales a score row and applies the mask: row[c] = visible ? row[c]·scale : -inf for c < n (key
+// j0 + c), and -inf for the padding columns n .. npad (npad a multiple of 4, at least n).
 // @ts-ignore: decorator
 @inline
 function maskRow(
   row: usize,
-  bc: i32,
+  n: i32,
+  npad: i32,
   cls: i32,
   scale: f32,
   qp: i32,
@@ -170,11 +178,10 @@ function maskRow(
   prefix: i32,
   window: i32,
 ): void {
-  const bcp = ceil8(bc);
   const ninf = f32.NEGATIVE_INFINITY;
   if (cls == 1) {
     const sv = f32x4.splat(scale);
-    for (let c: i32 = 0; c < bcp; c += 4) {
+    for (let c: i32 = 0; c < npad; c += 4) {
       const o = <usize>c << 2;
       v128.store(row + o, f32x4.mul(v128.load(row + o), sv));
     }
@@ -188,14 +195,14 @@ function maskRow(
     const lanes = i32x4(0, 1, 2, 3);
     const ninfV = f32x4.splat(ninf);
     let c: i32 = 0;
-    for (; c + 4 <= bc; c += 4) {
+    for (; c + 4 <= n; c += 4) {
       const o = <usize>c << 2;
       const d = i32x4.sub(qpV, v128.load(kpos + (<usize>(j0 + c) << 2)));
       const inWindow = v128.and(i32x4.ge_s(d, zero), i32x4.lt_s(d, windowV));
       const visible = v128.or(i32x4.lt_s(i32x4.add(i32x4.splat(j0 + c), lanes), prefixV), inWindow);
       v128.store(row + o, v128.bitselect(f32x4.mul(v128.load(row + o), sv), ninfV, visible));
     }
-    for (; c < bc; c++) {
+    for (; c < n; c++) {
       const j = j0 + c;
       const o = <usize>c << 2;
       let visible = j < prefix;
@@ -206,7 +213,105 @@ function maskRow(
       store<f32>(row + o, visible ? load<f32>(row + o) * scale : ninf);
     }
   }
-  for (let c = bc; c < bcp; c++) store<f32>(row + (<usize>c << 2), ninf);
+  for (let c = n; c < npad; c++) store<f32>(row + (<usize>c << 2), ninf);
+}
+
+// The columns each group of 4 query rows (rows i0 + 4g ..) of a tile needs: [lo, hi) holds every key
+// of the tile (keys j0 .. j0 + bc) visible to one of the group's rows, lo and hi multiples of 4
+// (hi <= ceil8(bc)); lo = hi = 0 when none is. Stored as i32 pairs at out + 8g. A fully visible tile
+// (cls 1) gives every group [0, ceil8(bc)). The test is on the group's least and greatest position,
+// so the range may hold keys that no row sees (the per-entry mask still applies); what it leaves
+// out, no row sees. Where a mask cuts the tile (a window's edge, the causal diagonal), about half the
+// tile lies outside every group's range: the products, the mask and the exps skip it.
+function groupRanges(
+  out: usize,
+  cls: i32,
+  br: i32,
+  bc: i32,
+  qpos: usize,
+  i0: i32,
+  kpos: usize,
+  j0: i32,
+  prefix: i32,
+  window: i32,
+): void {
+  const groups = (br + 3) >> 2;
+  for (let g: i32 = 0; g < groups; g++) {
+    let lo: i32 = 0;
+    let hi: i32 = ceil8(bc);
+    if (cls != 1) {
+      const r0 = i0 + (g << 2);
+      const r1 = min(r0 + 4, i0 + br);
+      let qlo = load<i32>(qpos + (<usize>r0 << 2));
+      let qhi = qlo;
+      for (let r = r0 + 1; r < r1; r++) {
+        const p = load<i32>(qpos + (<usize>r << 2));
+        qlo = min(qlo, p);
+        qhi = max(qhi, p);
+      }
+      // key j may be visible to a row of the group iff j < prefix, or qhi − kpos ≥ 0 and qlo − kpos < window
+      const qloV = i32x4.splat(qlo);
+      const qhiV = i32x4.splat(qhi);
+      const windowV = i32x4.splat(window);
+      const prefixV = i32x4.splat(prefix);
+      const lanes = i32x4(0, 1, 2, 3);
+      let first: i32 = -1;
+      let last: i32 = -1;
+      let c: i32 = 0;
+      for (; c + 4 <= bc; c += 4) {
+        const kp = v128.load(kpos + (<usize>(j0 + c) << 2));
+        const near = v128.and(
+          i32x4.ge_s(i32x4.sub(qhiV, kp), i32x4.splat(0)),
+          i32x4.lt_s(i32x4.sub(qloV, kp), windowV),
+        );
+        const bits = i32x4.bitmask(v128.or(i32x4.lt_s(i32x4.add(i32x4.splat(j0 + c), lanes), prefixV), near));
+        if (bits != 0) {
+          if (first < 0) first = c + ctz(bits);
+          last = c + 31 - clz(bits);
+        }
+      }
+      for (; c < bc; c++) {
+        const j = j0 + c;
+        const kp = load<i32>(kpos + (<usize>j << 2));
+        if (j < prefix || (qhi - kp >= 0 && qlo - kp < window)) {
+          if (first < 0) first = c;
+          last = c;
+        }
+      }
+      lo = first < 0 ? 0 : first & ~3;
+      hi = first < 0 ? 0 : (last + 4) & ~3;
+    }
+    store<i32>(out + (<usize>g << 3), lo);
+    store<i32>(out + (<usize>g << 3), hi, 4);
+  }
+}
+
+// The transpose of groupRanges' table, for the products over a tile's rows (Pᵀ dO, dSᵀ Q): for
+// each group of 4 keys (columns 4k ..), the rows [lo, hi) of every query group whose range meets it
+// (lo = hi = 0 when none does), i32 pairs at out + 8k. Rows inside that span but outside their own
+// group's range hold zeros there, so the span is all the products need.
+function keyGroupRows(ranges: usize, br: i32, bc: i32, out: usize): void {
+  const keyGroups = (bc + 3) >> 2;
+  for (let k: i32 = 0; k < keyGroups; k++) {
+    store<i32>(out + (<usize>k << 3), br);
+    store<i32>(out + (<usize>k << 3), 0, 4);
+  }
+  for (let g: i32 = 0; g < br; g += 4) {
+    const lo = load<i32>(ranges + (<usize>g << 1));
+    const hi = min(load<i32>(ranges + (<usize>g << 1), 4), bc);
+    for (let k = lo >> 2; k < (hi + 3) >> 2; k++) {
+      const e = out + (<usize>k << 3);
+      store<i32>(e, min(load<i32>(e), g));
+      store<i32>(e, max(load<i32>(e, 4), min(g + 4, br)), 4);
+    }
+  }
+  for (let k: i32 = 0; k < keyGroups; k++) {
+    const e = out + (<usize>k << 3);
+    if (load<i32>(e) >= load<i32>(e, 4)) {
+      store<i32>(e, 0);
+      store<i32>(e, 0, 4);
+    }
+  }
 }
 
 // ---- forward -------------------------------------------------------------------------------------
@@ -229,6 +334,8 @@ function fwdLayout(tq: i32, tk: i32, dh: i32, scratch: usize, which: i32): usize
   off += align16((nkb + 1) * 8); // + 1: the prefix's own block
   const qinfo = off;
   off += align16(nqb * 8);
+  const ranges = off;
+  off += (BR >> 2) * 8;
   switch (which) {
     case 0:
       return scratch + <usize>kt;
@@ -244,6 +351,8 @@ function fwdLayout(tq: i32, tk: i32, dh: i32, scratch: usize, which: i32): usize
       return scratch + <usize>kinfo;
     case 6:
       return scratch + <usize>qinfo;
+    case 7:
+      return scratch + <usize>ranges;
     default:
       return <usize>off; // total bytes
   }
@@ -254,7 +363,7 @@ function fwdLayout(tq: i32, tk: i32, dh: i32, scratch: usize, which: i32): usize
  * + tk/8 + 8 KiB — the queries' accumulators and one key block, not the keys.
  */
 export function attentionForwardScratchBytes(tq: i32, tk: i32, dh: i32): i32 {
-  return <i32>fwdLayout(max(tq, 1), max(tk, 1), max(dh, 4), 0, 7);
+  return <i32>fwdLayout(max(tq, 1), max(tk, 1), max(dh, 4), 0, 8);
 }
 
 /**
@@ -295,6 +404,7 @@ export function attentionForward(
   const lrow = fwdLayout(tq, tk, dh, scratch, 4);
   const kinfo = fwdLayout(tq, tk, dh, scratch, 5);
   const qinfo = fwdLayout(tq, tk, dh, scratch, 6);
+  const ranges = fwdLayout(tq, tk, dh, scratch, 7);
   const rowBytes = <usize>dh << 2;
   const ninf = f32.NEGATIVE_INFINITY;
   // The prefix's own key blocks only when the keys are one page (a block must not straddle pages).
@@ -317,7 +427,6 @@ export function attentionForward(
     for (let kb: i32 = 0; kb < nkb; kb++) {
       const j0 = blockStart(kb, bw, kbase);
       const bc = blockEnd(kb, tk, bw, kbase) - j0;
-      const bcp = ceil8(bc);
       const page = pages + (<usize>(j0 / pageRows) << 3);
       const rowInPage = (headRow + <usize>(j0 % pageRows)) * rowBytes;
       const kblk = <usize>load<u32>(page) + rowInPage;
@@ -332,46 +441,56 @@ export function attentionForward(
         }
         const i0 = qb * BR;
         const br = min(BR, tq - i0);
-        // S = Q_blk Kᵀ_blk
-        gemm(s, sRow, qh + <usize>i0 * rowBytes, rowBytes, 4, kt, sRow, br, bcp, dh, false);
-        for (let r: i32 = 0; r < br; r++) {
-          const row = s + <usize>r * sRow;
-          const qi = i0 + r;
-          const qp = load<i32>(qpos + (<usize>qi << 2));
-          maskRow(row, bc, cls, scale, qp, kpos, j0, prefix, window);
-          const rmax = maxOf(row, ceil8(bc)); // -inf when nothing is visible
-          const mold = load<f32>(mrow + (<usize>qi << 2));
-          const mnew = max(mold, rmax);
-          if (mnew == ninf) {
-            memory.fill(row, 0, <usize>bcp << 2);
-            continue;
-          }
-          const mv = f32x4.splat(mnew);
-          let sum = f32x4.splat(0);
-          for (let c: i32 = 0; c < bcp; c += 4) {
-            const o = <usize>c << 2;
-            const pv = softmaxWeight(f32x4.sub(v128.load(row + o), mv));
-            v128.store(row + o, pv);
-            sum = f32x4.add(sum, pv);
-          }
-          const rowSum =
-            f32x4.extract_lane(sum, 0) +
-            f32x4.extract_lane(sum, 1) +
-            (f32x4.extract_lane(sum, 2) + f32x4.extract_lane(sum, 3));
-          const alpha = f32x4.extract_lane(softmaxWeight(f32x4.splat(mold - mnew)), 0); // rescales O_acc
-          store<f32>(lrow + (<usize>qi << 2), load<f32>(lrow + (<usize>qi << 2)) * alpha + rowSum);
-          store<f32>(mrow + (<usize>qi << 2), mnew);
-          if (alpha != 1) {
-            const orow = oacc + <usize>qi * rowBytes;
-            const av = f32x4.splat(alpha);
-            for (let c: i32 = 0; c < dh; c += 4) {
+        groupRanges(ranges, cls, br, bc, qpos, i0, kpos, j0, prefix, window);
+        for (let g: i32 = 0; g < br; g += 4) {
+          const lo = load<i32>(ranges + (<usize>g << 1));
+          const hi = load<i32>(ranges + (<usize>g << 1), 4);
+          if (hi <= lo) continue; // no row of the group sees a key of the tile
+          const gr = min(4, br - g);
+          const n = min(hi, bc) - lo; // keys in the range (hi - lo with the padding)
+          const sg = s + <usize>g * sRow + (<usize>lo << 2);
+          // S = Q Kᵀ over the group's rows and range
+          gemm(sg, sRow, qh + <usize>(i0 + g) * rowBytes, rowBytes, 4, kt + (<usize>lo << 2), sRow, gr, hi - lo, dh, false);
+          for (let r: i32 = 0; r < gr; r++) {
+            const row = sg + <usize>r * sRow;
+            const qi = i0 + g + r;
+            const qp = load<i32>(qpos + (<usize>qi << 2));
+            maskRow(row, n, hi - lo, cls, scale, qp, kpos, j0 + lo, prefix, window);
+            const rmax = maxOf(row, hi - lo); // -inf when nothing is visible
+            const mold = load<f32>(mrow + (<usize>qi << 2));
+            const mnew = max(mold, rmax);
+            if (mnew == ninf) {
+              zeroWords(row, hi - lo);
+              continue;
+            }
+            const mv = f32x4.splat(mnew);
+            let sum = f32x4.splat(0);
+            for (let c: i32 = 0; c < hi - lo; c += 4) {
               const o = <usize>c << 2;
-              v128.store(orow + o, f32x4.mul(v128.load(orow + o), av));
+              const pv = softmaxWeight(f32x4.sub(v128.load(row + o), mv));
+              v128.store(row + o, pv);
+              sum = f32x4.add(sum, pv);
+            }
+            const rowSum =
+              f32x4.extract_lane(sum, 0) +
+              f32x4.extract_lane(sum, 1) +
+              (f32x4.extract_lane(sum, 2) + f32x4.extract_lane(sum, 3));
+            const alpha = f32x4.extract_lane(softmaxWeight(f32x4.splat(mold - mnew)), 0); // rescales O_acc
+            store<f32>(lrow + (<usize>qi << 2), load<f32>(lrow + (<usize>qi << 2)) * alpha + rowSum);
+            store<f32>(mrow + (<usize>qi << 2), mnew);
+            if (alpha != 1) {
+              const orow = oacc + <usize>qi * rowBytes;
+              const av = f32x4.splat(alpha);
+              for (let c: i32 = 0; c < dh; c += 4) {
+                const o = <usize>c << 2;
+                v128.store(orow + o, f32x4.mul(v128.load(orow + o), av));
+              }
             }
           }
+          // O_acc += P V over the group's rows and range
+          const vg = vblk + <usize>lo * rowBytes;
+          gemm(oacc + <usize>(i0 + g) * rowBytes, rowBytes, sg, sRow, 4, vg, rowBytes, gr, dh, n, true);
         }
-        // O_acc += P V_blk
-        gemm(oacc + <usize>i0 * rowBytes, rowBytes, s, sRow, 4, vblk, rowBytes, br, dh, bc, true);
       }
     }
     for (let r: i32 = 0; r < tq; r++) {
@@ -409,6 +528,10 @@ function bwdLayout(tq: i32, tk: i32, dh: i32, scratch: usize, which: i32): usize
   off += align16((nkb + 1) * 8); // + 1: the prefix's own block
   const qinfo = off;
   off += align16(nqb * 8);
+  const ranges = off;
+  off += (BR >> 2) * 8;
+  const keyRows = off;
+  off += (BC_MAX >> 2) * 8;
   switch (which) {
     case 0:
       return scratch + <usize>kt;
@@ -424,6 +547,10 @@ function bwdLayout(tq: i32, tk: i32, dh: i32, scratch: usize, which: i32): usize
       return scratch + <usize>kinfo;
     case 6:
       return scratch + <usize>qinfo;
+    case 7:
+      return scratch + <usize>ranges;
+    case 8:
+      return scratch + <usize>keyRows;
     default:
       return <usize>off;
   }
@@ -431,7 +558,7 @@ function bwdLayout(tq: i32, tk: i32, dh: i32, scratch: usize, which: i32): usize
 
 /** Scratch bytes `attentionBackward` needs. About 8·dh·64 + 4·tq + 16 KiB. */
 export function attentionBackwardScratchBytes(tq: i32, tk: i32, dh: i32): i32 {
-  return <i32>bwdLayout(max(tq, 1), max(tk, 1), max(dh, 4), 0, 7);
+  return <i32>bwdLayout(max(tq, 1), max(tk, 1), max(dh, 4), 0, 9);
 }
 
 /**
@@ -467,6 +594,8 @@ export function attentionBackward(
   const dd = bwdLayout(tq, tk, dh, scratch, 4);
   const kinfo = bwdLayout(tq, tk, dh, scratch, 5);
   const qinfo = bwdLayout(tq, tk, dh, scratch, 6);
+  const ranges = bwdLayout(tq, tk, dh, scratch, 7);
+  const keyRows = bwdLayout(tq, tk, dh, scratch, 8);
   const rowBytes = <usize>dh << 2;
   const ninf = f32.NEGATIVE_INFINITY;
   const sv = f32x4.splat(scale);
@@ -525,40 +654,79 @@ export function attentionBackward(
         const br = min(BR, tq - i0);
         const qblk = qh + <usize>i0 * rowBytes;
         const doblk = doh + <usize>i0 * rowBytes;
-        // P = exp(S·scale - lse), masked entries 0
-        gemm(pbuf, sRow, qblk, rowBytes, 4, kt, sRow, br, bcp, dh, false);
-        for (let r: i32 = 0; r < br; r++) {
-          const row = pbuf + <usize>r * sRow;
-          const l = load<f32>(lh + (<usize>(i0 + r) << 2));
-          if (l == ninf) {
-            memory.fill(row, 0, <usize>bcp << 2);
+        groupRanges(ranges, cls, br, bc, qpos, i0, kpos, j0, prefix, window);
+        // P = exp(S·scale - lse) over each group's range, 0 elsewhere (Pᵀ dO reads whole rows)
+        for (let g: i32 = 0; g < br; g += 4) {
+          const lo = load<i32>(ranges + (<usize>g << 1));
+          const hi = load<i32>(ranges + (<usize>g << 1), 4);
+          const gr = min(4, br - g);
+          const pg = pbuf + <usize>g * sRow;
+          if (hi > lo) {
+            gemm(pg + (<usize>lo << 2), sRow, qblk + <usize>g * rowBytes, rowBytes, 4, kt + (<usize>lo << 2), sRow, gr, hi - lo, dh, false);
+          }
+          for (let r: i32 = 0; r < gr; r++) {
+            const row = pg + <usize>r * sRow;
+            const l = load<f32>(lh + (<usize>(i0 + g + r) << 2));
+            if (l == ninf || hi <= lo) {
+              zeroWords(row, bcp);
+              continue;
+            }
+            const qp = load<i32>(qpos + (<usize>(i0 + g + r) << 2));
+            const rl = row + (<usize>lo << 2);
+            maskRow(rl, min(hi, bc) - lo, hi - lo, cls, scale, qp, kpos, j0 + lo, prefix, window);
+            const lv = f32x4.splat(l);
+            for (let c: i32 = 0; c < hi - lo; c += 4) {
+              const off = <usize>c << 2;
+              v128.store(rl + off, softmaxWeight(f32x4.sub(v128.load(rl + off), lv)));
+            }
+            zeroWords(row, lo);
+            zeroWords(row + (<usize>hi << 2), bcp - hi);
+          }
+        }
+        // dV_blk += Pᵀ dO_blk, each group of 4 keys over the rows that see it
+        keyGroupRows(ranges, br, bc, keyRows);
+        for (let c: i32 = 0; c < bc; c += 4) {
+          const rlo = load<i32>(keyRows + (<usize>c << 1));
+          const rhi = load<i32>(keyRows + (<usize>c << 1), 4);
+          if (rhi <= rlo) continue;
+          const pc = pbuf + <usize>rlo * sRow + (<usize>c << 2);
+          gemm(dvblk + <usize>c * rowBytes, rowBytes, pc, 4, sRow, doblk + <usize>rlo * rowBytes, rowBytes, min(4, bc - c), dh, rhi - rlo, true);
+        }
+        // per group: dP = dO Vᵀ, then dS = P ⊙ (dP - D)·scale (in place; 0 outside the range, for
+        // dSᵀ Q), and dQ += dS K
+        for (let g: i32 = 0; g < br; g += 4) {
+          const lo = load<i32>(ranges + (<usize>g << 1));
+          const hi = load<i32>(ranges + (<usize>g << 1), 4);
+          const gr = min(4, br - g);
+          const dg = dsbuf + <usize>g * sRow;
+          if (hi <= lo) {
+            zeroWords(dg, gr * bw);
             continue;
           }
-          const qp = load<i32>(qpos + (<usize>(i0 + r) << 2));
-          maskRow(row, bc, cls, scale, qp, kpos, j0, prefix, window);
-          const lv = f32x4.splat(l);
-          for (let c: i32 = 0; c < bcp; c += 4) {
-            const off = <usize>c << 2;
-            v128.store(row + off, softmaxWeight(f32x4.sub(v128.load(row + off), lv)));
+          gemm(dg + (<usize>lo << 2), sRow, doblk + <usize>g * rowBytes, rowBytes, 4, vt + (<usize>lo << 2), sRow, gr, hi - lo, dh, false);
+          for (let r: i32 = 0; r < gr; r++) {
+            const prow = pbuf + <usize>(g + r) * sRow + (<usize>lo << 2);
+            const row = dg + <usize>r * sRow;
+            const drow = row + (<usize>lo << 2);
+            const dv4 = f32x4.splat(load<f32>(dd + (<usize>(i0 + g + r) << 2)));
+            for (let c: i32 = 0; c < hi - lo; c += 4) {
+              const off = <usize>c << 2;
+              const gv = f32x4.mul(f32x4.sub(v128.load(drow + off), dv4), sv);
+              v128.store(drow + off, f32x4.mul(v128.load(prow + off), gv));
+            }
+            zeroWords(row, lo);
+            zeroWords(row + (<usize>hi << 2), bcp - hi);
           }
+          gemm(dqh + <usize>(i0 + g) * rowBytes, rowBytes, dg + (<usize>lo << 2), sRow, 4, kblk + <usize>lo * rowBytes, rowBytes, gr, dh, min(hi, bc) - lo, true);
         }
-        // dV_blk += Pᵀ dO_blk
-        gemm(dvblk, rowBytes, pbuf, 4, sRow, doblk, rowBytes, bc, dh, br, true);
-        // dP = dO_blk Vᵀ_blk, then dS = P ⊙ (dP - D)·scale (in place)
-        gemm(dsbuf, sRow, doblk, rowBytes, 4, vt, sRow, br, bcp, dh, false);
-        for (let r: i32 = 0; r < br; r++) {
-          const prow = pbuf + <usize>r * sRow;
-          const drow = dsbuf + <usize>r * sRow;
-          const dv4 = f32x4.splat(load<f32>(dd + (<usize>(i0 + r) << 2)));
-          for (let c: i32 = 0; c < bcp; c += 4) {
-            const off = <usize>c << 2;
-            const g = f32x4.mul(f32x4.sub(v128.load(drow + off), dv4), sv);
-            v128.store(drow + off, f32x4.mul(v128.load(prow + off), g));
-          }
+        // dK_blk += dSᵀ Q_blk, as dV
+        for (let c: i32 = 0; c < bc; c += 4) {
+          const rlo = load<i32>(keyRows + (<usize>c << 1));
+          const rhi = load<i32>(keyRows + (<usize>c << 1), 4);
+          if (rhi <= rlo) continue;
+          const dc = dsbuf + <usize>rlo * sRow + (<usize>c << 2);
+          gemm(dkblk + <usize>c * rowBytes, rowBytes, dc, 4, sRow, qblk + <usize>rlo * rowBytes, rowBytes, min(4, bc - c), dh, rhi - rlo, true);
         }
-        // dQ_blk += dS K_blk; dK_blk += dSᵀ Q_blk
-        gemm(dqh + <usize>i0 * rowBytes, rowBytes, dsbuf, sRow, 4, kblk, rowBytes, br, dh, bc, true);
-        gemm(dkblk, rowBytes, dsbuf, 4, sRow, qblk, rowBytes, bc, dh, br, true);
       }
     }
   }
