@@ -165,9 +165,9 @@ export interface FusedAttention {
   /** Whether `forward`/`backward` handle these arguments; otherwise the engine composes ops. */
   supports(params: AttentionParams, dtype: DType): boolean;
   /**
-   * Softmax attention without materialising queries × keys: returns one flat buffer holding the
-   * output (batch, queries, headDim) followed by each row's log-sum-exp of its visible scaled
-   * scores (batch, queries); rows with no visible key have output 0 and log-sum-exp −Infinity.
+   * Softmax attention without materialising queries × keys: [out (batch, queries, headDim), lse
+   * (batch, queries)], lse being each row's log-sum-exp of its visible scaled scores (the backward
+   * needs it); rows with no visible key have output 0 and log-sum-exp −Infinity.
    */
   forward(
     q: BackendBuffer,
@@ -175,13 +175,14 @@ export interface FusedAttention {
     v: BackendBuffer,
     params: AttentionParams,
     dtype: DType,
-  ): BackendBuffer;
-  /** Gradients [dq, dk, dv] given `forward`'s packed result and the output's cotangent dOut. */
+  ): [BackendBuffer, BackendBuffer];
+  /** Gradients [dq, dk, dv] given `forward`'s out and lse and the output's cotangent dOut. */
   backward(
     q: BackendBuffer,
     k: BackendBuffer,
     v: BackendBuffer,
-    packed: BackendBuffer,
+    out: BackendBuffer,
+    lse: BackendBuffer,
     dOut: BackendBuffer,
     params: AttentionParams,
     dtype: DType,
@@ -544,16 +545,18 @@ export interface RmsNormParams {
 /** A backend's fused RMSNorm (see `FusedBlocks.fusedRmsNorm`). */
 export interface FusedRmsNorm {
   supports(params: RmsNormParams, dtype: DType): boolean;
-  /** One buffer: y (rows × n), then each row's r = 1/√(mean(x²) + eps) (rows); scale null for none. */
-  forward(x: BackendBuffer, scale: BackendBuffer | null, params: RmsNormParams, dtype: DType): BackendBuffer;
-  /**
-   * [dx, dscale (scaleRows × n; null without a scale)] from the forward's packed result and y's
-   * cotangent g (its first rows × n elements are read).
-   */
+  /** [y (rows × n), each row's r = 1/√(mean(x²) + eps) (rows)]; scale null for none. */
+  forward(
+    x: BackendBuffer,
+    scale: BackendBuffer | null,
+    params: RmsNormParams,
+    dtype: DType,
+  ): [BackendBuffer, BackendBuffer];
+  /** [dx, dscale (scaleRows × n; null without a scale)] from the forward's r and y's cotangent g. */
   backward(
     x: BackendBuffer,
     scale: BackendBuffer | null,
-    packed: BackendBuffer,
+    r: BackendBuffer,
     g: BackendBuffer,
     params: RmsNormParams,
     dtype: DType,
@@ -579,9 +582,9 @@ export interface FusedSwiGLU {
 export interface FusedCrossEntropy {
   supports(rows: number, classes: number, dtype: DType): boolean;
   /**
-   * One buffer: the losses (rows) of logits (rows × classes) against int32 targets (rows), then
-   * each row's log-sum-exp (rows); loss = logsumexp(row) − row[target], 0 where target =
-   * ignoreIndex (when given).
+   * [the losses (rows) of logits (rows × classes) against int32 targets (rows), each row's
+   * log-sum-exp (rows)]; loss = logsumexp(row) − row[target], 0 where target = ignoreIndex (when
+   * given).
    */
   forward(
     logits: BackendBuffer,
@@ -590,15 +593,15 @@ export interface FusedCrossEntropy {
     classes: number,
     ignoreIndex: number | undefined,
     dtype: DType,
-  ): BackendBuffer;
+  ): [BackendBuffer, BackendBuffer];
   /**
    * dlogits = g_row · (softmax(row) − onehot(target)), 0 on ignored rows, from the forward's
-   * packed result and the losses' cotangent g (its first `rows` elements are read).
+   * log-sum-exps and the losses' cotangent g.
    */
   backward(
     logits: BackendBuffer,
     targets: BackendBuffer,
-    packed: BackendBuffer,
+    lse: BackendBuffer,
     g: BackendBuffer,
     rows: number,
     classes: number,

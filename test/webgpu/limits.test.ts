@@ -139,15 +139,15 @@ describe('webgpu kernels beyond one storage binding', { skip: skipReason }, () =
     const v = randomF32(rng, batch * tk * dh);
     const dOut = randomF32(rng, batch * tq * dh);
     const attend = (b: Backend, [qb, kb, vb, gb]: BackendBuffer[]) => {
-      const packed = b.fusedAttention!.forward(qb!, kb!, vb!, p, 'float32');
-      return [packed, ...b.fusedAttention!.backward(qb!, kb!, vb!, packed, gb!, p, 'float32')];
+      const [out, lse] = b.fusedAttention!.forward(qb!, kb!, vb!, p, 'float32');
+      return [out, lse, ...b.fusedAttention!.backward(qb!, kb!, vb!, out, lse, gb!, p, 'float32')];
     };
     const before = tiny.stats().dispatches;
     const got = await runOn(tiny, [q, k, v, dOut], attend);
     assert.ok(tiny.stats().dispatches - before >= 8, 'two groups of three batch rows per kernel');
     const want = await runOn(gpu!, [q, k, v, dOut], attend);
     got.forEach((g, i) => {
-      assertClose(g, want[i]!, 0, 0, ['packed output', 'dq', 'dk', 'dv'][i]);
+      assertClose(g, want[i]!, 0, 0, ['output', 'log-sum-exps', 'dq', 'dk', 'dv'][i]);
     });
     // one batch row's keys beyond a binding: declined (the composed path takes it)
     assert.equal(

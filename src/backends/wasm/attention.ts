@@ -296,22 +296,20 @@ export function createWasmAttention(
   return {
     supports: supported,
 
-    forward(q, k, v, p, dtype): BackendBuffer {
+    forward(q, k, v, p, dtype): [BackendBuffer, BackendBuffer] {
       const rows = p.batch * p.queries;
-      const [out] = heap.alloc(dtype, rows * p.headDim + rows);
-      const o = ptrOf(out);
-      forwardPages(run, heap, kx, q, [[k, v]], p.keys, p, o, o + 4 * rows * p.headDim);
-      return out;
+      const [out] = heap.alloc(dtype, rows * p.headDim);
+      const [lse] = heap.alloc(dtype, rows);
+      forwardPages(run, heap, kx, q, [[k, v]], p.keys, p, ptrOf(out), ptrOf(lse));
+      return [out, lse];
     },
 
-    backward(q, k, v, packed, dOut, p, dtype): [BackendBuffer, BackendBuffer, BackendBuffer] {
+    backward(q, k, v, out, lse, dOut, p, dtype): [BackendBuffer, BackendBuffer, BackendBuffer] {
       const rows = p.batch * p.queries;
       const [dq] = heap.alloc(dtype, rows * p.headDim);
       const [dk] = heap.alloc(dtype, p.batch * p.keys * p.headDim);
       const [dv] = heap.alloc(dtype, p.batch * p.keys * p.headDim);
-      const o = ptrOf(packed);
-      const pointers = [...[q, k, v].map(ptrOf), o, o + 4 * rows * p.headDim];
-      pointers.push(...[dOut, dq, dk, dv].map(ptrOf));
+      const pointers = [q, k, v, out, lse, dOut, dq, dk, dv].map(ptrOf);
       run(
         'attentionBackwardTask',
         p,

@@ -104,16 +104,15 @@ export function createWasmFused(
     blocks.fusedRmsNorm = {
       supports: (p, dtype) => dtype === 'float32' && p.rows > 0 && p.n > 0,
       forward(x, scale, p, dtype) {
-        const packed = alloc(p.rows * p.n + p.rows, dtype);
-        const y = ptr(packed);
-        fwd(ptr(x), p0(scale), y, y + 4 * p.rows * p.n, p.rows, p.n, p.scaleRows, p.scaleRepeat, p.eps);
-        return packed;
+        const y = alloc(p.rows * p.n, dtype);
+        const r = alloc(p.rows, dtype);
+        fwd(ptr(x), p0(scale), ptr(y), ptr(r), p.rows, p.n, p.scaleRows, p.scaleRepeat, p.eps);
+        return [y, r];
       },
-      backward(x, scale, packed, g, p, dtype) {
+      backward(x, scale, r, g, p, dtype) {
         const dx = alloc(p.rows * p.n, dtype);
         const ds = scale ? alloc(p.scaleRows * p.n, dtype) : null;
-        const r = ptr(packed) + 4 * p.rows * p.n;
-        bwd(ptr(x), p0(scale), r, ptr(g), ptr(dx), p0(ds), p.rows, p.n, p.scaleRows, p.scaleRepeat);
+        bwd(ptr(x), p0(scale), ptr(r), ptr(g), ptr(dx), p0(ds), p.rows, p.n, p.scaleRows, p.scaleRepeat);
         return [dx, ds];
       },
     };
@@ -143,15 +142,14 @@ export function createWasmFused(
     blocks.fusedCrossEntropy = {
       supports: (rows, classes, dtype) => dtype === 'float32' && rows > 0 && classes > 0,
       forward(logits, targets, rows, classes, ignoreIndex, dtype) {
-        const packed = alloc(2 * rows, dtype);
-        const losses = ptr(packed);
-        fwd(ptr(logits), ptr(targets), losses, losses + 4 * rows, rows, classes, ...ignored(ignoreIndex));
-        return packed;
+        const losses = alloc(rows, dtype);
+        const lse = alloc(rows, dtype);
+        fwd(ptr(logits), ptr(targets), ptr(losses), ptr(lse), rows, classes, ...ignored(ignoreIndex));
+        return [losses, lse];
       },
-      backward(logits, targets, packed, g, rows, classes, ignoreIndex, dtype) {
+      backward(logits, targets, lse, g, rows, classes, ignoreIndex, dtype) {
         const d = alloc(rows * classes, dtype);
-        const lse = ptr(packed) + 4 * rows;
-        bwd(ptr(logits), ptr(targets), lse, ptr(g), ptr(d), rows, classes, ...ignored(ignoreIndex));
+        bwd(ptr(logits), ptr(targets), ptr(lse), ptr(g), ptr(d), rows, classes, ...ignored(ignoreIndex));
         return d;
       },
     };

@@ -341,8 +341,7 @@ export function createWebGpuAttention(ctx: GpuContext): FusedAttention {
       const tk = tileRows(ctx, 2 * dh + 1);
       const pipeline = ctx.pipeline(`attention-forward:${dh}:${tk}`, () => forwardSource(dh, tk));
       const rows = p.batch * p.queries;
-      const out = ctx.alloc(rows * (dh + 1), 'float32');
-      // The log-sum-exps go to a buffer of their own (one writable binding per buffer), then after O.
+      const out = ctx.alloc(rows * dh, 'float32');
       const lse = ctx.alloc(rows, 'float32');
       const pos = positions(p);
       const blocks = Math.ceil(p.queries / ROWS);
@@ -357,13 +356,11 @@ export function createWebGpuAttention(ctx: GpuContext): FusedAttention {
       byBatch(p, views, (nb, bound) =>
         run(pipeline, p, nb, blocks, bound, ['out', 'lse', 'q', 'k', 'v', 'pos'], groupsFor(nb, p.queries)),
       );
-      ctx.copy(lse, 0, out, rows * dh, rows);
-      ctx.release(lse);
       ctx.release(pos);
-      return out;
+      return [out, lse];
     },
 
-    backward(q, k, v, packed, dOut, p) {
+    backward(q, k, v, out, lse, dOut, p) {
       ctx.begin('attention backward', describe(p));
       const dh = p.headDim;
       const rows = p.batch * p.queries;
@@ -378,8 +375,8 @@ export function createWebGpuAttention(ctx: GpuContext): FusedAttention {
         v: [buf(v), p.keys * dh],
         pos: [pos, 0],
         dout: [buf(dOut), p.queries * dh],
-        po: [buf(packed), p.queries * dh],
-        lse: [buf(packed), p.queries, rows * dh],
+        po: [buf(out), p.queries * dh],
+        lse: [buf(lse), p.queries],
         ld: [ld, 2 * p.queries],
         dq: [dq, p.queries * dh],
         gk: [dk, p.keys * dh],

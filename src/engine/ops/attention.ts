@@ -183,31 +183,36 @@ function composedAttention(q: Tensor, k: Tensor, v: Tensor, p: AttentionParams):
   return matmul(div(e, denominator), v);
 }
 
-/** The fused path: the backend kernel as one custom op (its forward keeps O and the row logsumexp). */
+/**
+ * The fused path: the backend kernel as one custom op. Its one output is O; the rows' log-sum-exps
+ * are kept for the backward beside it (saved), never handed out.
+ */
 function fusedAttention(q: Tensor, k: Tensor, v: Tensor, p: AttentionParams): Tensor {
   const kernels = q.backend.fusedAttention!;
-  const backend = q.backend;
-  const dtype = q.dtype;
-  const shape = q.shape;
-  const outSize = q.size;
-  const rows = p.batch * p.queries;
-  let packed: Tensor | null = null;
-  const [out, lse] = customOp({
+  const { backend, dtype } = q;
+  let out: Tensor | null = null;
+  let lse: Tensor | null = null;
+  const [y] = customOp({
     name: 'attention',
     inputs: [q, k, v],
-    outputShapes: [shape, [rows]],
+    outputShapes: [q.shape],
     forward: () => {
-      packed = wrapBuffer(
-        backend,
-        kernels.forward(q.buffer, k.buffer, v.buffer, p, dtype),
-        [outSize + rows],
-        dtype,
-      );
-      return packed;
+      const [o, l] = kernels.forward(q.buffer, k.buffer, v.buffer, p, dtype);
+      out = wrapBuffer(backend, o, [q.size], dtype);
+      lse = wrapBuffer(backend, l, [p.batch * p.queries], dtype);
+      return { flat: out, saved: [lse] };
     },
     backward: (g) => {
-      const dOut = slice(g, [0], [outSize]);
-      const grads = kernels.backward(q.buffer, k.buffer, v.buffer, packed!.buffer, dOut.buffer, p, dtype);
+      const grads = kernels.backward(
+        q.buffer,
+        k.buffer,
+        v.buffer,
+        out!.buffer,
+        lse!.buffer,
+        g.buffer,
+        p,
+        dtype,
+      );
       return [
         wrapBuffer(backend, grads[0], q.shape, dtype),
         wrapBuffer(backend, grads[1], k.shape, dtype),
@@ -215,10 +220,7 @@ function fusedAttention(q: Tensor, k: Tensor, v: Tensor, p: AttentionParams): Te
       ];
     },
   });
-  // The packed buffer lives on only while a tape keeps it for the backward pass.
-  lse!.dispose();
-  (packed as Tensor | null)?.dispose();
-  return out!;
+  return y!;
 }
 
 /**

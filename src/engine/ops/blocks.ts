@@ -54,38 +54,24 @@ export function fusedRmsNorm(x: Tensor, scale: Tensor | null, eps: number): Tens
   const params: RmsNormParams = { rows: x.size / n, n, scaleRows: layout[0]!, scaleRepeat: layout[1]!, eps };
   if (!kernels.supports(params, x.dtype)) return null;
   const { backend, dtype } = x;
-  let packed: Tensor | null = null;
-  const [y, r] = customOp({
+  let r: Tensor | null = null; // each row's 1/rms, kept for the backward
+  const [y] = customOp({
     name: 'rmsNorm',
     inputs: scale ? [x, scale] : [x],
-    outputShapes: [x.shape, [params.rows]],
+    outputShapes: [x.shape],
     forward: () => {
-      packed = wrapBuffer(
-        backend,
-        kernels.forward(x.buffer, scale?.buffer ?? null, params, dtype),
-        [x.size + params.rows],
-        dtype,
-      );
-      return packed;
+      const [yb, rb] = kernels.forward(x.buffer, scale?.buffer ?? null, params, dtype);
+      r = wrapBuffer(backend, rb, [params.rows], dtype);
+      return { flat: wrapBuffer(backend, yb, [x.size], dtype), saved: [r] };
     },
     backward: (g) => {
-      const [dx, ds] = kernels.backward(
-        x.buffer,
-        scale?.buffer ?? null,
-        packed!.buffer,
-        g.buffer,
-        params,
-        dtype,
-      );
+      const [dx, ds] = kernels.backward(x.buffer, scale?.buffer ?? null, r!.buffer, g.buffer, params, dtype);
       return [
         wrapBuffer(backend, dx, x.shape, dtype),
         ds && scale ? wrapBuffer(backend, ds, scale.shape, dtype) : null,
       ];
     },
   });
-  // r lives on only inside the packed result, while a tape keeps it for the backward pass.
-  r!.dispose();
-  (packed as Tensor | null)?.dispose();
   return y!;
 }
 
@@ -132,13 +118,13 @@ export function fusedCrossEntropy(
   if (!kernels || targets.backend !== logits.backend || !kernels.supports(rows, classes, logits.dtype))
     return null;
   const { backend, dtype } = logits;
-  let packed: Tensor | null = null;
-  const [losses, lse] = customOp({
+  let lse: Tensor | null = null; // each row's log-sum-exp, kept for the backward
+  const [losses] = customOp({
     name: 'crossEntropy',
     inputs: [logits, targets], // targets: kept for the backward (no gradient)
-    outputShapes: [targets.shape, [rows]],
+    outputShapes: [targets.shape],
     forward: () => {
-      const buffer: BackendBuffer = kernels.forward(
+      const [lossBuffer, lseBuffer] = kernels.forward(
         logits.buffer,
         targets.buffer,
         rows,
@@ -146,30 +132,23 @@ export function fusedCrossEntropy(
         ignoreIndex,
         dtype,
       );
-      packed = wrapBuffer(backend, buffer, [2 * rows], dtype);
-      return packed;
+      lse = wrapBuffer(backend, lseBuffer, [rows], dtype);
+      return { flat: wrapBuffer(backend, lossBuffer, [rows], dtype), saved: [lse] };
     },
-    backward: (g) => [
-      wrapBuffer(
-        backend,
-        kernels.backward(
-          logits.buffer,
-          targets.buffer,
-          packed!.buffer,
-          g.buffer,
-          rows,
-          classes,
-          ignoreIndex,
-          dtype,
-        ),
-        logits.shape,
+    backward: (g) => {
+      const d = kernels.backward(
+        logits.buffer,
+        targets.buffer,
+        lse!.buffer,
+        g.buffer,
+        rows,
+        classes,
+        ignoreIndex,
         dtype,
-      ),
-      null,
-    ],
+      );
+      return [wrapBuffer(backend, d, logits.shape, dtype), null];
+    },
   });
-  lse!.dispose();
-  (packed as Tensor | null)?.dispose();
   return losses!;
 }
 
