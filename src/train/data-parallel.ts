@@ -288,17 +288,24 @@ function combine(
   let loss = 0;
   for (const s of used) loss += weights[s]! * shards[s]!.loss;
   const grads = leaves.map((leaf, i) => {
-    const out = new Float64Array(leaf.size);
-    for (const s of used) {
-      const g = shards[s]!.grads[i]!;
-      const w = weights[s]!;
-      for (let j = 0; j < out.length; j++) out[j] = out[j]! + w * g[j]!;
+    // Σ_s w_s g_s in float64 (shards in order, from 0: −0 sums to +0), rounded once into the
+    // leaf's dtype: one pass.
+    const out = leaf.dtype === 'float64' ? new Float64Array(leaf.size) : new Float32Array(leaf.size);
+    const parts = used.map((s) => shards[s]!.grads[i]!);
+    const w = used.map((s) => weights[s]!);
+    if (parts.length === 2) {
+      const [g0, g1] = parts as [TypedArray, TypedArray];
+      const [w0, w1] = w as [number, number];
+      for (let j = 0; j < out.length; j++) out[j] = 0 + w0 * g0[j]! + w1 * g1[j]!;
+    } else {
+      for (let j = 0; j < out.length; j++) {
+        let acc = 0;
+        for (let s = 0; s < parts.length; s++) acc += w[s]! * parts[s]![j]!;
+        out[j] = acc;
+      }
     }
     return noGrad(() =>
-      tensor(leaf.dtype === 'float64' ? out : Float32Array.from(out), [...leaf.shape], {
-        dtype: leaf.dtype as LeafSpec['dtype'],
-        backend: leaf.backend.name,
-      }),
+      tensor(out, [...leaf.shape], { dtype: leaf.dtype as LeafSpec['dtype'], backend: leaf.backend.name }),
     );
   });
   const index = new Map(leaves.map((t, i) => [t, i]));
