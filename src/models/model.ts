@@ -366,16 +366,17 @@ function macMixer(
     const h = memoryReadWith(p.memory!, memoryConfig, { q: readQs[i]!, xg: readGates[i]! }, mac.readWeights);
     const positions = positionRange(offset, length);
     const hkv = projectKeysValues(w, h, config.heads, positions, config.ropeBase);
-    const segment = extendCache(
-      extendCache(mac.segment, hkv.k, hkv.v, positions, Number.POSITIVE_INFINITY),
-      nks[i]!,
-      nvs[i]!,
-      positions,
-      Number.POSITIVE_INFINITY,
-    );
-    const keys = persistent ? concat([persistent.k, segment.k], 2) : segment.k;
-    const values = persistent ? concat([persistent.v, segment.v], 2) : segment.v;
-    const keyPositions = [...new Array<number>(prefix).fill(0), ...segment.positions];
+    // keys [P; h so far; n so far] in one concat (the segment's cache is built apart, below, only
+    // when the segment goes on into the next piece)
+    const before = [...(persistent ? [persistent] : []), ...(mac.segment ? [mac.segment] : [])];
+    const keys = concat([...before.map((c) => c.k), hkv.k, nks[i]!], 2);
+    const values = concat([...before.map((c) => c.v), hkv.v, nvs[i]!], 2);
+    const keyPositions = [
+      ...new Array<number>(prefix).fill(0),
+      ...(mac.segment?.positions ?? []),
+      ...positions,
+      ...positions,
+    ];
     const attended = attention(queries[i]!, keys, values, {
       queryPositions: positions,
       keyPositions,
@@ -389,7 +390,17 @@ function macMixer(
     const segmentDone = offset + length === C;
     mac = segmentDone
       ? { readWeights: memory.memory.weights, readTail: reads.queryTail, segment: null }
-      : { readWeights: mac.readWeights, readTail: reads.queryTail, segment };
+      : {
+          readWeights: mac.readWeights,
+          readTail: reads.queryTail,
+          segment: extendCache(
+            extendCache(mac.segment, hkv.k, hkv.v, positions, Number.POSITIVE_INFINITY),
+            nks[i]!,
+            nvs[i]!,
+            positions,
+            Number.POSITIVE_INFINITY,
+          ),
+        };
     done += length;
   });
   const joined = (ts: Tensor[]) => (ts.length === 1 ? ts[0]! : concat(ts, 1));
