@@ -314,6 +314,28 @@ function keyGroupRows(ranges: usize, br: i32, bc: i32, out: usize): void {
   }
 }
 
+// dst (the tile's bc key rows, rowBytes apart) += Xᵀ Y, each group of 4 keys over the query rows
+// keyRows gives it: X holds the tile's query rows (sRow bytes apart, one column per key), Y the
+// query block's rows (rowBytes apart). The backward's Pᵀ dO and dSᵀ Q.
+function keyGroupProducts(
+  dst: usize,
+  x: usize,
+  y: usize,
+  keyRows: usize,
+  bc: i32,
+  dh: i32,
+  sRow: usize,
+  rowBytes: usize,
+): void {
+  for (let c: i32 = 0; c < bc; c += 4) {
+    const rlo = load<i32>(keyRows + (<usize>c << 1));
+    const rhi = load<i32>(keyRows + (<usize>c << 1), 4);
+    if (rhi <= rlo) continue;
+    const xc = x + <usize>rlo * sRow + (<usize>c << 2);
+    gemm(dst + <usize>c * rowBytes, rowBytes, xc, 4, sRow, y + <usize>rlo * rowBytes, rowBytes, min(4, bc - c), dh, rhi - rlo, true);
+  }
+}
+
 // ---- forward -------------------------------------------------------------------------------------
 
 function fwdLayout(tq: i32, tk: i32, dh: i32, scratch: usize, which: i32): usize {
@@ -685,13 +707,7 @@ export function attentionBackward(
         }
         // dV_blk += Pᵀ dO_blk, each group of 4 keys over the rows that see it
         keyGroupRows(ranges, br, bc, keyRows);
-        for (let c: i32 = 0; c < bc; c += 4) {
-          const rlo = load<i32>(keyRows + (<usize>c << 1));
-          const rhi = load<i32>(keyRows + (<usize>c << 1), 4);
-          if (rhi <= rlo) continue;
-          const pc = pbuf + <usize>rlo * sRow + (<usize>c << 2);
-          gemm(dvblk + <usize>c * rowBytes, rowBytes, pc, 4, sRow, doblk + <usize>rlo * rowBytes, rowBytes, min(4, bc - c), dh, rhi - rlo, true);
-        }
+        keyGroupProducts(dvblk, pbuf, doblk, keyRows, bc, dh, sRow, rowBytes);
         // per group: dP = dO Vᵀ, then dS = P ⊙ (dP - D)·scale (in place; 0 outside the range, for
         // dSᵀ Q), and dQ += dS K
         for (let g: i32 = 0; g < br; g += 4) {
@@ -720,13 +736,7 @@ export function attentionBackward(
           gemm(dqh + <usize>(i0 + g) * rowBytes, rowBytes, dg + (<usize>lo << 2), sRow, 4, kblk + <usize>lo * rowBytes, rowBytes, gr, dh, min(hi, bc) - lo, true);
         }
         // dK_blk += dSᵀ Q_blk, as dV
-        for (let c: i32 = 0; c < bc; c += 4) {
-          const rlo = load<i32>(keyRows + (<usize>c << 1));
-          const rhi = load<i32>(keyRows + (<usize>c << 1), 4);
-          if (rhi <= rlo) continue;
-          const dc = dsbuf + <usize>rlo * sRow + (<usize>c << 2);
-          gemm(dkblk + <usize>c * rowBytes, rowBytes, dc, 4, sRow, qblk + <usize>rlo * rowBytes, rowBytes, min(4, bc - c), dh, rhi - rlo, true);
-        }
+        keyGroupProducts(dkblk, dsbuf, qblk, keyRows, bc, dh, sRow, rowBytes);
       }
     }
   }
