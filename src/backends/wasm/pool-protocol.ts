@@ -150,9 +150,10 @@ function spinWhile(control: Int32Array, slot: number, value: number): void {
 }
 
 /**
- * Polls before sleeping: about 0.1 ms (an Atomics.load took 19 ns on the Xeon host). Measured on
- * the small preset's train step, 2 threads: MAG 11.6k tokens/s without polling, 13.3k–13.8k with
- * 2,000–20,000 polls; MAC 8.5k → 8.7k–9.1k.
+ * Polls before sleeping: about 30 µs (a poll takes 5.6 ns once optimised on the Xeon host; an
+ * earlier note here said 19 ns). Measured on the small preset's train step, 2 threads: MAG 11.6k
+ * tokens/s without polling, 13.3k–13.8k with 2,000–20,000 polls; MAC 8.5k → 8.7k–9.1k. Polling
+ * ~1 ms (by the clock) changed no step (BENCHMARKS.md, 2026-12-06 evening).
  */
 const SPIN_POLLS = 5000;
 
