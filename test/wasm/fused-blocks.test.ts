@@ -9,10 +9,12 @@ import { describe, it } from 'node:test';
 import {
   adamwStep,
   add,
+  attention,
   causalConv,
   concat,
   crossEntropy,
   defaultMemoryLayerConfig,
+  dispose,
   fusedConvSiluNorm,
   fusedGate,
   grad,
@@ -20,6 +22,7 @@ import {
   l2Normalize,
   type MemoryLayerParams,
   mapTensors,
+  memory,
   memoryForward,
   memoryLayer,
   mul,
@@ -41,6 +44,18 @@ import {
   zeros,
 } from '../../src/index.js';
 import { relError } from '../helpers/compare.js';
+
+/** Wraps obj[name] to call `seen` first; returns the undo. */
+function spyOn<T extends object>(obj: T, name: keyof T & string, seen: () => void): () => void {
+  const original = obj[name] as unknown as (...a: unknown[]) => unknown;
+  (obj as Record<string, unknown>)[name] = (...a: unknown[]) => {
+    seen();
+    return original.apply(obj, a);
+  };
+  return () => {
+    (obj as Record<string, unknown>)[name] = original;
+  };
+}
 
 function on(t: Tensor, backend: 'wasm' | 'reference', dtype: 'float32' | 'float64' = 'float32'): Tensor {
   const data = dtype === 'float32' ? Float32Array.from(t.dataSync()) : Float64Array.from(t.dataSync());
@@ -164,6 +179,76 @@ describe('fused RMSNorm, SwiGLU and cross-entropy (wasm)', {
         cot,
       );
     }
+  });
+});
+
+describe('fused ops with saved side data (attention, RMSNorm, cross-entropy on wasm)', {
+  skip: wasmBackend === null && 'no wasm backend',
+}, () => {
+  // Each keeps its rows' log-sum-exps or 1/rms in a buffer of its own beside its one output: freed
+  // at once without a tape, kept by a tape until its gradient is done, never handed out.
+  const f = (x: Tensor, scale: Tensor, ids: Tensor) => {
+    const n = rmsNorm(x, scale, 1e-6); // (2, 8, 16)
+    const heads = transpose(reshape(n, [2, 8, 2, 8]), [0, 2, 1, 3]); // (2, 2, 8, 8)
+    const a = reshape(transpose(attention(heads, heads, heads, { window: 3 }), [0, 2, 1, 3]), [2, 8, 16]);
+    return crossEntropy(add(a, n), ids);
+  };
+  const inputs = () => {
+    const rng = new Rng(5);
+    return {
+      x: rng.normal([2, 8, 16], { backend: 'wasm' }),
+      scale: rng.normal([16], { backend: 'wasm' }),
+      ids: tensor(
+        Int32Array.from({ length: 16 }, (_, i) => (i * 7) % 16),
+        [2, 8],
+        { dtype: 'int32', backend: 'wasm' },
+      ),
+    };
+  };
+
+  it('the fused kernels run, and each forward without a tape keeps one buffer: its output', () => {
+    const { x, scale, ids } = inputs();
+    const calls = { attention: 0, rms: 0, ce: 0 };
+    const restore = [
+      spyOn(wasmBackend!.fusedAttention!, 'forward', () => calls.attention++),
+      spyOn(wasmBackend!.fusedRmsNorm!, 'forward', () => calls.rms++),
+      spyOn(wasmBackend!.fusedCrossEntropy!, 'forward', () => calls.ce++),
+    ];
+    try {
+      tidy(() => {
+        const kept = (op: () => Tensor) => {
+          const before = memory().buffers;
+          const out = op();
+          return [memory().buffers - before, out] as const;
+        };
+        const [rmsBuffers, n] = kept(() => rmsNorm(x, scale, 1e-6));
+        const heads = reshape(n, [2, 2, 8, 8]);
+        const [attentionBuffers] = kept(() => attention(heads, heads, heads, { window: 3 }));
+        const [ceBuffers, losses] = kept(() => crossEntropy(n, ids, { reduction: 'none' }));
+        assert.deepEqual(calls, { attention: 1, rms: 1, ce: 1 });
+        assert.deepEqual([rmsBuffers, attentionBuffers, ceBuffers], [1, 1, 1], 'no side data left behind');
+        assert.ok(losses.dataSync().every(Number.isFinite));
+      });
+    } finally {
+      for (const r of restore) r();
+      dispose([x, scale, ids]);
+    }
+  });
+
+  it('a gradient through them leaves only the gradients, which match the composed path', () => {
+    const { x, scale, ids } = inputs();
+    const before = memory();
+    const g = grad((p: Tensor[]) => f(p[0]!, p[1]!, ids))([x, scale]);
+    assert.deepEqual(memory().tensors - before.tensors, 2, 'dx and dscale only');
+    const composed = tidy(() => {
+      const [cx, cs] = [on(x, 'reference', 'float64'), on(scale, 'reference', 'float64')];
+      const cids = tensor(ids.dataSync() as Int32Array, [2, 8], { dtype: 'int32', backend: 'reference' });
+      return grad((p: Tensor[]) => f(p[0]!, p[1]!, cids))([cx, cs]);
+    });
+    assert.ok(relError(g[0]!, composed[0]!) < 1e-4, 'dx');
+    assert.ok(relError(g[1]!, composed[1]!) < 1e-4, 'dscale');
+    dispose([g, composed, x, scale, ids]);
+    assert.deepEqual(memory().tensors, before.tensors - 3);
   });
 });
 
