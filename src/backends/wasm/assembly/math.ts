@@ -386,6 +386,27 @@ export function maxOf(p: usize, n: i32): f32 {
   return v128.any_true(nan) ? f32.NaN : m;
 }
 
+// out[j] = x[j] ⊙ y[j] over `cols` floats (out may be x or y).
+export function mulRow(out: usize, x: usize, y: usize, cols: i32): void {
+  let j: i32 = 0;
+  for (; j + 4 <= cols; j += 4) {
+    const o = <usize>j << 2;
+    v128.store(out + o, f32x4.mul(v128.load(x + o), v128.load(y + o)));
+  }
+  for (; j < cols; j++) st(out, j, ld(x, j) * ld(y, j));
+}
+
+// dst[j] += s·src[j] over `count` floats.
+export function addScaled(dst: usize, s: f32, src: usize, count: i32): void {
+  const sv = f32x4.splat(s);
+  let j: i32 = 0;
+  for (; j + 4 <= count; j += 4) {
+    const o = <usize>j << 2;
+    v128.store(dst + o, f32x4.add(v128.load(dst + o), f32x4.mul(sv, v128.load(src + o))));
+  }
+  for (; j < count; j++) st(dst, j, ld(dst, j) + s * ld(src, j));
+}
+
 // n 32-bit words from src to dst (no overlap). memory.copy leaves the module in V8, a call that
 // costs more than copying a short row (a head's 16 or 32 floats), so rows under 256 words are
 // copied on lanes. Measured: the small SWA step's head transposes 2.6 → 1.9 ms.

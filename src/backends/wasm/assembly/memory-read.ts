@@ -8,10 +8,12 @@
 //   forward:  Z = q W₁, X = φ(Z), y = X W₂ (+ q)
 //   backward: dX = dy W₂ᵀ, dZ = dX ⊙ φ'(Z), dW₂ += Xᵀ dy, dW₁ += qᵀ dZ, dq = dZ W₁ᵀ (+ dy), the
 //             forward's Z and X recomputed; with Bw = 1 dW sums over the batch.
-// Every product is a register tile on the operands (tiles.ts gemm; the backward copies W₁ᵀ and W₂ᵀ
-// once per head, or per (batch, head) when Bw = B); φ and φ' are the scan's (math.ts activations).
+// Every product is a register tile on the operands (tiles.ts gemm; the backward transposes W₁ and W₂
+// once per head, or per (batch, head) when Bw = B, with elementwise.ts ewTranspose2); φ and φ' are
+// the scan's (math.ts activations), the row helpers math.ts's.
 
-import { activations } from './math';
+import { ewTranspose2 } from './elementwise';
+import { activations, addScaled, mulRow } from './math';
 import { gemm } from './tiles';
 
 const ROWS: i32 = 64;
@@ -23,33 +25,6 @@ const ROWS: i32 = 64;
 /** Bytes of scratch the read's forward and backward need for (d, h). */
 export function memoryReadScratchBytes(d: i32, h: i32): i32 {
   return (4 * ROWS * h + 2 * d * h) * 4;
-}
-
-// dst (cols × rows) = srcᵀ for src (rows × cols).
-function transposeInto(dst: usize, src: usize, rows: i32, cols: i32): void {
-  for (let i: i32 = 0; i < rows; i++) {
-    for (let j: i32 = 0; j < cols; j++) store<f32>(addr(dst, j * rows + i), load<f32>(addr(src, i * cols + j)));
-  }
-}
-
-// dst[0..n) += src[0..n).
-function addInto(dst: usize, src: usize, n: i32): void {
-  let j: i32 = 0;
-  for (; j + 4 <= n; j += 4) {
-    const o = <usize>j << 2;
-    v128.store(dst + o, f32x4.add(v128.load(dst + o), v128.load(src + o)));
-  }
-  for (; j < n; j++) store<f32>(addr(dst, j), load<f32>(addr(dst, j)) + load<f32>(addr(src, j)));
-}
-
-// dst[0..n) = a[0..n) ⊙ b[0..n).
-function mulInto(dst: usize, a: usize, b: usize, n: i32): void {
-  let j: i32 = 0;
-  for (; j + 4 <= n; j += 4) {
-    const o = <usize>j << 2;
-    v128.store(dst + o, f32x4.mul(v128.load(a + o), v128.load(b + o)));
-  }
-  for (; j < n; j++) store<f32>(addr(dst, j), load<f32>(addr(a, j)) * load<f32>(addr(b, j)));
 }
 
 /** y = M_W(q) for all (b, h); d and h multiples of 4 (the glue checks). */
@@ -85,7 +60,7 @@ export function memoryReadForward(
         gemm(Z, hRow, qr, dRow, 4, W1, hRow, n, h, d, false); // Z = q W₁
         activations(act, Z, X, 0, 0, n * h); // X = φ(Z)
         gemm(yr, dRow, X, hRow, 4, W2, dRow, n, d, h, false); // y = X W₂
-        if (residual != 0) addInto(yr, qr, n * d);
+        if (residual != 0) addScaled(yr, 1, qr, n * d);
       }
     }
   }
@@ -131,8 +106,8 @@ export function memoryReadBackward(
       const dW1 = addr(dw1, wi * d * h);
       const dW2 = addr(dw2, wi * h * d);
       if (Bw != 1 || b == 0) {
-        transposeInto(W1t, W1, d, h);
-        transposeInto(W2t, W2, h, d);
+        ewTranspose2(W1t, W1, 1, d, h);
+        ewTranspose2(W2t, W2, 1, h, d);
       }
       const base = (b * H + hd) * T * d;
       for (let t0: i32 = 0; t0 < T; t0 += ROWS) {
@@ -143,11 +118,11 @@ export function memoryReadBackward(
         gemm(Z, hRow, qr, dRow, 4, W1, hRow, n, h, d, false); // Z = q W₁
         activations(act, Z, X, phi1, 0, n * h); // X = φ(Z), φ'(Z)
         gemm(dZ, hRow, gr, dRow, 4, W2t, hRow, n, h, d, false); // dX = dy W₂ᵀ
-        mulInto(dZ, dZ, phi1, n * h); // dZ = dX ⊙ φ'(Z)
+        mulRow(dZ, dZ, phi1, n * h); // dZ = dX ⊙ φ'(Z)
         gemm(dW2, dRow, X, 4, hRow, gr, dRow, h, d, n, true); // dW₂ += Xᵀ dy
         gemm(dW1, hRow, qr, 4, dRow, dZ, hRow, d, h, n, true); // dW₁ += qᵀ dZ
         gemm(dqr, dRow, dZ, hRow, 4, W1t, dRow, n, d, h, false); // dq = dZ W₁ᵀ
-        if (residual != 0) addInto(dqr, gr, n * d);
+        if (residual != 0) addScaled(dqr, 1, gr, n * d);
       }
     }
   }

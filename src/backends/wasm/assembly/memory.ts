@@ -40,7 +40,7 @@
 //              and its prefix c_t = Π_{i≤t} g_i: dg_i = Σ_{t≥i} D[t,i] (Σ_{j<i} dD[t,j] D[i−1,j] + c_{i−1} dc_t)
 //              (no division, exact for gates of 0 or 1); dα = −d(1−α).
 
-import { activations, copyWords, FLUSH_STATE, flushTiny } from './math';
+import { activations, addScaled, copyWords, FLUSH_STATE, flushTiny, mulRow } from './math';
 import { dotRow, gemm } from './tiles';
 import { matmul, matmulScratchBytes } from './matmul';
 
@@ -146,27 +146,6 @@ function axpby(out: usize, a: f32, x: usize, b: f32, y: usize, cols: i32): void 
     v128.store(out + o, f32x4.add(f32x4.mul(av, v128.load(x + o)), f32x4.mul(bv, v128.load(y + o))));
   }
   for (; j < cols; j++) st(out, j, a * ld(x, j) + b * ld(y, j));
-}
-
-// out[j] = x[j] ⊙ y[j] over `cols` floats.
-function mulRow(out: usize, x: usize, y: usize, cols: i32): void {
-  let j: i32 = 0;
-  for (; j + 4 <= cols; j += 4) {
-    const o = <usize>j << 2;
-    v128.store(out + o, f32x4.mul(v128.load(x + o), v128.load(y + o)));
-  }
-  for (; j < cols; j++) st(out, j, ld(x, j) * ld(y, j));
-}
-
-// dst[j] += s·src[j] over `count` floats.
-function addScaled(dst: usize, s: f32, src: usize, count: i32): void {
-  const sv = f32x4.splat(s);
-  let j: i32 = 0;
-  for (; j + 4 <= count; j += 4) {
-    const o = <usize>j << 2;
-    v128.store(dst + o, f32x4.add(v128.load(dst + o), f32x4.mul(sv, v128.load(src + o))));
-  }
-  for (; j < count; j++) st(dst, j, ld(dst, j) + s * ld(src, j));
 }
 
 // dst (rows × cols, pitch dstStride) += src (dense, pitch cols).
