@@ -1,8 +1,8 @@
 /**
- * The two kernel builds (scripts/build-wasm.mjs): where the runtime validates relaxed SIMD the
- * relaxed build runs (matmul's multiply-adds fused), elsewhere the exact SIMD build. Node 20
- * validates relaxed SIMD only with --experimental-wasm-relaxed-simd, so each path runs in a child
- * process with the flag on and off; both must match float64 products.
+ * The two kernel builds (scripts/build-wasm.mjs): the relaxed build (multiply-adds fused) wherever
+ * the runtime can validate it (Node 20 too: the loader turns on V8's relaxed SIMD there), the exact
+ * SIMD build with TITANS_WASM_SIMD=exact. The build is chosen once a process, so each case runs in
+ * a child process; both builds must match float64 products.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -15,8 +15,10 @@ import { fileURLToPath } from 'node:url';
 const index = fileURLToPath(new URL('../../src/index.js', import.meta.url));
 const kernels = fileURLToPath(new URL('../../src/backends/wasm/kernels.js', import.meta.url));
 
-// Run in the child: which build it loaded, and its worst relative error on matmuls of several
-// shapes and transposes against float64 products computed in JS.
+// Run in the child: which build it loaded, its worst relative error on matmuls of several shapes
+// and transposes against float64 products computed in JS, and one product where fusing shows:
+// [-1, x]·[1, x] with x = 1 + 2⁻¹² is x² − 1 = 2⁻¹¹ + 2⁻²⁴ exactly; rounding x² to float32 first
+// (1 + 2⁻¹¹, a tie to even) loses the 2⁻²⁴.
 const script = `
 import { matmul, tensor, Rng } from ${JSON.stringify(index)};
 import { kernelFeatures } from ${JSON.stringify(kernels)};
@@ -36,26 +38,44 @@ for (const [m, k, n, ta, tb] of [[3, 5, 7, false, false], [64, 64, 64, true, fal
   }
   worst = Math.max(worst, err / scale);
 }
-console.log(JSON.stringify({ relaxedSimd: kernelFeatures().relaxedSimd, worst }));
+const x = 1 + 2 ** -12;
+const tie = matmul(tensor([-1, x], [1, 2]), tensor([1, x], [2, 1])).dataSync()[0];
+console.log(JSON.stringify({ relaxedSimd: kernelFeatures().relaxedSimd, worst, tie }));
 `;
 
-function run(flag: string): { relaxedSimd: boolean; worst: number } {
+function run(env: Record<string, string>): { relaxedSimd: boolean; worst: number; tie: number } {
   const file = join(tmpdir(), `titans-relaxed-${process.pid}.mjs`);
   writeFileSync(file, script);
-  const out = execFileSync(process.execPath, [flag, file], { encoding: 'utf8' });
+  const out = execFileSync(process.execPath, [file], {
+    encoding: 'utf8',
+    env: { ...process.env, TITANS_WASM_SIMD: '', ...env },
+  });
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 
-describe('kernel builds: relaxed SIMD where the runtime has it, exact SIMD elsewhere', () => {
-  it('with relaxed SIMD validated, the relaxed build runs and matches float64', () => {
-    const r = run('--experimental-wasm-relaxed-simd');
+describe('kernel builds: relaxed SIMD wherever the runtime can run it, exact SIMD on request', () => {
+  it('by default the relaxed build runs (on Node 20 too) and matches float64', () => {
+    const r = run({});
     assert.equal(r.relaxedSimd, true);
     assert.ok(r.worst < 1e-5, `worst relative error ${r.worst}`);
   });
 
-  it('without it, the exact build runs and matches float64', () => {
-    const r = run('--no-experimental-wasm-relaxed-simd');
+  it('with TITANS_WASM_SIMD=exact the exact build runs: float32 multiply, then add', () => {
+    const r = run({ TITANS_WASM_SIMD: 'exact' });
     assert.equal(r.relaxedSimd, false);
     assert.ok(r.worst < 1e-5, `worst relative error ${r.worst}`);
+    assert.equal(r.tie, 2 ** -11);
+  });
+
+  it('TITANS_WASM_SIMD=relaxed is the default', () => {
+    assert.equal(run({ TITANS_WASM_SIMD: 'relaxed' }).relaxedSimd, true);
+  });
+
+  it('any other value of TITANS_WASM_SIMD is refused, naming the variable', () => {
+    assert.throws(
+      () => run({ TITANS_WASM_SIMD: 'fast' }),
+      (e: Error & { stderr?: string }) =>
+        /TITANS_WASM_SIMD must be 'relaxed' or 'exact', got 'fast'/.test(String(e.stderr)),
+    );
   });
 });

@@ -68,22 +68,61 @@ function decodeBase64(text: string): Uint8Array {
 
 let compiled: WebAssembly.Module | undefined;
 let relaxedBytes: Uint8Array | undefined;
+let build: 'relaxed' | 'exact' | undefined;
 
-/**
- * The kernel binary this runtime runs: the relaxed-SIMD build (matmul's multiply-adds fused: one
- * rounding instead of two) where WebAssembly.validate accepts it, else the SIMD build (exact IEEE
- * float32 multiply then add). Node 20 validates relaxed SIMD only with
- * --experimental-wasm-relaxed-simd; browsers that ship it do by default.
- */
-function kernelBytes(): Uint8Array {
-  relaxedBytes ??= decodeBase64(KERNELS_RELAXED_WASM_BASE64);
-  return WebAssembly.validate(relaxedBytes) ? relaxedBytes : decodeBase64(KERNELS_WASM_BASE64);
+/** The build TITANS_WASM_SIMD asks for in Node ('relaxed' where unset; browsers have no such setting). */
+function requestedBuild(): 'relaxed' | 'exact' {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  const value = env?.TITANS_WASM_SIMD;
+  if (value === undefined || value === '' || value === 'relaxed') return 'relaxed';
+  if (value === 'exact') return 'exact';
+  throw new RangeError(`TITANS_WASM_SIMD must be 'relaxed' or 'exact', got '${value}'`);
 }
 
-/** Which kernel build this runtime runs (see kernelBytes). */
-export function kernelFeatures(): { relaxedSimd: boolean } {
+/**
+ * Node 20's V8 (11.3) implements relaxed SIMD but validates it only behind
+ * --experimental-wasm-relaxed-simd; V8 11.4 shipped it (Chrome 114; Node ≥ 22 validates it by
+ * default). Turning the flag on before the first compile gives Node 20 the build later runtimes get
+ * by default (V8 reads the flag when it validates a module; the whole test suite passes on it). Found through process.getBuiltinModule (Node ≥ 20.16),
+ * so this module stays free of `node:*` imports; elsewhere it does nothing.
+ */
+function enableNodeRelaxedSimd(): void {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const v8 = proc?.getBuiltinModule?.('node:v8') as
+    | { setFlagsFromString?: (flags: string) => void }
+    | undefined;
+  v8?.setFlagsFromString?.('--experimental-wasm-relaxed-simd');
+}
+
+/**
+ * Which kernel build this runtime runs, chosen once: the relaxed-SIMD build (the register tiles'
+ * multiply-adds, matmul's and attention's, fused: one rounding instead of two, on every CPU with
+ * FMA) where the runtime validates it, after turning relaxed SIMD on in Node 20 (see
+ * enableNodeRelaxedSimd); else, or with TITANS_WASM_SIMD=exact, the SIMD build (IEEE float32
+ * multiply then add: the same bits on every host).
+ */
+function kernelBuild(): 'relaxed' | 'exact' {
+  if (build) return build;
+  if (requestedBuild() === 'exact') {
+    build = 'exact';
+  } else {
+    relaxedBytes ??= decodeBase64(KERNELS_RELAXED_WASM_BASE64);
+    if (!WebAssembly.validate(relaxedBytes)) enableNodeRelaxedSimd();
+    build = WebAssembly.validate(relaxedBytes) ? 'relaxed' : 'exact';
+  }
+  return build;
+}
+
+/** The kernel binary this runtime runs (see kernelBuild). */
+function kernelBytes(): Uint8Array {
+  if (kernelBuild() === 'exact') return decodeBase64(KERNELS_WASM_BASE64);
   relaxedBytes ??= decodeBase64(KERNELS_RELAXED_WASM_BASE64);
-  return { relaxedSimd: WebAssembly.validate(relaxedBytes) };
+  return relaxedBytes;
+}
+
+/** Which kernel build this runtime runs (see kernelBuild). */
+export function kernelFeatures(): { relaxedSimd: boolean } {
+  return { relaxedSimd: kernelBuild() === 'relaxed' };
 }
 
 /**
