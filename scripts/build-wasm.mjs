@@ -82,10 +82,12 @@ for (const [name, family] of families) {
   asLines.push('');
   const record = family.ops.map(([op], code) => `  ${op}: ${code},`).join('\n');
   jsLines.push(`/** Op codes of the kernels' ${name} ops. */`);
-  // a family without a `type` is the backend's own: its key type is the union of its op names
-  const keys = family.type ?? family.ops.map(([op]) => `'${op}'`).join(' | ');
+  // a family without a `type` is the backend's own: its keys are its op names (`as const`)
+  const constant = name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
   jsLines.push(
-    `export const ${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}: Record<${keys}, number> = {\n${record}\n};`,
+    family.type
+      ? `export const ${constant}: Record<${family.type}, number> = {\n${record}\n};`
+      : `export const ${constant} = {\n${record}\n} as const;`,
   );
   jsLines.push('');
 }

@@ -4,7 +4,9 @@
  * computed by one thread with the same kernel).
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { attentionPoolLimits } from '../../src/backends/wasm/attention.js';
 import { elementwisePoolLimits } from '../../src/backends/wasm/elementwise.js';
 import { convPoolLimits } from '../../src/backends/wasm/fused.js';
@@ -14,6 +16,7 @@ import {
   attention,
   broadcastTo,
   concat,
+  crossEntropy,
   exp,
   full,
   fusedConvSiluNorm,
@@ -22,10 +25,13 @@ import {
   mul,
   pad,
   Rng,
+  rmsNorm,
+  rope,
   silu,
   slice,
   sub,
   sum,
+  swigluGate,
   type Tensor,
   tensor,
   tidy,
@@ -45,6 +51,48 @@ function recordTasks(pool: ReturnType<typeof enableWasmThreads>): [string, numbe
   };
   return tasks;
 }
+
+const src = (path: string) => JSON.stringify(fileURLToPath(new URL(`../../src/${path}`, import.meta.url)));
+
+/**
+ * Runs products, elementwise kernels, fused blocks and attention on one thread, then on a pool of
+ * 3 threads whose 2 workers never start; prints what went to the pool and which results differ.
+ */
+const lonePoolScript = `
+import { add, attention, matmul, Rng, rmsNorm, swigluGate, tidy, transpose, wasmBackend } from ${src('index.js')};
+import { attentionPoolLimits } from ${src('backends/wasm/attention.js')};
+import { elementwisePoolLimits } from ${src('backends/wasm/elementwise.js')};
+import { blockUntilDone, controlWords, createPoolClient, GATE, SEQ } from ${src('backends/wasm/pool-protocol.js')};
+const backend = wasmBackend;
+const rng = new Rng(9);
+const a = rng.normal([300, 70], { backend: 'wasm' });
+const b = rng.normal([70, 90], { backend: 'wasm' });
+const x = rng.normal([6, 37, 40], { backend: 'wasm' });
+const y = rng.normal([6, 37, 40], { backend: 'wasm' });
+const q = rng.normal([2, 2, 33, 8], { backend: 'wasm' });
+const run = () => tidy(() => [
+  matmul(a, b),
+  matmul(a, a, { transposeB: true }),
+  add(x, y),
+  transpose(x, [2, 0, 1]),
+  swigluGate(x, y),
+  rmsNorm(x, null, 1e-6),
+  attention(q, q, q, { window: 9 }),
+].map((t) => Float32Array.from(t.dataSync())));
+const single = run();
+const control = new Int32Array(new SharedArrayBuffer(4 * controlWords(3)));
+const pool = createPoolClient(backend, control, 3, blockUntilDone, () => {});
+const kernels = [];
+const runTasks = pool.runTasks.bind(pool);
+pool.runTasks = (name, ...rest) => { kernels.push(name); runTasks(name, ...rest); };
+backend.setThreadPool(pool, 0);
+elementwisePoolLimits.minElements = 0;
+attentionPoolLimits.minWork = 0;
+const alone = run();
+const differs = alone.flatMap((r, i) => (r.every((v, j) => Object.is(v, single[i][j])) ? [] : [i]));
+console.log(JSON.stringify({ jobs: pool.jobs, kernels, posted: pool.jobs + kernels.length, seq: control[SEQ], gate: control[GATE], differs }));
+process.exit(0);
+`;
 
 describe('wasm worker threads', { skip: !wasmBackend && 'no wasm backend here' }, () => {
   it('row-split products equal single-threaded ones, for every transpose and odd sizes', () => {
@@ -163,6 +211,83 @@ describe('wasm worker threads', { skip: !wasmBackend && 'no wasm backend here' }
       convPoolLimits.minElements = saved;
       pool.terminate();
     }
+  });
+
+  it('RMSNorm, SwiGLU, cross-entropy and RoPE in shares on the pool equal one call bit for bit, gradients too', () => {
+    const backend = wasmBackend!;
+    const rng = new Rng(7);
+    const x = rng.normal([3, 5, 7, 36], { std: 2, backend: 'wasm' });
+    const scale = rng.normal([36], { backend: 'wasm' }); // one scale row
+    const scaleRows = rng.normal([5, 1, 36], { backend: 'wasm' }); // 5 scale rows, each over 7 rows
+    const a = rng.normal([1003], { std: 3, backend: 'wasm' }); // not a multiple of 16
+    const b = rng.normal([1003], { backend: 'wasm' });
+    const logits = rng.normal([2, 19, 11], { std: 4, backend: 'wasm' });
+    const targets = tensor(
+      Array.from({ length: 38 }, (_, i) => (i % 7 === 3 ? -1 : (i * 5) % 11)),
+      [2, 19],
+      { dtype: 'int32', backend: 'wasm' },
+    );
+    const q = rng.normal([2, 2, 13, 8], { backend: 'wasm' });
+    const positions = Array.from({ length: 13 }, (_, t) => 2 * t + 1);
+    const w = rng.normal([3, 5, 7, 36], { backend: 'wasm' });
+    const wq = rng.normal([2, 2, 13, 8], { backend: 'wasm' });
+    const run = () =>
+      tidy(() => {
+        const norm = (s: Tensor) =>
+          grad((xs: Tensor[]) => sum(mul(rmsNorm(xs[0]!, xs[1]!, 1e-6), w)))([x, s]);
+        const glu = grad((xs: Tensor[]) => sum(mul(swigluGate(xs[0]!, xs[1]!), xs[1]!)))([a, b]);
+        const ce = (l: Tensor) => crossEntropy(l, targets, { ignoreIndex: -1, reduction: 'sum' });
+        const ro = (t: Tensor) => sum(mul(rope(t, positions), wq));
+        return [
+          rmsNorm(x, scale, 1e-6),
+          rmsNorm(x, scaleRows, 1e-6),
+          rmsNorm(x, null, 1e-6),
+          ...norm(scale),
+          ...norm(scaleRows),
+          swigluGate(a, b),
+          ...glu,
+          ce(logits),
+          grad(ce)(logits),
+          rope(q, positions),
+          grad(ro)(q),
+        ].map((t) => Float32Array.from(t.dataSync()));
+      });
+    const single = run();
+    const saved = { ...elementwisePoolLimits };
+    const pool = enableWasmThreads(backend, 3);
+    const tasks = recordTasks(pool);
+    elementwisePoolLimits.minElements = 0; // every block goes to the pool
+    try {
+      const threaded = run();
+      // rmsNorm: 3 + 2 (recorded) forwards (its backward is one call); swiglu, cross-entropy and
+      // rope: 2 forwards + 1 backward each
+      assert.equal(
+        tasks.filter(([t]) => t === 'blocksTask').length,
+        14,
+        `pool jobs: ${JSON.stringify(tasks)}`,
+      );
+      for (const [i, r] of threaded.entries()) assert.deepEqual(r, single[i], `result ${i}`);
+    } finally {
+      Object.assign(elementwisePoolLimits, saved);
+      pool.terminate();
+    }
+  });
+
+  it('a job waits only for workers that entered it: with none running, the calling thread does it all', () => {
+    // In a child process with a time limit: the protocol before the gate waited for every worker,
+    // and a thread blocked in Atomics.wait cannot be stopped by the test runner's timeout.
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', lonePoolScript], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    const r = JSON.parse(out.trim().split('\n').pop()!);
+    assert.ok(r.jobs >= 2, `products on the pool: ${r.jobs}`);
+    for (const kernel of ['elementwiseTask', 'blocksTask', 'attentionForwardTask']) {
+      assert.ok(r.kernels.includes(kernel), `${kernel} on the pool: ${r.kernels}`);
+    }
+    assert.equal(r.seq, r.posted, 'every job posted');
+    assert.equal(r.gate, 0, 'the gate is closed between jobs');
+    assert.deepEqual(r.differs, [], 'results that differ from one thread');
   });
 
   it('rejects a bad thread count', () => {

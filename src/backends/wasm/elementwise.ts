@@ -74,7 +74,7 @@ export const elementwisePoolLimits = { minElements: 65536, sharesPerThread: 2 };
 const TASK_WORDS = 24;
 
 /** Flat ranges are cut at multiples of this (every SIMD group of a kernel stays in one share). */
-const FLAT_ALIGN = 16;
+export const FLAT_ALIGN = 16;
 
 /** The Backend methods this file replaces. */
 export type WasmElementwiseMethods = Pick<

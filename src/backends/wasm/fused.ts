@@ -2,9 +2,10 @@
  * The wasm backend's fused blocks (`FusedBlocks` in engine/backend.ts): JS glue around the
  * AssemblyScript kernels of ./assembly/optim.ts, ./assembly/blocks.ts and ./assembly/memory-read.ts,
  * the paged attention of ./attention.ts and the decoding kernels of ./decode.ts. Each entry checks
- * what it supports, allocates its outputs on the heap and makes one kernel call per block (the
- * memory input block: one per batch slice on the thread pool when it is large). Browser-safe: no
- * `node:*` imports.
+ * what it supports, allocates its outputs on the heap and makes one kernel call per block; a large
+ * block (from elementwisePoolLimits.minElements) runs as shares on the thread pool instead: the
+ * memory input block by batch slices, RMSNorm, SwiGLU, cross-entropy and RoPE by rows or flat ranges
+ * (blocksTask), each element computed as in one call. Browser-safe: no `node:*` imports.
  */
 import type {
   AdamWParams,
@@ -12,12 +13,14 @@ import type {
   ConvSiluNormParams,
   FusedBlocks,
   MemoryReadParams,
+  RmsNormParams,
 } from '../../engine/backend.js';
 import type { DType } from '../../engine/dtype.js';
 import { createWasmPagedAttention } from './attention.js';
 import { createWasmDecode } from './decode.js';
-import { type ElementwiseKernelExports, wordOf } from './elementwise.js';
+import { type ElementwiseKernelExports, elementwisePoolLimits, FLAT_ALIGN, wordOf } from './elementwise.js';
 import type { KernelExports } from './kernels.js';
+import { BLOCKS_TASK } from './opcodes.js';
 import { runTaskRecords } from './pool-protocol.js';
 import type { WasmBackend, WasmBuffer, WasmHeap } from './wasm-backend.js';
 
@@ -69,6 +72,33 @@ function ptr(buffer: BackendBuffer): number {
  */
 export const convPoolLimits = { minElements: 65536 };
 
+/** Words per task record of `blocksTask` (the kind, then at most 10 arguments). */
+const BLOCK_TASK_WORDS = 12;
+
+/**
+ * [first, count] shares of `count` items (rows, or elements of a flat block) cut at multiples of
+ * `unit`, about elementwisePoolLimits.sharesPerThread per thread; null (run it here, in one call)
+ * without a pool of 2 threads or below elementwisePoolLimits.minElements elements (`elements`).
+ */
+function poolShares(
+  pool: WasmBackend['threadPool'],
+  count: number,
+  unit: number,
+  elements: number,
+): [number, number][] | null {
+  if (!pool?.runTasks || pool.threads < 2 || elements < elementwisePoolLimits.minElements) return null;
+  const units = Math.ceil(count / unit);
+  const parts = Math.min(
+    units,
+    pool.threads * Math.max(1, Math.floor(elementwisePoolLimits.sharesPerThread)),
+  );
+  if (parts < 2) return null;
+  return Array.from({ length: parts }, (_, t) => {
+    const first = Math.floor((t * units) / parts) * unit;
+    return [first, Math.min(count, Math.floor(((t + 1) * units) / parts) * unit) - first];
+  });
+}
+
 /** The fused blocks of a wasm backend (entries whose kernels the module lacks are left out). */
 export function createWasmFused(
   getBackend: () => WasmBackend,
@@ -98,18 +128,37 @@ export function createWasmFused(
   }
   const alloc = (size: number, dtype: DType) => heap.alloc(dtype, size)[0];
   const p0 = (b: BackendBuffer | null) => (b ? ptr(b) : 0);
+  const shares = (count: number, unit: number, elements: number) =>
+    poolShares(getBackend().threadPool, count, unit, elements);
+  /** One blocksTask per record (its kind first; layout in assembly/blocks.ts) on the pool. */
+  const onPool = (records: readonly (readonly number[])[]) =>
+    runTaskRecords(getBackend().threadPool!, heap, 'blocksTask', records, BLOCK_TASK_WORDS);
   if (typeof k.rmsNormForward === 'function' && typeof k.rmsNormBackward === 'function') {
     const fwd = k.rmsNormForward;
     const bwd = k.rmsNormBackward;
+    // rows share cut at multiples of the scale rows' period keep each row's scale row
+    const period = (p: RmsNormParams) => (p.scaleRows > 1 ? p.scaleRows * p.scaleRepeat : 1);
     blocks.fusedRmsNorm = {
       supports: (p, dtype) => dtype === 'float32' && p.rows > 0 && p.n > 0,
       forward(x, scale, p, dtype) {
         const y = alloc(p.rows * p.n, dtype);
         const r = alloc(p.rows, dtype);
-        fwd(ptr(x), p0(scale), ptr(y), ptr(r), p.rows, p.n, p.scaleRows, p.scaleRepeat, p.eps);
+        const parts = shares(p.rows, period(p), p.rows * p.n);
+        if (!parts) {
+          fwd(ptr(x), p0(scale), ptr(y), ptr(r), p.rows, p.n, p.scaleRows, p.scaleRepeat, p.eps);
+          return [y, r];
+        }
+        onPool(
+          parts.map(([i, rows]) => [
+            BLOCKS_TASK.rmsNormForward,
+            ...[ptr(x) + 4 * i * p.n, p0(scale), ptr(y) + 4 * i * p.n, ptr(r) + 4 * i],
+            ...[rows, p.n, p.scaleRows, p.scaleRepeat, wordOf(p.eps, 'float32')],
+          ]),
+        );
         return [y, r];
       },
       backward(x, scale, r, g, p, dtype) {
+        // one call: the scale's gradient sums over every row, in order
         const dx = alloc(p.rows * p.n, dtype);
         const ds = scale ? alloc(p.scaleRows * p.n, dtype) : null;
         bwd(ptr(x), p0(scale), ptr(r), ptr(g), ptr(dx), p0(ds), p.rows, p.n, p.scaleRows, p.scaleRepeat);
@@ -124,13 +173,35 @@ export function createWasmFused(
       supports: (dtype) => dtype === 'float32',
       forward(a, b, size, dtype) {
         const out = alloc(size, dtype);
-        fwd(ptr(a), ptr(b), ptr(out), size);
+        const parts = shares(size, FLAT_ALIGN, size);
+        if (!parts) {
+          fwd(ptr(a), ptr(b), ptr(out), size);
+          return out;
+        }
+        const at = (buffer: BackendBuffer, i: number) => ptr(buffer) + 4 * i;
+        onPool(parts.map(([i, n]) => [BLOCKS_TASK.swigluForward, at(a, i), at(b, i), at(out, i), n]));
         return out;
       },
       backward(a, b, g, size, dtype) {
         const da = alloc(size, dtype);
         const db = alloc(size, dtype);
-        bwd(ptr(a), ptr(b), ptr(g), ptr(da), ptr(db), size);
+        const parts = shares(size, FLAT_ALIGN, size);
+        if (!parts) {
+          bwd(ptr(a), ptr(b), ptr(g), ptr(da), ptr(db), size);
+          return [da, db];
+        }
+        const at = (buffer: BackendBuffer, i: number) => ptr(buffer) + 4 * i;
+        onPool(
+          parts.map(([i, n]) => [
+            BLOCKS_TASK.swigluBackward,
+            at(a, i),
+            at(b, i),
+            at(g, i),
+            at(da, i),
+            at(db, i),
+            n,
+          ]),
+        );
         return [da, db];
       },
     };
@@ -144,12 +215,34 @@ export function createWasmFused(
       forward(logits, targets, rows, classes, ignoreIndex, dtype) {
         const losses = alloc(rows, dtype);
         const lse = alloc(rows, dtype);
-        fwd(ptr(logits), ptr(targets), ptr(losses), ptr(lse), rows, classes, ...ignored(ignoreIndex));
+        const parts = shares(rows, 1, rows * classes);
+        if (!parts) {
+          fwd(ptr(logits), ptr(targets), ptr(losses), ptr(lse), rows, classes, ...ignored(ignoreIndex));
+          return [losses, lse];
+        }
+        onPool(
+          parts.map(([i, n]) => [
+            BLOCKS_TASK.crossEntropyForward,
+            ...[ptr(logits) + 4 * i * classes, ptr(targets) + 4 * i, ptr(losses) + 4 * i, ptr(lse) + 4 * i],
+            ...[n, classes, ...ignored(ignoreIndex)],
+          ]),
+        );
         return [losses, lse];
       },
       backward(logits, targets, lse, g, rows, classes, ignoreIndex, dtype) {
         const d = alloc(rows * classes, dtype);
-        bwd(ptr(logits), ptr(targets), ptr(lse), ptr(g), ptr(d), rows, classes, ...ignored(ignoreIndex));
+        const parts = shares(rows, 1, rows * classes);
+        if (!parts) {
+          bwd(ptr(logits), ptr(targets), ptr(lse), ptr(g), ptr(d), rows, classes, ...ignored(ignoreIndex));
+          return d;
+        }
+        onPool(
+          parts.map(([i, n]) => [
+            BLOCKS_TASK.crossEntropyBackward,
+            ...[ptr(logits) + 4 * i * classes, ptr(targets) + 4 * i, ptr(lse) + 4 * i, ptr(g) + 4 * i],
+            ...[ptr(d) + 4 * i * classes, n, classes, ...ignored(ignoreIndex)],
+          ]),
+        );
         return d;
       },
     };
@@ -263,7 +356,19 @@ export function createWasmFused(
       supports: (dtype) => dtype === 'float32',
       apply(x, table, rows, T, d, inverse, dtype) {
         const out = alloc(rows * d, dtype);
-        ropeRows(ptr(x), ptr(out), ptr(table), rows, T, d, inverse ? -1 : 1);
+        const sign = inverse ? -1 : 1;
+        // shares of whole T-row blocks: row r keeps table row r mod T
+        const parts = shares(rows, T, rows * d);
+        if (!parts) {
+          ropeRows(ptr(x), ptr(out), ptr(table), rows, T, d, sign);
+          return out;
+        }
+        onPool(
+          parts.map(([i, n]) => [
+            BLOCKS_TASK.rope,
+            ...[ptr(x) + 4 * i * d, ptr(out) + 4 * i * d, ptr(table), n, T, d, wordOf(sign, 'float32')],
+          ]),
+        );
         return out;
       },
     };

@@ -5,6 +5,14 @@
 // inputs. Sums are accumulated in f64.
 
 import { copyWords, exp4, LN_2_POW_MINUS_64, logF64, maxOf, sigmoid4 } from './math';
+import {
+  BLOCK_TASK_CROSS_ENTROPY_BACKWARD,
+  BLOCK_TASK_CROSS_ENTROPY_FORWARD,
+  BLOCK_TASK_RMSNORM_FORWARD,
+  BLOCK_TASK_ROPE,
+  BLOCK_TASK_SWIGLU_BACKWARD,
+  BLOCK_TASK_SWIGLU_FORWARD,
+} from './opcodes';
 
 @inline function ld(p: usize, i: i32): f32 {
   return load<f32>(p + (<usize>i << 2));
@@ -607,5 +615,85 @@ export function ropeRows(x: usize, out: usize, table: usize, rows: i32, T: i32, 
       st(or, i, x1 * c - x2 * s);
       st(or, half + i, x1 * s + x2 * c);
     }
+  }
+}
+
+// ---- the blocks on the thread pool -------------------------------------------------------------------
+// One task of `runTasks('blocksTask', …)`: the record at `args` (int32 words) names the block and its
+// arguments for one share of the work. src/backends/wasm/fused.ts cuts the shares so that every
+// element is computed exactly as in one call: flat ranges at multiples of 16, rows at multiples of
+// the period of their scale or table rows. (RMSNorm's backward stays one call: its scale gradient
+// sums over every row.)
+//   0 swiglu forward:         a, b, out, n
+//   1 swiglu backward:        a, b, g, da, db, n
+//   2 rmsnorm forward:        x, scale, out, rinv, rows, n, scaleRows, repeat, eps (float32 bits)
+//   3 cross-entropy forward:  logits, targets, losses, lse, rows, V, ignoreIndex, hasIgnore
+//   4 cross-entropy backward: logits, targets, lse, g, dlogits, rows, V, ignoreIndex, hasIgnore
+//   5 rope:                   x, out, table, rows, T, d, sign (float32 bits)
+// (the kind codes: BLOCK_TASK_* of opcodes.json)
+// @ts-ignore: decorator
+@inline
+function word(args: usize, i: i32): i32 {
+  return load<i32>(args + (<usize>(i + 1) << 2));
+}
+
+// @ts-ignore: decorator
+@inline
+function addr(args: usize, i: i32): usize {
+  return <usize>load<i32>(args + (<usize>(i + 1) << 2));
+}
+
+// `scratch` is unused: the blocks need none.
+export function blocksTask(args: usize, scratch: usize): void {
+  const kind = load<i32>(args);
+  if (kind == BLOCK_TASK_SWIGLU_FORWARD) {
+    swigluForward(addr(args, 0), addr(args, 1), addr(args, 2), word(args, 3));
+  } else if (kind == BLOCK_TASK_SWIGLU_BACKWARD) {
+    swigluBackward(addr(args, 0), addr(args, 1), addr(args, 2), addr(args, 3), addr(args, 4), word(args, 5));
+  } else if (kind == BLOCK_TASK_RMSNORM_FORWARD) {
+    rmsNormForward(
+      addr(args, 0),
+      addr(args, 1),
+      addr(args, 2),
+      addr(args, 3),
+      word(args, 4),
+      word(args, 5),
+      word(args, 6),
+      word(args, 7),
+      reinterpret<f32>(word(args, 8)),
+    );
+  } else if (kind == BLOCK_TASK_CROSS_ENTROPY_FORWARD) {
+    crossEntropyForward(
+      addr(args, 0),
+      addr(args, 1),
+      addr(args, 2),
+      addr(args, 3),
+      word(args, 4),
+      word(args, 5),
+      word(args, 6),
+      word(args, 7),
+    );
+  } else if (kind == BLOCK_TASK_CROSS_ENTROPY_BACKWARD) {
+    crossEntropyBackward(
+      addr(args, 0),
+      addr(args, 1),
+      addr(args, 2),
+      addr(args, 3),
+      addr(args, 4),
+      word(args, 5),
+      word(args, 6),
+      word(args, 7),
+      word(args, 8),
+    );
+  } else if (kind == BLOCK_TASK_ROPE) {
+    ropeRows(
+      addr(args, 0),
+      addr(args, 1),
+      addr(args, 2),
+      word(args, 3),
+      word(args, 4),
+      word(args, 5),
+      reinterpret<f32>(word(args, 6)),
+    );
   }
 }
