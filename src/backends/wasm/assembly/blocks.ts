@@ -4,7 +4,7 @@
 // Memory contract as matmul.ts: no static data, every address passed in, outputs never overlap
 // inputs. Sums are accumulated in f64.
 
-import { copyWords, exp4, LN_2_POW_MINUS_64, logF64, maxOf, sigmoid4 } from './math';
+import { copyWords, exp4, LN_2_POW_MINUS_64, logF64, maxOf, sigmoid4, taskWord } from './math';
 import {
   BLOCK_TASK_CROSS_ENTROPY_BACKWARD,
   BLOCK_TASK_CROSS_ENTROPY_FORWARD,
@@ -633,34 +633,28 @@ export function ropeRows(x: usize, out: usize, table: usize, rows: i32, T: i32, 
 // (the kind codes: BLOCK_TASK_* of opcodes.json)
 // @ts-ignore: decorator
 @inline
-function word(args: usize, i: i32): i32 {
-  return load<i32>(args + (<usize>(i + 1) << 2));
-}
-
-// @ts-ignore: decorator
-@inline
 function addr(args: usize, i: i32): usize {
-  return <usize>load<i32>(args + (<usize>(i + 1) << 2));
+  return <usize>taskWord(args, i);
 }
 
 // `scratch` is unused: the blocks need none.
 export function blocksTask(args: usize, scratch: usize): void {
   const kind = load<i32>(args);
   if (kind == BLOCK_TASK_SWIGLU_FORWARD) {
-    swigluForward(addr(args, 0), addr(args, 1), addr(args, 2), word(args, 3));
+    swigluForward(addr(args, 0), addr(args, 1), addr(args, 2), taskWord(args, 3));
   } else if (kind == BLOCK_TASK_SWIGLU_BACKWARD) {
-    swigluBackward(addr(args, 0), addr(args, 1), addr(args, 2), addr(args, 3), addr(args, 4), word(args, 5));
+    swigluBackward(addr(args, 0), addr(args, 1), addr(args, 2), addr(args, 3), addr(args, 4), taskWord(args, 5));
   } else if (kind == BLOCK_TASK_RMSNORM_FORWARD) {
     rmsNormForward(
       addr(args, 0),
       addr(args, 1),
       addr(args, 2),
       addr(args, 3),
-      word(args, 4),
-      word(args, 5),
-      word(args, 6),
-      word(args, 7),
-      reinterpret<f32>(word(args, 8)),
+      taskWord(args, 4),
+      taskWord(args, 5),
+      taskWord(args, 6),
+      taskWord(args, 7),
+      reinterpret<f32>(taskWord(args, 8)),
     );
   } else if (kind == BLOCK_TASK_CROSS_ENTROPY_FORWARD) {
     crossEntropyForward(
@@ -668,10 +662,10 @@ export function blocksTask(args: usize, scratch: usize): void {
       addr(args, 1),
       addr(args, 2),
       addr(args, 3),
-      word(args, 4),
-      word(args, 5),
-      word(args, 6),
-      word(args, 7),
+      taskWord(args, 4),
+      taskWord(args, 5),
+      taskWord(args, 6),
+      taskWord(args, 7),
     );
   } else if (kind == BLOCK_TASK_CROSS_ENTROPY_BACKWARD) {
     crossEntropyBackward(
@@ -680,20 +674,20 @@ export function blocksTask(args: usize, scratch: usize): void {
       addr(args, 2),
       addr(args, 3),
       addr(args, 4),
-      word(args, 5),
-      word(args, 6),
-      word(args, 7),
-      word(args, 8),
+      taskWord(args, 5),
+      taskWord(args, 6),
+      taskWord(args, 7),
+      taskWord(args, 8),
     );
   } else if (kind == BLOCK_TASK_ROPE) {
     ropeRows(
       addr(args, 0),
       addr(args, 1),
       addr(args, 2),
-      word(args, 3),
-      word(args, 4),
-      word(args, 5),
-      reinterpret<f32>(word(args, 6)),
+      taskWord(args, 3),
+      taskWord(args, 4),
+      taskWord(args, 5),
+      reinterpret<f32>(taskWord(args, 6)),
     );
   }
 }

@@ -23,6 +23,7 @@ import {
   normalPdf,
   powF64,
   sigmoid4,
+  taskWord,
 } from './math';
 import {
   A_GELU,
@@ -1279,62 +1280,56 @@ export function ewCastI32ToF32(out: usize, x: usize, n: i32): void {
 //   3 fill:       dst, bits, n
 //   4 unary:      op, out, x, n
 // (the kind codes: EW_TASK_* of opcodes.json)
-// @ts-ignore: decorator
-@inline
-function word(args: usize, i: i32): i32 {
-  return load<i32>(args + (<usize>(i + 1) << 2));
-}
-
 // `scratch` is unused: the elementwise kernels need none.
 export function elementwiseTask(args: usize, scratch: usize): void {
   const kind = load<i32>(args);
   if (kind == EW_TASK_BINARY) {
     ewBinary(
-      word(args, 0),
-      <usize>word(args, 1),
-      <usize>word(args, 2),
-      <usize>word(args, 3),
-      word(args, 4),
-      word(args, 5),
-      word(args, 6),
-      word(args, 7),
-      word(args, 8),
-      word(args, 9),
-      word(args, 10),
-      word(args, 11),
-      word(args, 12),
-      word(args, 13),
-      word(args, 14),
-      word(args, 15),
+      taskWord(args, 0),
+      <usize>taskWord(args, 1),
+      <usize>taskWord(args, 2),
+      <usize>taskWord(args, 3),
+      taskWord(args, 4),
+      taskWord(args, 5),
+      taskWord(args, 6),
+      taskWord(args, 7),
+      taskWord(args, 8),
+      taskWord(args, 9),
+      taskWord(args, 10),
+      taskWord(args, 11),
+      taskWord(args, 12),
+      taskWord(args, 13),
+      taskWord(args, 14),
+      taskWord(args, 15),
     );
   } else if (kind == EW_TASK_ACTIVATION) {
-    ewActivation(word(args, 0), word(args, 1), <usize>word(args, 2), <usize>word(args, 3), word(args, 4));
+    ewActivation(taskWord(args, 0), taskWord(args, 1), <usize>taskWord(args, 2), <usize>taskWord(args, 3), taskWord(args, 4));
   } else if (kind == EW_TASK_COPY) {
     ewCopy(
-      <usize>word(args, 0),
-      <usize>word(args, 1),
-      word(args, 2),
-      word(args, 3),
-      word(args, 4),
-      word(args, 5),
-      word(args, 6),
-      word(args, 7),
-      word(args, 8),
-      word(args, 9),
-      word(args, 10),
-      word(args, 11),
-      word(args, 12),
-      word(args, 13),
-      word(args, 14),
-      word(args, 15),
-      word(args, 16),
-      word(args, 17),
-      word(args, 18),
-      word(args, 19),
+      <usize>taskWord(args, 0),
+      <usize>taskWord(args, 1),
+      taskWord(args, 2),
+      taskWord(args, 3),
+      taskWord(args, 4),
+      taskWord(args, 5),
+      taskWord(args, 6),
+      taskWord(args, 7),
+      taskWord(args, 8),
+      taskWord(args, 9),
+      taskWord(args, 10),
+      taskWord(args, 11),
+      taskWord(args, 12),
+      taskWord(args, 13),
+      taskWord(args, 14),
+      taskWord(args, 15),
+      taskWord(args, 16),
+      taskWord(args, 17),
+      taskWord(args, 18),
+      taskWord(args, 19),
     );
   } else if (kind == EW_TASK_FILL) {
-    ewFill(<usize>word(args, 0), word(args, 1), word(args, 2));
+    ewFill(<usize>taskWord(args, 0), taskWord(args, 1), taskWord(args, 2));
   } else if (kind == EW_TASK_UNARY) {
-    ewUnary(word(args, 0), <usize>word(args, 1), <usize>word(args, 2), word(args, 3));
+    ewUnary(taskWord(args, 0), <usize>taskWord(args, 1), <usize>taskWord(args, 2), taskWord(args, 3));
   }
 }

@@ -1,7 +1,8 @@
 // AssemblyScript source of the kernels' shared math, each function written once: e^x (f64 scalars,
 // f64x2 lanes of the σ/tanh family, f32x4 lanes), ln x, pow, erfc and the normal distribution (f64;
 // GELU's f32x4 lanes use erfc's float32 rational form), σ in f32x4 lanes, the memory's activations
-// (SiLU, GELU) with their first two derivatives, and the multiply-add of the two kernel builds. No
+// (SiLU, GELU) with their first two derivatives, the multiply-add of the two kernel builds, and the
+// small memory helpers the kernel files share (word copies, pool task records). No
 // tables, no Math.* (whose exp/log use lookup tables, i.e. data segments): range reduction and
 // polynomials. Imported by the kernel files; nothing here is a module export.
 
@@ -455,4 +456,12 @@ export function flushTiny(p: usize, count: i32, below: f32): void {
     v128.store(p + o, v128.andnot(x, f32x4.lt(f32x4.abs(x), limit)));
   }
   for (; j < count; j++) if (abs<f32>(ld(p, j)) < below) st(p, j, 0);
+}
+
+// Word i of a pool task's arguments: the int32 words after the record's kind (elementwiseTask,
+// blocksTask).
+// @ts-ignore: decorator
+@inline
+export function taskWord(args: usize, i: i32): i32 {
+  return load<i32>(args + (<usize>(i + 1) << 2));
 }
