@@ -131,7 +131,7 @@ export function createWasmFused(
   const shares = (count: number, unit: number, elements: number) =>
     poolShares(getBackend().threadPool, count, unit, elements);
   /** One blocksTask per record (its kind first; layout in assembly/blocks.ts) on the pool. */
-  const onPool = (records: readonly (readonly number[])[]) =>
+  const blocksOnPool = (records: readonly (readonly number[])[]) =>
     runTaskRecords(getBackend().threadPool!, heap, 'blocksTask', records, BLOCK_TASK_WORDS);
   if (typeof k.rmsNormForward === 'function' && typeof k.rmsNormBackward === 'function') {
     const fwd = k.rmsNormForward;
@@ -148,7 +148,7 @@ export function createWasmFused(
           fwd(ptr(x), p0(scale), ptr(y), ptr(r), p.rows, p.n, p.scaleRows, p.scaleRepeat, p.eps);
           return [y, r];
         }
-        onPool(
+        blocksOnPool(
           parts.map(([i, rows]) => [
             BLOCKS_TASK.rmsNormForward,
             ...[ptr(x) + 4 * i * p.n, p0(scale), ptr(y) + 4 * i * p.n, ptr(r) + 4 * i],
@@ -179,7 +179,7 @@ export function createWasmFused(
           return out;
         }
         const at = (buffer: BackendBuffer, i: number) => ptr(buffer) + 4 * i;
-        onPool(parts.map(([i, n]) => [BLOCKS_TASK.swigluForward, at(a, i), at(b, i), at(out, i), n]));
+        blocksOnPool(parts.map(([i, n]) => [BLOCKS_TASK.swigluForward, at(a, i), at(b, i), at(out, i), n]));
         return out;
       },
       backward(a, b, g, size, dtype) {
@@ -191,7 +191,7 @@ export function createWasmFused(
           return [da, db];
         }
         const at = (buffer: BackendBuffer, i: number) => ptr(buffer) + 4 * i;
-        onPool(
+        blocksOnPool(
           parts.map(([i, n]) => [
             BLOCKS_TASK.swigluBackward,
             at(a, i),
@@ -220,7 +220,7 @@ export function createWasmFused(
           fwd(ptr(logits), ptr(targets), ptr(losses), ptr(lse), rows, classes, ...ignored(ignoreIndex));
           return [losses, lse];
         }
-        onPool(
+        blocksOnPool(
           parts.map(([i, n]) => [
             BLOCKS_TASK.crossEntropyForward,
             ...[ptr(logits) + 4 * i * classes, ptr(targets) + 4 * i, ptr(losses) + 4 * i, ptr(lse) + 4 * i],
@@ -236,7 +236,7 @@ export function createWasmFused(
           bwd(ptr(logits), ptr(targets), ptr(lse), ptr(g), ptr(d), rows, classes, ...ignored(ignoreIndex));
           return d;
         }
-        onPool(
+        blocksOnPool(
           parts.map(([i, n]) => [
             BLOCKS_TASK.crossEntropyBackward,
             ...[ptr(logits) + 4 * i * classes, ptr(targets) + 4 * i, ptr(lse) + 4 * i, ptr(g) + 4 * i],
@@ -363,7 +363,7 @@ export function createWasmFused(
           ropeRows(ptr(x), ptr(out), ptr(table), rows, T, d, sign);
           return out;
         }
-        onPool(
+        blocksOnPool(
           parts.map(([i, n]) => [
             BLOCKS_TASK.rope,
             ...[ptr(x) + 4 * i * d, ptr(out) + 4 * i * d, ptr(table), n, T, d, wordOf(sign, 'float32')],
