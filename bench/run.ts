@@ -454,7 +454,11 @@ if (flag('append')) {
   } catch {
     // not a git checkout
   }
-  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, wasm threads ${threads}`;
+  // which kernel build ran: the relaxed one's fused multiply-adds change both speed and rounding
+  const build = wasmBackend
+    ? `, kernels: ${kernelFeatures().relaxedSimd ? 'relaxed SIMD (fused multiply-adds)' : 'exact SIMD'}`
+    : '';
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, wasm threads ${threads}${build}`;
   const file = 'BENCHMARKS.md';
   if (!existsSync(file)) {
     writeFileSync(
