@@ -70,6 +70,32 @@ export interface WasmElementwisePieces {
  */
 export const elementwisePoolLimits = { minElements: 65536, sharesPerThread: 2 };
 
+/**
+ * [first, count] shares of `count` items (elements of a flat block, rows, or an axis's indices) cut
+ * at multiples of `unit`, about elementwisePoolLimits.sharesPerThread per thread of `pool`; null
+ * (run it here, in one call) without a pool of 2 threads, below elementwisePoolLimits.minElements
+ * elements of work (`elements`), or when fewer than 2 shares come out. The elementwise kernels and
+ * the fused blocks (fused.ts) cut their pool work here.
+ */
+export function poolShares(
+  pool: WasmThreadPool | null,
+  count: number,
+  unit: number,
+  elements: number,
+): [number, number][] | null {
+  if (!pool?.runTasks || pool.threads < 2 || elements < elementwisePoolLimits.minElements) return null;
+  const units = Math.ceil(count / unit);
+  const parts = Math.min(
+    units,
+    pool.threads * Math.max(1, Math.floor(elementwisePoolLimits.sharesPerThread)),
+  );
+  if (parts < 2) return null;
+  return Array.from({ length: parts }, (_, t) => {
+    const first = Math.floor((t * units) / parts) * unit;
+    return [first, Math.min(count, Math.floor(((t + 1) * units) / parts) * unit) - first];
+  });
+}
+
 /** Words per task record of `elementwiseTask` (the kind, then at most 20 arguments). */
 const TASK_WORDS = 24;
 
@@ -158,43 +184,21 @@ export function createWasmElementwise(pieces: WasmElementwisePieces): WasmElemen
   }
   const isWord = (dtype: DType) => dtype === 'float32' || dtype === 'int32';
 
-  /** How many shares a call over `size` elements is cut into (1: run it here). */
-  function sharesFor(size: number): number {
-    const pool = pieces.pool();
-    if (!pool?.runTasks || pool.threads < 2 || size < elementwisePoolLimits.minElements) return 1;
-    return pool.threads * Math.max(1, Math.floor(elementwisePoolLimits.sharesPerThread));
-  }
-
   /** Runs one `elementwiseTask` per record (its kind, then the record) on the pool. */
   function runShares(kind: number, records: readonly (readonly number[])[]): void {
     const tasks = records.map((r) => [kind, ...r]);
     runTaskRecords(pieces.pool()!, heap, 'elementwiseTask', tasks, TASK_WORDS);
   }
 
-  /** [start, length) ranges cutting n into about `shares` parts at multiples of FLAT_ALIGN. */
-  function flatRanges(n: number, shares: number): [number, number][] {
-    const step = Math.max(FLAT_ALIGN, Math.ceil(n / shares / FLAT_ALIGN) * FLAT_ALIGN);
-    const ranges: [number, number][] = [];
-    for (let start = 0; start < n; start += step) ranges.push([start, Math.min(step, n - start)]);
-    return ranges;
-  }
-
   /**
-   * Shares of a strided call over `rank` dims (flat = dims, then each operand's strides): the
-   * outermost axis of size > 1 cut into ranges, as [axis, start, length][]; one share when that
-   * axis cannot be cut.
+   * Shares of a strided call over `rank` dims (flat = dims, then each operand's strides) of `size`
+   * elements: the outermost axis of size > 1 cut into ranges, as [axis, start, length][]; one share
+   * when that axis cannot be cut or the call stays here.
    */
-  function axisRanges(flat: readonly number[], rank: number, shares: number): [number, number, number][] {
+  function axisRanges(flat: readonly number[], rank: number, size: number): [number, number, number][] {
     const axis = flat.slice(0, rank).findIndex((d) => d > 1);
-    if (shares < 2 || axis < 0) return [[-1, 0, 0]];
-    const d = flat[axis]!;
-    const parts = Math.min(shares, d);
-    const ranges: [number, number, number][] = [];
-    for (let t = 0; t < parts; t++) {
-      const start = Math.floor((t * d) / parts);
-      ranges.push([axis, start, Math.floor(((t + 1) * d) / parts) - start]);
-    }
-    return ranges;
+    const parts = axis < 0 ? null : poolShares(pieces.pool(), flat[axis]!, 1, size);
+    return parts ? parts.map(([start, length]) => [axis, start, length]) : [[-1, 0, 0]];
   }
 
   /**
@@ -224,7 +228,7 @@ export function createWasmElementwise(pieces: WasmElementwisePieces): WasmElemen
   function copy(dst: number, src: number, flat: readonly number[]): void {
     let size = 1;
     for (let i = 0; i < COPY_RANK; i++) size *= flat[i]!;
-    const ranges = axisRanges(flat, COPY_RANK, sharesFor(size));
+    const ranges = axisRanges(flat, COPY_RANK, size);
     if (ranges.length < 2) {
       k.ewCopy(dst, src, ...flat);
       return;
@@ -248,23 +252,23 @@ export function createWasmElementwise(pieces: WasmElementwisePieces): WasmElemen
     size: number,
     direct: () => void,
   ): void {
-    const shares = sharesFor(size);
-    if (shares < 2) direct();
+    const ranges = poolShares(pieces.pool(), size, FLAT_ALIGN, size);
+    if (!ranges) direct();
     else
       runShares(
         kind,
-        flatRanges(size, shares).map(([s, n]) => [...head, out + 4 * s, x + 4 * s, n]),
+        ranges.map(([s, n]) => [...head, out + 4 * s, x + 4 * s, n]),
       );
   }
 
   /** n words at dst set to `bits`. */
   function fillWords(dst: number, bits: number, n: number): void {
-    const shares = sharesFor(n);
-    if (shares < 2) k.ewFill(dst, bits, n);
+    const ranges = poolShares(pieces.pool(), n, FLAT_ALIGN, n);
+    if (!ranges) k.ewFill(dst, bits, n);
     else
       runShares(
         ELEMENTWISE_TASK.fill,
-        flatRanges(n, shares).map(([s, len]) => [dst + 4 * s, bits, len]),
+        ranges.map(([s, len]) => [dst + 4 * s, bits, len]),
       );
   }
 
@@ -320,7 +324,7 @@ export function createWasmElementwise(pieces: WasmElementwisePieces): WasmElemen
       if (size !== 0 && !flat) return fallback.binary(op, a, aShape, b, bShape, outShape, dtype);
       const out = alloc(dtype, size);
       if (!flat) return out;
-      const ranges = axisRanges(flat, ELEMENTWISE_RANK, sharesFor(size));
+      const ranges = axisRanges(flat, ELEMENTWISE_RANK, size);
       if (ranges.length < 2) k.ewBinary(BINARY[op], ptr(out), ptr(a), ptr(b), ...flat);
       else {
         const pointers = [ptr(out), ptr(a), ptr(b)];

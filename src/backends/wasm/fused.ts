@@ -18,7 +18,7 @@ import type {
 import type { DType } from '../../engine/dtype.js';
 import { createWasmPagedAttention } from './attention.js';
 import { createWasmDecode } from './decode.js';
-import { type ElementwiseKernelExports, elementwisePoolLimits, FLAT_ALIGN, wordOf } from './elementwise.js';
+import { type ElementwiseKernelExports, FLAT_ALIGN, poolShares, wordOf } from './elementwise.js';
 import type { KernelExports } from './kernels.js';
 import { BLOCKS_TASK } from './opcodes.js';
 import { runTaskRecords } from './pool-protocol.js';
@@ -74,30 +74,6 @@ export const convPoolLimits = { minElements: 65536 };
 
 /** Words per task record of `blocksTask` (the kind, then at most 10 arguments). */
 const BLOCK_TASK_WORDS = 12;
-
-/**
- * [first, count] shares of `count` items (rows, or elements of a flat block) cut at multiples of
- * `unit`, about elementwisePoolLimits.sharesPerThread per thread; null (run it here, in one call)
- * without a pool of 2 threads or below elementwisePoolLimits.minElements elements (`elements`).
- */
-function poolShares(
-  pool: WasmBackend['threadPool'],
-  count: number,
-  unit: number,
-  elements: number,
-): [number, number][] | null {
-  if (!pool?.runTasks || pool.threads < 2 || elements < elementwisePoolLimits.minElements) return null;
-  const units = Math.ceil(count / unit);
-  const parts = Math.min(
-    units,
-    pool.threads * Math.max(1, Math.floor(elementwisePoolLimits.sharesPerThread)),
-  );
-  if (parts < 2) return null;
-  return Array.from({ length: parts }, (_, t) => {
-    const first = Math.floor((t * units) / parts) * unit;
-    return [first, Math.min(count, Math.floor(((t + 1) * units) / parts) * unit) - first];
-  });
-}
 
 /** The fused blocks of a wasm backend (entries whose kernels the module lacks are left out). */
 export function createWasmFused(

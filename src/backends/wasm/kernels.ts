@@ -83,8 +83,9 @@ function requestedBuild(): 'relaxed' | 'exact' {
  * Node 20's V8 (11.3) implements relaxed SIMD but validates it only behind
  * --experimental-wasm-relaxed-simd; V8 11.4 shipped it (Chrome 114; Node ≥ 22 validates it by
  * default). Turning the flag on before the first compile gives Node 20 the build later runtimes get
- * by default (V8 reads the flag when it validates a module; the whole test suite passes on it). Found through process.getBuiltinModule (Node ≥ 20.16),
- * so this module stays free of `node:*` imports; elsewhere it does nothing.
+ * by default (V8 reads the flag when it validates a module; the whole test suite passes on it).
+ * Found through process.getBuiltinModule (Node ≥ 20.16), so this module stays free of `node:*`
+ * imports; elsewhere it does nothing.
  */
 function enableNodeRelaxedSimd(): void {
   const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;

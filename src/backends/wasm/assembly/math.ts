@@ -2,7 +2,7 @@
 // f64x2 lanes of the σ/tanh family, f32x4 lanes), ln x, pow, erfc and the normal distribution (f64;
 // GELU's f32x4 lanes use erfc's float32 rational form), σ in f32x4 lanes, the memory's activations
 // (SiLU, GELU) with their first two derivatives, the multiply-add of the two kernel builds, and the
-// small memory helpers the kernel files share (word copies, pool task records). No
+// small memory helpers the kernel files share (row products, word copies, pool task records). No
 // tables, no Math.* (whose exp/log use lookup tables, i.e. data segments): range reduction and
 // polynomials. Imported by the kernel files; nothing here is a module export.
 
