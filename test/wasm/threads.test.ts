@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { attentionPoolLimits } from '../../src/backends/wasm/attention.js';
 import { elementwisePoolLimits } from '../../src/backends/wasm/elementwise.js';
 import { convPoolLimits } from '../../src/backends/wasm/fused.js';
+import { controlWords, taker } from '../../src/backends/wasm/pool-protocol.js';
 import {
   type AttentionOptions,
   add,
@@ -288,6 +289,32 @@ describe('wasm worker threads', { skip: !wasmBackend && 'no wasm backend here' }
     assert.equal(r.seq, r.posted, 'every job posted');
     assert.equal(r.gate, 0, 'the gate is closed between jobs');
     assert.deepEqual(r.differs, [], 'results that differ from one thread');
+  });
+
+  it('each thread takes its own range of a job first, then helps the others; every index once', () => {
+    const control = new Int32Array(controlWords(3));
+    const drain = (next: () => number) => {
+      const got: number[] = [];
+      for (let i = next(); i >= 0; i = next()) got.push(i);
+      return got;
+    };
+    // alone, thread 1 of 3 takes its range [3, 6) of 10, then thread 2's [6, 10), then thread 0's
+    assert.deepEqual(drain(taker(control, 1, 10)), [3, 4, 5, 6, 7, 8, 9, 0, 1, 2]);
+    // three threads taking in turn (thread 0 late by 4 turns): each takes its own range in order,
+    // the early ones then help, and no index is taken twice
+    control.fill(0);
+    const next = [0, 1, 2].map((me) => taker(control, me, 11));
+    const got: number[][] = [[], [], []];
+    for (let turn = 0; turn < 30; turn++) {
+      for (const me of [0, 1, 2]) {
+        if (me === 0 && turn < 4) continue;
+        const i = next[me]!();
+        if (i >= 0) got[me]!.push(i);
+      }
+    }
+    // ranges [0, 3), [3, 7), [7, 11); threads 1 and 2 finish theirs by turn 3 and take thread 0's
+    // 1 and 2 while thread 0 takes 0
+    assert.deepEqual(got, [[0], [3, 4, 5, 6, 1], [7, 8, 9, 10, 2]]);
   });
 
   it('rejects a bad thread count', () => {
