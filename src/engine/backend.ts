@@ -458,6 +458,23 @@ export interface FusedRope {
     inverse: boolean,
     dtype: DType,
   ): BackendBuffer;
+  /**
+   * RoPE with the heads split or merged on the way (`ropeHeads`, ops/attention.ts): row (b, t, h)
+   * of `tokens` (batch × tokens × heads rows of d) is row (b, h, t) of the heads layout (batch ×
+   * heads × tokens rows of d), rotated by row t of `table`. inverse = false reads x in the tokens
+   * layout and returns the heads layout (the forward); true reads x in the heads layout, rotates by
+   * −θ and returns the tokens layout (the backward). Optional: without it the op transposes.
+   */
+  applyHeads?(
+    x: BackendBuffer,
+    table: BackendBuffer,
+    batch: number,
+    tokens: number,
+    heads: number,
+    d: number,
+    inverse: boolean,
+    dtype: DType,
+  ): BackendBuffer;
 }
 
 /** A backend's fused gate (see `FusedBlocks.fusedGate`): z (batch, tokens, heads), bias (heads). */

@@ -21,7 +21,7 @@ import {
   type Rng,
   reshape,
   rmsNorm,
-  rope,
+  ropeHeads,
   sigmoid,
   sliceAxis,
   swigluGate,
@@ -103,7 +103,7 @@ export function projectQueries(
   positions: Positions,
   ropeBase: number,
 ): Tensor {
-  return rope(splitHeads(matmul(x, w.wq), heads), positions, ropeBase);
+  return ropeHeads(matmul(x, w.wq), heads, positions, ropeBase);
 }
 
 /** Keys (rotated) and values of x (B, T, d) at `positions`: each (B, H, T, dh). */
@@ -115,7 +115,7 @@ export function projectKeysValues(
   ropeBase: number,
 ): { k: Tensor; v: Tensor } {
   return {
-    k: rope(splitHeads(matmul(x, w.wk), heads), positions, ropeBase),
+    k: ropeHeads(matmul(x, w.wk), heads, positions, ropeBase),
     v: splitHeads(matmul(x, w.wv), heads),
   };
 }

@@ -12,6 +12,7 @@ import {
   mul,
   Rng,
   rope,
+  ropeHeads,
   sum,
   type Tensor,
   tensor,
@@ -312,5 +313,49 @@ describe('rope', () => {
   it('rejects odd sizes and wrong position counts', () => {
     assert.throws(() => rope(tensor(new Float64Array(6), [2, 3]), [0, 1]), /even/);
     assert.throws(() => rope(tensor(new Float64Array(8), [2, 4]), [0]), /1 positions for 2 tokens/);
+  });
+});
+
+/** x (B, T, H·d) → (B, H, T, d), written out. */
+function naiveSplitHeads(x: Float64Array, b: number, t: number, h: number, d: number): Float64Array {
+  const out = new Float64Array(x.length);
+  for (let i = 0; i < b; i++) {
+    for (let s = 0; s < t; s++) {
+      for (let j = 0; j < h; j++) {
+        for (let f = 0; f < d; f++) out[((i * h + j) * t + s) * d + f] = x[((i * t + s) * h + j) * d + f]!;
+      }
+    }
+  }
+  return out;
+}
+
+describe('ropeHeads', () => {
+  for (const backend of backendsUnderTest()) {
+    const dtype = bestFloat(backend);
+    it(`${backend} (${dtype}): rope of the split heads (B, H, T, dh), as a plain-JS loop`, async () => {
+      const rng = new Rng(3);
+      const positions = [4, 0, 9, 2, 1000];
+      const x = randomData(rng, 2 * 5 * 3 * 10); // B = 2, T = 5, H = 3, dh = 10 (d/2 = 5: a scalar rest)
+      const expected = naiveRope(naiveSplitHeads(x, 2, 5, 3, 10), 5, 10, positions, 500);
+      const out = ropeHeads(tensor(x, [2, 5, 30], { dtype, backend }), 3, positions, 500);
+      assert.deepEqual(out.shape, [2, 3, 5, 10]);
+      assert.ok(relError(await valuesOf(() => out), expected) <= tolerance(dtype));
+    });
+  }
+
+  for (const backend of float64Backends()) {
+    it(`${backend}: gradient against finite differences`, () => {
+      const rng = new Rng(9);
+      const x = tensor(randomData(rng, 2 * 4 * 12), [2, 4, 12], { backend });
+      gradCheck(rng, ([a]) => ropeHeads(a!, 2, [0, 2, 9, 31]), [x]);
+    });
+  }
+
+  it('rejects a bad rank, heads that do not divide the features, and odd head sizes', () => {
+    const x = tensor(new Float64Array(24), [2, 2, 6]);
+    assert.throws(() => ropeHeads(tensor(new Float64Array(12), [2, 6]), 1, [0, 1]), /needs \(B, T, H·dh\)/);
+    assert.throws(() => ropeHeads(x, 4, [0, 1]), /6 features do not split into 4 heads/);
+    assert.throws(() => ropeHeads(x, 2, [0, 1]), /even/);
+    assert.throws(() => ropeHeads(x, 3, [0]), /1 positions for 2 tokens/);
   });
 });

@@ -30,6 +30,7 @@ import {
   reshape,
   rmsNorm,
   rope,
+  ropeHeads,
   sigmoid,
   silu,
   slice,
@@ -493,5 +494,37 @@ describe('fused RoPE (wasm)', { skip: wasmBackend === null && 'no wasm backend' 
   it('values and gradients match float64', () => {
     const x = rng.normal([2, 3, 7, 10], ref);
     againstFloat64('rope', ([a]) => rope(a!, positions), [x], rng.normal([2, 3, 7, 10], ref));
+  });
+
+  it('ropeHeads runs its kernel and equals rope of the transposed heads bit for bit, gradient too', () => {
+    const kernels = wasmBackend!.fusedRope!;
+    const applyHeads = kernels.applyHeads!;
+    let calls = 0;
+    Object.assign(kernels, {
+      applyHeads: (...a: Parameters<typeof applyHeads>) => {
+        calls++;
+        return applyHeads(...a);
+      },
+    });
+    try {
+      tidy(() => {
+        const x = on(rng.normal([2, 7, 30], ref), 'wasm'); // 3 heads of 10
+        const w = on(rng.normal([2, 3, 7, 10], ref), 'wasm');
+        const split = (t: Tensor) => transpose(reshape(t, [2, 7, 3, 10]), [0, 2, 1, 3]);
+        const fused = (t: Tensor) => ropeHeads(t, 3, positions);
+        const composed = (t: Tensor) => rope(split(t), positions);
+        assert.deepEqual(fused(x).dataSync(), composed(x).dataSync());
+        const g = (f: (t: Tensor) => Tensor) => grad((t: Tensor) => sum(mul(f(t), w)))(x).dataSync();
+        assert.deepEqual(g(fused), g(composed));
+      });
+      assert.equal(calls, 3, 'two forwards and one backward through applyHeads');
+    } finally {
+      Object.assign(kernels, { applyHeads });
+    }
+  });
+
+  it('ropeHeads: values and gradients match float64', () => {
+    const x = rng.normal([2, 7, 30], ref);
+    againstFloat64('ropeHeads', ([a]) => ropeHeads(a!, 3, positions), [x], rng.normal([2, 3, 7, 10], ref));
   });
 });

@@ -28,6 +28,7 @@ import {
   Rng,
   rmsNorm,
   rope,
+  ropeHeads,
   silu,
   slice,
   sub,
@@ -214,7 +215,7 @@ describe('wasm worker threads', { skip: !wasmBackend && 'no wasm backend here' }
     }
   });
 
-  it('RMSNorm, SwiGLU, cross-entropy and RoPE in shares on the pool equal one call bit for bit, gradients too', () => {
+  it('RMSNorm, SwiGLU, cross-entropy, RoPE and RoPE with heads in shares on the pool equal one call bit for bit, gradients too', () => {
     const backend = wasmBackend!;
     const rng = new Rng(7);
     const x = rng.normal([3, 5, 7, 36], { std: 2, backend: 'wasm' });
@@ -232,6 +233,9 @@ describe('wasm worker threads', { skip: !wasmBackend && 'no wasm backend here' }
     const positions = Array.from({ length: 13 }, (_, t) => 2 * t + 1);
     const w = rng.normal([3, 5, 7, 36], { backend: 'wasm' });
     const wq = rng.normal([2, 2, 13, 8], { backend: 'wasm' });
+    const heads = 2;
+    const qTokens = rng.normal([5, 13, heads * 8], { backend: 'wasm' }); // cut by batch rows
+    const wHeads = rng.normal([5, heads, 13, 8], { backend: 'wasm' });
     const run = () =>
       tidy(() => {
         const norm = (s: Tensor) =>
@@ -239,6 +243,7 @@ describe('wasm worker threads', { skip: !wasmBackend && 'no wasm backend here' }
         const glu = grad((xs: Tensor[]) => sum(mul(swigluGate(xs[0]!, xs[1]!), xs[1]!)))([a, b]);
         const ce = (l: Tensor) => crossEntropy(l, targets, { ignoreIndex: -1, reduction: 'sum' });
         const ro = (t: Tensor) => sum(mul(rope(t, positions), wq));
+        const roHeads = (t: Tensor) => sum(mul(ropeHeads(t, heads, positions), wHeads));
         return [
           rmsNorm(x, scale, 1e-6),
           rmsNorm(x, scaleRows, 1e-6),
@@ -251,6 +256,8 @@ describe('wasm worker threads', { skip: !wasmBackend && 'no wasm backend here' }
           grad(ce)(logits),
           rope(q, positions),
           grad(ro)(q),
+          ropeHeads(qTokens, heads, positions),
+          grad(roHeads)(qTokens),
         ].map((t) => Float32Array.from(t.dataSync()));
       });
     const single = run();
@@ -260,11 +267,11 @@ describe('wasm worker threads', { skip: !wasmBackend && 'no wasm backend here' }
     elementwisePoolLimits.minElements = 0; // every block goes to the pool
     try {
       const threaded = run();
-      // rmsNorm: 3 + 2 (recorded) forwards (its backward is one call); swiglu, cross-entropy and
-      // rope: 2 forwards + 1 backward each
+      // rmsNorm: 3 + 2 (recorded) forwards (its backward is one call); swiglu, cross-entropy, rope
+      // and ropeHeads: 2 forwards + 1 backward each
       assert.equal(
         tasks.filter(([t]) => t === 'blocksTask').length,
-        14,
+        17,
         `pool jobs: ${JSON.stringify(tasks)}`,
       );
       for (const [i, r] of threaded.entries()) assert.deepEqual(r, single[i], `result ${i}`);

@@ -36,6 +36,7 @@ export interface FusedKernelExports {
   gateForward(z: number, bias: number, out: number, B: number, T: number, H: number, cap: number): void;
   gateBackward(...args: number[]): void;
   ropeRows(x: number, out: number, table: number, rows: number, T: number, d: number, sign: number): void;
+  ropeHeads(...args: number[]): void;
   convSiluNormBackward(...args: number[]): void;
   memoryReadForward(...args: number[]): void;
   memoryReadBackward(...args: number[]): void;
@@ -326,8 +327,8 @@ export function createWasmFused(
       },
     };
   }
-  if (typeof k.ropeRows === 'function') {
-    const ropeRows = k.ropeRows;
+  if (typeof k.ropeRows === 'function' && typeof k.ropeHeads === 'function') {
+    const [ropeRows, ropeHeads] = [k.ropeRows, k.ropeHeads];
     blocks.fusedRope = {
       supports: (dtype) => dtype === 'float32',
       apply(x, table, rows, T, d, inverse, dtype) {
@@ -343,6 +344,26 @@ export function createWasmFused(
           parts.map(([i, n]) => [
             BLOCKS_TASK.rope,
             ...[ptr(x) + 4 * i * d, ptr(out) + 4 * i * d, ptr(table), n, T, d, wordOf(sign, 'float32')],
+          ]),
+        );
+        return out;
+      },
+      applyHeads(x, table, batch, T, H, d, inverse, dtype) {
+        const out = alloc(batch * T * H * d, dtype);
+        // the forward reads the tokens layout and writes the heads layout; the backward the reverse
+        const [tokens, heads] = inverse ? [ptr(out), ptr(x)] : [ptr(x), ptr(out)];
+        const [sign, toHeads] = inverse ? [-1, 0] : [1, 1];
+        // shares of whole batch rows: both layouts keep a batch row's T·H·d floats together
+        const parts = shares(batch, 1, batch * T * H * d);
+        if (!parts) {
+          ropeHeads(tokens, heads, ptr(table), batch, T, H, d, sign, toHeads);
+          return out;
+        }
+        const at = (p: number, b: number) => p + 4 * b * T * H * d;
+        blocksOnPool(
+          parts.map(([b, n]) => [
+            BLOCKS_TASK.ropeHeads,
+            ...[at(tokens, b), at(heads, b), ptr(table), n, T, H, d, wordOf(sign, 'float32'), toHeads],
           ]),
         );
         return out;

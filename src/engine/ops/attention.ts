@@ -6,7 +6,7 @@
  * backend's tiled flash-attention kernels) and otherwise composes differentiable engine ops — the
  * obviously-right path, which materialises the queries × keys scores and is the oracle in tests.
  */
-import type { AttentionParams } from '../backend.js';
+import type { AttentionParams, BackendBuffer } from '../backend.js';
 import { customOp } from '../custom.js';
 import { isFloat } from '../dtype.js';
 import { formatShape } from '../shape.js';
@@ -16,7 +16,7 @@ import { tensor } from './create.js';
 import { add, div, exp, mul, sub, where } from './elementwise.js';
 import { matmul } from './matmul.js';
 import { max, sum } from './reduce.js';
-import { concat, slice } from './shape.js';
+import { concat, reshape, slice, transpose } from './shape.js';
 
 export type { AttentionParams, FusedAttention } from '../backend.js';
 
@@ -224,33 +224,62 @@ function fusedAttention(q: Tensor, k: Tensor, v: Tensor, p: AttentionParams): Te
 }
 
 /**
- * RoPE on the backend's fused kernel as one tape node (the backward rotates back by the same
- * kernel), given the angles' cosines and sines (T, d/2 each); null where the backend has none.
+ * RoPE's angles for rows of d features at `positions`: row s holds cos θ_s,i for i < d/2, then
+ * sin θ_s,i, with θ_s,i = positions[s] · base^(−2i/d) (the layout of FusedRope's table).
  */
-function fusedRope(x: Tensor, cosData: Float64Array, sinData: Float64Array): Tensor | null {
-  const kernels = x.backend.fusedRope;
-  if (!kernels?.supports(x.dtype)) return null;
-  const [t, d] = [x.shape[x.rank - 2]!, x.shape[x.rank - 1]!];
+function ropeAngles(positions: Positions, d: number, base: number): Float64Array {
   const half = d / 2;
-  const rows = x.size / d;
-  if (rows === 0) return null;
-  const table = new Float64Array(t * d); // per position: cos θ, then sin θ
-  for (let s = 0; s < t; s++) {
-    table.set(cosData.subarray(s * half, (s + 1) * half), s * d);
-    table.set(sinData.subarray(s * half, (s + 1) * half), s * d + half);
+  const table = new Float64Array(positions.length * d);
+  for (let i = 0; i < half; i++) {
+    const freq = base ** ((-2 * i) / d);
+    for (let s = 0; s < positions.length; s++) {
+      const angle = positions[s]! * freq;
+      table[s * d + i] = Math.cos(angle);
+      table[s * d + half + i] = Math.sin(angle);
+    }
   }
-  const angles = tensor(table, [t, d], { dtype: x.dtype, backend: x.backend.name });
+  return table;
+}
+
+/** Checks rope's arguments for rows of d features at t positions. */
+function checkRope(name: string, t: number, d: number, positions: Positions, base: number): void {
+  if (d % 2 !== 0 || d === 0) throw new RangeError(`${name}: the last axis must be even, got ${d}`);
+  if (positions.length !== t) {
+    throw new RangeError(`${name}: ${positions.length} positions for ${t} tokens`);
+  }
+  if (!(base > 0)) throw new RangeError(`${name}: base must be positive, got ${base}`);
+}
+
+/**
+ * One tape node of a fused RoPE kernel: `run(v, inverse)` rotates v by the angles (by −θ with
+ * `inverse`, the backward, which also maps the output's layout back to x's); out has `shape`.
+ */
+function rotation(
+  name: string,
+  x: Tensor,
+  angles: Tensor,
+  shape: readonly number[],
+  run: (v: Tensor, inverse: boolean) => BackendBuffer,
+): Tensor {
   const { backend, dtype } = x;
-  const apply = (v: Tensor, inverse: boolean, shape: readonly number[]) =>
-    wrapBuffer(backend, kernels.apply(v.buffer, angles.buffer, rows, t, d, inverse, dtype), shape, dtype);
   const [out] = customOp({
-    name: 'rope',
+    name,
     inputs: [x],
-    outputShapes: [x.shape],
-    forward: () => ({ flat: apply(x, false, [x.size]), saved: [angles] }),
-    backward: (g) => [apply(g, true, x.shape)],
+    outputShapes: [shape],
+    forward: () => ({ flat: wrapBuffer(backend, run(x, false), [x.size], dtype), saved: [angles] }),
+    backward: (g) => [wrapBuffer(backend, run(g, true), x.shape, dtype)],
   });
   return out!;
+}
+
+/** rope on the backend's fused kernel; null where it has none. */
+function fusedRope(x: Tensor, table: Float64Array, t: number, d: number): Tensor | null {
+  const kernels = x.backend.fusedRope;
+  if (!kernels?.supports(x.dtype) || x.size === 0) return null;
+  const angles = tensor(table, [t, d], { dtype: x.dtype, backend: x.backend.name });
+  return rotation('rope', x, angles, x.shape, (v, inverse) =>
+    kernels.apply(v.buffer, angles.buffer, x.size / d, t, d, inverse, x.dtype),
+  );
 }
 
 /**
@@ -269,27 +298,15 @@ export function rope(x: Tensor, positions: Positions, base = 10000): Tensor {
   if (x.rank < 2) throw new RangeError(`rope: needs (…, T, d), got ${formatShape(x.shape)}`);
   const t = x.shape[x.rank - 2]!;
   const d = x.shape[x.rank - 1]!;
-  if (d % 2 !== 0 || d === 0) throw new RangeError(`rope: the last axis must be even, got ${d}`);
-  if (positions.length !== t) {
-    throw new RangeError(`rope: ${positions.length} positions for ${t} tokens`);
-  }
-  if (!(base > 0)) throw new RangeError(`rope: base must be positive, got ${base}`);
-  const half = d / 2;
-  const cosData = new Float64Array(t * half);
-  const sinData = new Float64Array(t * half);
-  for (let i = 0; i < half; i++) {
-    const freq = base ** ((-2 * i) / d);
-    for (let s = 0; s < t; s++) {
-      const angle = positions[s]! * freq;
-      cosData[s * half + i] = Math.cos(angle);
-      sinData[s * half + i] = Math.sin(angle);
-    }
-  }
-  const opts = { dtype: x.dtype, backend: x.backend.name };
-  const fused = fusedRope(x, cosData, sinData);
+  checkRope('rope', t, d, positions, base);
+  const table = ropeAngles(positions, d, base);
+  const fused = fusedRope(x, table, t, d);
   if (fused) return fused;
-  const cos = tensor(cosData, [t, half], opts);
-  const sin = tensor(sinData, [t, half], opts);
+  const half = d / 2;
+  const opts = { dtype: x.dtype, backend: x.backend.name };
+  const angles = tensor(table, [t, d], opts);
+  const cos = slice(angles, [0, 0], [t, half]);
+  const sin = slice(angles, [0, half], [t, half]);
   const begin = x.shape.map(() => 0);
   const size = x.shape.map((n, i) => (i === x.rank - 1 ? half : n));
   const x1 = slice(x, begin, size);
@@ -299,4 +316,33 @@ export function rope(x: Tensor, positions: Positions, base = 10000): Tensor {
     size,
   );
   return concat([sub(mul(x1, cos), mul(x2, sin)), add(mul(x1, sin), mul(x2, cos))], -1);
+}
+
+/**
+ * rope of the heads of x (B, T, H·dh): the same as rope(transpose(reshape(x, [B, T, H, dh]),
+ * [0, 2, 1, 3]), positions, base), (B, H, T, dh), bit for bit, in one pass where the backend has
+ * the kernel (FusedRope.applyHeads): the heads are split on the way in, and merged back on the way
+ * out of the backward. Attention's queries and keys (models/layers.ts).
+ *
+ * @example
+ * const q = ropeHeads(matmul(x, wq), heads, positions); // (B, H, T, dh)
+ */
+export function ropeHeads(x: Tensor, heads: number, positions: Positions, base = 10000): Tensor {
+  if (!isFloat(x.dtype)) throw new TypeError(`ropeHeads: expected a float tensor, got ${x.dtype}`);
+  if (x.rank !== 3) throw new RangeError(`ropeHeads: needs (B, T, H·dh), got ${formatShape(x.shape)}`);
+  const [b, t, width] = x.shape as [number, number, number];
+  if (!Number.isInteger(heads) || heads < 1 || width % heads !== 0) {
+    throw new RangeError(`ropeHeads: ${width} features do not split into ${heads} heads`);
+  }
+  const d = width / heads;
+  checkRope('ropeHeads', t, d, positions, base);
+  const kernels = x.backend.fusedRope;
+  if (!kernels?.applyHeads || !kernels.supports(x.dtype) || x.size === 0) {
+    return rope(transpose(reshape(x, [b, t, heads, d]), [0, 2, 1, 3]), positions, base);
+  }
+  const applyHeads = kernels.applyHeads.bind(kernels);
+  const angles = tensor(ropeAngles(positions, d, base), [t, d], { dtype: x.dtype, backend: x.backend.name });
+  return rotation('ropeHeads', x, angles, [b, heads, t, d], (v, inverse) =>
+    applyHeads(v.buffer, angles.buffer, b, t, heads, d, inverse, x.dtype),
+  );
 }

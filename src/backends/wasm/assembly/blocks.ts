@@ -10,6 +10,7 @@ import {
   BLOCK_TASK_CROSS_ENTROPY_FORWARD,
   BLOCK_TASK_RMSNORM_FORWARD,
   BLOCK_TASK_ROPE,
+  BLOCK_TASK_ROPE_HEADS,
   BLOCK_TASK_SWIGLU_BACKWARD,
   BLOCK_TASK_SWIGLU_FORWARD,
 } from './opcodes';
@@ -584,36 +585,73 @@ export function convSiluNormTask(args: usize, scratch: usize): void {
 }
 
 // ---- RoPE (halves convention) ---------------------------------------------------------------------
-// out (rows × d) = x with feature pairs (i, i + d/2) rotated: row r uses row r mod T of `table`
-// (T × d: the cosines, then the sines, d/2 each); sign = −1 rotates back (the backward). The same
-// float32 multiplies and adds, in the same order, as the composed op (ops/attention.ts `rope`).
-export function ropeRows(x: usize, out: usize, table: usize, rows: i32, T: i32, d: i32, sign: f32): void {
+// One row of d features: out = x with feature pairs (i, i + d/2) rotated by the angles of the table
+// row at `angles` (the cosines, then the sines, d/2 each); sign = −1 rotates back (the backward). The
+// same float32 multiplies and adds, in the same order, as the composed op (ops/attention.ts `rope`).
+// @ts-ignore: decorator
+@inline
+function rotateRow(xr: usize, or: usize, angles: usize, d: i32, sign: f32): void {
   const half = d >> 1;
   const hb = <usize>half << 2;
   const sv = f32x4.splat(sign);
+  let i: i32 = 0;
+  for (; i + 4 <= half; i += 4) {
+    const o = <usize>i << 2;
+    const x1 = v128.load(xr + o);
+    const x2 = v128.load(xr + hb + o);
+    const c = v128.load(angles + o);
+    const s = f32x4.mul(v128.load(angles + hb + o), sv);
+    v128.store(or + o, f32x4.sub(f32x4.mul(x1, c), f32x4.mul(x2, s)));
+    v128.store(or + hb + o, f32x4.add(f32x4.mul(x1, s), f32x4.mul(x2, c)));
+  }
+  for (; i < half; i++) {
+    const x1 = ld(xr, i);
+    const x2 = ld(xr, half + i);
+    const c = ld(angles, i);
+    const s = ld(angles, half + i) * sign;
+    st(or, i, x1 * c - x2 * s);
+    st(or, half + i, x1 * s + x2 * c);
+  }
+}
+
+// out (rows × d) = x rotated: row r by row r mod T of `table` (T × d).
+export function ropeRows(x: usize, out: usize, table: usize, rows: i32, T: i32, d: i32, sign: f32): void {
   let t: i32 = 0; // r mod T, kept without a division per row
   for (let r: i32 = 0; r < rows; r++) {
-    const xr = x + (<usize>(r * d) << 2);
-    const or = out + (<usize>(r * d) << 2);
-    const cr = table + (<usize>(t * d) << 2);
+    rotateRow(x + (<usize>(r * d) << 2), out + (<usize>(r * d) << 2), table + (<usize>(t * d) << 2), d, sign);
     if (++t == T) t = 0;
-    let i: i32 = 0;
-    for (; i + 4 <= half; i += 4) {
-      const o = <usize>i << 2;
-      const x1 = v128.load(xr + o);
-      const x2 = v128.load(xr + hb + o);
-      const c = v128.load(cr + o);
-      const s = f32x4.mul(v128.load(cr + hb + o), sv);
-      v128.store(or + o, f32x4.sub(f32x4.mul(x1, c), f32x4.mul(x2, s)));
-      v128.store(or + hb + o, f32x4.add(f32x4.mul(x1, s), f32x4.mul(x2, c)));
-    }
-    for (; i < half; i++) {
-      const x1 = ld(xr, i);
-      const x2 = ld(xr, half + i);
-      const c = ld(cr, i);
-      const s = ld(cr, half + i) * sign;
-      st(or, i, x1 * c - x2 * s);
-      st(or, half + i, x1 * s + x2 * c);
+  }
+}
+
+// RoPE with the heads split or merged on the way (ops/attention.ts `ropeHeads`): `tokens` is
+// (batch, T, H, d), `heads` is (batch, H, T, d), and row (b, t, h) of one is row (b, h, t) of the
+// other, rotated by row t of `table` (T × d). toHeads = 1 reads `tokens` and writes `heads` (the
+// forward: rope of the split heads); 0 reads `heads` and writes `tokens` (with sign = −1, the
+// backward: rotated back, heads merged). One pass instead of a transpose and a rotation.
+export function ropeHeads(
+  tokens: usize,
+  heads: usize,
+  table: usize,
+  batch: i32,
+  T: i32,
+  H: i32,
+  d: i32,
+  sign: f32,
+  toHeads: i32,
+): void {
+  const rowBytes = <usize>d << 2;
+  const headBytes = <usize>T * rowBytes; // from one head to the next in `heads`
+  for (let b: i32 = 0; b < batch; b++) {
+    let tr = tokens + <usize>b * <usize>H * headBytes; // row (b, t, 0) of `tokens`
+    for (let t: i32 = 0; t < T; t++) {
+      const angles = table + <usize>t * rowBytes;
+      let hr = heads + (<usize>(b * H) * <usize>T + <usize>t) * rowBytes; // row (b, 0, t) of `heads`
+      for (let h: i32 = 0; h < H; h++) {
+        if (toHeads) rotateRow(tr, hr, angles, d, sign);
+        else rotateRow(hr, tr, angles, d, sign);
+        tr += rowBytes;
+        hr += headBytes;
+      }
     }
   }
 }
@@ -630,6 +668,7 @@ export function ropeRows(x: usize, out: usize, table: usize, rows: i32, T: i32, 
 //   3 cross-entropy forward:  logits, targets, losses, lse, rows, V, ignoreIndex, hasIgnore
 //   4 cross-entropy backward: logits, targets, lse, g, dlogits, rows, V, ignoreIndex, hasIgnore
 //   5 rope:                   x, out, table, rows, T, d, sign (float32 bits)
+//   6 rope with heads:        tokens, heads, table, batch, T, H, d, sign (float32 bits), toHeads
 // (the kind codes: BLOCK_TASK_* of opcodes.json)
 // @ts-ignore: decorator
 @inline
@@ -688,6 +727,18 @@ export function blocksTask(args: usize, scratch: usize): void {
       taskWord(args, 4),
       taskWord(args, 5),
       reinterpret<f32>(taskWord(args, 6)),
+    );
+  } else if (kind == BLOCK_TASK_ROPE_HEADS) {
+    ropeHeads(
+      addr(args, 0),
+      addr(args, 1),
+      addr(args, 2),
+      taskWord(args, 3),
+      taskWord(args, 4),
+      taskWord(args, 5),
+      taskWord(args, 6),
+      reinterpret<f32>(taskWord(args, 7)),
+      taskWord(args, 8),
     );
   }
 }
