@@ -155,6 +155,15 @@ describe('fused RMSNorm, SwiGLU and cross-entropy (wasm)', {
     againstFloat64('no scale', ([a]) => rmsNorm(a!, null, 1e-5), [x], cot);
   });
 
+  it('RMSNorm over more rows than a backward block (the scale gradient summed block by block) matches float64', () => {
+    // 3·7·41 = 861 rows: 4 blocks of 256 rows (the last one short); per-head scale: period 3·41
+    const x = rng.normal([3, 7, 41, 12], ref);
+    const cot = rng.normal([3, 7, 41, 12], ref);
+    againstFloat64('(d) scale', ([a, s]) => rmsNorm(a!, s!, 1e-6), [x, rng.normal([12], ref)], cot);
+    const perHead = rng.normal([7, 1, 12], ref);
+    againstFloat64('(H, 1, dh) scale', ([a, s]) => rmsNorm(a!, s!, 1e-6), [x, perHead], cot);
+  });
+
   it('SwiGLU silu(a) ⊙ b matches float64, including large negative a', () => {
     const a = rng.normal([7, 33], { std: 4, ...ref });
     const b = rng.normal([7, 33], ref);

@@ -234,6 +234,8 @@ describe('wasm worker threads', { skip: !wasmBackend && 'no wasm backend here' }
     const w = rng.normal([3, 5, 7, 36], { backend: 'wasm' });
     const wq = rng.normal([2, 2, 13, 8], { backend: 'wasm' });
     const heads = 2;
+    const xLong = rng.normal([3, 300, 36], { backend: 'wasm' }); // RMSNorm's backward: 4 blocks of 256 rows
+    const wLong = rng.normal([3, 300, 36], { backend: 'wasm' });
     const qTokens = rng.normal([5, 13, heads * 8], { backend: 'wasm' }); // cut by batch rows
     const wHeads = rng.normal([5, heads, 13, 8], { backend: 'wasm' });
     const run = () =>
@@ -258,6 +260,7 @@ describe('wasm worker threads', { skip: !wasmBackend && 'no wasm backend here' }
           grad(ro)(q),
           ropeHeads(qTokens, heads, positions),
           grad(roHeads)(qTokens),
+          ...grad((xs: Tensor[]) => sum(mul(rmsNorm(xs[0]!, xs[1]!, 1e-6), wLong)))([xLong, scale]),
         ].map((t) => Float32Array.from(t.dataSync()));
       });
     const single = run();
@@ -267,11 +270,11 @@ describe('wasm worker threads', { skip: !wasmBackend && 'no wasm backend here' }
     elementwisePoolLimits.minElements = 0; // every block goes to the pool
     try {
       const threaded = run();
-      // rmsNorm: 3 + 2 (recorded) forwards (its backward is one call); swiglu, cross-entropy, rope
-      // and ropeHeads: 2 forwards + 1 backward each
+      // rmsNorm: 3 + 2 (recorded) + 1 forwards, one backward over 4 blocks (the others have one
+      // block, one call); swiglu, cross-entropy, rope and ropeHeads: 2 forwards + 1 backward each
       assert.equal(
         tasks.filter(([t]) => t === 'blocksTask').length,
-        17,
+        19,
         `pool jobs: ${JSON.stringify(tasks)}`,
       );
       for (const [i, r] of threaded.entries()) assert.deepEqual(r, single[i], `result ${i}`);

@@ -28,6 +28,7 @@ import type { WasmBackend, WasmBuffer, WasmHeap } from './wasm-backend.js';
 export interface FusedKernelExports {
   rmsNormForward(...args: number[]): void;
   rmsNormBackward(...args: number[]): void;
+  addPartials(dst: number, partials: number, n: number, count: number): void;
   swigluForward(a: number, b: number, out: number, n: number): void;
   swigluBackward(a: number, b: number, g: number, da: number, db: number, n: number): void;
   crossEntropyForward(...args: number[]): void;
@@ -76,6 +77,15 @@ export const convPoolLimits = { minElements: 65536 };
 /** Words per task record of `blocksTask` (the kind, then at most 10 arguments). */
 const BLOCK_TASK_WORDS = 12;
 
+/**
+ * Rows per block of RMSNorm's backward (rounded up to the scale rows' period): the blocks run as
+ * pool tasks, and the scale gradient is summed block by block, then across blocks in order.
+ * Measured (2 threads, small-preset train steps, 6 steps each): MAC's 25 backward calls 5.5 → 4.2 ms
+ * a step, SWA's 5 calls 1.8 → 1.6 ms (one call each before; an earlier try that summed the scale
+ * gradient by columns in a second pass was slower, BENCHMARKS.md 2026-12-07).
+ */
+const RMSNORM_BLOCK_ROWS = 256;
+
 /** The fused blocks of a wasm backend (entries whose kernels the module lacks are left out). */
 export function createWasmFused(
   getBackend: () => WasmBackend,
@@ -110,7 +120,12 @@ export function createWasmFused(
   /** One blocksTask per record (its kind first; layout in assembly/blocks.ts) on the pool. */
   const blocksOnPool = (records: readonly (readonly number[])[]) =>
     runTaskRecords(getBackend().threadPool!, heap, 'blocksTask', records, BLOCK_TASK_WORDS);
-  if (typeof k.rmsNormForward === 'function' && typeof k.rmsNormBackward === 'function') {
+  if (
+    typeof k.rmsNormForward === 'function' &&
+    typeof k.rmsNormBackward === 'function' &&
+    typeof k.addPartials === 'function'
+  ) {
+    const addPartials = k.addPartials;
     const fwd = k.rmsNormForward;
     const bwd = k.rmsNormBackward;
     // rows share cut at multiples of the scale rows' period keep each row's scale row
@@ -135,10 +150,36 @@ export function createWasmFused(
         return [y, r];
       },
       backward(x, scale, r, g, p, dtype) {
-        // one call: the scale's gradient sums over every row, in order
         const dx = alloc(p.rows * p.n, dtype);
         const ds = scale ? alloc(p.scaleRows * p.n, dtype) : null;
-        bwd(ptr(x), p0(scale), ptr(r), ptr(g), ptr(dx), p0(ds), p.rows, p.n, p.scaleRows, p.scaleRepeat);
+        // Fixed blocks of rows, whatever the threads: block b sums its rows' part of the scale's
+        // gradient into ds (b = 0) or its own partial, and the partials are added to ds in order.
+        const rows = Math.ceil(RMSNORM_BLOCK_ROWS / period(p)) * period(p);
+        const blocks = Math.ceil(p.rows / rows);
+        const sn = p.scaleRows * p.n;
+        const [partials, bytes] = heap.allocBytes(ds ? 4 * sn * (blocks - 1) : 0);
+        try {
+          const block = (b: number) => {
+            const i = b * rows;
+            const dsb = !ds ? 0 : b === 0 ? ptr(ds) : partials + 4 * (b - 1) * sn;
+            const at = (buffer: BackendBuffer, width: number) => ptr(buffer) + 4 * i * width;
+            return [at(x, p.n), p0(scale), at(r, 1), at(g, p.n), at(dx, p.n), dsb].concat([
+              Math.min(rows, p.rows - i),
+              p.n,
+              p.scaleRows,
+              p.scaleRepeat,
+            ]);
+          };
+          const records = Array.from({ length: blocks }, (_, b) => block(b));
+          if (blocks > 1 && shares(blocks, 1, p.rows * p.n)) {
+            blocksOnPool(records.map((args) => [BLOCKS_TASK.rmsNormBackward, ...args]));
+          } else {
+            for (const args of records) bwd(...args);
+          }
+          if (ds && blocks > 1) addPartials(ptr(ds), partials, sn, blocks - 1);
+        } finally {
+          heap.freeBytes(partials, bytes);
+        }
         return [dx, ds];
       },
     };

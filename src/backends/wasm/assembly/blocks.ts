@@ -8,6 +8,7 @@ import { copyWords, exp4, LN_2_POW_MINUS_64, logF64, maxOf, sigmoid4, taskWord }
 import {
   BLOCK_TASK_CROSS_ENTROPY_BACKWARD,
   BLOCK_TASK_CROSS_ENTROPY_FORWARD,
+  BLOCK_TASK_RMSNORM_BACKWARD,
   BLOCK_TASK_RMSNORM_FORWARD,
   BLOCK_TASK_ROPE,
   BLOCK_TASK_ROPE_HEADS,
@@ -150,6 +151,25 @@ export function rmsNormBackward(
       }
       for (; j < n; j++) st(ds, j, ld(ds, j) + ld(gr, j) * ld(xr, j) * r);
     }
+  }
+}
+
+// dst[j] = (…((dst[j] + p_0[j]) + p_1[j]) + …) + p_{count-1}[j] for j < n: partial sums of n floats,
+// n apart at `partials`, added in order (one float32 rounding each) — the blocked scale gradient
+// of RMSNorm's backward (src/backends/wasm/fused.ts).
+export function addPartials(dst: usize, partials: usize, n: i32, count: i32): void {
+  const stride = <usize>n << 2;
+  let j: i32 = 0;
+  for (; j + 4 <= n; j += 4) {
+    const o = <usize>j << 2;
+    let acc = v128.load(dst + o);
+    for (let b: i32 = 0; b < count; b++) acc = f32x4.add(acc, v128.load(partials + <usize>b * stride + o));
+    v128.store(dst + o, acc);
+  }
+  for (; j < n; j++) {
+    let acc = ld(dst, j);
+    for (let b: i32 = 0; b < count; b++) acc += ld(partials + <usize>b * stride, j);
+    st(dst, j, acc);
   }
 }
 
@@ -660,11 +680,12 @@ export function ropeHeads(
 // One task of `runTasks('blocksTask', …)`: the record at `args` (int32 words) names the block and its
 // arguments for one share of the work. src/backends/wasm/fused.ts cuts the shares so that every
 // element is computed exactly as in one call: flat ranges at multiples of 16, rows at multiples of
-// the period of their scale or table rows. (RMSNorm's backward stays one call: its scale gradient
-// sums over every row.)
+// the period of their scale or table rows; RMSNorm's backward runs in fixed blocks of rows, each
+// summing its own part of the scale gradient (fused.ts adds them up in order).
 //   0 swiglu forward:         a, b, out, n
 //   1 swiglu backward:        a, b, g, da, db, n
 //   2 rmsnorm forward:        x, scale, out, rinv, rows, n, scaleRows, repeat, eps (float32 bits)
+//   7 rmsnorm backward:       x, scale, rinv, g, dx, dscale, rows, n, scaleRows, repeat
 //   3 cross-entropy forward:  logits, targets, losses, lse, rows, V, ignoreIndex, hasIgnore
 //   4 cross-entropy backward: logits, targets, lse, g, dlogits, rows, V, ignoreIndex, hasIgnore
 //   5 rope:                   x, out, table, rows, T, d, sign (float32 bits)
@@ -727,6 +748,19 @@ export function blocksTask(args: usize, scratch: usize): void {
       taskWord(args, 4),
       taskWord(args, 5),
       reinterpret<f32>(taskWord(args, 6)),
+    );
+  } else if (kind == BLOCK_TASK_RMSNORM_BACKWARD) {
+    rmsNormBackward(
+      addr(args, 0),
+      addr(args, 1),
+      addr(args, 2),
+      addr(args, 3),
+      addr(args, 4),
+      addr(args, 5),
+      taskWord(args, 6),
+      taskWord(args, 7),
+      taskWord(args, 8),
+      taskWord(args, 9),
     );
   } else if (kind == BLOCK_TASK_ROPE_HEADS) {
     ropeHeads(
