@@ -135,6 +135,22 @@ function benchCeiling(): number {
   }
 }
 
+/**
+ * Milliseconds each product shape runs untimed before it is timed. V8 starts WebAssembly on its
+ * baseline compiler and compiles hot functions again in the background, on these same 2 cores; with
+ * 3 untimed products only, the first pass over the shapes in a fresh process measured that: 256³
+ * 44–56, 512³ 76–81, 1024³ 86–90 GFLOP/s, against 73–87, 86–93 and 90–97 in later passes of the
+ * same process (4 processes, /tmp script). bench/wasm-matmul.ts warms up the same way.
+ */
+const MATMUL_WARMUP_MS = 300;
+
+/** Calls fn until `ms` milliseconds have passed. */
+function warmUp(fn: () => void, ms: number): void {
+  const until = performance.now() + ms;
+  do fn();
+  while (performance.now() < until);
+}
+
 function benchMatmul(backend: string): void {
   const ceiling = backend === 'wasm' && wasmBackend ? benchCeiling() : null;
   const rng = new Rng(0);
@@ -144,7 +160,9 @@ function benchMatmul(backend: string): void {
       const a = rng.normal([m, k], { dtype });
       const b = rng.normal([k, n], { dtype });
       const { runs, warmup } = reps(backend);
-      const s = time(() => tidy(() => matmul(a, b)), Math.max(runs, 5), warmup + 2);
+      const product = () => tidy(() => matmul(a, b));
+      if (backend !== 'reference') warmUp(product, MATMUL_WARMUP_MS);
+      const s = time(product, Math.max(runs, 5), warmup + 2);
       const value = (2 * m * k * n) / s / 1e9;
       report({ bench: 'matmul', shape: `${m}x${k}x${n}`, backend, value, unit: 'GFLOP/s' });
       if (ceiling && m === 1024 && k === 1024 && n === 1024) {
