@@ -157,7 +157,8 @@ export function createWasmFused(
         const rows = Math.ceil(RMSNORM_BLOCK_ROWS / period(p)) * period(p);
         const blocks = Math.ceil(p.rows / rows);
         const sn = p.scaleRows * p.n;
-        const [partials, bytes] = heap.allocBytes(ds ? 4 * sn * (blocks - 1) : 0);
+        // the scale gradient's parts after the first block's (none without a scale or a second block)
+        const [partials, bytes] = ds && blocks > 1 ? heap.allocBytes(4 * sn * (blocks - 1)) : [0, 0];
         try {
           const block = (b: number) => {
             const i = b * rows;
@@ -178,7 +179,7 @@ export function createWasmFused(
           }
           if (ds && blocks > 1) addPartials(ptr(ds), partials, sn, blocks - 1);
         } finally {
-          heap.freeBytes(partials, bytes);
+          if (bytes > 0) heap.freeBytes(partials, bytes);
         }
         return [dx, ds];
       },

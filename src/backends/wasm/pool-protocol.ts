@@ -37,7 +37,7 @@ import type { MatmulCall, WasmBackend, WasmHeap, WasmThreadPool } from './wasm-b
 export const SEQ = 0;
 export const DONE = 1;
 export const QUIT = 2;
-/** The job: 0 = a product's rows; 1 + i = tasks of TASK_KERNELS[i] (ARGS: count, args, stride, next). */
+/** The job: 0 = a product's rows; 1 + i = tasks of TASK_KERNELS[i] (ARGS: count, args, stride). */
 export const KIND = 3;
 export const ARGS = 4;
 /** OPEN, plus the count of workers that entered the job, while the job is open; 0 when closed. */
